@@ -1,0 +1,388 @@
+//! The whole system on one machine: the edge (native, or the WASM build under
+//! `wrangler dev`), the media worker, and the fakes of the outside world: the Twilio
+//! REST API and carrier, the OpenAI Realtime server and a scripted restaurant.
+//!
+//! [`LocalStack::start`] wires them together on loopback ports; the demo binary and
+//! the end-to-end tests both use it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use sim::ai_restaurant::AiHost;
+use sim::carrier::{Carrier, CarrierOptions, Pickup};
+use sim::openai_realtime::{AgentTurn, FakeOpenAi, Script};
+use sim::redis_server::RedisServer;
+use sim::twilio_media::Line;
+use sim::twilio_rest::FakeTwilioRest;
+use sim::webhook_sink::WebhookSink;
+use sim::wrangler::WranglerDev;
+use tokio::net::TcpListener;
+
+pub const RESTAURANT_PHONE: &str = "+15105485525";
+pub const API_KEY: &str = "demo-key";
+const ACCOUNT: &str = "AC00000000000000000000000000000001";
+const AUTH_TOKEN: &str = "local-twilio-auth-token";
+const SECRET: &str = "local-internal-secret";
+const FROM: &str = "+15005550006";
+
+/// What the restaurant does when called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// The host confirms and spells a confirmation code.
+    Confirms,
+    /// The asked time is taken; another is offered.
+    OffersAnotherTime,
+    FullyBooked,
+    /// The host puts the caller on hold, then confirms.
+    OnHold,
+    /// The host talks over the agent's long opening.
+    Interrupts,
+    Voicemail,
+    Busy,
+    NoAnswer,
+    /// The host is a Realtime model session (a second fake here; real OpenAI with
+    /// `--real-openai`), talking with the agent through the phone line.
+    AiHost,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 9] = [
+        Scenario::Confirms,
+        Scenario::OffersAnotherTime,
+        Scenario::FullyBooked,
+        Scenario::OnHold,
+        Scenario::Interrupts,
+        Scenario::Voicemail,
+        Scenario::Busy,
+        Scenario::NoAnswer,
+        Scenario::AiHost,
+    ];
+
+    pub fn parse(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Confirms => "confirms",
+            Scenario::OffersAnotherTime => "offers-another-time",
+            Scenario::FullyBooked => "fully-booked",
+            Scenario::OnHold => "on-hold",
+            Scenario::Interrupts => "interrupts",
+            Scenario::Voicemail => "voicemail",
+            Scenario::Busy => "busy",
+            Scenario::NoAnswer => "no-answer",
+            Scenario::AiHost => "ai-host",
+        }
+    }
+
+    /// The restaurant's side (lines of real audio) and the fake model's script.
+    fn play(self) -> (Pickup, Script) {
+        let hello = AgentTurn::say(
+            "Hello! I'd like to book a table for four tonight at seven thirty, under Ada Lovelace.",
+            1200,
+        );
+        let goodbye = AgentTurn::call("end_call", json!({}));
+        let person = |lines: Vec<Line>| Pickup::Person { lines, hangs_up_after_last_line: false };
+        let script = |restaurant: &[&str], agent: Vec<AgentTurn>| Script {
+            restaurant: restaurant.iter().map(|s| s.to_string()).collect(),
+            agent,
+            ..Script::default()
+        };
+        match self {
+            Scenario::Confirms => (
+                person(vec![Line::says(800), Line::says(1600)]),
+                script(
+                    &["Chez Panisse, good evening.", "Yes, seven thirty for four works. Your confirmation number is A as in apple, seven, three, X."],
+                    vec![
+                        hello,
+                        AgentTurn::say("Wonderful, that's A, seven, three, X. Thank you, goodbye!", 1000).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "A73X", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::OffersAnotherTime => (
+                person(vec![Line::says(800), Line::says(1400)]),
+                script(
+                    &["Chez Panisse.", "Seven thirty is taken, but I can offer nine fifteen."],
+                    vec![
+                        hello,
+                        AgentTurn::say("Thank you, I'll check with the guest and call back. Goodbye!", 900).then_call(
+                            "report_outcome",
+                            json!({"result": "alternative_offered", "confirmed_time": "21:15", "party_size": 4, "notes": "9:15 PM offered instead of 7:30 PM"}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::FullyBooked => (
+                person(vec![Line::says(800), Line::says(1000)]),
+                script(
+                    &["Chez Panisse.", "Sorry, we're fully booked tonight."],
+                    vec![
+                        hello,
+                        AgentTurn::say("I understand, thank you anyway. Goodbye!", 800)
+                            .then_call("report_outcome", json!({"result": "declined", "notes": "fully booked"})),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::OnHold => (
+                person(vec![Line::says(900), Line::after_pause(1600, 5000)]),
+                script(
+                    &["Chez Panisse, can you hold for a moment?", "Thanks for holding. Yes, we can do that. Confirmation is K as in kilo, nine, one."],
+                    vec![
+                        AgentTurn::say("Of course.", 500),
+                        AgentTurn::say("Great, K, nine, one. Thank you, goodbye!", 900).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "K91", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::Interrupts => (
+                person(vec![Line::says(700), Line::interrupts_after(1700, 800)]),
+                script(
+                    &["Chez Panisse.", "Yes yes, four at seven thirty is fine, confirmation bravo two two."],
+                    vec![
+                        AgentTurn::say("Hello! I'm calling on behalf of a guest, Ada Lovelace, who would like to book a table for four people tonight at seven thirty if you have anything available.", 5000),
+                        AgentTurn::say("Perfect, B, two, two. Thank you, goodbye!", 900).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "B22", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            // The host's side is set up in LocalStack::start; this is the agent's script.
+            Scenario::AiHost => (
+                Pickup::NoAnswer,
+                script(
+                    &["Chez Panisse, good evening.", "Seven thirty for four is fine. Your confirmation is A as in apple, seven, three, X."],
+                    vec![
+                        hello,
+                        AgentTurn::say("Wonderful, A, seven, three, X. Thank you, goodbye!", 900).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "A73X", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::Voicemail => (Pickup::Voicemail, Script::default()),
+            Scenario::Busy => (Pickup::Busy, Script::default()),
+            Scenario::NoAnswer => (Pickup::NoAnswer, Script::default()),
+        }
+    }
+}
+
+/// Which edge runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeMode {
+    /// The route table as a native server (fast to start; the demo).
+    Native,
+    /// The WASM Worker under `wrangler dev` (the end-to-end tests).
+    Wrangler,
+}
+
+/// Which Realtime API the agent (and an AI host) talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenAiMode {
+    /// The local fake: no account, no network.
+    Fake,
+    /// The real API with this key: the agent and an AI host are real models.
+    Real { api_key: String },
+}
+
+/// The fake host's script: what it hears (the agent) and what it says.
+fn host_script() -> Script {
+    Script {
+        restaurant: vec![
+            "Hello! I'd like to book a table for four tonight at seven thirty.".into(),
+            "Thank you, goodbye!".into(),
+        ],
+        agent: vec![
+            AgentTurn::say("Chez Panisse, good evening.", 900),
+            AgentTurn::say("Seven thirty for four is fine. Your confirmation is A as in apple, seven, three, X.", 1600),
+            AgentTurn::say("Goodbye!", 400),
+        ],
+        ..Script::default()
+    }
+}
+
+pub struct StackOptions {
+    pub scenario: Scenario,
+    pub openai: OpenAiMode,
+    pub edge: EdgeMode,
+    /// Start a real redis-server for the media worker (else its embedded store).
+    pub redis: bool,
+    /// Deliver Twilio's status callbacks out of order and twice.
+    pub unruly_callbacks: bool,
+    pub speed: u32,
+}
+
+enum RunningEdge {
+    Native(tokio::task::JoinHandle<std::io::Result<()>>),
+    Wrangler(Box<WranglerDev>),
+}
+
+pub struct LocalStack {
+    pub edge_url: String,
+    pub sink: WebhookSink,
+    pub openai: FakeOpenAi,
+    /// The AI host's fake Realtime server, in the `ai-host` scenario.
+    pub host_openai: Option<FakeOpenAi>,
+    pub twilio: FakeTwilioRest,
+    pub carrier: Carrier,
+    _redis: Option<RedisServer>,
+    edge: RunningEdge,
+    worker: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.worker.abort();
+        if let RunningEdge::Native(task) = &self.edge {
+            task.abort();
+        }
+    }
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> anyhow::Result<LocalStack> {
+        let (pickup, script) = options.scenario.play();
+        let openai = FakeOpenAi::start(script).await?;
+        let (pickup, host_openai) = match (&options.openai, options.scenario) {
+            (OpenAiMode::Real { api_key }, _) => {
+                (Pickup::Ai(Box::new(AiHost::chez_panisse(shared::openai::DEFAULT_REALTIME_URL, api_key))), None)
+            }
+            (OpenAiMode::Fake, Scenario::AiHost) => {
+                let host = FakeOpenAi::start(host_script()).await?;
+                (Pickup::Ai(Box::new(AiHost::chez_panisse(&host.url, "sk-local-host"))), Some(host))
+            }
+            (OpenAiMode::Fake, _) => (pickup, None),
+        };
+        let (realtime_url, openai_key) = match &options.openai {
+            OpenAiMode::Real { api_key } => (shared::openai::DEFAULT_REALTIME_URL.to_owned(), api_key.clone()),
+            OpenAiMode::Fake => (openai.url.clone(), "sk-local-fake".to_owned()),
+        };
+        let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await?;
+        let carrier = Carrier::start(
+            &twilio,
+            BTreeMap::from([(RESTAURANT_PHONE.to_owned(), pickup)]),
+            CarrierOptions { reorder_and_repeat: options.unruly_callbacks, speed: options.speed },
+        );
+        let sink = WebhookSink::start().await?;
+        let redis = if options.redis { Some(RedisServer::start().await?) } else { None };
+
+        // Ports first: the edge and the worker each need the other's address.
+        let worker_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let worker_addr = worker_listener.local_addr()?;
+        let edge_port = sim::wrangler::free_port()?;
+        let edge_url = format!("http://127.0.0.1:{edge_port}");
+
+        let edge_vars = vec![
+            ("PUBLIC_BASE_URL", edge_url.clone()),
+            ("MEDIA_WS_URL", format!("ws://{worker_addr}/media")),
+            ("TWILIO_API_BASE", twilio.base_url.clone()),
+            ("TWILIO_FROM_NUMBER", FROM.to_owned()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("INTERNAL_SECRET", SECRET.to_owned()),
+            ("API_KEYS", API_KEY.to_owned()),
+            ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
+            ("RING_TIMEOUT_SECONDS", "10".to_owned()),
+        ];
+        let edge = match options.edge {
+            EdgeMode::Native => {
+                let config = edge::config::EdgeConfig::from_lookup(|name| {
+                    edge_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+                })?;
+                let listener = TcpListener::bind(("127.0.0.1", edge_port)).await.context("binding the edge's port")?;
+                let native = Arc::new(edge::native::edge(config));
+                RunningEdge::Native(tokio::spawn(edge::native::serve(listener, native, std::future::pending())))
+            }
+            EdgeMode::Wrangler => RunningEdge::Wrangler(Box::new(WranglerDev::start(edge_port, &edge_vars).await?)),
+        };
+
+        let worker_vars = vec![
+            ("OPENAI_API_KEY", openai_key),
+            ("OPENAI_REALTIME_URL", realtime_url),
+            ("INTERNAL_SECRET", SECRET.to_owned()),
+            ("EDGE_BASE_URL", edge_url.clone()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("TWILIO_API_BASE", twilio.base_url.clone()),
+            ("MAX_CALL_SECONDS", "120".to_owned()),
+            ("INSTANCE_ID", "local".to_owned()),
+            ("REDIS_URL", redis.as_ref().map(|r| r.url.clone()).unwrap_or_default()),
+        ];
+        let config = media_worker::config::MediaConfig::from_lookup(|name| {
+            worker_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        })?;
+        let store = media_worker::server::open_store(&config).await?;
+        let worker = tokio::spawn(media_worker::server::run(worker_listener, config, store, std::future::pending()));
+        Ok(LocalStack { edge_url, sink, openai, host_openai, twilio, carrier, _redis: redis, edge, worker })
+    }
+
+    /// The booking the demo and tests make.
+    pub fn booking(&self) -> Value {
+        let date = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        json!({
+            "restaurant": {"name": "Chez Panisse", "phone": RESTAURANT_PHONE},
+            "reservation": {"date": date, "time": "19:30", "party_size": 4, "name": "Ada Lovelace",
+                            "special_requests": "window seat if possible", "flexibility_minutes": 30},
+            "timezone": "America/Los_Angeles",
+            "callback_url": format!("{}/hooks/concierge", self.sink.base_url)
+        })
+    }
+
+    pub async fn book(&self, http: &reqwest::Client) -> anyhow::Result<String> {
+        let response =
+            http.post(format!("{}/v1/calls", self.edge_url)).bearer_auth(API_KEY).json(&self.booking()).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status.as_u16() == 201, "booking refused: {status} {body}");
+        body["call_id"].as_str().map(str::to_owned).context("no call_id in the answer")
+    }
+
+    pub async fn record(&self, http: &reqwest::Client, call_id: &str) -> anyhow::Result<Value> {
+        Ok(http.get(format!("{}/v1/calls/{call_id}", self.edge_url)).bearer_auth(API_KEY).send().await?.json().await?)
+    }
+
+    /// Waits for the completion webhook: the final record, pushed by the edge.
+    pub async fn final_record(&self) -> anyhow::Result<Value> {
+        let mut deliveries = self.sink.watch();
+        let delivery = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                if let Some(first) = deliveries.borrow_and_update().iter().find(|d| d.status < 300).cloned() {
+                    return Ok(first);
+                }
+                deliveries.changed().await?;
+            }
+        })
+        .await
+        .context("no completion webhook within two minutes")?
+        .map_err(|e: tokio::sync::watch::error::RecvError| anyhow::anyhow!(e))?;
+        Ok(serde_json::from_str(&delivery.body)?)
+    }
+
+    pub fn edge_log(&self) -> String {
+        match &self.edge {
+            RunningEdge::Wrangler(dev) => dev.log(),
+            RunningEdge::Native(_) => String::new(),
+        }
+    }
+}
+
+/// Installs the TLS provider reqwest and the WebSocket clients share.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,73 @@
+//! `concierge-demo`: books a table at a simulated restaurant through the public API and
+//! shows the call as it happens. Everything runs on this machine; no accounts needed.
+//!
+//! Usage: concierge-demo [scenario]   (confirms, offers-another-time, fully-booked,
+//!        on-hold, interrupts, voicemail, busy, no-answer, ai-host; default: confirms)
+//!        concierge-demo --real-openai  (needs OPENAI_API_KEY: the agent is the real
+//!        Realtime model, and so is the restaurant's host, on a simulated phone line)
+
+use std::time::Duration;
+
+use demo::{EdgeMode, LocalStack, OpenAiMode, Scenario, StackOptions};
+use serde_json::Value;
+
+/// The scenario and which Realtime API to use, from the command line.
+fn choose(argument: &str) -> anyhow::Result<(Scenario, OpenAiMode)> {
+    if argument == "--real-openai" {
+        let api_key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.trim().is_empty());
+        let Some(api_key) = api_key else { anyhow::bail!("--real-openai needs OPENAI_API_KEY in the environment") };
+        println!("Using the real OpenAI Realtime API for the agent and for the restaurant's host.");
+        return Ok((Scenario::AiHost, OpenAiMode::Real { api_key }));
+    }
+    match Scenario::parse(argument) {
+        Some(scenario) => Ok((scenario, OpenAiMode::Fake)),
+        None => {
+            let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+            anyhow::bail!("unknown scenario '{argument}'; try one of: {}, or --real-openai", names.join(", "))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    demo::install_tls();
+    let (scenario, openai) = choose(&std::env::args().nth(1).unwrap_or_else(|| "confirms".into()))?;
+    println!("Starting the edge, the media worker, and local stand-ins for Twilio, OpenAI and the restaurant…");
+    let options =
+        StackOptions { scenario, openai, edge: EdgeMode::Native, redis: false, unruly_callbacks: false, speed: 1 };
+    let stack = LocalStack::start(options).await?;
+    println!("  edge (public API) on {}", stack.edge_url);
+    let http = reqwest::Client::new();
+    println!("\nPOST {}/v1/calls\n{}", stack.edge_url, serde_json::to_string_pretty(&stack.booking())?);
+    let call_id = stack.book(&http).await?;
+    println!("→ 201 call_id {call_id}\n\nThe call, as it happens (scenario: {}):", scenario.name());
+
+    let mut last_status = String::new();
+    let mut shown_lines = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let record = loop {
+        tick.tick().await;
+        let record = stack.record(&http, &call_id).await?;
+        let status = record["status"].as_str().unwrap_or_default().to_owned();
+        if status != last_status {
+            println!("  [status] {status}");
+            last_status = status.clone();
+        }
+        let transcript = record["transcript"].as_array().cloned().unwrap_or_default();
+        for line in transcript.iter().skip(shown_lines) {
+            println!(
+                "  [{:>10}] {}",
+                line["speaker"].as_str().unwrap_or_default(),
+                line["text"].as_str().unwrap_or_default()
+            );
+        }
+        shown_lines = transcript.len();
+        let terminal = matches!(status.as_str(), "completed" | "no_answer" | "busy" | "failed" | "canceled");
+        if terminal && (record["outcome"] != Value::Null || status != "completed") {
+            break stack.final_record().await.unwrap_or(record);
+        }
+    };
+    println!("\nThe final record (GET /v1/calls/{call_id}, also POSTed to the callback_url):");
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(())
+}

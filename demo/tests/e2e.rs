@@ -1,0 +1,163 @@
+//! Every scenario end to end: the WASM edge under `wrangler dev` (workerd, local KV),
+//! the media worker with a real redis-server, the fake Twilio (REST API, carrier with
+//! callbacks out of order and twice, Media Streams), the fake OpenAI Realtime server and
+//! the scripted restaurant. Each test books through the public API and checks the final
+//! record the edge pushes to the callback URL, and that GET returns the same.
+
+use demo::{EdgeMode, LocalStack, OpenAiMode, Scenario, StackOptions, API_KEY};
+use serde_json::Value;
+
+async fn run(scenario: Scenario) -> (LocalStack, Value) {
+    demo::install_tls();
+    let stack = LocalStack::start(StackOptions {
+        scenario,
+        openai: OpenAiMode::Fake,
+        edge: EdgeMode::Wrangler,
+        redis: true,
+        unruly_callbacks: true,
+        speed: 2,
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let call_id = stack.book(&http).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+    let pushed = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+    assert_eq!(pushed["call_id"], call_id.as_str());
+    // The pushed record is what GET returns.
+    let fetched = stack.record(&http, &call_id).await.unwrap();
+    let strip = |mut v: Value| {
+        v.as_object_mut().map(|o| o.remove("updated_at"));
+        v
+    };
+    assert_eq!(strip(pushed.clone()), strip(fetched));
+    // And nobody else can see it.
+    let other = http
+        .get(format!("{}/v1/calls/{call_id}", stack.edge_url))
+        .bearer_auth(format!("{API_KEY}-other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
+    (stack, pushed)
+}
+
+fn lines(record: &Value) -> Vec<(String, String)> {
+    record["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["speaker"].as_str().unwrap().to_owned(), l["text"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn assert_no_protocol_violations(stack: &LocalStack) {
+    let openai = stack.openai.observed();
+    assert!(openai.violations.is_empty(), "OpenAI protocol: {:?}", openai.violations);
+    for (sid, log) in stack.carrier.log() {
+        if let Some(media) = &log.media {
+            assert!(media.violations.is_empty(), "Twilio protocol on {sid}: {:?}", media.violations);
+        }
+        for (status, answer) in &log.callbacks {
+            assert!(*answer == 204 || *answer == 200, "callback {status} answered {answer}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_confirms_and_spells_a_code() {
+    let (stack, record) = run(Scenario::Confirms).await;
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["answered_by"], "human");
+    assert_eq!(record["outcome"]["result"], "confirmed");
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    assert_eq!(record["outcome"]["party_size"], 4);
+    let lines = lines(&record);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0], ("restaurant".to_owned(), "Chez Panisse, good evening.".to_owned()));
+    assert!(record["duration_seconds"].as_u64().unwrap() >= 1);
+    assert!(stack.openai.observed().utterances >= 2);
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_offers_another_time() {
+    let (stack, record) = run(Scenario::OffersAnotherTime).await;
+    assert_eq!(record["outcome"]["result"], "alternative_offered");
+    assert_eq!(record["outcome"]["confirmed_time"], "21:15");
+    assert_eq!(record["outcome"]["confirmation_number"], Value::Null);
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restaurant_is_fully_booked() {
+    let (stack, record) = run(Scenario::FullyBooked).await;
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["outcome"]["result"], "declined");
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_puts_the_caller_on_hold_then_confirms() {
+    let (stack, record) = run(Scenario::OnHold).await;
+    assert_eq!(record["outcome"]["confirmation_number"], "K91");
+    let lines = lines(&record);
+    assert!(lines.iter().any(|(_, t)| t.starts_with("Thanks for holding")), "{lines:?}");
+    // The agent said nothing while on hold: "Of course." then the confirmation.
+    let agent: Vec<&String> = lines.iter().filter(|(s, _)| s == "agent").map(|(_, t)| t).collect();
+    assert_eq!(agent.len(), 2, "{agent:?}");
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_interrupts_the_agent() {
+    let (stack, record) = run(Scenario::Interrupts).await;
+    assert_eq!(record["outcome"]["confirmation_number"], "B22");
+    let first_agent_line = lines(&record).into_iter().find(|(s, _)| s == "agent").unwrap().1;
+    assert!(first_agent_line.ends_with('…'), "the interrupted line keeps only what was heard: {first_agent_line}");
+    let openai = stack.openai.observed();
+    assert_eq!(openai.truncations.len(), 1);
+    assert!(stack.carrier.log().values().any(|l| l.media.as_ref().is_some_and(|m| m.clears == 1)));
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voicemail_gets_no_message() {
+    let (stack, record) = run(Scenario::Voicemail).await;
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["answered_by"], "machine_start");
+    assert_eq!(record["outcome"]["result"], "voicemail");
+    assert_eq!(record["transcript"], Value::Array(vec![]));
+    let log = stack.carrier.log();
+    let call = log.values().next().unwrap();
+    assert!(call.twiml.as_deref().unwrap().contains("<Hangup/>"), "the edge hung up on the machine");
+    assert!(call.media.is_none(), "no media stream, so no agent ever spoke");
+    assert_eq!(stack.openai.observed().connections, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_line() {
+    let (stack, record) = run(Scenario::Busy).await;
+    assert_eq!(record["status"], "busy");
+    assert_eq!(record["outcome"], Value::Null);
+    assert_eq!(stack.openai.observed().connections, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_answers() {
+    let (_stack, record) = run(Scenario::NoAnswer).await;
+    assert_eq!(record["status"], "no_answer");
+    assert_eq!(record["answered_by"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_played_by_a_realtime_model_books_the_table() {
+    let (stack, record) = run(Scenario::AiHost).await;
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    let host = stack.host_openai.as_ref().unwrap().observed();
+    assert!(host.violations.is_empty(), "the AI host's own Realtime protocol: {:?}", host.violations);
+    assert_eq!(host.session_format, Some(shared::openai::config::AudioFormat::Pcmu));
+    assert!(host.utterances >= 1, "the host heard the agent through the phone line");
+    assert!(host.responses >= 2, "and answered it after its greeting: {} responses", host.responses);
+    assert_no_protocol_violations(&stack);
+}

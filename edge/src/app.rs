@@ -1,0 +1,405 @@
+//! The route table: every edge route of CONTRACT.md as a plain async function over
+//! [`Ports`]. No Worker types here, so `cargo test` runs all of it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shared::auth;
+use shared::booking::BookingRequest;
+use shared::call::{CallLedger, CallStatus};
+use shared::events::{CallContext, CallEvent};
+use shared::openai::config::instructions;
+use shared::twilio::rest::{CreateCall, UpdateCall};
+use shared::twilio::{form, signature, status::StatusCallback};
+use shared::twiml;
+
+use crate::config::EdgeConfig;
+use crate::error::ApiError;
+use crate::http::{EdgeRequest, EdgeResponse};
+use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
+use crate::serial;
+
+/// Bodies larger than this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What an `Idempotency-Key` is bound to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    call_id: String,
+    request_hash: String,
+}
+
+pub struct Edge<S, T, W, C, I> {
+    pub config: EdgeConfig,
+    pub ports: Ports<S, T, W, C, I>,
+}
+
+/// A completion webhook not yet accepted, and when to try it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingWebhook {
+    attempts: u32,
+    next_attempt_at: DateTime<Utc>,
+}
+
+/// Attempts before a webhook is given up (about 17 hours of backoff in all).
+pub const WEBHOOK_MAX_ATTEMPTS: u32 = 12;
+const PENDING_WEBHOOK_PREFIX: &str = "webhook:";
+/// Per API key: the ids of its calls that may still be in flight.
+const IN_FLIGHT_PREFIX: &str = "in-flight:";
+
+fn call_key(call_id: &str) -> String {
+    format!("call:{call_id}")
+}
+
+/// `base` seconds, doubling per attempt, at most four hours.
+fn webhook_backoff(base_seconds: u32, attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    Duration::seconds(i64::from(base_seconds) << doublings).min(Duration::hours(4))
+}
+
+impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T, W, C, I> {
+    pub fn new(config: EdgeConfig, ports: Ports<S, T, W, C, I>) -> Self {
+        Edge { config, ports }
+    }
+
+    /// Answers one request. Never fails: every error becomes the contract's JSON error.
+    pub async fn handle(&self, request: &EdgeRequest) -> EdgeResponse {
+        match self.route(request).await {
+            Ok(response) => response,
+            Err(error) => error.to_response(),
+        }
+    }
+
+    async fn route(&self, request: &EdgeRequest) -> Result<EdgeResponse, ApiError> {
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+        let method = request.method.as_str();
+        match (method, segments.as_slice()) {
+            ("POST", ["v1", "calls"]) => self.create_call(request).await,
+            ("GET", ["v1", "calls", id]) => self.get_call(request, id).await,
+            ("POST", ["v1", "calls", id, "cancel"]) => self.cancel_call(request, id).await,
+            ("POST", ["twilio", "twiml", id]) => self.twiml(request, id).await,
+            ("POST", ["twilio", "status", id]) => self.status_callback(request, id).await,
+            ("GET", ["internal", "calls", id]) => self.call_context(request, id).await,
+            ("POST", ["internal", "calls", id, "events"]) => self.call_event(request, id).await,
+            (_, ["v1", "calls"] | ["v1", "calls", _] | ["v1", "calls", _, "cancel"]) => Err(ApiError::MethodNotAllowed),
+            (_, ["twilio", _, _] | ["internal", "calls", _] | ["internal", "calls", _, "events"]) => {
+                Err(ApiError::MethodNotAllowed)
+            }
+            _ => Err(ApiError::NoRoute),
+        }
+    }
+
+    fn owner(&self, request: &EdgeRequest) -> Result<String, ApiError> {
+        auth::key_owner(&self.config.api_keys, request.header_value("authorization"))
+            .map_err(|_| ApiError::Unauthorized)
+    }
+
+    async fn load(&self, call_id: &str) -> Result<Option<CallLedger>, ApiError> {
+        match self.ports.store.get(&call_key(call_id)).await? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| ApiError::Storage(format!("stored call {call_id} is unreadable: {e}"))),
+        }
+    }
+
+    async fn save(&self, ledger: &CallLedger) -> Result<(), ApiError> {
+        let text = serde_json::to_string(ledger).map_err(|e| ApiError::Storage(e.to_string()))?;
+        Ok(self.ports.store.put(&call_key(&ledger.record.call_id), &text).await?)
+    }
+
+    /// A call the presented key owns; any other key sees the same 404 as a missing call.
+    async fn owned(&self, request: &EdgeRequest, call_id: &str) -> Result<CallLedger, ApiError> {
+        let owner = self.owner(request)?;
+        match self.load(call_id).await? {
+            Some(ledger) if ledger.owner == owner => Ok(ledger),
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    async fn create_call(&self, request: &EdgeRequest) -> Result<EdgeResponse, ApiError> {
+        let owner = self.owner(request)?;
+        let now = self.ports.clock.now();
+        let booking = BookingRequest::parse(&request.body, now)?;
+        let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&booking).unwrap_or_default()));
+
+        let idempotency_key = request
+            .header_value("idempotency-key")
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| format!("idem:{owner}:{}", hex::encode(Sha256::digest(k.as_bytes()))));
+        // A retry racing the original waits here, then finds the call the original made.
+        let _idempotency_guard = match &idempotency_key {
+            Some(key) => Some(serial::lock(key).await),
+            None => None,
+        };
+        if let Some(key) = &idempotency_key {
+            if let Some(text) = self.ports.store.get(key).await? {
+                let bound: IdempotencyRecord = serde_json::from_str(&text)
+                    .map_err(|e| ApiError::Storage(format!("idempotency record unreadable: {e}")))?;
+                if bound.request_hash != request_hash {
+                    return Err(ApiError::Conflict(
+                        "this Idempotency-Key was already used with a different request body".into(),
+                    ));
+                }
+                let ledger = self.load(&bound.call_id).await?.ok_or(ApiError::NotFound)?;
+                return Ok(created_body(200, &ledger));
+            }
+        }
+
+        let in_flight_key = format!("{IN_FLIGHT_PREFIX}{owner}");
+        let in_flight_guard = serial::lock(&in_flight_key).await;
+        let mut in_flight = self.calls_in_flight(&owner).await?;
+        if in_flight.len() >= self.config.max_calls_in_flight as usize {
+            return Err(ApiError::TooManyCalls { in_flight: in_flight.len(), limit: self.config.max_calls_in_flight });
+        }
+        let call_id = self.ports.ids.call_id();
+        in_flight.push(call_id.clone());
+        let text = serde_json::to_string(&in_flight).map_err(|e| ApiError::Storage(e.to_string()))?;
+        self.ports.store.put(&in_flight_key, &text).await?;
+        drop(in_flight_guard);
+        // Twilio's first callbacks can arrive before the dialed call is saved.
+        let _call_guard = serial::lock(&call_key(&call_id)).await;
+        let mut ledger = CallLedger::new(call_id.clone(), owner, booking, now);
+        self.save(&ledger).await?;
+        if let Some(key) = &idempotency_key {
+            let record = IdempotencyRecord { call_id: call_id.clone(), request_hash };
+            let text = serde_json::to_string(&record).map_err(|e| ApiError::Storage(e.to_string()))?;
+            self.ports.store.put(key, &text).await?;
+        }
+
+        let create = CreateCall {
+            to: ledger.record.request.restaurant.phone.clone(),
+            from: self.config.twilio_from_number.clone(),
+            url: format!("{}/twilio/twiml/{call_id}", self.config.public_base_url),
+            status_callback: format!("{}/twilio/status/{call_id}", self.config.public_base_url),
+            timeout_seconds: self.config.ring_timeout_seconds,
+            time_limit_seconds: self.config.call_time_limit_seconds,
+            machine_detection: true,
+        };
+        match self.ports.twilio.create_call(&create).await {
+            Ok(resource) => {
+                ledger.dialed(&resource.sid, self.ports.clock.now());
+                self.save(&ledger).await?;
+                Ok(created_body(201, &ledger))
+            }
+            Err(error) => {
+                let (code, message) = match &error {
+                    TwilioError::Api(api) => (format!("twilio_{}", api.code), api.message.clone()),
+                    TwilioError::Network(message) => ("twilio_unreachable".to_owned(), message.clone()),
+                };
+                ledger.failed(&code, &message, self.ports.clock.now());
+                self.save(&ledger).await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The key's calls not yet ended (finished ones are pruned here, lazily).
+    async fn calls_in_flight(&self, owner: &str) -> Result<Vec<String>, ApiError> {
+        let Some(text) = self.ports.store.get(&format!("{IN_FLIGHT_PREFIX}{owner}")).await? else {
+            return Ok(Vec::new());
+        };
+        let listed: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+        let mut live = Vec::with_capacity(listed.len());
+        for call_id in listed {
+            if self.load(&call_id).await?.is_some_and(|ledger| !ledger.record.status.is_terminal()) {
+                live.push(call_id);
+            }
+        }
+        Ok(live)
+    }
+
+    async fn get_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let ledger = self.owned(request, call_id).await?;
+        Ok(record_body(200, &ledger))
+    }
+
+    async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let _guard = serial::lock(&call_key(call_id)).await;
+        let mut ledger = self.owned(request, call_id).await?;
+        if ledger.record.status.is_terminal() {
+            return Err(ApiError::Conflict(format!("the call has already ended ({})", ledger.record.status.as_str())));
+        }
+        if let Some(sid) = ledger.record.twilio_call_sid.clone() {
+            let update =
+                if ledger.record.status == CallStatus::InProgress { UpdateCall::HangUp } else { UpdateCall::Cancel };
+            match self.ports.twilio.update_call(&sid, &update).await {
+                // 404 or "not in progress": the call is already gone, which is what we want.
+                Ok(()) => {}
+                Err(TwilioError::Api(api)) if api.status == 404 || api.code == 21220 => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        ledger.canceled(self.ports.clock.now());
+        self.save(&ledger).await?;
+        self.deliver_if_final(&mut ledger).await?;
+        Ok(record_body(200, &ledger))
+    }
+
+    /// Checks `X-Twilio-Signature` against the public URL Twilio called.
+    fn verify_twilio(&self, request: &EdgeRequest) -> Result<Vec<(String, String)>, ApiError> {
+        let params = form::parse(&request.body);
+        let url = format!("{}{}", self.config.public_base_url, request.path_and_query());
+        let signature = request.header_value("x-twilio-signature").ok_or(ApiError::Forbidden)?;
+        if signature::validate(&self.config.twilio_auth_token, &url, &params, signature) {
+            Ok(params)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    async fn twiml(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let params = self.verify_twilio(request)?;
+        let _guard = serial::lock(&call_key(call_id)).await;
+        let Some(mut ledger) = self.load(call_id).await? else {
+            return Ok(EdgeResponse::xml(twiml::hang_up()));
+        };
+        let now = self.ports.clock.now();
+        // The TwiML fetch carries the call's status and, with AMD, who answered.
+        if let Ok(callback) = StatusCallback::from_form(&params) {
+            ledger.apply_status_callback(&callback, now);
+        }
+        let machine = ledger.record.answered_by.is_some_and(|a| a.is_machine());
+        let response = if machine || ledger.record.status.is_terminal() {
+            twiml::hang_up()
+        } else {
+            let token = auth::issue_stream_token(
+                &self.config.internal_secret,
+                call_id,
+                now.timestamp() + self.config.stream_token_seconds,
+            );
+            twiml::connect_stream(&self.config.media_ws_url, call_id, &token)
+        };
+        self.save(&ledger).await?;
+        Ok(EdgeResponse::xml(response))
+    }
+
+    async fn status_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let params = self.verify_twilio(request)?;
+        let callback = StatusCallback::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let _guard = serial::lock(&call_key(call_id)).await;
+        let Some(mut ledger) = self.load(call_id).await? else {
+            // Nothing to update; answering 404 would only make Twilio log errors.
+            return Ok(EdgeResponse::empty(204));
+        };
+        ledger.apply_status_callback(&callback, self.ports.clock.now());
+        self.save(&ledger).await?;
+        self.deliver_if_final(&mut ledger).await?;
+        Ok(EdgeResponse::empty(204))
+    }
+
+    fn verify_internal(&self, request: &EdgeRequest) -> Result<(), ApiError> {
+        auth::verify_request(
+            &self.config.internal_secret,
+            request.header_value(auth::SIGNATURE_HEADER),
+            &request.method,
+            &request.path_and_query(),
+            &request.body,
+            self.ports.clock.now().timestamp(),
+        )
+        .map_err(|_| ApiError::Forbidden)
+    }
+
+    async fn call_context(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        self.verify_internal(request)?;
+        let ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
+        let context = CallContext {
+            call_id: call_id.to_owned(),
+            instructions: instructions(&ledger.record.request),
+            request: ledger.record.request,
+        };
+        Ok(EdgeResponse::json(200, &serde_json::to_value(context).unwrap_or_default()))
+    }
+
+    async fn call_event(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        self.verify_internal(request)?;
+        let event: CallEvent =
+            serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
+        let _guard = serial::lock(&call_key(call_id)).await;
+        let mut ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
+        let applied = ledger.apply_event(&event, self.ports.clock.now());
+        self.save(&ledger).await?;
+        self.deliver_if_final(&mut ledger).await?;
+        Ok(EdgeResponse::json(200, &json!({"id": event.id, "applied": applied == shared::call::Applied::Changed})))
+    }
+
+    /// Sends the completion webhook once the call is final, until the user's endpoint
+    /// accepts it. A refusal leaves a pending entry that [`Edge::retry_webhooks`] picks
+    /// up with backoff; after [`WEBHOOK_MAX_ATTEMPTS`] it is given up.
+    async fn deliver_if_final(&self, ledger: &mut CallLedger) -> Result<(), ApiError> {
+        let Some(url) = ledger.record.request.callback_url.clone() else { return Ok(()) };
+        if !ledger.is_final() || ledger.callback_delivered || ledger.callback_attempts >= WEBHOOK_MAX_ATTEMPTS {
+            return Ok(());
+        }
+        let now = self.ports.clock.now();
+        let body = serde_json::to_string(&ledger.record).map_err(|e| ApiError::Storage(e.to_string()))?;
+        let signature =
+            auth::sign_request(&self.config.internal_secret, now.timestamp(), "POST", url_path(&url), body.as_bytes());
+        let accepted = matches!(self.ports.webhooks.post(&url, &body, &signature).await, Ok(200..=299));
+        ledger.callback_attempts += 1;
+        ledger.callback_delivered = accepted;
+        self.save(ledger).await?;
+        let pending_key = format!("{PENDING_WEBHOOK_PREFIX}{}", ledger.record.call_id);
+        if accepted || ledger.callback_attempts >= WEBHOOK_MAX_ATTEMPTS {
+            self.ports.store.delete(&pending_key).await?;
+        } else {
+            let pending = PendingWebhook {
+                attempts: ledger.callback_attempts,
+                next_attempt_at: now
+                    + webhook_backoff(self.config.webhook_retry_base_seconds, ledger.callback_attempts),
+            };
+            let text = serde_json::to_string(&pending).map_err(|e| ApiError::Storage(e.to_string()))?;
+            self.ports.store.put(&pending_key, &text).await?;
+        }
+        Ok(())
+    }
+
+    /// Retries every completion webhook that is due (run by the Worker's cron trigger).
+    /// Returns how many were delivered.
+    pub async fn retry_webhooks(&self) -> Result<usize, ApiError> {
+        let now = self.ports.clock.now();
+        let mut delivered = 0;
+        for key in self.ports.store.list(PENDING_WEBHOOK_PREFIX).await? {
+            let Some(call_id) = key.strip_prefix(PENDING_WEBHOOK_PREFIX) else { continue };
+            let due = match self.ports.store.get(&key).await? {
+                Some(text) => serde_json::from_str::<PendingWebhook>(&text).map_or(true, |p| p.next_attempt_at <= now),
+                None => false,
+            };
+            if !due {
+                continue;
+            }
+            let _guard = serial::lock(&call_key(call_id)).await;
+            match self.load(call_id).await? {
+                Some(mut ledger) => {
+                    self.deliver_if_final(&mut ledger).await?;
+                    delivered += usize::from(ledger.callback_delivered);
+                }
+                None => self.ports.store.delete(&key).await?,
+            }
+        }
+        Ok(delivered)
+    }
+}
+
+/// The path (and query) part of an absolute URL, which the webhook signature covers.
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/", |at| &rest[at..])
+}
+
+fn created_body(status: u16, ledger: &CallLedger) -> EdgeResponse {
+    let id = &ledger.record.call_id;
+    EdgeResponse::json(
+        status,
+        &json!({"call_id": id, "status": ledger.record.status, "links": {"self": format!("/v1/calls/{id}")}}),
+    )
+}
+
+fn record_body(status: u16, ledger: &CallLedger) -> EdgeResponse {
+    EdgeResponse::json(status, &serde_json::to_value(&ledger.record).unwrap_or_default())
+}

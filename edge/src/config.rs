@@ -1,0 +1,77 @@
+//! The edge's settings (wrangler vars and secrets), read through a lookup function so
+//! the Worker's `Env` and tests supply them the same way.
+
+use shared::twilio::rest::DEFAULT_API_BASE;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// The public origin Twilio calls, e.g. `https://concierge.example.com`; signatures
+    /// are checked against it, not against the URL the request arrived on.
+    pub public_base_url: String,
+    pub media_ws_url: String,
+    pub twilio_api_base: String,
+    pub twilio_from_number: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    pub internal_secret: String,
+    pub api_keys: String,
+    /// Ring time before Twilio gives up (`Timeout`).
+    pub ring_timeout_seconds: u32,
+    /// Twilio's hard cap on the call (`TimeLimit`); the media worker ends calls earlier.
+    pub call_time_limit_seconds: u32,
+    /// How long a stream token stays valid after the TwiML is served.
+    pub stream_token_seconds: i64,
+    /// First wait before retrying a refused completion webhook; doubles per attempt.
+    pub webhook_retry_base_seconds: u32,
+    /// Calls one API key may have in flight at once; more is a 429.
+    pub max_calls_in_flight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("edge configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl EdgeConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
+        let required = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError(format!("{name} is not set")))
+        };
+        let number = |name: &str, default: u32| -> Result<u32, ConfigError> {
+            match lookup(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => {
+                    v.trim().parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not '{v}'")))
+                }
+            }
+        };
+        let config = EdgeConfig {
+            public_base_url: required("PUBLIC_BASE_URL")?.trim_end_matches('/').to_owned(),
+            media_ws_url: required("MEDIA_WS_URL")?,
+            twilio_api_base: lookup("TWILIO_API_BASE")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            twilio_from_number: required("TWILIO_FROM_NUMBER")?,
+            twilio_account_sid: required("TWILIO_ACCOUNT_SID")?,
+            twilio_auth_token: required("TWILIO_AUTH_TOKEN")?,
+            internal_secret: required("INTERNAL_SECRET")?,
+            api_keys: required("API_KEYS")?,
+            ring_timeout_seconds: number("RING_TIMEOUT_SECONDS", 30)?,
+            call_time_limit_seconds: number("CALL_TIME_LIMIT_SECONDS", 900)?,
+            stream_token_seconds: i64::from(number("STREAM_TOKEN_SECONDS", 300)?),
+            webhook_retry_base_seconds: number("WEBHOOK_RETRY_BASE_SECONDS", 60)?,
+            max_calls_in_flight: number("MAX_CALLS_IN_FLIGHT", 20)?,
+        };
+        if !config.media_ws_url.starts_with("wss://") && !config.media_ws_url.starts_with("ws://") {
+            return Err(ConfigError("MEDIA_WS_URL must be a ws:// or wss:// URL".into()));
+        }
+        if !shared::booking::is_e164(&config.twilio_from_number) {
+            return Err(ConfigError("TWILIO_FROM_NUMBER must be an E.164 number".into()));
+        }
+        Ok(config)
+    }
+}

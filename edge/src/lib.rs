@@ -1,0 +1,29 @@
+//! Concierge's edge: the public booking API, the TwiML and status-callback routes for
+//! Twilio, and the internal routes for the media worker. The call record lives in
+//! Workers KV; the edge is its only writer.
+//!
+//! # Module map
+//!
+//! | module | job |
+//! |---|---|
+//! | [`app`] | the route table: one async function per route, over [`ports`] |
+//! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
+//! | [`http`] | plain request/response data the handlers see |
+//! | [`error`] | the one error type of the HTTP boundary, mapped to status and JSON in one place |
+//! | [`config`] | settings from wrangler vars and secrets |
+//! | [`memory`] | in-process ports: store, manual clock, sequential ids |
+//! | `native` (not wasm32) | the same routes as a native HTTP server, for local runs and the demo |
+//! | `worker_glue` (wasm32 only) | the `#[event(fetch)]` entry: KV, `fetch` and `Env` behind the ports |
+#![deny(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod memory;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+pub mod ports;
+pub mod serial;
+#[cfg(target_arch = "wasm32")]
+mod worker_glue;

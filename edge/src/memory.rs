@@ -1,0 +1,84 @@
+//! In-process implementations of the ports: the store for tests and the native local
+//! run, a fixed clock and sequential ids for deterministic tests. Thread-safe, so the
+//! native server can share them across tasks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::ports::{Clock, IdSource, Store, StoreError};
+
+/// A map in memory, with a switch to simulate an outage.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<BTreeMap<String, String>>,
+    pub unavailable: AtomicBool,
+}
+
+impl MemoryStore {
+    fn entries(&self) -> Result<MutexGuard<'_, BTreeMap<String, String>>, StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError("the store is unavailable".into()));
+        }
+        // A poisoned lock only means a panic elsewhere mid-update; the map is still whole.
+        Ok(self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Simulates an outage (or its end).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+}
+
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.entries()?.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.entries()?.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.entries()?.remove(key);
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.entries()?.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn at(now: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(now))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `call_0001`, `call_0002`, … for tests.
+#[derive(Debug, Default)]
+pub struct SequentialIds(AtomicU32);
+
+impl IdSource for SequentialIds {
+    fn call_id(&self) -> String {
+        format!("call_{:04}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}

@@ -1,0 +1,60 @@
+//! What the handlers need from the outside, as small traits. The Worker glue implements
+//! them over KV and `fetch`; tests implement them in memory.
+
+use chrono::{DateTime, Utc};
+use shared::twilio::rest::{CallResource, CreateCall, TwilioApiError, UpdateCall};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error body.
+    #[error(transparent)]
+    Api(TwilioApiError),
+    /// No usable answer (connection refused, timeout, unreadable body).
+    #[error("{0}")]
+    Network(String),
+}
+
+/// Key-value storage for call ledgers and idempotency records (Workers KV).
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key starting with `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// The Twilio Calls REST API.
+#[allow(async_fn_in_trait)]
+pub trait TwilioApi {
+    async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError>;
+    async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError>;
+}
+
+/// POSTs the final record to the user's `callback_url`; returns the HTTP status.
+#[allow(async_fn_in_trait)]
+pub trait WebhookSender {
+    async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String>;
+}
+
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub trait IdSource {
+    /// A new, unguessable call id.
+    fn call_id(&self) -> String;
+}
+
+/// Everything the edge talks to.
+pub struct Ports<S, T, W, C, I> {
+    pub store: S,
+    pub twilio: T,
+    pub webhooks: W,
+    pub clock: C,
+    pub ids: I,
+}

@@ -1,0 +1,158 @@
+//! The in-memory edge the native tests drive, and helpers that send requests as users,
+//! Twilio and the media worker would.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+
+use chrono::{DateTime, Utc};
+use edge::app::Edge;
+use edge::config::EdgeConfig;
+use edge::http::{EdgeRequest, EdgeResponse};
+use edge::memory::{ManualClock, MemoryStore, SequentialIds};
+use edge::ports::{Ports, TwilioApi, TwilioError, WebhookSender};
+use serde_json::{json, Value};
+use shared::auth;
+use shared::twilio::rest::{CallResource, CreateCall, UpdateCall};
+use shared::twilio::{form, signature};
+
+pub const BASE: &str = "https://edge.example.com";
+pub const AUTH_TOKEN: &str = "twilio-auth-token";
+pub const SECRET: &str = "internal-secret";
+pub const KEY_A: &str = "Bearer key-alpha";
+pub const KEY_B: &str = "Bearer key-beta";
+
+#[derive(Default)]
+pub struct FakeTwilio {
+    pub created: RefCell<Vec<CreateCall>>,
+    pub updates: RefCell<Vec<(String, UpdateCall)>>,
+    pub refuse_with: RefCell<Option<TwilioError>>,
+}
+
+impl TwilioApi for FakeTwilio {
+    async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError> {
+        if let Some(error) = self.refuse_with.borrow().clone() {
+            return Err(error);
+        }
+        self.created.borrow_mut().push(call.clone());
+        let n = self.created.borrow().len();
+        Ok(CallResource { sid: format!("CA{n:032}"), status: "queued".into(), account_sid: Some("AC1".into()) })
+    }
+
+    async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
+        self.updates.borrow_mut().push((call_sid.to_owned(), update.clone()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct Webhooks {
+    pub sent: RefCell<Vec<(String, String, String)>>,
+    pub answer: RefCell<Vec<u16>>,
+}
+
+impl WebhookSender for Webhooks {
+    async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String> {
+        self.sent.borrow_mut().push((url.into(), body.into(), signature.into()));
+        let mut answers = self.answer.borrow_mut();
+        Ok(if answers.is_empty() { 200 } else { answers.remove(0) })
+    }
+}
+
+pub type TestEdge = Edge<MemoryStore, FakeTwilio, Webhooks, ManualClock, SequentialIds>;
+
+pub fn start() -> DateTime<Utc> {
+    "2026-11-24T12:00:00Z".parse().unwrap()
+}
+
+pub fn config() -> EdgeConfig {
+    let vars = [
+        ("PUBLIC_BASE_URL", BASE),
+        ("MEDIA_WS_URL", "wss://media.example.com/media"),
+        ("TWILIO_API_BASE", "http://127.0.0.1:1"),
+        ("TWILIO_FROM_NUMBER", "+15005550006"),
+        ("TWILIO_ACCOUNT_SID", "AC1"),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("INTERNAL_SECRET", SECRET),
+        ("API_KEYS", "key-alpha,key-beta"),
+    ];
+    EdgeConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+}
+
+pub fn edge() -> TestEdge {
+    Edge::new(
+        config(),
+        Ports {
+            store: MemoryStore::default(),
+            twilio: FakeTwilio::default(),
+            webhooks: Webhooks::default(),
+            clock: ManualClock::at(start()),
+            ids: SequentialIds::default(),
+        },
+    )
+}
+
+pub fn booking() -> Value {
+    json!({
+        "restaurant": {"name": "Chez Panisse", "phone": "+15105485525"},
+        "reservation": {"date": "2026-12-05", "time": "19:30", "party_size": 4, "name": "Ada Lovelace", "flexibility_minutes": 30},
+        "timezone": "America/Los_Angeles",
+        "callback_url": "https://user.example/hooks/concierge?source=test"
+    })
+}
+
+pub fn send(edge: &TestEdge, request: EdgeRequest) -> EdgeResponse {
+    pollster::block_on(edge.handle(&request))
+}
+
+pub fn book(edge: &TestEdge, key: &str, body: &Value) -> EdgeResponse {
+    send(edge, EdgeRequest::new("POST", "/v1/calls").header("Authorization", key).body(body.to_string()))
+}
+
+pub fn get(edge: &TestEdge, key: &str, id: &str) -> EdgeResponse {
+    send(edge, EdgeRequest::new("GET", &format!("/v1/calls/{id}")).header("Authorization", key))
+}
+
+/// A request as Twilio sends it: form body, signed over the public URL.
+pub fn twilio(path: &str, params: &[(&str, &str)]) -> EdgeRequest {
+    let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let signature = signature::compute(AUTH_TOKEN, &format!("{BASE}{path}"), &pairs);
+    EdgeRequest::new("POST", path)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", &signature)
+        .body(form::encode(params.iter().copied()))
+}
+
+pub fn status(edge: &TestEdge, id: &str, params: &[(&str, &str)]) -> EdgeResponse {
+    send(edge, twilio(&format!("/twilio/status/{id}"), params))
+}
+
+pub fn internal(edge: &TestEdge, method: &str, path: &str, body: &str) -> EdgeResponse {
+    let signature = auth::sign_request(SECRET, edge.ports.clock_now_unix(), method, path, body.as_bytes());
+    send(edge, EdgeRequest::new(method, path).header(auth::SIGNATURE_HEADER, &signature).body(body.to_owned()))
+}
+
+pub trait ListNow {
+    fn list_now(&self, prefix: &str) -> Vec<String>;
+}
+
+impl ListNow for MemoryStore {
+    fn list_now(&self, prefix: &str) -> Vec<String> {
+        use edge::ports::Store;
+        pollster::block_on(self.list(prefix)).unwrap()
+    }
+}
+
+pub trait ClockNow {
+    fn clock_now_unix(&self) -> i64;
+}
+
+impl ClockNow for Ports<MemoryStore, FakeTwilio, Webhooks, ManualClock, SequentialIds> {
+    fn clock_now_unix(&self) -> i64 {
+        use edge::ports::Clock;
+        self.clock.now().timestamp()
+    }
+}
+
+pub fn error_code(response: &EdgeResponse) -> String {
+    response.json_body()["error"]["code"].as_str().unwrap_or_default().to_owned()
+}

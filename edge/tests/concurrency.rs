@@ -1,0 +1,163 @@
+//! Requests that arrive together. KV answers over the network, so concurrent handlers
+//! interleave between reading a record and writing it back; the store here yields to
+//! the other requests before every operation to make that happen every time.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use common::*;
+use edge::app::Edge;
+use edge::http::{EdgeRequest, EdgeResponse};
+use edge::memory::{ManualClock, MemoryStore, SequentialIds};
+use edge::ports::{Ports, Store, StoreError};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use shared::auth;
+
+/// Ready on the second poll: lets every other ready future run first.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// The in-memory store with a round trip's worth of yielding before each operation.
+#[derive(Default)]
+struct InterleavingStore(MemoryStore);
+
+impl Store for InterleavingStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        YieldOnce(false).await;
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        YieldOnce(false).await;
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        YieldOnce(false).await;
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        YieldOnce(false).await;
+        self.0.list(prefix).await
+    }
+}
+
+type ConcurrentEdge = Edge<InterleavingStore, FakeTwilio, Webhooks, ManualClock, SequentialIds>;
+
+fn concurrent_edge() -> ConcurrentEdge {
+    Edge::new(
+        config(),
+        Ports {
+            store: InterleavingStore::default(),
+            twilio: FakeTwilio::default(),
+            webhooks: Webhooks::default(),
+            clock: ManualClock::at(start()),
+            ids: SequentialIds::default(),
+        },
+    )
+}
+
+fn booking_request(idempotency_key: &str) -> EdgeRequest {
+    EdgeRequest::new("POST", "/v1/calls")
+        .header("Authorization", KEY_A)
+        .header("Idempotency-Key", idempotency_key)
+        .body(booking().to_string())
+}
+
+fn event_request(call_id: &str, event: &Value) -> EdgeRequest {
+    let path = format!("/internal/calls/{call_id}/events");
+    let body = event.to_string();
+    let signature = auth::sign_request(SECRET, start().timestamp(), "POST", &path, body.as_bytes());
+    EdgeRequest::new("POST", &path).header(auth::SIGNATURE_HEADER, &signature).body(body)
+}
+
+fn status_request(call_id: &str, params: &[(&str, &str)]) -> EdgeRequest {
+    twilio(&format!("/twilio/status/{call_id}"), params)
+}
+
+fn handle(edge: &ConcurrentEdge, request: EdgeRequest) -> EdgeResponse {
+    pollster::block_on(edge.handle(&request))
+}
+
+#[test]
+fn simultaneous_bookings_with_one_idempotency_key_dial_once() {
+    let edge = concurrent_edge();
+    let requests: Vec<EdgeRequest> = (0..4).map(|_| booking_request("order-1")).collect();
+    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
+
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 1, "one dial for one key");
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 201]);
+    let ids: Vec<Value> = responses.iter().map(|r| r.json_body()["call_id"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "every retry names the same call: {ids:?}");
+}
+
+#[test]
+fn simultaneous_bookings_cannot_exceed_the_in_flight_limit_together() {
+    let mut config = config();
+    config.max_calls_in_flight = 2;
+    let edge = Edge { config, ..concurrent_edge() };
+    let requests: Vec<EdgeRequest> = (0..5).map(|n| booking_request(&format!("order-{n}"))).collect();
+    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
+
+    let accepted = responses.iter().filter(|r| r.status == 201).count();
+    let refused = responses.iter().filter(|r| r.status == 429).count();
+    assert_eq!((accepted, refused), (2, 3));
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 2);
+}
+
+#[test]
+fn a_callback_and_an_event_arriving_together_both_land() {
+    let edge = concurrent_edge();
+    let call_id = handle(&edge, booking_request("order-2")).json_body()["call_id"].as_str().unwrap().to_owned();
+    let answered =
+        [("CallSid", "CA1"), ("CallStatus", "in-progress"), ("SequenceNumber", "2"), ("AnsweredBy", "human")];
+    assert_eq!(handle(&edge, status_request(&call_id, &answered)).status, 204);
+    let started = json!({"id": "MZ1-1", "type": "stream_started", "stream_sid": "MZ1"});
+    assert_eq!(handle(&edge, event_request(&call_id, &started)).status, 200);
+
+    // The host's last words, the outcome, the end of the stream and Twilio's
+    // `completed` (twice), all at once.
+    let outcome = json!({"id": "MZ1-3", "type": "outcome", "at_ms": 5000, "outcome": {
+        "result": "confirmed", "confirmation_number": "B22", "confirmed_date": "2026-12-05",
+        "confirmed_time": "19:30", "party_size": 4, "notes": null}});
+    let line = json!({"id": "MZ1-2", "type": "transcript", "speaker": "restaurant", "text": "B as in bravo, two, two.", "at_ms": 4000});
+    let ended = json!({"id": "MZ1-4", "type": "stream_ended", "reason": "agent_hung_up"});
+    let completed = [("CallSid", "CA1"), ("CallStatus", "completed"), ("SequenceNumber", "3"), ("CallDuration", "42")];
+    let requests = [
+        event_request(&call_id, &line),
+        status_request(&call_id, &completed),
+        event_request(&call_id, &outcome),
+        status_request(&call_id, &completed),
+        event_request(&call_id, &ended),
+    ];
+    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
+    assert!(responses.iter().all(|r| r.status < 300), "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
+
+    let record = handle(&edge, EdgeRequest::new("GET", &format!("/v1/calls/{call_id}")).header("Authorization", KEY_A))
+        .json_body();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["duration_seconds"], 42);
+    assert_eq!(record["outcome"]["confirmation_number"], "B22");
+    assert_eq!(record["transcript"][0]["text"], "B as in bravo, two, two.");
+
+    let sent = edge.ports.webhooks.sent.borrow();
+    assert_eq!(sent.len(), 1, "the completion webhook fires once");
+    let pushed: Value = serde_json::from_str(&sent[0].1).unwrap();
+    assert_eq!(pushed["outcome"]["confirmation_number"], "B22");
+}

@@ -1,0 +1,243 @@
+//! Keeps docs/openapi.json true: every documented route and status exists and answers
+//! with a body that fits its schema, the request schema's required fields are exactly
+//! the ones the parser requires, and undocumented methods are refused.
+
+mod common;
+
+use common::*;
+use edge::http::{EdgeRequest, EdgeResponse};
+use edge::ports::TwilioError;
+use serde_json::{json, Value};
+use shared::twilio::rest::TwilioApiError;
+
+fn spec() -> Value {
+    let text = include_str!("../../docs/openapi.json");
+    serde_json::from_str(text).expect("docs/openapi.json is JSON")
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.trim_start_matches('#');
+            resolve(spec, spec.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}")))
+        }
+        None => schema,
+    }
+}
+
+fn type_matches(name: &str, value: &Value) -> bool {
+    match name {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        _ => false,
+    }
+}
+
+/// The subset of JSON Schema the document uses; returns every violation with its path.
+fn violations(spec: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
+    let schema = resolve(spec, schema);
+    let mut errors = Vec::new();
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let fitting = options.iter().filter(|o| violations(spec, o, value, path).is_empty()).count();
+        if fitting != 1 {
+            errors.push(format!("{path}: fits {fitting} of the oneOf options"));
+        }
+        return errors;
+    }
+    if let Some(kind) = schema.get("type") {
+        let names: Vec<&str> = match kind {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !names.iter().any(|n| type_matches(n, value)) {
+            errors.push(format!("{path}: {value} is not of type {kind}"));
+            return errors;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            errors.push(format!("{path}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_i64), value.as_i64()) {
+        if n < min {
+            errors.push(format!("{path}: {n} < {min}"));
+        }
+    }
+    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Value::as_i64), value.as_i64()) {
+        if n > max {
+            errors.push(format!("{path}: {n} > {max}"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                errors.push(format!("{path}: missing required '{name}'"));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (name, field) in object {
+            match properties.and_then(|p| p.get(name)) {
+                Some(field_schema) => errors.extend(violations(spec, field_schema, field, &format!("{path}.{name}"))),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errors.push(format!("{path}: '{name}' is not in the schema"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            errors.extend(violations(spec, items, item, &format!("{path}[{i}]")));
+        }
+    }
+    errors
+}
+
+/// Checks a real response against what the document promises for its route and status.
+fn conforms(spec: &Value, path: &str, method: &str, response: &EdgeResponse) {
+    let operation = &spec["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    let status = response.status.to_string();
+    let documented = resolve(spec, &operation["responses"][&status]);
+    assert!(documented.is_object(), "{method} {path} answered {status}, which is not documented");
+    let schema = &documented["content"]["application/json"]["schema"];
+    let body = response.json_body();
+    let errors = violations(spec, schema, &body, "$");
+    assert!(errors.is_empty(), "{method} {path} {status}: {errors:#?}\n{body}");
+}
+
+#[test]
+fn every_documented_response_is_real_and_fits_its_schema() {
+    let spec = spec();
+    let edge = edge();
+    let create = "/v1/calls";
+    conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
+    let idempotent = |body: &Value| {
+        send(
+            &edge,
+            EdgeRequest::new("POST", create)
+                .header("Authorization", KEY_A)
+                .header("Idempotency-Key", "k")
+                .body(body.to_string()),
+        )
+    };
+    assert_eq!(idempotent(&booking()).status, 201);
+    conforms(&spec, create, "post", &idempotent(&booking()));
+    let mut other = booking();
+    other["reservation"]["party_size"] = json!(2);
+    conforms(&spec, create, "post", &idempotent(&other));
+    conforms(
+        &spec,
+        create,
+        "post",
+        &send(&edge, EdgeRequest::new("POST", create).header("Authorization", KEY_A).body("{")),
+    );
+    conforms(&spec, create, "post", &book(&edge, "Bearer wrong", &booking()));
+    conforms(&spec, create, "post", &book(&edge, KEY_A, &json!({"restaurant": {}})));
+    conforms(
+        &spec,
+        create,
+        "post",
+        &send(&edge, EdgeRequest::new("POST", create).header("Authorization", KEY_A).body(vec![b' '; 70_000])),
+    );
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Api(TwilioApiError {
+        code: 21211,
+        message: "Invalid 'To'".into(),
+        more_info: None,
+        status: 400,
+    }));
+    conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
+    *edge.ports.twilio.refuse_with.borrow_mut() = None;
+
+    let record = "/v1/calls/{call_id}";
+    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
+    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0404"));
+    conforms(&spec, record, "get", &get(&edge, "Bearer wrong", "call_0001"));
+    // A record with an outcome, a transcript and an error still fits.
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "machine_start")]);
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "9")]);
+    internal(
+        &edge,
+        "POST",
+        "/internal/calls/call_0001/events",
+        &json!({"id": "e1", "type": "transcript", "speaker": "agent", "text": "Hello", "at_ms": 10}).to_string(),
+    );
+    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
+    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0004"));
+
+    let cancel = "/v1/calls/{call_id}/cancel";
+    let cancel_request =
+        |id: &str| EdgeRequest::new("POST", &format!("/v1/calls/{id}/cancel")).header("Authorization", KEY_A);
+    conforms(&spec, cancel, "post", &send(&edge, cancel_request("call_0002")));
+    conforms(&spec, cancel, "post", &send(&edge, cancel_request("call_0002")));
+    conforms(&spec, cancel, "post", &send(&edge, cancel_request("call_0404")));
+
+    edge.ports.store.set_unavailable(true);
+    conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
+    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
+}
+
+#[test]
+fn documented_routes_exist_and_other_methods_are_refused() {
+    let spec = spec();
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        let concrete = path.replace("{call_id}", "call_0001");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let response = send(
+                &edge,
+                EdgeRequest::new(&method.to_uppercase(), &concrete)
+                    .header("Authorization", KEY_A)
+                    .body(booking().to_string()),
+            );
+            let code = response.json_body()["error"]["code"].clone();
+            if operations.get(method).is_some() {
+                assert_ne!(code, "no_route", "{method} {path}");
+                assert_ne!(code, "method_not_allowed", "{method} {path}");
+            } else {
+                assert_eq!(response.status, 405, "{method} {path} is undocumented but answered {}", response.status);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_request_schema_matches_what_the_parser_requires() {
+    let spec = spec();
+    let schema = resolve(&spec, &spec["components"]["schemas"]["BookingRequest"]).clone();
+    let full = booking();
+    assert_eq!(violations(&spec, &schema, &full, "$"), Vec::<String>::new());
+    for (object_path, object_schema) in [
+        ("", &schema),
+        ("/restaurant", &schema["properties"]["restaurant"]),
+        ("/reservation", &schema["properties"]["reservation"]),
+    ] {
+        let required: Vec<&str> =
+            object_schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        for name in object_schema["properties"].as_object().unwrap().keys() {
+            let mut body = full.clone();
+            let parent = if object_path.is_empty() { &mut body } else { body.pointer_mut(object_path).unwrap() };
+            parent.as_object_mut().unwrap().remove(name);
+            let response = book(&edge(), KEY_A, &body);
+            if required.contains(&name.as_str()) {
+                assert_eq!(response.status, 422, "{object_path}/{name} is documented as required");
+            } else {
+                assert_eq!(
+                    response.status,
+                    201,
+                    "{object_path}/{name} is documented as optional: {:?}",
+                    response.json_body()
+                );
+            }
+        }
+    }
+}

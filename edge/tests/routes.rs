@@ -1,0 +1,411 @@
+//! The whole route table, natively, against in-memory ports.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use edge::app::MAX_BODY_BYTES;
+use edge::config::EdgeConfig;
+use edge::http::EdgeRequest;
+use edge::ports::TwilioError;
+use serde_json::{json, Value};
+use shared::auth;
+use shared::twilio::rest::{TwilioApiError, UpdateCall};
+
+#[test]
+fn booking_creates_the_call_with_the_contracts_twilio_parameters() {
+    let edge = edge();
+    let response = book(&edge, KEY_A, &booking());
+    assert_eq!(response.status, 201, "{:?}", response.json_body());
+    let body = response.json_body();
+    assert_eq!(body["call_id"], "call_0001");
+    assert_eq!(body["status"], "dialing");
+    assert_eq!(body["links"]["self"], "/v1/calls/call_0001");
+
+    let created = edge.ports.twilio.created.borrow();
+    assert_eq!(created.len(), 1);
+    let call = &created[0];
+    assert_eq!(call.to, "+15105485525");
+    assert_eq!(call.from, "+15005550006");
+    assert_eq!(call.url, format!("{BASE}/twilio/twiml/call_0001"));
+    assert_eq!(call.status_callback, format!("{BASE}/twilio/status/call_0001"));
+    assert!(call.machine_detection);
+    assert_eq!((call.timeout_seconds, call.time_limit_seconds), (30, 900));
+
+    let record = get(&edge, KEY_A, "call_0001").json_body();
+    assert_eq!(record["status"], "dialing");
+    assert_eq!(record["twilio_call_sid"], format!("CA{:032}", 1));
+    assert_eq!(record["request"]["restaurant"]["name"], "Chez Panisse");
+    assert_eq!(record["transcript"], json!([]));
+    assert!(record.get("owner").is_none(), "bookkeeping stays private");
+}
+
+#[test]
+fn bad_bookings_get_the_contracts_errors() {
+    let edge = edge();
+    let unauthenticated = send(&edge, EdgeRequest::new("POST", "/v1/calls").body(booking().to_string()));
+    assert_eq!((unauthenticated.status, error_code(&unauthenticated)), (401, "unauthorized".into()));
+    assert_eq!(book(&edge, "Bearer nope", &booking()).status, 401);
+
+    let malformed = send(&edge, EdgeRequest::new("POST", "/v1/calls").header("Authorization", KEY_A).body("{not json"));
+    assert_eq!((malformed.status, error_code(&malformed)), (400, "malformed_json".into()));
+
+    let mut invalid = booking();
+    invalid["reservation"]["party_size"] = json!(0);
+    let response = book(&edge, KEY_A, &invalid);
+    assert_eq!(response.status, 422);
+    assert_eq!(response.json_body()["error"]["field"], "reservation.party_size");
+    assert!(response.json_body()["error"]["message"].as_str().unwrap().contains("between 1 and 50"));
+
+    let huge = send(
+        &edge,
+        EdgeRequest::new("POST", "/v1/calls").header("Authorization", KEY_A).body(vec![b' '; MAX_BODY_BYTES + 1]),
+    );
+    assert_eq!(huge.status, 413);
+    assert!(edge.ports.twilio.created.borrow().is_empty(), "nothing was dialed");
+}
+
+#[test]
+fn idempotency_keys_never_dial_twice() {
+    let edge = edge();
+    let request = |body: &Value| {
+        EdgeRequest::new("POST", "/v1/calls")
+            .header("Authorization", KEY_A)
+            .header("Idempotency-Key", "order-77")
+            .body(body.to_string())
+    };
+    let first = send(&edge, request(&booking()));
+    assert_eq!(first.status, 201);
+    let again = send(&edge, request(&booking()));
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json_body()["call_id"], first.json_body()["call_id"]);
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 1);
+
+    let mut other = booking();
+    other["reservation"]["party_size"] = json!(5);
+    let conflict = send(&edge, request(&other));
+    assert_eq!((conflict.status, error_code(&conflict)), (409, "conflict".into()));
+
+    // Keys are per API key: another tenant's identical key is a different booking.
+    let other_tenant = send(
+        &edge,
+        EdgeRequest::new("POST", "/v1/calls")
+            .header("Authorization", KEY_B)
+            .header("Idempotency-Key", "order-77")
+            .body(booking().to_string()),
+    );
+    assert_eq!(other_tenant.status, 201);
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 2);
+}
+
+#[test]
+fn twilio_refusing_is_a_502_with_its_code_and_the_record_says_failed() {
+    let edge = edge();
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Api(TwilioApiError {
+        code: 21211,
+        message: "Invalid 'To' Phone Number".into(),
+        more_info: None,
+        status: 400,
+    }));
+    let response = book(&edge, KEY_A, &booking());
+    assert_eq!(response.status, 502);
+    let error = &response.json_body()["error"];
+    assert_eq!(error["code"], "twilio_refused");
+    assert_eq!(error["twilio"]["code"], 21211);
+    assert_eq!(error["twilio"]["message"], "Invalid 'To' Phone Number");
+    let record = get(&edge, KEY_A, "call_0001").json_body();
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error"]["code"], "twilio_21211");
+
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Network("connection refused".into()));
+    let response = book(&edge, KEY_A, &booking());
+    assert_eq!((response.status, error_code(&response)), (502, "twilio_unreachable".into()));
+}
+
+#[test]
+fn calls_are_visible_only_to_their_own_key() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    assert_eq!(get(&edge, KEY_A, "call_0001").status, 200);
+    let other = get(&edge, KEY_B, "call_0001");
+    let missing = get(&edge, KEY_A, "call_9999");
+    assert_eq!((other.status, missing.status), (404, 404));
+    assert_eq!(other.body, missing.body, "another tenant's call looks exactly like no call");
+    let cancel = send(&edge, EdgeRequest::new("POST", "/v1/calls/call_0001/cancel").header("Authorization", KEY_B));
+    assert_eq!(cancel.status, 404);
+}
+
+#[test]
+fn twiml_connects_the_stream_with_a_valid_token() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let response = send(
+        &edge,
+        twilio(
+            "/twilio/twiml/call_0001",
+            &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "human")],
+        ),
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.content_type, "text/xml");
+    let xml = String::from_utf8(response.body).unwrap();
+    assert!(xml.contains("<Connect><Stream url=\"wss://media.example.com/media\">"), "{xml}");
+    assert!(xml.contains("<Parameter name=\"call_id\" value=\"call_0001\"/>"));
+    let token = xml.split("name=\"token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let now = start().timestamp();
+    assert_eq!(auth::verify_stream_token(SECRET, "call_0001", Some(token), now), Ok(()));
+    assert_eq!(auth::verify_stream_token(SECRET, "call_0001", Some(token), now + 301), Err(auth::AuthError::Expired));
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["answered_by"], "human");
+}
+
+#[test]
+fn twiml_for_a_machine_hangs_up_and_records_voicemail() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let response = send(
+        &edge,
+        twilio(
+            "/twilio/twiml/call_0001",
+            &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "machine_start")],
+        ),
+    );
+    assert!(String::from_utf8(response.body).unwrap().contains("<Hangup/>"));
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "3")]);
+    let record = get(&edge, KEY_A, "call_0001").json_body();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["outcome"]["result"], "voicemail");
+}
+
+#[test]
+fn twilio_routes_refuse_missing_wrong_and_replayed_signatures() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let unsigned = EdgeRequest::new("POST", "/twilio/status/call_0001").body("CallSid=CA1&CallStatus=ringing");
+    assert_eq!(send(&edge, unsigned).status, 403);
+    let wrong = twilio("/twilio/status/call_0001", &[("CallSid", "CA1"), ("CallStatus", "ringing")])
+        .body("CallSid=CA1&CallStatus=completed");
+    assert_eq!(send(&edge, wrong).status, 403, "a body changed after signing is refused");
+    // A signature made for another call's URL cannot be replayed against this one.
+    let mut replayed = twilio("/twilio/status/call_0002", &[("CallSid", "CA1"), ("CallStatus", "completed")]);
+    replayed.path = "/twilio/status/call_0001".into();
+    assert_eq!(send(&edge, replayed).status, 403);
+    let twiml =
+        EdgeRequest::new("POST", "/twilio/twiml/call_0001").header("X-Twilio-Signature", "AAAA").body("CallSid=CA1");
+    assert_eq!(send(&edge, twiml).status, 403);
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "dialing");
+}
+
+#[test]
+fn callbacks_in_any_order_move_forward_only_and_the_webhook_fires_once() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let id = "call_0001";
+    assert_eq!(
+        status(&edge, id, &[("CallSid", "CA1"), ("CallStatus", "ringing"), ("SequenceNumber", "1")]).status,
+        204
+    );
+    status(
+        &edge,
+        id,
+        &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("SequenceNumber", "2"), ("AnsweredBy", "human")],
+    );
+    status(&edge, id, &[("CallSid", "CA1"), ("CallStatus", "initiated"), ("SequenceNumber", "0")]);
+    assert_eq!(get(&edge, KEY_A, id).json_body()["status"], "in_progress");
+
+    let event = |body: Value| internal(&edge, "POST", &format!("/internal/calls/{id}/events"), &body.to_string());
+    assert_eq!(event(json!({"id": "MZ1-1", "type": "stream_started", "stream_sid": "MZ1"})).status, 200);
+    event(json!({"id": "MZ1-2", "type": "transcript", "speaker": "restaurant", "text": "Chez Panisse.", "at_ms": 800}));
+    let repeated = event(
+        json!({"id": "MZ1-2", "type": "transcript", "speaker": "restaurant", "text": "Chez Panisse.", "at_ms": 800}),
+    );
+    assert_eq!(repeated.json_body()["applied"], false);
+    event(
+        json!({"id": "MZ1-3", "type": "outcome", "at_ms": 5000, "outcome": {"result": "confirmed", "confirmation_number": "A73X", "confirmed_date": "2026-12-05", "confirmed_time": "19:30", "party_size": 4, "notes": null}}),
+    );
+
+    // Twilio reports the end before the media worker does: not final yet.
+    status(
+        &edge,
+        id,
+        &[("CallSid", "CA1"), ("CallStatus", "completed"), ("SequenceNumber", "3"), ("CallDuration", "61")],
+    );
+    assert!(edge.ports.webhooks.sent.borrow().is_empty());
+    event(json!({"id": "MZ1-4", "type": "stream_ended", "reason": "agent_hung_up"}));
+    // A late duplicate changes nothing and sends nothing more.
+    status(
+        &edge,
+        id,
+        &[("CallSid", "CA1"), ("CallStatus", "completed"), ("SequenceNumber", "3"), ("CallDuration", "61")],
+    );
+
+    let record = get(&edge, KEY_A, id).json_body();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["duration_seconds"], 61);
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    assert_eq!(record["transcript"].as_array().unwrap().len(), 1);
+
+    let sent = edge.ports.webhooks.sent.borrow();
+    assert_eq!(sent.len(), 1, "the completion webhook fires once");
+    let (url, body, signature) = &sent[0];
+    assert_eq!(url, "https://user.example/hooks/concierge?source=test");
+    let delivered: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(delivered["outcome"]["result"], "confirmed");
+    let now = start().timestamp();
+    assert_eq!(
+        auth::verify_request(SECRET, Some(signature), "POST", "/hooks/concierge?source=test", body.as_bytes(), now),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_refused_webhook_is_retried_with_backoff_until_accepted() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    edge.ports.webhooks.answer.borrow_mut().extend([500, 503]);
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 1);
+    assert_eq!(edge.ports.store.list_now("webhook:"), ["webhook:call_0001"]);
+
+    // Not due yet: the first retry waits a minute.
+    assert_eq!(pollster::block_on(edge.retry_webhooks()).unwrap(), 0);
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 1);
+    edge.ports.clock.advance(Duration::seconds(61));
+    assert_eq!(pollster::block_on(edge.retry_webhooks()).unwrap(), 0, "refused again");
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 2);
+    // The second retry waits two minutes.
+    edge.ports.clock.advance(Duration::seconds(61));
+    assert_eq!(pollster::block_on(edge.retry_webhooks()).unwrap(), 0);
+    edge.ports.clock.advance(Duration::seconds(60));
+    assert_eq!(pollster::block_on(edge.retry_webhooks()).unwrap(), 1);
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 3);
+    assert!(edge.ports.store.list_now("webhook:").is_empty(), "delivered: nothing pending");
+    // Later callbacks send nothing more.
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 3);
+}
+
+#[test]
+fn a_webhook_is_given_up_after_the_last_attempt() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    edge.ports.webhooks.answer.borrow_mut().extend([500; 20]);
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "no-answer")]);
+    for _ in 0..30 {
+        edge.ports.clock.advance(Duration::hours(4));
+        pollster::block_on(edge.retry_webhooks()).unwrap();
+    }
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), edge::app::WEBHOOK_MAX_ATTEMPTS as usize);
+    assert!(edge.ports.store.list_now("webhook:").is_empty());
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "no_answer", "the record is unaffected");
+}
+
+#[test]
+fn internal_routes_need_a_fresh_valid_signature() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let context = internal(&edge, "GET", "/internal/calls/call_0001", "");
+    assert_eq!(context.status, 200);
+    let body = context.json_body();
+    assert_eq!(body["call_id"], "call_0001");
+    assert!(body["instructions"].as_str().unwrap().contains("Chez Panisse"));
+    assert_eq!(body["request"]["reservation"]["party_size"], 4);
+
+    let unsigned = send(&edge, EdgeRequest::new("GET", "/internal/calls/call_0001"));
+    assert_eq!(unsigned.status, 403);
+    let forged = auth::sign_request("wrong-secret", start().timestamp(), "GET", "/internal/calls/call_0001", b"");
+    assert_eq!(
+        send(&edge, EdgeRequest::new("GET", "/internal/calls/call_0001").header(auth::SIGNATURE_HEADER, &forged))
+            .status,
+        403
+    );
+    let stale = auth::sign_request(SECRET, start().timestamp() - 301, "GET", "/internal/calls/call_0001", b"");
+    assert_eq!(
+        send(&edge, EdgeRequest::new("GET", "/internal/calls/call_0001").header(auth::SIGNATURE_HEADER, &stale)).status,
+        403
+    );
+    assert_eq!(internal(&edge, "GET", "/internal/calls/call_0404", "").status, 404);
+    let bad_event = internal(&edge, "POST", "/internal/calls/call_0001/events", "{\"id\":1}");
+    assert_eq!(bad_event.status, 400);
+}
+
+#[test]
+fn cancel_hangs_up_or_stops_the_call_and_then_refuses() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let cancel = || send(&edge, EdgeRequest::new("POST", "/v1/calls/call_0001/cancel").header("Authorization", KEY_A));
+    let response = cancel();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json_body()["status"], "canceled");
+    assert_eq!(edge.ports.twilio.updates.borrow()[0].1, UpdateCall::Cancel, "not yet answered: cancel");
+    assert_eq!(cancel().status, 409);
+
+    book(&edge, KEY_A, &booking());
+    status(&edge, "call_0002", &[("CallSid", "CA2"), ("CallStatus", "in-progress")]);
+    let response = send(&edge, EdgeRequest::new("POST", "/v1/calls/call_0002/cancel").header("Authorization", KEY_A));
+    assert_eq!(response.status, 200);
+    assert_eq!(edge.ports.twilio.updates.borrow()[1].1, UpdateCall::HangUp, "answered: hang up");
+}
+
+#[test]
+fn unknown_routes_methods_and_storage_outages_are_clean_errors() {
+    let edge = edge();
+    assert_eq!(send(&edge, EdgeRequest::new("GET", "/nope")).status, 404);
+    assert_eq!(send(&edge, EdgeRequest::new("DELETE", "/v1/calls/x").header("Authorization", KEY_A)).status, 405);
+    assert_eq!(send(&edge, EdgeRequest::new("GET", "/v1/calls")).status, 405);
+    edge.ports.store.set_unavailable(true);
+    let response = book(&edge, KEY_A, &booking());
+    assert_eq!((response.status, error_code(&response)), (503, "storage_unavailable".into()));
+    assert!(edge.ports.twilio.created.borrow().is_empty(), "nothing dialed without a record");
+}
+
+#[test]
+fn too_many_calls_in_flight_is_a_429_until_one_ends() {
+    let edge = edge();
+    for n in 1..=20 {
+        assert_eq!(book(&edge, KEY_A, &booking()).status, 201, "call {n}");
+    }
+    let refused = book(&edge, KEY_A, &booking());
+    assert_eq!((refused.status, error_code(&refused)), (429, "too_many_calls".into()));
+    assert!(refused.json_body()["error"]["message"].as_str().unwrap().contains("limit is 20"));
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 20, "the refused booking dialed nothing");
+    // Another key has its own allowance.
+    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+    // One call ends: there is room again.
+    status(&edge, "call_0003", &[("CallSid", "CA3"), ("CallStatus", "busy")]);
+    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+}
+
+#[test]
+fn configuration_errors_name_the_setting() {
+    let error = EdgeConfig::from_lookup(|_| None).unwrap_err();
+    assert!(error.to_string().contains("PUBLIC_BASE_URL"));
+    let with = |bad_name: &'static str, bad_value: &'static str| {
+        let good = config();
+        EdgeConfig::from_lookup(move |name| {
+            if name == bad_name {
+                return Some(bad_value.to_owned());
+            }
+            match name {
+                "PUBLIC_BASE_URL" => Some(good.public_base_url.clone()),
+                "MEDIA_WS_URL" => Some(good.media_ws_url.clone()),
+                "TWILIO_FROM_NUMBER" => Some(good.twilio_from_number.clone()),
+                "TWILIO_ACCOUNT_SID" | "TWILIO_AUTH_TOKEN" | "INTERNAL_SECRET" | "API_KEYS" => Some("x".into()),
+                _ => None,
+            }
+        })
+    };
+    assert!(with("MEDIA_WS_URL", "https://not-ws").unwrap_err().to_string().contains("MEDIA_WS_URL"));
+    assert!(with("TWILIO_FROM_NUMBER", "5005550006").unwrap_err().to_string().contains("TWILIO_FROM_NUMBER"));
+    assert!(with("RING_TIMEOUT_SECONDS", "soon").unwrap_err().to_string().contains("RING_TIMEOUT_SECONDS"));
+    assert_eq!(with("RING_TIMEOUT_SECONDS", "45").unwrap().ring_timeout_seconds, 45);
+}
+
+#[test]
+fn the_clock_is_injected() {
+    let edge = edge();
+    edge.ports.clock.advance(Duration::days(20));
+    // 2026-12-05 is now in the past for this edge.
+    let response = book(&edge, KEY_A, &booking());
+    assert_eq!(response.status, 422);
+    assert_eq!(response.json_body()["error"]["field"], "reservation.time");
+}

@@ -1,0 +1,226 @@
+//! The audio path between Twilio (mu-law, 8 kHz, base64 in JSON) and OpenAI (the
+//! session's format), in 20 ms frames. Every buffer is made up front and reused, and
+//! the resamplers keep their state across frames, so frame edges do not click.
+//!
+//! - `pcm24k`: mu-law → PCM16 → 8→24 kHz (rubato) → PCM16 LE → base64, and back.
+//! - `passthrough`: Twilio's base64 mu-law goes to OpenAI as `audio/pcmu` unchanged,
+//!   and OpenAI's `audio/pcmu` deltas go to Twilio unchanged.
+
+use rubato::{FftFixedInOut, Resampler};
+use shared::codec::{b64, mulaw};
+use shared::openai::config::AudioMode;
+
+/// Samples in one 20 ms frame at 8 kHz (Twilio) and 24 kHz (OpenAI).
+pub const FRAME_8K: usize = 160;
+pub const FRAME_24K: usize = 480;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error(transparent)]
+    Base64(#[from] b64::InvalidBase64),
+    #[error("resampler: {0}")]
+    Resample(String),
+}
+
+fn resampler(rate_in: usize, rate_out: usize, chunk_in: usize) -> Result<FftFixedInOut<f32>, AudioError> {
+    FftFixedInOut::new(rate_in, rate_out, chunk_in, 1).map_err(|e| AudioError::Resample(e.to_string()))
+}
+
+fn to_i16(value: f32) -> i16 {
+    (value * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// Twilio → OpenAI.
+pub struct Inbound {
+    mode: AudioMode,
+    resampler: FftFixedInOut<f32>,
+    mulaw: Vec<u8>,
+    linear: Vec<i16>,
+    /// One 8 kHz frame being filled, as the resampler wants it.
+    frame: Vec<Vec<f32>>,
+    filled: usize,
+    wave_out: Vec<Vec<f32>>,
+    /// PCM16 LE at 24 kHz for the frames completed by this push.
+    bytes: Vec<u8>,
+    encoded: String,
+}
+
+impl Inbound {
+    pub fn new(mode: AudioMode) -> Result<Inbound, AudioError> {
+        let resampler = resampler(8_000, 24_000, FRAME_8K)?;
+        let wave_out = resampler.output_buffer_allocate(true);
+        Ok(Inbound {
+            mode,
+            resampler,
+            mulaw: Vec::with_capacity(4 * FRAME_8K),
+            linear: vec![0; 4 * FRAME_8K],
+            frame: vec![vec![0.0; FRAME_8K]],
+            filled: 0,
+            wave_out,
+            bytes: Vec::with_capacity(8 * FRAME_24K),
+            encoded: String::with_capacity(16 * FRAME_24K),
+        })
+    }
+
+    /// Takes one Twilio media payload; returns base64 audio for one
+    /// `input_audio_buffer.append`, or `None` while less than a frame is buffered.
+    pub fn push(&mut self, payload_b64: &str) -> Result<Option<&str>, AudioError> {
+        if self.mode == AudioMode::Passthrough {
+            // Validated, so a corrupt payload is reported rather than sent on; copied
+            // into the reused buffer (a few hundred bytes, no allocation).
+            b64::decode_into(payload_b64, &mut self.mulaw)?;
+            self.encoded.clear();
+            self.encoded.push_str(payload_b64);
+            return Ok(Some(&self.encoded));
+        }
+        b64::decode_into(payload_b64, &mut self.mulaw)?;
+        if self.linear.len() < self.mulaw.len() {
+            self.linear.resize(self.mulaw.len(), 0);
+        }
+        let linear = &mut self.linear[..self.mulaw.len()];
+        // Same lengths by construction: this cannot fail.
+        let _ = mulaw::decode(&self.mulaw, linear);
+        self.bytes.clear();
+        let mut rest: &[i16] = linear;
+        while !rest.is_empty() {
+            // Fill the frame in bulk (a loop the compiler vectorizes), then resample it.
+            let take = (FRAME_8K - self.filled).min(rest.len());
+            for (slot, &sample) in self.frame[0][self.filled..self.filled + take].iter_mut().zip(&rest[..take]) {
+                *slot = f32::from(sample) * (1.0 / 32768.0);
+            }
+            self.filled += take;
+            rest = &rest[take..];
+            if self.filled == FRAME_8K {
+                self.filled = 0;
+                let (_, written) = self
+                    .resampler
+                    .process_into_buffer(&self.frame, &mut self.wave_out, None)
+                    .map_err(|e| AudioError::Resample(e.to_string()))?;
+                let start = self.bytes.len();
+                self.bytes.resize(start + written * 2, 0);
+                for (pair, &value) in self.bytes[start..].chunks_exact_mut(2).zip(&self.wave_out[0][..written]) {
+                    pair.copy_from_slice(&to_i16(value).to_le_bytes());
+                }
+            }
+        }
+        if self.bytes.is_empty() {
+            return Ok(None);
+        }
+        b64::encode_into(&self.bytes, &mut self.encoded);
+        Ok(Some(&self.encoded))
+    }
+}
+
+/// OpenAI → Twilio: deltas of any size become 20 ms mu-law frames.
+pub struct Outbound {
+    mode: AudioMode,
+    resampler: FftFixedInOut<f32>,
+    decoded: Vec<u8>,
+    /// A PCM16 byte left over from a delta of odd length.
+    odd_byte: Option<u8>,
+    frame: Vec<Vec<f32>>,
+    filled: usize,
+    wave_out: Vec<Vec<f32>>,
+    linear: [i16; FRAME_8K],
+    mulaw: [u8; FRAME_8K],
+    encoded: String,
+}
+
+impl Outbound {
+    pub fn new(mode: AudioMode) -> Result<Outbound, AudioError> {
+        let resampler = resampler(24_000, 8_000, FRAME_24K)?;
+        let wave_out = resampler.output_buffer_allocate(true);
+        Ok(Outbound {
+            mode,
+            resampler,
+            decoded: Vec::with_capacity(16 * FRAME_24K),
+            odd_byte: None,
+            frame: vec![vec![0.0; FRAME_24K]],
+            filled: 0,
+            wave_out,
+            linear: [0; FRAME_8K],
+            mulaw: [0xFF; FRAME_8K],
+            encoded: String::with_capacity(2 * FRAME_8K),
+        })
+    }
+
+    /// Converts one audio delta, calling `emit` with each finished frame's base64 mu-law.
+    pub fn push(&mut self, delta_b64: &str, mut emit: impl FnMut(&str)) -> Result<(), AudioError> {
+        if self.mode == AudioMode::Passthrough {
+            b64::decode_into(delta_b64, &mut self.decoded)?;
+            emit(delta_b64);
+            return Ok(());
+        }
+        b64::decode_into(delta_b64, &mut self.decoded)?;
+        // Moved out (not copied) so frames can be finished while reading it.
+        let decoded = std::mem::take(&mut self.decoded);
+        let result = self.push_bytes(&decoded, &mut emit);
+        self.decoded = decoded;
+        result
+    }
+
+    fn push_bytes(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&str)) -> Result<(), AudioError> {
+        if let (Some(low), Some((&high, rest))) = (self.odd_byte, bytes.split_first()) {
+            self.odd_byte = None;
+            self.push_sample(i16::from_le_bytes([low, high]), emit)?;
+            bytes = rest;
+        }
+        let remainder = if bytes.len() % 2 == 1 { bytes.last().copied() } else { None };
+        let mut pairs = &bytes[..bytes.len() - usize::from(remainder.is_some())];
+        while !pairs.is_empty() {
+            // Fill the frame in bulk, then resample and encode it.
+            let take = (FRAME_24K - self.filled).min(pairs.len() / 2);
+            for (slot, pair) in self.frame[0][self.filled..self.filled + take].iter_mut().zip(pairs.chunks_exact(2)) {
+                *slot = f32::from(i16::from_le_bytes([pair[0], pair[1]])) * (1.0 / 32768.0);
+            }
+            self.filled += take;
+            pairs = &pairs[take * 2..];
+            if self.filled == FRAME_24K {
+                self.filled = 0;
+                self.finish_frame(emit)?;
+            }
+        }
+        self.odd_byte = remainder;
+        Ok(())
+    }
+
+    fn push_sample(&mut self, sample: i16, emit: &mut impl FnMut(&str)) -> Result<(), AudioError> {
+        self.frame[0][self.filled] = f32::from(sample) / 32768.0;
+        self.filled += 1;
+        if self.filled == FRAME_24K {
+            self.filled = 0;
+            self.finish_frame(emit)?;
+        }
+        Ok(())
+    }
+
+    /// Pads the last partial frame with silence and sends it (end of a reply).
+    pub fn flush(&mut self, mut emit: impl FnMut(&str)) -> Result<(), AudioError> {
+        if self.mode == AudioMode::Passthrough || self.filled == 0 {
+            return Ok(());
+        }
+        self.frame[0][self.filled..].fill(0.0);
+        self.filled = 0;
+        self.finish_frame(&mut emit)
+    }
+
+    /// Drops a partial frame (after barge-in, the rest of that reply is never played).
+    pub fn discard(&mut self) {
+        self.filled = 0;
+        self.odd_byte = None;
+    }
+
+    fn finish_frame(&mut self, emit: &mut impl FnMut(&str)) -> Result<(), AudioError> {
+        let (_, written) = self
+            .resampler
+            .process_into_buffer(&self.frame, &mut self.wave_out, None)
+            .map_err(|e| AudioError::Resample(e.to_string()))?;
+        for (out, &value) in self.linear.iter_mut().zip(&self.wave_out[0][..written]) {
+            *out = to_i16(value);
+        }
+        let _ = mulaw::encode(&self.linear[..written], &mut self.mulaw[..written]);
+        b64::encode_into(&self.mulaw[..written], &mut self.encoded);
+        emit(&self.encoded);
+        Ok(())
+    }
+}

@@ -1,0 +1,583 @@
+//! One phone call: the shell around [`shared::session::CallSession`]. It owns the Twilio
+//! and OpenAI sockets, converts audio, and performs what the session decides. Steps:
+//!
+//! 1. read until Twilio's `start`, check the stream token (refuse before any OpenAI
+//!    session exists), take a concurrency slot and the call's session registration;
+//! 2. fetch the call's context from the edge while opening the OpenAI socket;
+//! 3. run: frames in from both sides, timers, heartbeats and shutdown, outputs out;
+//! 4. release the slot and the registration; the outbox carries the events on.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message as TwilioMessage, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use shared::auth;
+use shared::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult};
+use shared::openai::events::{ClientEvent, ServerEvent};
+use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
+use shared::twilio::stream::{StreamCommand, StreamMessage};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as OpenAiMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::{info, warn, Instrument};
+
+use crate::audio::{Inbound, Outbound};
+use crate::frames::MessageArena;
+use crate::metrics::Metrics;
+use crate::Services;
+
+/// Twilio must say `start` this soon after connecting.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+const OPENAI_CONNECT_DEADLINE: Duration = Duration::from_secs(8);
+/// Restaurant audio kept while OpenAI is (re)connecting: 10 s of 20 ms frames.
+const PRE_ROLL_FRAMES: usize = 500;
+
+type OpenAiSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type TwilioSink = SplitSink<WebSocket, TwilioMessage>;
+
+/// What Twilio's `start` told us.
+struct StreamStart {
+    call_id: String,
+    token: Option<String>,
+    stream_sid: String,
+    call_sid: String,
+}
+
+fn unix_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default()
+}
+
+/// Runs one Media Streams connection to its end. Never panics on input.
+pub async fn handle_stream(socket: WebSocket, services: Arc<Services>) {
+    let (mut twilio_tx, mut twilio_rx) = socket.split();
+    let start = match read_start(&mut twilio_rx, &services.metrics).await {
+        Some(start) => start,
+        None => return,
+    };
+    let span = tracing::info_span!("call", call_id = %start.call_id, stream_sid = %start.stream_sid);
+    async move {
+        let now_unix = chrono::Utc::now().timestamp();
+        if let Err(error) = auth::verify_stream_token(
+            &services.config.internal_secret,
+            &start.call_id,
+            start.token.as_deref(),
+            now_unix,
+        ) {
+            Metrics::inc(&services.metrics.streams_refused);
+            warn!(%error, "refusing media stream: bad token");
+            let _ = twilio_tx.send(TwilioMessage::Close(None)).await;
+            return;
+        }
+        run_call(start, twilio_tx, twilio_rx, services).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn read_start(twilio_rx: &mut SplitStream<WebSocket>, metrics: &Metrics) -> Option<StreamStart> {
+    let wait = async {
+        while let Some(message) = twilio_rx.next().await {
+            let text = match message {
+                Ok(TwilioMessage::Text(text)) => text,
+                Ok(TwilioMessage::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            };
+            match StreamMessage::parse(&text) {
+                Ok(StreamMessage::Start(start)) => {
+                    let params = &start.start.custom_parameters;
+                    return Some(StreamStart {
+                        call_id: params.get("call_id").cloned().unwrap_or_default(),
+                        token: params.get("token").cloned(),
+                        stream_sid: start.stream_sid.to_string(),
+                        call_sid: start.start.call_sid.to_string(),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    Metrics::inc(&metrics.frames_malformed);
+                    warn!(%error, "skipping a malformed frame before start");
+                }
+            }
+        }
+        None
+    };
+    tokio::time::timeout(START_DEADLINE, wait).await.ok().flatten()
+}
+
+async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {
+    let attempt = async {
+        let mut request = services.config.realtime_url().into_client_request()?;
+        let bearer = format!("Bearer {}", services.config.openai_api_key);
+        request.headers_mut().insert(
+            "Authorization",
+            bearer.parse().map_err(|_| tokio_tungstenite::tungstenite::Error::Utf8(String::new()))?,
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok::<_, tokio_tungstenite::tungstenite::Error>(socket)
+    };
+    match tokio::time::timeout(OPENAI_CONNECT_DEADLINE, attempt).await {
+        Ok(Ok(socket)) => Some(socket),
+        Ok(Err(error)) => {
+            Metrics::inc(&services.metrics.openai_errors);
+            warn!(%error, "could not open the OpenAI Realtime socket");
+            None
+        }
+        Err(_) => {
+            Metrics::inc(&services.metrics.openai_errors);
+            warn!("opening the OpenAI Realtime socket timed out");
+            None
+        }
+    }
+}
+
+/// Ends a call that never got an agent: say why, hang up, and record it.
+async fn refuse_call(services: &Services, start: &StreamStart, reason: EndReason, farewell: &str, notes: &str) {
+    if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(farewell)).await {
+        Metrics::inc(&services.metrics.twilio_errors);
+        warn!(%error, "could not hang up");
+    }
+    let outcome = Outcome::without_decision(OutcomeResult::NoDecision, notes);
+    let events = [
+        CallEventKind::Outcome { outcome, at_ms: 0 },
+        CallEventKind::StreamEnded { reason, stats: CallStats::default() },
+    ];
+    for (n, kind) in events.into_iter().enumerate() {
+        services.outbox.submit(&start.call_id, &CallEvent { id: format!("{}-refused-{n}", start.stream_sid), kind });
+    }
+}
+
+struct Call {
+    services: Arc<Services>,
+    session: CallSession,
+    call_id: String,
+    call_sid: String,
+    stream_sid: String,
+    owner: String,
+    origin: Instant,
+    twilio_tx: TwilioSink,
+    openai: Option<OpenAiSocket>,
+    inbound: Inbound,
+    outbound: Outbound,
+    pre_roll: VecDeque<String>,
+    /// Twilio messages built from one audio delta, reused between deltas.
+    outgoing: Vec<bytes::Bytes>,
+    /// Memory for the per-frame messages to each side (no allocation per frame).
+    twilio_arena: MessageArena,
+    openai_arena: MessageArena,
+    /// `streamSid` as a JSON string literal, escaped once.
+    stream_sid_json: String,
+    finished: bool,
+}
+
+async fn run_call(
+    start: StreamStart,
+    twilio_tx: TwilioSink,
+    mut twilio_rx: SplitStream<WebSocket>,
+    services: Arc<Services>,
+) {
+    let config = &services.config;
+    let now = unix_ms();
+    let slot_until = now + (config.max_call_seconds + 120) * 1000;
+    match services.store.acquire_slot(&start.call_id, config.max_concurrent_calls, now, slot_until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            Metrics::inc(&services.metrics.streams_refused);
+            warn!("refusing media stream: every call slot is taken");
+            refuse_call(
+                &services,
+                &start,
+                EndReason::AtCapacity,
+                "Sorry, we can't take this call right now. Goodbye.",
+                "all media workers were busy",
+            )
+            .await;
+            return;
+        }
+        Err(error) => warn!(%error, "store unavailable: taking the call without a slot check"),
+    }
+    let owner = format!("{}:{}", config.instance_id, start.stream_sid);
+    match services.store.claim_session(&start.call_id, &owner, config.session_ttl_seconds, now).await {
+        Ok(Some(previous)) => info!(previous, "this stream takes over the call from an older one"),
+        Ok(None) => {}
+        Err(error) => warn!(%error, "store unavailable: session not registered"),
+    }
+
+    let registration =
+        crate::outbox::Registration { stream_sid: start.stream_sid.clone(), call_sid: start.call_sid.clone() };
+    let registration = serde_json::to_string(&registration).unwrap_or_default();
+    if let Err(error) = services.store.register_call(&start.call_id, &registration).await {
+        warn!(%error, "store unavailable: call not registered for recovery");
+    }
+    let owner = Owner { session: owner, registration };
+
+    // The context and the model's socket in parallel: the first reply comes sooner.
+    let (context, openai) = tokio::join!(fetch_context(&services, &start.call_id), connect_openai(&services));
+    let Some(context) = context else {
+        refuse_call(
+            &services,
+            &start,
+            EndReason::ContextUnavailable,
+            "Sorry, we're having technical trouble. Goodbye.",
+            "the call's details could not be loaded",
+        )
+        .await;
+        release(&services, &start.call_id, &owner).await;
+        return;
+    };
+    let (inbound, outbound) = match (Inbound::new(config.agent.audio_mode), Outbound::new(config.agent.audio_mode)) {
+        (Ok(i), Ok(o)) => (i, o),
+        (Err(error), _) | (_, Err(error)) => {
+            warn!(%error, "audio pipeline could not be built");
+            release(&services, &start.call_id, &owner).await;
+            return;
+        }
+    };
+    let params = SessionParams {
+        call_id: start.call_id.clone(),
+        stream_sid: start.stream_sid.clone(),
+        instructions: context.instructions,
+        settings: config.agent.clone(),
+        limits: SessionLimits::with_max_call_seconds(config.max_call_seconds),
+    };
+    Metrics::inc(&services.metrics.calls_started);
+    services.metrics.active_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    info!(audio_mode = ?config.agent.audio_mode, "call started");
+    let connected = openai.is_some();
+    let mut call = Call {
+        session: CallSession::new(params, 0),
+        services: services.clone(),
+        call_id: start.call_id.clone(),
+        call_sid: start.call_sid.clone(),
+        stream_sid: start.stream_sid.clone(),
+        owner: owner.session.clone(),
+        origin: Instant::now(),
+        twilio_tx,
+        openai,
+        inbound,
+        outbound,
+        pre_roll: VecDeque::with_capacity(64),
+        outgoing: Vec::with_capacity(32),
+        twilio_arena: MessageArena::default(),
+        openai_arena: MessageArena::default(),
+        stream_sid_json: serde_json::to_string(&start.stream_sid).unwrap_or_else(|_| "\"\"".into()),
+        finished: false,
+    };
+    call.input(if connected { Input::OpenAiConnected } else { Input::OpenAiLost }).await;
+    call.run(&mut twilio_rx).await;
+    services.metrics.active_calls.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    release(&services, &start.call_id, &owner).await;
+    info!("call finished");
+}
+
+async fn fetch_context(services: &Services, call_id: &str) -> Option<shared::events::CallContext> {
+    for attempt in 0..3u32 {
+        match services.edge.context(call_id).await {
+            Ok(context) => return Some(context),
+            Err(error) => {
+                Metrics::inc(&services.metrics.edge_errors);
+                warn!(%error, attempt, "could not fetch the call's context");
+                if matches!(error, crate::clients::EdgeError::Refused { .. }) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    None
+}
+
+/// This stream's claims on the call: its session in the registry and its registration.
+struct Owner {
+    session: String,
+    registration: String,
+}
+
+async fn release(services: &Services, call_id: &str, owner: &Owner) {
+    if let Err(error) = services.store.unregister_call(call_id, &owner.registration).await {
+        warn!(%error, "could not unregister the call");
+    }
+    if let Err(error) = services.store.release_slot(call_id).await {
+        warn!(%error, "could not release the call slot");
+    }
+    if let Err(error) = services.store.release_session(call_id, &owner.session).await {
+        warn!(%error, "could not release the session");
+    }
+}
+
+async fn send_text(sink: &mut TwilioSink, metrics: &Metrics, text: bytes::Bytes) {
+    // Our own JSON: always UTF-8.
+    let Ok(text) = axum::extract::ws::Utf8Bytes::try_from(text) else { return };
+    if sink.send(TwilioMessage::Text(text)).await.is_err() {
+        Metrics::inc(&metrics.twilio_errors);
+    }
+}
+
+impl Call {
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn run(&mut self, twilio_rx: &mut SplitStream<WebSocket>) {
+        let mut heartbeat =
+            tokio::time::interval(Duration::from_millis(self.services.config.session_ttl_seconds * 1000 / 3));
+        heartbeat.tick().await;
+        let mut shutdown = self.services.shutdown.clone();
+        while !self.finished {
+            let timer = self
+                .session
+                .poll_timeout()
+                .map(|ms| tokio::time::Instant::from_std(self.origin + Duration::from_millis(ms)));
+            tokio::select! {
+                message = twilio_rx.next() => match message {
+                    Some(Ok(TwilioMessage::Text(text))) => self.twilio_text(&text).await,
+                    Some(Ok(TwilioMessage::Close(_))) | None | Some(Err(_)) => self.input(Input::TwilioLost).await,
+                    Some(Ok(_)) => {
+                        // Binary frames violate the protocol (Twilio error 31950): skip them.
+                        Metrics::inc(&self.services.metrics.frames_malformed);
+                    }
+                },
+                message = next_openai(&mut self.openai) => match message {
+                    Some(Ok(OpenAiMessage::Text(text))) => self.openai_text(&text).await,
+                    Some(Ok(OpenAiMessage::Close(frame))) => {
+                        warn!(?frame, "OpenAI closed the socket");
+                        self.openai = None;
+                        self.input(Input::OpenAiLost).await;
+                    }
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => {
+                        Metrics::inc(&self.services.metrics.openai_errors);
+                        warn!("the OpenAI socket dropped");
+                        self.openai = None;
+                        self.input(Input::OpenAiLost).await;
+                    }
+                },
+                _ = sleep_until(timer) => {
+                    let now = self.now();
+                    self.session.handle_timeout(now);
+                    self.perform(None).await;
+                }
+                _ = heartbeat.tick() => self.heartbeat().await,
+                changed = shutdown.changed() => {
+                    if changed.is_err() || shutdown.borrow().deadline_passed {
+                        warn!("drain deadline passed: ending the call");
+                        self.input(Input::Shutdown).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        let now = unix_ms();
+        let ttl = self.services.config.session_ttl_seconds;
+        match self.services.store.renew_session(&self.call_id, &self.owner, ttl, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!("another stream took over this call");
+                self.input(Input::Superseded).await;
+            }
+            Err(error) => warn!(%error, "heartbeat: store unavailable"),
+        }
+    }
+
+    async fn input(&mut self, input: Input<'_>) {
+        let now = self.now();
+        self.session.handle_input(input, now);
+        self.perform(None).await;
+    }
+
+    async fn twilio_text(&mut self, text: &str) {
+        let started = Instant::now();
+        let message = match StreamMessage::parse(text) {
+            Ok(message) => message,
+            Err(error) => {
+                Metrics::inc(&self.services.metrics.frames_malformed);
+                warn!(%error, "skipping a malformed Twilio frame");
+                return;
+            }
+        };
+        if let StreamMessage::Media(media) = &message {
+            Metrics::inc(&self.services.metrics.frames_in);
+            if self.session.accepts_audio() {
+                self.forward_audio(&media.media.payload).await;
+                self.services.metrics.observe_frame(started.elapsed());
+            } else if self.pre_roll.len() < PRE_ROLL_FRAMES {
+                self.pre_roll.push_back(media.media.payload.to_string());
+            }
+        }
+        let now = self.now();
+        self.session.handle_input(Input::Twilio(&message), now);
+        self.perform(None).await;
+    }
+
+    async fn forward_audio(&mut self, payload: &str) {
+        match self.inbound.push(payload) {
+            Ok(Some(audio)) => {
+                let message = self.openai_arena.append(audio);
+                let Ok(text) = tokio_tungstenite::tungstenite::Utf8Bytes::try_from(message) else { return };
+                if let Some(openai) = self.openai.as_mut() {
+                    if openai.send(OpenAiMessage::Text(text)).await.is_err() {
+                        Metrics::inc(&self.services.metrics.openai_errors);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                Metrics::inc(&self.services.metrics.frames_malformed);
+                warn!(%error, "skipping undecodable audio");
+            }
+        }
+    }
+
+    async fn openai_text(&mut self, text: &str) {
+        let event = match ServerEvent::parse(text) {
+            Ok(event) => event,
+            Err(error) => {
+                Metrics::inc(&self.services.metrics.frames_malformed);
+                warn!(%error, "skipping a malformed OpenAI event");
+                return;
+            }
+        };
+        let delta = match &event {
+            ServerEvent::AudioDelta(delta) => Some(delta.delta.as_ref()),
+            ServerEvent::Error { error } => {
+                Metrics::inc(&self.services.metrics.openai_errors);
+                warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
+                None
+            }
+            _ => None,
+        };
+        let now = self.now();
+        self.session.handle_input(Input::OpenAi(&event), now);
+        self.perform(delta).await;
+        if matches!(event, ServerEvent::AudioDone { .. }) {
+            // The reply's last partial frame, padded with silence.
+            let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.twilio_arena);
+            let _ = self.outbound.flush(|frame| outgoing.push(arena.media(sid, frame)));
+            self.send_outgoing().await;
+        }
+    }
+
+    async fn send_command(&mut self, command: StreamCommand<'_>) {
+        let mut json = Vec::with_capacity(96);
+        command.write_json(&mut json);
+        let message = self.twilio_arena.copy(&json);
+        send_text(&mut self.twilio_tx, &self.services.metrics, message).await;
+    }
+
+    /// Sends the media messages built from the last delta, in order.
+    async fn send_outgoing(&mut self) {
+        for text in self.outgoing.drain(..) {
+            Metrics::inc(&self.services.metrics.frames_out);
+            send_text(&mut self.twilio_tx, &self.services.metrics, text).await;
+        }
+    }
+
+    /// Carries out everything the session asked for. `delta` is the audio of the event
+    /// just handled, for [`Output::PlayAgentAudio`].
+    async fn perform(&mut self, delta: Option<&str>) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::PlayAgentAudio => {
+                    let Some(delta) = delta else { continue };
+                    let started = Instant::now();
+                    let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.twilio_arena);
+                    if let Err(error) = self.outbound.push(delta, |frame| outgoing.push(arena.media(sid, frame))) {
+                        Metrics::inc(&self.services.metrics.frames_malformed);
+                        warn!(%error, "skipping undecodable agent audio");
+                    }
+                    self.services.metrics.observe_frame(started.elapsed());
+                    self.send_outgoing().await;
+                }
+                Output::ToTwilio(TwilioCommand::Mark(name)) => {
+                    let stream_sid = std::mem::take(&mut self.stream_sid);
+                    self.send_command(StreamCommand::mark(&stream_sid, &name)).await;
+                    self.stream_sid = stream_sid;
+                }
+                Output::ToTwilio(TwilioCommand::Clear) => {
+                    self.outbound.discard();
+                    let stream_sid = std::mem::take(&mut self.stream_sid);
+                    self.send_command(StreamCommand::clear(&stream_sid)).await;
+                    self.stream_sid = stream_sid;
+                }
+                Output::ToOpenAi(event) => {
+                    let configured = matches!(event, ClientEvent::SessionUpdate { .. });
+                    let mut json = Vec::with_capacity(256);
+                    event.write_json(&mut json);
+                    if let Some(openai) = self.openai.as_mut() {
+                        let text = String::from_utf8(json).unwrap_or_default();
+                        if openai.send(OpenAiMessage::Text(text.into())).await.is_err() {
+                            Metrics::inc(&self.services.metrics.openai_errors);
+                        }
+                    }
+                    if configured {
+                        // Audio that arrived while connecting: the restaurant's greeting.
+                        while let Some(payload) = self.pre_roll.pop_front() {
+                            self.forward_audio(&payload).await;
+                        }
+                    }
+                }
+                Output::Report(event) => {
+                    if let CallEventKind::Transcript { .. } = &event.kind {
+                        let store = self.services.store.clone();
+                        let call_id = self.call_id.clone();
+                        let line = serde_json::to_string(&event.kind).unwrap_or_default();
+                        tokio::spawn(async move {
+                            if let Err(error) = store.append_transcript(&call_id, &line).await {
+                                warn!(%error, "transcript not saved to the store");
+                            }
+                        });
+                    }
+                    self.services.outbox.submit(&self.call_id, &event);
+                }
+                Output::ReconnectOpenAi => {
+                    info!("reconnecting to OpenAI with the conversation so far");
+                    self.openai = connect_openai(&self.services).await;
+                    let input = if self.openai.is_some() { Input::OpenAiConnected } else { Input::OpenAiLost };
+                    let now = self.now();
+                    self.session.handle_input(input, now);
+                }
+                Output::HangUp { farewell } => {
+                    let twilio = self.services.twilio.clone();
+                    let metrics = self.services.metrics.clone();
+                    let call_sid = self.call_sid.clone();
+                    tokio::spawn(
+                        async move {
+                            if let Err(error) = twilio.hang_up(&call_sid, farewell.as_deref()).await {
+                                Metrics::inc(&metrics.twilio_errors);
+                                warn!(%error, "hang-up through the Twilio API failed");
+                            }
+                        }
+                        .in_current_span(),
+                    );
+                }
+                Output::CloseOpenAi => {
+                    if let Some(mut openai) = self.openai.take() {
+                        let _ = openai.close(None).await;
+                    }
+                }
+                Output::Finished => self.finished = true,
+            }
+        }
+    }
+}
+
+async fn next_openai(
+    openai: &mut Option<OpenAiSocket>,
+) -> Option<Result<OpenAiMessage, tokio_tungstenite::tungstenite::Error>> {
+    match openai {
+        Some(socket) => socket.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

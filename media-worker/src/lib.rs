@@ -1,0 +1,55 @@
+//! Concierge's media worker: terminates Twilio Media Streams, bridges audio to the
+//! OpenAI Realtime API through the shared call session, keeps live state in Redis (or
+//! an embedded store), and reports every lifecycle event to the edge through an outbox.
+//!
+//! # Module map
+//!
+//! | module | job |
+//! |---|---|
+//! | [`server`] | HTTP: `/health`, `/metrics`, the `/media` WebSocket; drain on shutdown |
+//! | [`call`] | one call: the shell around `shared::session::CallSession` |
+//! | [`audio`] | 20 ms frames: mu-law ⇄ PCM16 with rubato 8 ⇄ 24 kHz, or passthrough |
+//! | [`frames`] | the per-frame Twilio and OpenAI messages, written directly |
+//! | [`store`] | live state: session registry, call slots, transcript, outbox (Redis or embedded) |
+//! | [`outbox`] | delivers events to the edge exactly once by id, retried; sweeps orphans |
+//! | [`clients`] | signed HTTP to the edge; the Twilio REST hang-up |
+//! | [`metrics`] | Prometheus counters, gauges and the frame-time histogram |
+//! | [`config`] | settings from the environment |
+
+pub mod audio;
+pub mod call;
+pub mod clients;
+pub mod config;
+pub mod frames;
+pub mod metrics;
+pub mod outbox;
+pub mod server;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::clients::{EdgeClient, TwilioRest};
+use crate::config::MediaConfig;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::store::LiveStore;
+
+/// Where shutdown stands: draining stops new calls; past the deadline live calls end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shutdown {
+    pub draining: bool,
+    pub deadline_passed: bool,
+}
+
+/// Everything a call needs, shared by all calls of this process.
+pub struct Services {
+    pub config: MediaConfig,
+    pub store: Arc<LiveStore>,
+    pub edge: EdgeClient,
+    pub twilio: TwilioRest,
+    pub outbox: Outbox,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: watch::Receiver<Shutdown>,
+}

@@ -1,0 +1,199 @@
+//! Delivers call events to the edge exactly once by event id: each event is kept in the
+//! live store until the edge accepts it, retried with backoff while the edge is down,
+//! and, if this instance dies, delivered by whichever instance sweeps the outbox next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shared::call::TranscriptLine;
+use shared::events::{CallEvent, CallEventKind, EndReason};
+use shared::session::confirmation;
+use tokio::sync::mpsc;
+
+use crate::clients::{EdgeClient, EdgeError, TwilioRest};
+use crate::metrics::Metrics;
+use crate::store::LiveStore;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Hands events to the delivery task; never blocks the audio path.
+#[derive(Clone)]
+pub struct Outbox {
+    sender: mpsc::UnboundedSender<(String, String, String)>,
+}
+
+impl Outbox {
+    /// Starts the outbox: a persister that writes each event to the store at once, and
+    /// a deliverer that works through them in order. Persisting never waits behind a
+    /// delivery stuck on a down edge, so a crash loses nothing that was submitted.
+    /// The returned task ends when every `Outbox` is dropped and all is delivered.
+    pub fn start(
+        store: Arc<LiveStore>,
+        edge: EdgeClient,
+        metrics: Arc<Metrics>,
+    ) -> (Outbox, tokio::task::JoinHandle<()>) {
+        let (sender, mut submitted) = mpsc::unbounded_channel::<(String, String, String)>();
+        let (persisted_tx, mut persisted) = mpsc::unbounded_channel::<(String, String, String)>();
+        let persister = {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            tokio::spawn(async move {
+                while let Some((call_id, event_id, json)) = submitted.recv().await {
+                    Metrics::inc(&metrics.outbox_depth);
+                    if let Err(error) = store.outbox_put(&call_id, &event_id, &json).await {
+                        // Redis down: the event is still delivered from memory.
+                        tracing::warn!(call_id, event_id, %error, "outbox: could not persist event");
+                    }
+                    let _ = persisted_tx.send((call_id, event_id, json));
+                }
+            })
+        };
+        let task = tokio::spawn(async move {
+            while let Some((call_id, event_id, json)) = persisted.recv().await {
+                deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await;
+                metrics.outbox_depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = persister.await;
+        });
+        (Outbox { sender }, task)
+    }
+
+    /// Queues an event for the edge; it is stored in the outbox before any attempt.
+    pub fn submit(&self, call_id: &str, event: &CallEvent) {
+        match serde_json::to_string(event) {
+            Ok(json) => {
+                // The receiver lives as long as any Outbox: this only fails during teardown.
+                let _ = self.sender.send((call_id.to_owned(), event.id.clone(), json));
+            }
+            Err(error) => tracing::error!(call_id, %error, "event could not be serialized"),
+        }
+    }
+}
+
+/// Tries until the edge accepts or refuses for good; then clears the stored copy.
+pub async fn deliver_one(
+    store: &LiveStore,
+    edge: &EdgeClient,
+    metrics: &Metrics,
+    call_id: &str,
+    event_id: &str,
+    json: &str,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match edge.post_event(call_id, json).await {
+            Ok(()) => break,
+            Err(EdgeError::Refused { status, body }) => {
+                tracing::error!(call_id, event_id, status, body, "edge refused event; dropping it");
+                break;
+            }
+            Err(error) => {
+                Metrics::inc(&metrics.edge_errors);
+                tracing::warn!(call_id, event_id, %error, retry_in_ms = backoff.as_millis() as u64, "edge unavailable; will retry");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    if let Err(error) = store.outbox_remove(call_id, event_id).await {
+        // The edge applies each id once, so a later redelivery is harmless.
+        tracing::warn!(call_id, event_id, %error, "outbox: could not clear delivered event");
+    }
+}
+
+/// What the store keeps about a call in flight, for a survivor to finish it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    pub stream_sid: String,
+    pub call_sid: String,
+}
+
+/// Cleans up after instances that died mid-call: delivers the events they left in the
+/// outbox, then, for each call they were carrying, hangs up the abandoned phone call
+/// and reports an outcome read from the stored transcript and `stream_ended`
+/// (`worker_lost`). Returns how many events were delivered.
+pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, metrics: &Metrics, now_ms: u64) -> usize {
+    let delivered = deliver_orphaned_events(store, edge, metrics, now_ms).await;
+    let registered = match store.registered_calls().await {
+        Ok(calls) => calls,
+        Err(error) => {
+            tracing::warn!(%error, "sweep: store unavailable");
+            return delivered;
+        }
+    };
+    let mut finished = 0;
+    for (call_id, registration) in registered {
+        if store.session_alive(&call_id, now_ms).await.unwrap_or(true) {
+            continue;
+        }
+        let registration_json = registration;
+        let Ok(registration) = serde_json::from_str::<Registration>(&registration_json) else {
+            let _ = store.unregister_call(&call_id, &registration_json).await;
+            continue;
+        };
+        tracing::warn!(call_id, stream_sid = %registration.stream_sid, "sweep: finishing a call whose worker died");
+        if let Err(error) = twilio.hang_up(&registration.call_sid, Some(WORKER_LOST_FAREWELL)).await {
+            Metrics::inc(&metrics.twilio_errors);
+            tracing::warn!(call_id, %error, "sweep: could not hang up the abandoned call");
+        }
+        let transcript: Vec<TranscriptLine> = store
+            .transcript(&call_id)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|json| match serde_json::from_str::<CallEventKind>(json) {
+                Ok(CallEventKind::Transcript { speaker, text, at_ms }) => Some(TranscriptLine { speaker, text, at_ms }),
+                _ => None,
+            })
+            .collect();
+        let mut outcome = confirmation::fallback_outcome(&transcript);
+        if outcome.result == shared::events::OutcomeResult::NoDecision {
+            outcome.notes = Some("the media worker carrying the call stopped before the booking was settled".into());
+        }
+        let at_ms = transcript.last().map_or(0, |l| l.at_ms);
+        let events = [
+            CallEvent {
+                id: format!("{}-orphan-outcome", registration.stream_sid),
+                kind: CallEventKind::Outcome { outcome, at_ms },
+            },
+            CallEvent {
+                id: format!("{}-orphan-ended", registration.stream_sid),
+                kind: CallEventKind::StreamEnded { reason: EndReason::WorkerLost, stats: Default::default() },
+            },
+        ];
+        for event in events {
+            if let Ok(json) = serde_json::to_string(&event) {
+                deliver_one(store, edge, metrics, &call_id, &event.id, &json).await;
+            }
+        }
+        let _ = store.unregister_call(&call_id, &registration_json).await;
+        finished += 1;
+    }
+    delivered + finished
+}
+
+const WORKER_LOST_FAREWELL: &str = "I'm sorry, we lost the connection and have to end the call. Goodbye.";
+
+/// Delivers events whose call has no live session anywhere (its instance died).
+async fn deliver_orphaned_events(store: &LiveStore, edge: &EdgeClient, metrics: &Metrics, now_ms: u64) -> usize {
+    let pending = match store.outbox_pending().await {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!(%error, "outbox sweep: store unavailable");
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for (call_id, events) in pending {
+        if store.session_alive(&call_id, now_ms).await.unwrap_or(true) {
+            continue; // its own instance is delivering them
+        }
+        for (event_id, json) in events {
+            tracing::info!(call_id, event_id, "outbox sweep: delivering an orphaned event");
+            deliver_one(store, edge, metrics, &call_id, &event_id, &json).await;
+            delivered += 1;
+        }
+    }
+    delivered
+}

@@ -1,0 +1,416 @@
+//! Live state shared by every media-worker instance: the session registry (one live
+//! stream per call, with heartbeats), the concurrent-call slots, the transcript so far,
+//! and the outbox of events the edge has not yet accepted.
+//!
+//! [`LiveStore::Redis`] is the deployment; [`LiveStore::Memory`] is the same behaviour
+//! in-process, for local runs without `REDIS_URL`. Every Redis call has a deadline: a
+//! slow or absent Redis never stalls a call (callers log the error and go on).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+const PREFIX: &str = "concierge";
+const OP_DEADLINE: Duration = Duration::from_millis(750);
+/// Transcripts and outboxes outlive any call by far; they expire on their own.
+const KEEP_SECONDS: i64 = 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+pub enum LiveStore {
+    Redis(RedisStore),
+    Memory(MemoryStore),
+}
+
+pub struct RedisStore {
+    connection: ConnectionManager,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    /// call id → (owner, expires at ms)
+    sessions: HashMap<String, (String, u64)>,
+    /// call id → slot expires at ms
+    slots: HashMap<String, u64>,
+    transcripts: HashMap<String, Vec<String>>,
+    /// call id → registration JSON
+    calls: BTreeMap<String, String>,
+    outbox: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn key(kind: &str, call_id: &str) -> String {
+    format!("{PREFIX}:{kind}:{call_id}")
+}
+
+async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(OP_DEADLINE, operation).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout(OP_DEADLINE)),
+    }
+}
+
+const ACQUIRE_SLOT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  return 1
+end
+return 0";
+
+const REFRESH_IF_OWNER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0";
+
+const UNREGISTER_IF_SAME: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0";
+
+const RELEASE_IF_OWNER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+impl LiveStore {
+    pub async fn redis(url: &str) -> Result<LiveStore, StoreError> {
+        let client = redis::Client::open(url)?;
+        let connection = bounded(client.get_connection_manager()).await?;
+        Ok(LiveStore::Redis(RedisStore { connection }))
+    }
+
+    pub fn memory() -> LiveStore {
+        LiveStore::Memory(MemoryStore::default())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveStore::Redis(_) => "redis",
+            LiveStore::Memory(_) => "embedded",
+        }
+    }
+
+    /// Registers `owner` as the live session of `call_id`; returns the previous owner
+    /// if another stream held it (the newer stream takes over).
+    pub async fn claim_session(
+        &self,
+        call_id: &str,
+        owner: &str,
+        ttl_seconds: u64,
+        now_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let previous: Option<String> = bounded(
+                    redis::cmd("SET")
+                        .arg(key("session", call_id))
+                        .arg(owner)
+                        .arg("EX")
+                        .arg(ttl_seconds)
+                        .arg("GET")
+                        .query_async(&mut c),
+                )
+                .await?;
+                Ok(previous.filter(|p| p != owner))
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                let previous =
+                    state.sessions.insert(call_id.to_owned(), (owner.to_owned(), now_ms + ttl_seconds * 1000));
+                Ok(previous.filter(|(p, expires)| p != owner && *expires > now_ms).map(|(p, _)| p))
+            }
+        }
+    }
+
+    /// Heartbeat: extends the session if `owner` still holds it; false if taken over.
+    pub async fn renew_session(
+        &self,
+        call_id: &str,
+        owner: &str,
+        ttl_seconds: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let script = Script::new(REFRESH_IF_OWNER);
+                let held: i32 =
+                    bounded(script.key(key("session", call_id)).arg(owner).arg(ttl_seconds).invoke_async(&mut c))
+                        .await?;
+                Ok(held == 1)
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                match state.sessions.get_mut(call_id) {
+                    Some((holder, expires)) if holder == owner => {
+                        *expires = now_ms + ttl_seconds * 1000;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+        }
+    }
+
+    pub async fn release_session(&self, call_id: &str, owner: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let script = Script::new(RELEASE_IF_OWNER);
+                let _: i32 = bounded(script.key(key("session", call_id)).arg(owner).invoke_async(&mut c)).await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                if state.sessions.get(call_id).is_some_and(|(holder, _)| holder == owner) {
+                    state.sessions.remove(call_id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether any instance holds a live session for the call.
+    pub async fn session_alive(&self, call_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                Ok(bounded(c.exists(key("session", call_id))).await?)
+            }
+            LiveStore::Memory(m) => Ok(m.lock().sessions.get(call_id).is_some_and(|(_, expires)| *expires > now_ms)),
+        }
+    }
+
+    /// Takes (or renews) one of `max` call slots across all instances, until `expires_ms`.
+    pub async fn acquire_slot(
+        &self,
+        call_id: &str,
+        max: u32,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let script = Script::new(ACQUIRE_SLOT);
+                let granted: i32 = bounded(
+                    script
+                        .key(format!("{PREFIX}:slots"))
+                        .arg(now_ms)
+                        .arg(max)
+                        .arg(call_id)
+                        .arg(expires_ms)
+                        .invoke_async(&mut c),
+                )
+                .await?;
+                Ok(granted == 1)
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                state.slots.retain(|_, expires| *expires > now_ms);
+                if state.slots.contains_key(call_id) || state.slots.len() < max as usize {
+                    state.slots.insert(call_id.to_owned(), expires_ms);
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            }
+        }
+    }
+
+    pub async fn release_slot(&self, call_id: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let _: i64 = bounded(c.zrem(format!("{PREFIX}:slots"), call_id)).await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                m.lock().slots.remove(call_id);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn append_transcript(&self, call_id: &str, line_json: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let list = key("transcript", call_id);
+                let _: () =
+                    bounded(redis::pipe().rpush(&list, line_json).expire(&list, KEEP_SECONDS).query_async(&mut c))
+                        .await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                m.lock().transcripts.entry(call_id.to_owned()).or_default().push(line_json.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn transcript(&self, call_id: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                Ok(bounded(c.lrange(key("transcript", call_id), 0, -1)).await?)
+            }
+            LiveStore::Memory(m) => Ok(m.lock().transcripts.get(call_id).cloned().unwrap_or_default()),
+        }
+    }
+
+    /// Records that this call is being carried, so a survivor can finish it if the
+    /// carrier dies. `registration` is JSON the sweeper understands.
+    pub async fn register_call(&self, call_id: &str, registration: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let _: i64 = bounded(c.hset(format!("{PREFIX}:calls"), call_id, registration)).await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                m.lock().calls.insert(call_id.to_owned(), registration.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// The call ended (or was finished by a survivor). Only removes `registration`
+    /// itself: a newer stream's registration for the same call stays.
+    pub async fn unregister_call(&self, call_id: &str, registration: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let script = Script::new(UNREGISTER_IF_SAME);
+                let _: i32 =
+                    bounded(script.key(format!("{PREFIX}:calls")).arg(call_id).arg(registration).invoke_async(&mut c))
+                        .await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                if state.calls.get(call_id).is_some_and(|r| r == registration) {
+                    state.calls.remove(call_id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every registered call: (call id, registration JSON).
+    pub async fn registered_calls(&self) -> Result<Vec<(String, String)>, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                Ok(bounded(c.hgetall(format!("{PREFIX}:calls"))).await?)
+            }
+            LiveStore::Memory(m) => Ok(m.lock().calls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        }
+    }
+
+    /// Keeps an event until the edge has accepted it.
+    pub async fn outbox_put(&self, call_id: &str, event_id: &str, event_json: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let hash = key("outbox", call_id);
+                let _: () = bounded(
+                    redis::pipe()
+                        .hset(&hash, event_id, event_json)
+                        .expire(&hash, KEEP_SECONDS)
+                        .sadd(format!("{PREFIX}:outbox-calls"), call_id)
+                        .query_async(&mut c),
+                )
+                .await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                m.lock()
+                    .outbox
+                    .entry(call_id.to_owned())
+                    .or_default()
+                    .insert(event_id.to_owned(), event_json.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// The edge accepted the event.
+    pub async fn outbox_remove(&self, call_id: &str, event_id: &str) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let hash = key("outbox", call_id);
+                let (_, left): (i64, i64) =
+                    bounded(redis::pipe().hdel(&hash, event_id).hlen(&hash).query_async(&mut c)).await?;
+                if left == 0 {
+                    let _: i64 = bounded(c.srem(format!("{PREFIX}:outbox-calls"), call_id)).await?;
+                }
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                if let Some(events) = state.outbox.get_mut(call_id) {
+                    events.remove(event_id);
+                    if events.is_empty() {
+                        state.outbox.remove(call_id);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Calls with undelivered events, and those events (id → JSON).
+    pub async fn outbox_pending(&self) -> Result<Vec<(String, Vec<(String, String)>)>, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let calls: Vec<String> = bounded(c.smembers(format!("{PREFIX}:outbox-calls"))).await?;
+                let mut pending = Vec::new();
+                for call_id in calls {
+                    let events: Vec<(String, String)> = bounded(c.hgetall(key("outbox", &call_id))).await?;
+                    pending.push((call_id, events));
+                }
+                Ok(pending)
+            }
+            LiveStore::Memory(m) => Ok(m
+                .lock()
+                .outbox
+                .iter()
+                .map(|(call, events)| (call.clone(), events.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .collect()),
+        }
+    }
+
+    /// Events waiting across all calls (the outbox depth metric).
+    pub async fn outbox_depth(&self) -> Result<usize, StoreError> {
+        Ok(self.outbox_pending().await?.iter().map(|(_, events)| events.len()).sum())
+    }
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        // A poisoned lock only means another task panicked mid-update; the maps stay usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,598 @@
+//! Whole calls through the media worker, over loopback: a real redis-server, the fake
+//! edge, the fake OpenAI Realtime server, the fake Twilio REST API, and a Twilio Media
+//! Streams client playing the restaurant. Tests wait on recorded events, never sleep.
+
+use std::time::Duration;
+
+use media_worker::config::MediaConfig;
+use media_worker::server;
+use serde_json::json;
+use shared::auth;
+use shared::booking::BookingRequest;
+use shared::events::{CallEvent, CallEventKind, EndReason, OutcomeResult, Speaker};
+use shared::openai::config::AudioFormat;
+use sim::fake_edge::FakeEdge;
+use sim::openai_realtime::{AgentTurn, FakeOpenAi, Script};
+use sim::redis_server::RedisServer;
+use sim::twilio_media::{Line, MediaCall, MediaReport};
+use sim::twilio_rest::FakeTwilioRest;
+use sim::wait_until;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const SECRET: &str = "internal-secret-for-media-tests";
+const ACCOUNT: &str = "AC00000000000000000000000000000001";
+const AUTH_TOKEN: &str = "fake-twilio-token";
+const CALL_ID: &str = "call_media_1";
+const CALL_SID: &str = "CA00000000000000000000000000000001";
+
+fn booking() -> BookingRequest {
+    let date = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
+    let body = json!({
+        "restaurant": {"name": "Chez Panisse", "phone": "+15105485525"},
+        "reservation": {"date": date, "time": "19:30", "party_size": 4, "name": "Ada Lovelace"},
+        "timezone": "America/Los_Angeles"
+    });
+    BookingRequest::parse(body.to_string().as_bytes(), chrono::Utc::now()).unwrap()
+}
+
+struct World {
+    edge: FakeEdge,
+    openai: FakeOpenAi,
+    twilio: FakeTwilioRest,
+    redis: Option<RedisServer>,
+    worker_url: String,
+    stop_worker: Option<oneshot::Sender<()>>,
+    worker: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The environment the in-process worker was configured with.
+    vars: Vec<(&'static str, String)>,
+}
+
+/// How a scenario's world is set up.
+struct Setup {
+    script: Script,
+    audio_mode: &'static str,
+    redis: bool,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Setup {
+    fn new(script: Script) -> Setup {
+        Setup { script, audio_mode: "pcm24k", redis: true, extra: Vec::new() }
+    }
+}
+
+impl World {
+    async fn start(script: Script, audio_mode: &'static str, with_redis: bool) -> World {
+        World::with(Setup { script, audio_mode, redis: with_redis, extra: Vec::new() }).await
+    }
+
+    async fn with(setup: Setup) -> World {
+        let edge = FakeEdge::start(SECRET).await.unwrap();
+        edge.add_call(CALL_ID, booking());
+        let openai = FakeOpenAi::start(setup.script).await.unwrap();
+        let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+        twilio.register_call(CALL_SID, "+15105485525");
+        let redis = if setup.redis { Some(RedisServer::start().await.unwrap()) } else { None };
+        let audio_mode = setup.audio_mode;
+        let mut vars = vec![
+            ("OPENAI_API_KEY", "sk-test".to_owned()),
+            ("OPENAI_REALTIME_URL", openai.url.clone()),
+            ("AUDIO_MODE", audio_mode.to_owned()),
+            ("INTERNAL_SECRET", SECRET.to_owned()),
+            ("EDGE_BASE_URL", edge.base_url.clone()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("TWILIO_API_BASE", twilio.base_url.clone()),
+            ("MAX_CALL_SECONDS", "60".to_owned()),
+            ("INSTANCE_ID", "test-worker".to_owned()),
+            ("REDIS_URL", redis.as_ref().map(|r| r.url.clone()).unwrap_or_default()),
+        ];
+        vars.extend(setup.extra);
+        // Later entries win, so a scenario's extras override the defaults.
+        let config =
+            MediaConfig::from_lookup(|name| vars.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+                .unwrap();
+        let env = vars.clone();
+        let store = server::open_store(&config).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let worker_url = format!("ws://{}/media", listener.local_addr().unwrap());
+        let (stop_worker, stopped) = oneshot::channel::<()>();
+        let worker = tokio::spawn(server::run(listener, config, store, async move {
+            let _ = stopped.await;
+        }));
+        World { edge, openai, twilio, redis, worker_url, stop_worker: Some(stop_worker), worker, vars: env }
+    }
+
+    fn call(&self, lines: Vec<Line>) -> MediaCall {
+        let token = auth::issue_stream_token(SECRET, CALL_ID, chrono::Utc::now().timestamp() + 300);
+        MediaCall {
+            url: self.worker_url.clone(),
+            call_id: CALL_ID.into(),
+            token,
+            call_sid: CALL_SID.into(),
+            stream_sid: "MZ00000000000000000000000000000001".into(),
+            lines,
+            speed: 2,
+            max_audio_ms: 40_000,
+            hang_up_after_last_line: false,
+            malformed_frames: false,
+        }
+    }
+
+    /// The worker's Prometheus text.
+    async fn metrics(&self) -> String {
+        let url = self.worker_url.replace("ws://", "http://").replace("/media", "/metrics");
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    }
+
+    async fn run(&self, call: MediaCall) -> MediaReport {
+        tokio::time::timeout(Duration::from_secs(60), call.run(self.twilio.watch()))
+            .await
+            .expect("the call ends")
+            .unwrap()
+    }
+
+    /// Waits for the worker's hang-up through the REST API; returns the update's form.
+    async fn hang_up(&self) -> Vec<(String, String)> {
+        let mut ledger = self.twilio.watch();
+        wait_until(&mut ledger, "a hang-up through the Twilio REST API", |l| {
+            l.calls.iter().find(|c| c.sid == CALL_SID).and_then(|c| c.updates.first().cloned())
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Waits until the edge has the stream's `stream_ended`, then returns what it applied.
+    async fn final_events(&self) -> Vec<CallEvent> {
+        let mut log = self.edge.watch();
+        wait_until(&mut log, "stream_ended at the edge", |l| {
+            l.applied().iter().any(|e| matches!(e.kind, CallEventKind::StreamEnded { .. })).then(|| l.applied())
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop_worker.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), &mut self.worker)
+            .await
+            .expect("the worker drains")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn transcript(events: &[CallEvent]) -> Vec<(Speaker, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            CallEventKind::Transcript { speaker, text, .. } => Some((*speaker, text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcome(events: &[CallEvent]) -> shared::events::Outcome {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| if let CallEventKind::Outcome { outcome, .. } = &e.kind { Some(outcome.clone()) } else { None })
+        .expect("an outcome")
+}
+
+fn end_reason(events: &[CallEvent]) -> EndReason {
+    events
+        .iter()
+        .find_map(|e| if let CallEventKind::StreamEnded { reason, .. } = &e.kind { Some(*reason) } else { None })
+        .expect("stream_ended")
+}
+
+fn booking_script() -> Script {
+    Script {
+        restaurant: vec![
+            "Chez Panisse, good evening.".into(),
+            "Yes, seven thirty for four works. Your confirmation number is A as in apple, seven, three, X.".into(),
+        ],
+        agent: vec![
+            AgentTurn::say("Hello! I'd like to book a table for four tonight at seven thirty, under Ada Lovelace.", 1200),
+            AgentTurn::say("Wonderful, that's A, seven, three, X. Thank you, goodbye!", 900).then_call(
+                "report_outcome",
+                json!({"result": "confirmed", "confirmation_number": "A73X", "confirmed_time": "19:30", "party_size": 4}),
+            ),
+            AgentTurn::call("end_call", json!({"reason": "booked"})),
+        ],
+        drop_at_response: None,
+        max_connections: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_call_runs_end_to_end_with_redis() {
+    let world = World::start(booking_script(), "pcm24k", true).await;
+    let report = world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+
+    assert!(report.violations.is_empty(), "Twilio protocol: {:?}", report.violations);
+    let openai = world.openai.observed();
+    assert!(openai.violations.is_empty(), "OpenAI protocol: {:?}", openai.violations);
+    assert_eq!(openai.session_format, Some(AudioFormat::Pcm { rate: 24_000 }));
+    assert_eq!(openai.utterances, 2, "the fake model's VAD heard both lines through the codec and resampler");
+    assert!(openai.instructions[0].contains("\"Chez Panisse\""));
+    assert!(report.agent_frames > 50, "the agent's audio reached Twilio: {} frames", report.agent_frames);
+    assert!(report.agent_rms > 2_000.0, "and it is a real signal, not silence: rms {}", report.agent_rms);
+    assert_eq!(world.hang_up().await, vec![("Status".to_owned(), "completed".to_owned())], "the agent hung up");
+    assert_eq!(world.twilio.ledger().calls.len(), 1, "the worker never creates calls");
+    assert_eq!(openai.tool_outputs, vec![r#"{"ok":true}"#.to_owned()]);
+
+    assert!(matches!(events[0].kind, CallEventKind::StreamStarted { .. }));
+    let lines = transcript(&events);
+    assert!(lines.contains(&(Speaker::Restaurant, "Chez Panisse, good evening.".into())), "{lines:?}");
+    assert!(lines.iter().any(|(s, t)| *s == Speaker::Agent && t.starts_with("Hello! I'd like to book")), "{lines:?}");
+    let outcome = outcome(&events);
+    assert_eq!(outcome.result, OutcomeResult::Confirmed);
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("A73X"));
+    assert_eq!(end_reason(&events), EndReason::AgentHungUp);
+    assert_eq!(world.edge.log().received.len(), events.len(), "each event delivered once");
+
+    // The transcript so far lives in Redis too.
+    let redis = world.redis.as_ref().unwrap();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let stored: Vec<String> =
+        redis::AsyncCommands::lrange(&mut connection, format!("concierge:transcript:{CALL_ID}"), 0, -1).await.unwrap();
+    assert_eq!(stored.len(), lines.len());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_or_expired_token_is_refused_before_any_openai_session() {
+    let world = World::start(booking_script(), "pcm24k", false).await;
+    for token in [
+        "",
+        "garbage",
+        &auth::issue_stream_token("wrong-secret", CALL_ID, chrono::Utc::now().timestamp() + 300),
+        &auth::issue_stream_token(SECRET, CALL_ID, chrono::Utc::now().timestamp() - 1),
+    ] {
+        let mut call = world.call(vec![Line::says(800)]);
+        call.token = token.to_owned();
+        let report = world.run(call).await;
+        assert_eq!(report.ended_by, "closed_by_worker", "token {token:?}");
+        assert_eq!(report.agent_frames, 0);
+    }
+    assert_eq!(world.openai.observed().connections, 0, "no OpenAI session was opened");
+    assert!(world.edge.log().received.is_empty());
+    assert_eq!(world.edge.log().context_requests, 0);
+    world.stop().await;
+}
+
+/// A counter or gauge from the Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines().find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_clears_twilio_and_truncates_at_what_was_played() {
+    let script = Script {
+        restaurant: vec!["Chez Panisse.".into(), "Sorry, which day was that?".into()],
+        agent: vec![
+            AgentTurn::say("Hello, I would like to book a table for four people tonight at seven thirty under the name Ada Lovelace please.", 4000),
+            AgentTurn::say("Tonight, please.", 600),
+        ],
+        ..Script::default()
+    };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    let mut call = world.call(vec![Line::says(800), Line::interrupts_after(900, 700)]);
+    call.hang_up_after_last_line = true;
+    let report = world.run(call).await;
+    let events = world.final_events().await;
+    let openai = world.openai.observed();
+    assert!(openai.violations.is_empty(), "{:?}", openai.violations);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.clears, 1, "Twilio's buffer was cleared");
+    assert_eq!(openai.truncations.len(), 1);
+    let (item, at_ms) = &openai.truncations[0];
+    assert_eq!(item, "item_agent_0");
+    // The restaurant spoke up after ~700 ms had played: the cut is there, not at 4000.
+    assert!((600..=1_600).contains(at_ms), "truncated at {at_ms} ms");
+    let cut = transcript(&events).into_iter().find(|(s, _)| *s == Speaker::Agent).map(|(_, t)| t).unwrap();
+    assert!(cut.ends_with('…') && cut.len() < 60, "the transcript keeps what was heard: {cut:?}");
+    let stats = events
+        .iter()
+        .find_map(|e| if let CallEventKind::StreamEnded { stats, .. } = &e.kind { Some(stats.clone()) } else { None })
+        .unwrap();
+    assert_eq!(stats.barge_ins, 1);
+    assert!(stats.first_agent_audio_ms.is_some());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_openai_socket_is_reopened_with_the_conversation_so_far() {
+    let script = Script { drop_at_response: Some(1), ..booking_script() };
+    let world = World::with(Setup::new(script)).await;
+    world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+    let openai = world.openai.observed();
+    assert!(openai.violations.is_empty(), "{:?}", openai.violations);
+    assert_eq!(openai.connections, 2, "one reconnect");
+    let resumed = &openai.instructions[1];
+    assert!(resumed.contains("The connection dropped"), "{resumed}");
+    assert!(resumed.contains("Restaurant: Chez Panisse, good evening."), "{resumed}");
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "the call still ended in a booking");
+    assert_eq!(end_reason(&events), EndReason::AgentHungUp);
+    assert!(metric(&world.metrics().await, "concierge_openai_errors_total") >= 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_failing_twice_ends_the_call_politely() {
+    let script = Script {
+        restaurant: vec!["Chez Panisse.".into(), "Let me check the book for you.".into()],
+        drop_at_response: Some(1),
+        max_connections: Some(1),
+        ..booking_script()
+    };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+    let hang_up = world.hang_up().await;
+    let twiml = hang_up.iter().find(|(k, _)| k == "Twiml").map(|(_, v)| v.clone()).expect("a farewell");
+    assert!(twiml.contains("<Say>") && twiml.contains("technical trouble") && twiml.contains("<Hangup/>"), "{twiml}");
+    assert_eq!(world.openai.observed().refused_connections, 1);
+    assert_eq!(end_reason(&events), EndReason::ModelUnavailable);
+    let outcome = outcome(&events);
+    assert_eq!(outcome.result, OutcomeResult::NoDecision);
+    assert!(outcome.notes.unwrap().contains("unavailable"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_in_the_outbox_while_the_edge_is_down_and_arrive_once() {
+    let world = World::with(Setup::new(booking_script())).await;
+    let call = world.call(vec![Line::says(800), Line::says(1500)]);
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { call.run(twilio).await });
+    // Down right after the context was fetched: every event of the call meets a 503.
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the context fetch", |l| (l.context_requests > 0).then_some(())).await.unwrap();
+    world.edge.set_down(true);
+    tokio::time::timeout(Duration::from_secs(60), running).await.unwrap().unwrap().unwrap();
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the edge turning events away", |l| (l.turned_away >= 3).then_some(())).await.unwrap();
+    assert!(world.edge.log().received.is_empty());
+    world.edge.set_down(false);
+    let events = world.final_events().await;
+    let log = world.edge.log();
+    let mut ids: Vec<&str> = log.received.iter().map(|e| e.id.as_str()).collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "no event delivered twice");
+    assert!(
+        matches!(events[0].kind, CallEventKind::StreamStarted { .. })
+            || events.iter().any(|e| matches!(e.kind, CallEventKind::StreamStarted { .. }))
+    );
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_mode_sends_mulaw_both_ways_with_the_embedded_store() {
+    let world = World::start(booking_script(), "passthrough", false).await;
+    let report = world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+    let openai = world.openai.observed();
+    assert!(openai.violations.is_empty(), "{:?}", openai.violations);
+    assert_eq!(openai.session_format, Some(AudioFormat::Pcmu));
+    assert_eq!(openai.utterances, 2);
+    assert!(report.agent_rms > 2_000.0, "rms {}", report.agent_rms);
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restaurant_hanging_up_finalizes_from_the_transcript() {
+    let script = Script {
+        restaurant: vec!["Chez Panisse.".into(), "You're booked, your reference is bravo four four two. Bye!".into()],
+        agent: vec![AgentTurn::say("Hello, a table for four at seven thirty please, for Ada Lovelace.", 1200)],
+        ..Script::default()
+    };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
+    call.hang_up_after_last_line = true;
+    call.malformed_frames = true;
+    let report = world.run(call).await;
+    assert_eq!(report.ended_by, "stop_sent");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::CallerHungUp);
+    let outcome = outcome(&events);
+    assert_eq!(outcome.result, OutcomeResult::Confirmed);
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("B442"), "read from the transcript");
+    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "no hang-up needed: the call is over");
+    assert!(
+        metric(&world.metrics().await, "concierge_frames_malformed_total") >= 4,
+        "malformed frames were skipped, the call went on"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_worker_refuses_politely_without_an_agent() {
+    let world = World::with(Setup {
+        redis: false,
+        extra: vec![("MAX_CONCURRENT_CALLS", "0".into())],
+        ..Setup::new(booking_script())
+    })
+    .await;
+    let report = world.run(world.call(vec![Line::says(800)])).await;
+    assert_eq!(report.agent_frames, 0);
+    let hang_up = world.hang_up().await;
+    assert!(hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("can&apos;t take this call")), "{hang_up:?}");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::AtCapacity);
+    assert_eq!(world.openai.observed().connections, 0);
+    assert_eq!(metric(&world.metrics().await, "concierge_streams_refused_total"), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_mid_call_does_not_stop_the_call() {
+    let mut world = World::with(Setup::new(booking_script())).await;
+    let call = world.call(vec![Line::says(800), Line::says(1500)]);
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { call.run(twilio).await });
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the stream starting", |l| (!l.received.is_empty()).then_some(())).await.unwrap();
+    world.redis.take().unwrap().kill().await;
+    tokio::time::timeout(Duration::from_secs(60), running).await.unwrap().unwrap().unwrap();
+    let events = world.final_events().await;
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"));
+    assert_eq!(end_reason(&events), EndReason::AgentHungUp);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_live_calls_until_the_deadline() {
+    let script = Script { restaurant: vec!["Hold on please.".into()], ..Script::default() };
+    let mut world =
+        World::with(Setup { redis: false, extra: vec![("DRAIN_SECONDS", "1".into())], ..Setup::new(script) }).await;
+    let call = world.call(vec![Line::says(800)]);
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { call.run(twilio).await });
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the stream starting", |l| (!l.received.is_empty()).then_some(())).await.unwrap();
+    let health = world.worker_url.replace("ws://", "http://").replace("/media", "/health");
+    assert_eq!(reqwest::get(&health).await.unwrap().status(), 200);
+    let _ = world.stop_worker.take().unwrap().send(());
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::Shutdown);
+    let hang_up = world.hang_up().await;
+    assert!(hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("have to end the call")), "{hang_up:?}");
+    tokio::time::timeout(Duration::from_secs(30), &mut world.worker)
+        .await
+        .expect("the worker exits after draining")
+        .unwrap()
+        .unwrap();
+    // The worker ended it (hang-up or closing the socket, whichever the client saw first).
+    let ended_by = running.await.unwrap().unwrap().ended_by;
+    assert!(ended_by == "hung_up" || ended_by == "closed_by_worker", "{ended_by}");
+}
+
+/// Another media worker, as a real process of the built binary, with this world's settings.
+async fn worker_process(world: &World) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = sim::wrangler::free_port().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_media-worker"));
+    // Earlier entries first, so later ones (a scenario's extras) win.
+    for (key, value) in &world.vars {
+        command.env(key, value);
+    }
+    command
+        .env("PORT", port.to_string())
+        .env("INSTANCE_ID", "doomed-worker")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Its JSON log says when it listens.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("media worker listening") {
+                return;
+            }
+        }
+        panic!("the worker process exited before listening");
+    })
+    .await
+    .expect("the worker process starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("ws://127.0.0.1:{port}/media"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_call_loses_nothing_and_a_survivor_finishes_the_record() {
+    let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned()), ("OUTBOX_SWEEP_SECONDS", "1".to_owned())];
+    let world = World::with(Setup { extra, ..Setup::new(booking_script()) }).await;
+    let (mut doomed, doomed_url) = worker_process(&world).await;
+    let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
+    call.url = doomed_url;
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { call.run(twilio).await });
+    // The edge goes down once the call has its context: events pile up in the outbox.
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the context fetch", |l| (l.context_requests > 0).then_some(())).await.unwrap();
+    world.edge.set_down(true);
+    // Once the restaurant's first line is in Redis's outbox, the worker dies. Redis has
+    // no change feed here, so this one wait polls it (bounded by the deadline).
+    let client = redis::Client::open(world.redis.as_ref().unwrap().url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let outbox_key = format!("concierge:outbox:{CALL_ID}");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let pending: Vec<String> = redis::AsyncCommands::hvals(&mut redis, &outbox_key).await.unwrap_or_default();
+            if pending.iter().any(|json| json.contains("Chez Panisse, good evening.")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the restaurant's line reaches the outbox");
+    doomed.start_kill().unwrap();
+    let _ = doomed.wait().await;
+    let report = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(report.ended_by, "closed_by_worker");
+    world.edge.set_down(false);
+
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::WorkerLost, "the survivor finished the record");
+    assert!(
+        events.iter().any(|e| matches!(e.kind, CallEventKind::StreamStarted { .. })),
+        "the dead worker's events arrived"
+    );
+    assert!(transcript(&events).contains(&(Speaker::Restaurant, "Chez Panisse, good evening.".into())), "{events:?}");
+    let log = world.edge.log();
+    assert_eq!(log.received.len(), log.applied().len(), "nothing delivered twice");
+    let hang_up = world.hang_up().await;
+    assert!(
+        hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("lost the connection")),
+        "the abandoned call was hung up: {hang_up:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stream_for_the_same_call_takes_over() {
+    let script = Script { restaurant: vec!["Hello?".into(), "Hello, are you there?".into()], ..Script::default() };
+    let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned())];
+    let world = World::with(Setup { extra, ..Setup::new(script) }).await;
+    let first = world.call(vec![Line::says(600)]);
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { first.run(twilio).await });
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the first stream starting", |l| (!l.received.is_empty()).then_some(())).await.unwrap();
+    let mut second = world.call(vec![Line::says(600)]);
+    second.stream_sid = "MZ00000000000000000000000000000002".into();
+    second.hang_up_after_last_line = true;
+    let twilio = world.twilio.watch();
+    let taking_over = tokio::spawn(async move { second.run(twilio).await });
+    // The older stream notices at its next heartbeat and steps aside.
+    let first = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.ended_by, "closed_by_worker");
+    let mut log = world.edge.watch();
+    let superseded = wait_until(&mut log, "the older stream's end", |l| {
+        l.applied().into_iter().find(|e| {
+            e.id.starts_with("MZ00000000000000000000000000000001")
+                && matches!(e.kind, CallEventKind::StreamEnded { .. })
+        })
+    })
+    .await
+    .unwrap();
+    assert!(matches!(superseded.kind, CallEventKind::StreamEnded { reason: EndReason::Superseded, .. }));
+    let second = tokio::time::timeout(Duration::from_secs(30), taking_over).await.unwrap().unwrap().unwrap();
+    assert_eq!(second.ended_by, "stop_sent", "the newer stream ran to its own end");
+    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "stepping aside does not hang up the call");
+    world.stop().await;
+}

@@ -1,0 +1,337 @@
+//! The call record (what `GET /v1/calls/{id}` returns) and the ledger the edge stores,
+//! which folds Twilio status callbacks and media-worker events into it.
+//!
+//! Every fold is order-independent: status only moves forward (a fixed rank, with a
+//! fixed precedence between terminal states), facts are set once and kept, transcript
+//! lines are de-duplicated by event id and kept in time order, and the newest outcome
+//! (by its time in the call) wins. So duplicated and reordered deliveries end in the
+//! same record, which `tests/call_ledger_properties.rs` checks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::booking::BookingRequest;
+use crate::events::{CallEvent, CallEventKind, Outcome, OutcomeResult, Speaker};
+use crate::twilio::status::{AnsweredBy, StatusCallback, TwilioCallStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Queued,
+    Dialing,
+    Ringing,
+    InProgress,
+    Completed,
+    NoAnswer,
+    Busy,
+    Failed,
+    Canceled,
+}
+
+impl CallStatus {
+    pub const ALL: [CallStatus; 9] = [
+        CallStatus::Queued,
+        CallStatus::Dialing,
+        CallStatus::Ringing,
+        CallStatus::InProgress,
+        CallStatus::Completed,
+        CallStatus::NoAnswer,
+        CallStatus::Busy,
+        CallStatus::Failed,
+        CallStatus::Canceled,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        self.rank() >= 4
+    }
+
+    /// Position in the lifecycle; terminal states share the top and are ordered among
+    /// themselves by how much they tell (an explicit cancel beats what Twilio reports).
+    fn rank(self) -> u8 {
+        match self {
+            CallStatus::Queued => 0,
+            CallStatus::Dialing => 1,
+            CallStatus::Ringing => 2,
+            CallStatus::InProgress => 3,
+            CallStatus::Failed => 4,
+            CallStatus::NoAnswer => 5,
+            CallStatus::Busy => 6,
+            CallStatus::Completed => 7,
+            CallStatus::Canceled => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Queued => "queued",
+            CallStatus::Dialing => "dialing",
+            CallStatus::Ringing => "ringing",
+            CallStatus::InProgress => "in_progress",
+            CallStatus::Completed => "completed",
+            CallStatus::NoAnswer => "no_answer",
+            CallStatus::Busy => "busy",
+            CallStatus::Failed => "failed",
+            CallStatus::Canceled => "canceled",
+        }
+    }
+
+    /// Whether moving from `self` to `next` goes forward.
+    pub fn may_become(self, next: CallStatus) -> bool {
+        next.rank() > self.rank()
+    }
+}
+
+impl From<TwilioCallStatus> for CallStatus {
+    fn from(status: TwilioCallStatus) -> CallStatus {
+        match status {
+            TwilioCallStatus::Queued | TwilioCallStatus::Initiated => CallStatus::Dialing,
+            TwilioCallStatus::Ringing => CallStatus::Ringing,
+            TwilioCallStatus::InProgress | TwilioCallStatus::Answered => CallStatus::InProgress,
+            TwilioCallStatus::Completed => CallStatus::Completed,
+            TwilioCallStatus::Busy => CallStatus::Busy,
+            TwilioCallStatus::NoAnswer => CallStatus::NoAnswer,
+            TwilioCallStatus::Failed => CallStatus::Failed,
+            TwilioCallStatus::Canceled => CallStatus::Canceled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    pub speaker: Speaker,
+    pub text: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The public view of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub status: CallStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub request: BookingRequest,
+    pub twilio_call_sid: Option<String>,
+    pub answered_by: Option<AnsweredBy>,
+    pub duration_seconds: Option<u32>,
+    pub outcome: Option<Outcome>,
+    pub transcript: Vec<TranscriptLine>,
+    pub error: Option<CallError>,
+}
+
+/// Where the media stream stands, as the media worker reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamPhase {
+    #[default]
+    NotStarted,
+    Started,
+    Ended,
+}
+
+/// What the edge stores per call: the record plus the bookkeeping that keeps folds
+/// idempotent. Never returned to users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLedger {
+    pub record: CallRecord,
+    /// Hash of the API key that created the call (see `auth::key_owner`).
+    pub owner: String,
+    /// Event ids already applied, so a redelivery changes nothing.
+    #[serde(default)]
+    pub applied_event_ids: Vec<String>,
+    /// `at_ms` of the outcome now in the record, so only a newer one replaces it.
+    #[serde(default)]
+    pub outcome_at_ms: Option<u64>,
+    #[serde(default)]
+    pub stream: StreamPhase,
+    /// Whether the completion webhook has been accepted by the user's endpoint.
+    #[serde(default)]
+    pub callback_delivered: bool,
+    /// How many times the completion webhook has been tried.
+    #[serde(default)]
+    pub callback_attempts: u32,
+}
+
+/// What a fold did, so handlers can log it and tests can assert it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The record changed.
+    Changed,
+    /// Nothing new: a duplicate, or stale information.
+    Unchanged,
+}
+
+impl CallLedger {
+    pub fn new(call_id: String, owner: String, request: BookingRequest, now: DateTime<Utc>) -> CallLedger {
+        CallLedger {
+            record: CallRecord {
+                call_id,
+                status: CallStatus::Queued,
+                created_at: now,
+                updated_at: now,
+                request,
+                twilio_call_sid: None,
+                answered_by: None,
+                duration_seconds: None,
+                outcome: None,
+                transcript: Vec::new(),
+                error: None,
+            },
+            owner,
+            applied_event_ids: Vec::new(),
+            outcome_at_ms: None,
+            stream: StreamPhase::NotStarted,
+            callback_delivered: false,
+            callback_attempts: 0,
+        }
+    }
+
+    /// Moves the status forward; a backwards or sideways move is ignored.
+    pub fn advance(&mut self, next: CallStatus, now: DateTime<Utc>) -> Applied {
+        if !self.record.status.may_become(next) {
+            return Applied::Unchanged;
+        }
+        self.record.status = next;
+        self.settle_voicemail();
+        self.touch(now)
+    }
+
+    /// Twilio accepted the call: it is being dialed.
+    pub fn dialed(&mut self, call_sid: &str, now: DateTime<Utc>) -> Applied {
+        let sid_learned = self.learn_sid(call_sid);
+        let moved = self.advance(CallStatus::Dialing, now);
+        if sid_learned || moved == Applied::Changed {
+            self.touch(now)
+        } else {
+            Applied::Unchanged
+        }
+    }
+
+    /// The call could not be placed or went wrong.
+    pub fn failed(&mut self, code: &str, message: &str, now: DateTime<Utc>) -> Applied {
+        if self.record.error.is_none() {
+            self.record.error = Some(CallError { code: code.to_owned(), message: message.to_owned() });
+        }
+        self.advance(CallStatus::Failed, now);
+        self.touch(now)
+    }
+
+    /// Folds one Twilio status callback in.
+    pub fn apply_status_callback(&mut self, callback: &StatusCallback, now: DateTime<Utc>) -> Applied {
+        let mut changed = self.learn_sid(&callback.call_sid);
+        if let (None, Some(answered_by)) = (self.record.answered_by, callback.answered_by) {
+            self.record.answered_by = Some(answered_by);
+            changed = true;
+        }
+        if let (None, Some(seconds)) = (self.record.duration_seconds, callback.call_duration) {
+            self.record.duration_seconds = Some(seconds);
+            changed = true;
+        }
+        let status = CallStatus::from(callback.call_status);
+        if status == CallStatus::Failed && self.record.error.is_none() {
+            let code = callback.error_code.clone().unwrap_or_else(|| "call_failed".to_owned());
+            let message = callback
+                .error_message
+                .clone()
+                .unwrap_or_else(|| "the phone network could not complete the call".to_owned());
+            self.record.error = Some(CallError { code, message });
+            changed = true;
+        }
+        let moved = self.advance(status, now) == Applied::Changed;
+        changed |= self.settle_voicemail();
+        if changed || moved {
+            self.touch(now)
+        } else {
+            Applied::Unchanged
+        }
+    }
+
+    /// Folds one media-worker event in, once per event id.
+    pub fn apply_event(&mut self, event: &CallEvent, now: DateTime<Utc>) -> Applied {
+        if self.applied_event_ids.iter().any(|id| id == &event.id) {
+            return Applied::Unchanged;
+        }
+        self.applied_event_ids.push(event.id.clone());
+        match &event.kind {
+            CallEventKind::StreamStarted { .. } => {
+                if self.stream == StreamPhase::NotStarted {
+                    self.stream = StreamPhase::Started;
+                }
+                self.advance(CallStatus::InProgress, now);
+            }
+            CallEventKind::Transcript { speaker, text, at_ms } => {
+                let line = TranscriptLine { speaker: *speaker, text: text.clone(), at_ms: *at_ms };
+                // Sorted by time, then content, so arrival order does not matter.
+                let key = |l: &TranscriptLine| (l.at_ms, l.speaker as u8, l.text.clone());
+                let at = self.record.transcript.partition_point(|l| key(l) <= key(&line));
+                self.record.transcript.insert(at, line);
+            }
+            CallEventKind::Outcome { outcome, at_ms } => {
+                let newer = match self.outcome_at_ms {
+                    None => true,
+                    // Ties resolved by content so the fold stays order-independent.
+                    Some(current) => {
+                        (*at_ms, serde_json::to_string(outcome).ok())
+                            > (current, serde_json::to_string(&self.record.outcome).ok())
+                    }
+                };
+                if newer {
+                    self.record.outcome = Some(outcome.clone());
+                    self.outcome_at_ms = Some(*at_ms);
+                }
+            }
+            CallEventKind::StreamEnded { .. } => {
+                self.stream = StreamPhase::Ended;
+            }
+        }
+        self.touch(now)
+    }
+
+    /// The user asked to stop the call.
+    pub fn canceled(&mut self, now: DateTime<Utc>) -> Applied {
+        self.advance(CallStatus::Canceled, now)
+    }
+
+    /// Nothing more will be learned: the status is terminal and the stream, if one
+    /// started, has ended. The completion webhook fires then.
+    pub fn is_final(&self) -> bool {
+        self.record.status.is_terminal() && self.stream != StreamPhase::Started
+    }
+
+    fn learn_sid(&mut self, call_sid: &str) -> bool {
+        if self.record.twilio_call_sid.is_none() && !call_sid.is_empty() {
+            self.record.twilio_call_sid = Some(call_sid.to_owned());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A machine answered and the call is over with no outcome from the agent:
+    /// the outcome is "voicemail" (no message is ever left for a booking).
+    fn settle_voicemail(&mut self) -> bool {
+        let machine = self.record.answered_by.is_some_and(AnsweredBy::is_machine);
+        if machine && self.record.status.is_terminal() && self.record.outcome.is_none() {
+            self.record.outcome = Some(Outcome::without_decision(
+                OutcomeResult::Voicemail,
+                "an answering machine picked up; no message was left",
+            ));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) -> Applied {
+        if now > self.record.updated_at {
+            self.record.updated_at = now;
+        }
+        Applied::Changed
+    }
+}

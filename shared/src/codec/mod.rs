@@ -1,0 +1,31 @@
+//! Audio codecs for the phone leg: G.711 mu-law, PCM16 little-endian packing, and
+//! base64 into caller-owned buffers so the per-frame path does not allocate.
+//!
+//! - [`mulaw`]: the scalar ITU-T G.711 reference (the oracle) and the public
+//!   `encode`/`decode` entry points, which pick the fastest backend at run time.
+//! - `simd` (x86_64 only): the AVX2 backend, tested bit for bit against the reference.
+//! - [`pcm`]: PCM16 little-endian bytes ⇄ `i16` samples.
+//! - [`b64`]: base64 appended to reused buffers.
+
+pub mod b64;
+pub mod mulaw;
+pub mod pcm;
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
+/// An input/output pair whose lengths do not fit each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("codec buffers do not match: {input} input samples need {needed} output slots, got {output}")]
+pub struct LengthMismatch {
+    pub input: usize,
+    pub needed: usize,
+    pub output: usize,
+}
+
+pub(crate) fn check_lengths(input: usize, needed: usize, output: usize) -> Result<(), LengthMismatch> {
+    if needed == output {
+        Ok(())
+    } else {
+        Err(LengthMismatch { input, needed, output })
+    }
+}

@@ -1,0 +1,172 @@
+//! What the media worker tells the edge (`POST /internal/calls/{id}/events`), the call
+//! outcome, and the call context it fetches (`GET /internal/calls/{id}`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::booking::BookingRequest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Agent,
+    Restaurant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeResult {
+    Confirmed,
+    AlternativeOffered,
+    Declined,
+    Voicemail,
+    NoDecision,
+}
+
+/// How the call ended for the booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub result: OutcomeResult,
+    pub confirmation_number: Option<String>,
+    pub confirmed_date: Option<String>,
+    pub confirmed_time: Option<String>,
+    pub party_size: Option<u32>,
+    pub notes: Option<String>,
+}
+
+impl Outcome {
+    pub fn without_decision(result: OutcomeResult, notes: &str) -> Outcome {
+        Outcome {
+            result,
+            confirmation_number: None,
+            confirmed_date: None,
+            confirmed_time: None,
+            party_size: None,
+            notes: Some(notes.to_owned()),
+        }
+    }
+}
+
+/// One event, applied by the edge at most once per `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEvent {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: CallEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallEventKind {
+    StreamStarted {
+        stream_sid: String,
+    },
+    /// One finished utterance; `at_ms` counts from the start of the stream.
+    Transcript {
+        speaker: Speaker,
+        text: String,
+        at_ms: u64,
+    },
+    /// The newest outcome by `at_ms` wins.
+    Outcome {
+        outcome: Outcome,
+        at_ms: u64,
+    },
+    StreamEnded {
+        reason: EndReason,
+        #[serde(default)]
+        stats: CallStats,
+    },
+}
+
+/// Why the stream ended, in the media worker's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The agent said goodbye and hung up.
+    AgentHungUp,
+    /// Twilio sent `stop` or closed the socket: the restaurant hung up or the call ended.
+    CallerHungUp,
+    /// The maximum call length was reached.
+    MaxDuration,
+    /// Nobody spoke for too long.
+    Silence,
+    /// The voice model could not be reached or failed twice.
+    ModelUnavailable,
+    /// The media worker was shutting down and its drain deadline passed.
+    Shutdown,
+    /// Another stream for the same call took over.
+    Superseded,
+    /// Every media worker was at its concurrent-call limit.
+    AtCapacity,
+    /// The call's context could not be fetched from the edge, so no agent could run.
+    ContextUnavailable,
+    /// The media worker carrying the call died; another instance finished the record.
+    WorkerLost,
+}
+
+/// Latencies the caller feels, measured per call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// From the stream's start to the first agent audio sent to Twilio.
+    pub first_agent_audio_ms: Option<u64>,
+    /// From the restaurant going quiet to the agent's reply starting, per turn.
+    pub reply_latencies_ms: Vec<u64>,
+    pub barge_ins: u32,
+}
+
+/// `GET /internal/calls/{id}`: what the media worker needs to run the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContext {
+    pub call_id: String,
+    pub request: BookingRequest,
+    pub instructions: String,
+}
+
+/// Why the agent's `report_outcome` arguments were refused; sent back to the model
+/// as the tool's output so it can correct itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolArgumentsError(pub String);
+
+impl Outcome {
+    /// Reads `report_outcome` arguments. The confirmation code keeps only letters and
+    /// digits, upper-cased, exactly in the order given.
+    pub fn from_tool_arguments(arguments: &str) -> Result<Outcome, ToolArgumentsError> {
+        #[derive(Deserialize)]
+        struct Arguments {
+            result: OutcomeResult,
+            confirmation_number: Option<String>,
+            confirmed_date: Option<String>,
+            confirmed_time: Option<String>,
+            party_size: Option<i64>,
+            notes: Option<String>,
+        }
+        let fail = |message: String| ToolArgumentsError(message);
+        let args: Arguments =
+            serde_json::from_str(arguments).map_err(|e| fail(format!("arguments are not valid: {e}")))?;
+        let confirmation_number = args
+            .confirmation_number
+            .map(|raw| raw.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_uppercase())
+            .filter(|code| !code.is_empty());
+        if confirmation_number.as_ref().is_some_and(|c| c.len() > 32) {
+            return Err(fail("confirmation_number is longer than 32 characters".into()));
+        }
+        let confirmed_date = args.confirmed_date.filter(|d| !d.trim().is_empty());
+        if let Some(date) = &confirmed_date {
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .map_err(|_| fail(format!("confirmed_date '{date}' must be YYYY-MM-DD")))?;
+        }
+        let confirmed_time = args.confirmed_time.filter(|t| !t.trim().is_empty());
+        if let Some(time) = &confirmed_time {
+            chrono::NaiveTime::parse_from_str(time, "%H:%M")
+                .map_err(|_| fail(format!("confirmed_time '{time}' must be HH:MM, 24-hour")))?;
+        }
+        let party_size = match args.party_size {
+            None => None,
+            Some(n @ 1..=50) => Some(n as u32),
+            Some(n) => return Err(fail(format!("party_size {n} must be between 1 and 50"))),
+        };
+        let notes = args.notes.map(|n| n.chars().take(1000).collect::<String>()).filter(|n| !n.trim().is_empty());
+        Ok(Outcome { result: args.result, confirmation_number, confirmed_date, confirmed_time, party_size, notes })
+    }
+}

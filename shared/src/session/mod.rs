@@ -1,0 +1,694 @@
+//! One phone call's conversation, as a sans-IO state machine.
+//!
+//! The media worker's per-call task owns the sockets and drives this core:
+//!
+//! ```text
+//! loop {
+//!     input  = next of: Twilio frame | OpenAI frame | socket change | timer at poll_timeout()
+//!     session.handle_input(input, now_ms)          (or handle_timeout(now_ms))
+//!     while let Some(output) = session.poll_output() { perform it }
+//! }
+//! ```
+//!
+//! Audio bytes never pass through here: the shell converts and forwards them, and the
+//! session only learns how much was sent (to place marks) and what Twilio played (from
+//! mark echoes). It owns:
+//! - the OpenAI session configuration, and reconnecting once with the conversation so far;
+//! - barge-in: when the restaurant starts speaking over unplayed agent audio, Twilio
+//!   `clear` and `conversation.item.truncate` at the position actually played;
+//! - transcripts of both sides, the agent's held until heard (or cut where interrupted);
+//! - the outcome, from `report_outcome` or, failing that, from the transcript;
+//! - `end_call` (hang up once the goodbye has played), the maximum call length, a
+//!   restaurant that never speaks or goes silent, and either side going away.
+
+pub mod confirmation;
+
+use std::collections::VecDeque;
+
+use crate::call::TranscriptLine;
+use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker};
+use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
+use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
+use crate::twilio::stream::StreamMessage;
+
+/// Time limits of a call, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Past this, the agent is asked to wrap up.
+    pub max_call_ms: u64,
+    /// After asking the agent to wrap up, hang up regardless this much later.
+    pub wrap_up_grace_ms: u64,
+    /// If the restaurant has not spoken this long after the stream starts, the agent opens.
+    pub greeting_wait_ms: u64,
+    /// Nobody has spoken this long: the agent asks once whether anyone is there.
+    pub silence_nudge_ms: u64,
+    /// After the nudge, nobody has spoken this long: hang up.
+    pub silence_hang_up_ms: u64,
+    /// After `end_call`, wait at most this long for the goodbye to finish playing.
+    pub goodbye_drain_ms: u64,
+}
+
+impl SessionLimits {
+    pub fn with_max_call_seconds(seconds: u64) -> SessionLimits {
+        SessionLimits {
+            max_call_ms: seconds.saturating_mul(1000),
+            wrap_up_grace_ms: 20_000,
+            greeting_wait_ms: 4_000,
+            silence_nudge_ms: 15_000,
+            silence_hang_up_ms: 60_000,
+            goodbye_drain_ms: 8_000,
+        }
+    }
+}
+
+impl Default for SessionLimits {
+    fn default() -> SessionLimits {
+        SessionLimits::with_max_call_seconds(600)
+    }
+}
+
+/// What the session is created with, once the stream's token has been checked.
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    pub call_id: String,
+    pub stream_sid: String,
+    pub instructions: String,
+    pub settings: AgentSettings,
+    pub limits: SessionLimits,
+}
+
+#[derive(Debug)]
+pub enum Input<'a> {
+    Twilio(&'a StreamMessage<'a>),
+    OpenAi(&'a ServerEvent<'a>),
+    /// The OpenAI socket is open (first time or after a reconnect).
+    OpenAiConnected,
+    /// The OpenAI socket closed or could not be opened.
+    OpenAiLost,
+    /// Twilio's socket closed without a `stop`.
+    TwilioLost,
+    /// The worker's drain deadline passed.
+    Shutdown,
+    /// Another stream for this call took over.
+    Superseded,
+}
+
+/// Something to say to Twilio; the shell adds the `streamSid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioCommand {
+    Mark(String),
+    Clear,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    ToTwilio(TwilioCommand),
+    ToOpenAi(ClientEvent<'static>),
+    /// Convert the audio delta just handled and send it to Twilio (before the mark
+    /// that follows this output).
+    PlayAgentAudio,
+    /// Tell the edge (through the outbox).
+    Report(CallEvent),
+    /// Open the OpenAI socket again.
+    ReconnectOpenAi,
+    /// Hang up through the Twilio REST API, saying `farewell` first if given.
+    HangUp {
+        farewell: Option<String>,
+    },
+    CloseOpenAi,
+    /// Nothing more will come out of this session.
+    Finished,
+}
+
+const FAREWELL_MODEL_UNAVAILABLE: &str =
+    "I'm sorry, I'm having technical trouble and have to end the call. We'll call back. Goodbye.";
+const FAREWELL_SHUTDOWN: &str = "I'm sorry, I have to end the call now. Goodbye.";
+const WRAP_UP_INSTRUCTIONS: &str = "The call has reached its time limit. Politely say you have to go. If the outcome is known and not yet reported, call report_outcome first; then say goodbye and call end_call.";
+const NUDGE_INSTRUCTIONS: &str =
+    "The line has been quiet for a while. Ask once, briefly, whether anyone is still there. If you were put on hold, say nothing.";
+
+/// Agent audio sent to Twilio and not yet acknowledged as played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingMark {
+    name: String,
+    item_id: String,
+    /// Position in the item (ms of audio) once this mark's audio has played.
+    end_ms: u64,
+}
+
+/// The agent item currently being played.
+#[derive(Debug, Clone, Default)]
+struct ItemPlayback {
+    item_id: String,
+    sent_bytes: u64,
+    played_ms: u64,
+}
+
+/// An agent line waiting until it has been heard.
+#[derive(Debug, Clone)]
+struct HeldLine {
+    item_id: String,
+    text: String,
+    at_ms: u64,
+    /// `transcript.done` arrived; until then `text` is the deltas so far.
+    complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Live,
+    Ended,
+}
+
+pub struct CallSession {
+    params: SessionParams,
+    started_at: u64,
+    phase: Phase,
+    openai_ready: bool,
+    reconnects_left: u8,
+    outputs: VecDeque<Output>,
+    event_seq: u64,
+    transcript: Vec<TranscriptLine>,
+    outcome_reported: bool,
+    // Playback and barge-in.
+    playback: Option<ItemPlayback>,
+    marks: VecDeque<PendingMark>,
+    mark_seq: u64,
+    interrupted_items: Vec<String>,
+    held_lines: Vec<HeldLine>,
+    // Timers (absolute ms).
+    greeting_due: Option<u64>,
+    last_activity: u64,
+    nudged: bool,
+    wrap_up_sent: bool,
+    hang_up_due: Option<u64>,
+    // Latency bookkeeping.
+    speech_stopped_at: Option<u64>,
+    responses_with_audio: Vec<String>,
+    stats: CallStats,
+    latest_media_ms: u64,
+}
+
+impl CallSession {
+    /// A session for a stream whose token has been checked. It asks for the OpenAI
+    /// socket straight away (the shell should already be opening it).
+    pub fn new(params: SessionParams, now: u64) -> CallSession {
+        let mut session = CallSession {
+            params,
+            started_at: now,
+            phase: Phase::Live,
+            openai_ready: false,
+            reconnects_left: 1,
+            outputs: VecDeque::new(),
+            event_seq: 0,
+            transcript: Vec::new(),
+            outcome_reported: false,
+            playback: None,
+            marks: VecDeque::new(),
+            mark_seq: 0,
+            interrupted_items: Vec::new(),
+            held_lines: Vec::new(),
+            greeting_due: None,
+            last_activity: now,
+            nudged: false,
+            wrap_up_sent: false,
+            hang_up_due: None,
+            speech_stopped_at: None,
+            responses_with_audio: Vec::new(),
+            stats: CallStats::default(),
+            latest_media_ms: 0,
+        };
+        let stream_sid = session.params.stream_sid.clone();
+        session.report(CallEventKind::StreamStarted { stream_sid });
+        session
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.params.call_id
+    }
+
+    pub fn stream_sid(&self) -> &str {
+        &self.params.stream_sid
+    }
+
+    /// Whether restaurant audio should go to OpenAI now; until then the shell keeps a
+    /// short pre-roll so the restaurant's greeting is not lost.
+    pub fn accepts_audio(&self) -> bool {
+        self.phase == Phase::Live && self.openai_ready
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    pub fn transcript(&self) -> &[TranscriptLine] {
+        &self.transcript
+    }
+
+    /// Agent audio sent to Twilio but not yet played, in ms.
+    pub fn unplayed_ms(&self) -> u64 {
+        match (&self.playback, self.marks.back()) {
+            (Some(playback), Some(last)) if last.item_id == playback.item_id => {
+                last.end_ms.saturating_sub(playback.played_ms)
+            }
+            (_, Some(last)) => last.end_ms,
+            _ => 0,
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next moment [`CallSession::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.phase == Phase::Ended {
+            return None;
+        }
+        let limits = &self.params.limits;
+        let wrap_up_at = self.started_at + limits.max_call_ms;
+        let mut deadlines = vec![
+            Some(if self.wrap_up_sent { wrap_up_at + limits.wrap_up_grace_ms } else { wrap_up_at }),
+            self.greeting_due,
+            self.hang_up_due,
+        ];
+        if self.openai_ready {
+            let idle = if self.nudged { limits.silence_hang_up_ms } else { limits.silence_nudge_ms };
+            deadlines.push(Some(self.last_activity + idle));
+        }
+        deadlines.into_iter().flatten().min()
+    }
+
+    pub fn handle_input(&mut self, input: Input<'_>, now: u64) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        match input {
+            Input::Twilio(message) => self.handle_twilio(message, now),
+            Input::OpenAi(event) => self.handle_openai(event, now),
+            Input::OpenAiConnected => self.openai_connected(now),
+            Input::OpenAiLost => self.openai_lost(now),
+            Input::TwilioLost => self.finish(EndReason::CallerHungUp, now),
+            Input::Shutdown => self.finish(EndReason::Shutdown, now),
+            Input::Superseded => self.finish(EndReason::Superseded, now),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        let limits = self.params.limits.clone();
+        let wrap_up_at = self.started_at + limits.max_call_ms;
+        if self.wrap_up_sent && now >= wrap_up_at + limits.wrap_up_grace_ms {
+            return self.finish(EndReason::MaxDuration, now);
+        }
+        if !self.wrap_up_sent && now >= wrap_up_at {
+            self.wrap_up_sent = true;
+            if self.openai_ready {
+                self.send_openai(ClientEvent::ConversationItemCreate {
+                    previous_item_id: None,
+                    item: Item::text(Role::System, WRAP_UP_INSTRUCTIONS),
+                });
+                self.send_openai(ClientEvent::ResponseCreate { response: None });
+            }
+        }
+        if self.hang_up_due.is_some_and(|due| now >= due) {
+            return self.finish(EndReason::AgentHungUp, now);
+        }
+        if self.greeting_due.is_some_and(|due| now >= due) {
+            // The restaurant picked up but has said nothing: open the conversation.
+            self.greeting_due = None;
+            self.send_openai(ClientEvent::ResponseCreate { response: None });
+            self.last_activity = now;
+        }
+        if self.openai_ready && self.marks.is_empty() {
+            let idle = now.saturating_sub(self.last_activity);
+            if self.nudged && idle >= limits.silence_hang_up_ms {
+                return self.finish(EndReason::Silence, now);
+            }
+            if !self.nudged && idle >= limits.silence_nudge_ms {
+                self.nudged = true;
+                // The hang-up countdown starts from the nudge.
+                self.last_activity = now;
+                self.send_openai(ClientEvent::ResponseCreate {
+                    response: Some(ResponseOverrides {
+                        instructions: Some(NUDGE_INSTRUCTIONS.into()),
+                        tool_choice: None,
+                    }),
+                });
+            }
+        }
+    }
+
+    fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: u64) {
+        match message {
+            StreamMessage::Media(media) => self.latest_media_ms = media.media.timestamp,
+            StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
+            StreamMessage::Stop(_) => self.finish(EndReason::CallerHungUp, now),
+            // `start` created this session; `connected` and DTMF need nothing.
+            StreamMessage::Start(_) | StreamMessage::Connected(_) | StreamMessage::Dtmf(_) => {}
+        }
+    }
+
+    fn handle_openai(&mut self, event: &ServerEvent<'_>, now: u64) {
+        match event {
+            ServerEvent::SpeechStarted { .. } => {
+                self.activity(now);
+                self.greeting_due = None;
+                self.barge_in(now);
+            }
+            ServerEvent::SpeechStopped { .. } => {
+                self.activity(now);
+                self.speech_stopped_at = Some(now);
+            }
+            ServerEvent::InputTranscriptCompleted { transcript, .. } => {
+                self.add_line(Speaker::Restaurant, transcript, now);
+            }
+            ServerEvent::ResponseCreated { .. } => self.greeting_due = None,
+            ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
+            ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
+                // Kept as it streams: a reply cut off by barge-in may never get its `done`.
+                if self.interrupted_items.contains(item_id) {
+                    return;
+                }
+                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
+                    Some(line) => line.text.push_str(delta),
+                    None => {
+                        let at_ms = now.saturating_sub(self.started_at);
+                        self.held_lines.push(HeldLine {
+                            item_id: item_id.clone(),
+                            text: delta.clone(),
+                            at_ms,
+                            complete: false,
+                        });
+                    }
+                }
+            }
+            ServerEvent::AudioTranscriptDone { item_id, transcript, .. } => {
+                if self.interrupted_items.contains(item_id) {
+                    return; // already recorded as heard, cut where the restaurant spoke
+                }
+                let at_ms = now.saturating_sub(self.started_at);
+                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
+                    Some(line) => {
+                        line.text.clone_from(transcript);
+                        line.complete = true;
+                    }
+                    None => self.held_lines.push(HeldLine {
+                        item_id: item_id.clone(),
+                        text: transcript.clone(),
+                        at_ms,
+                        complete: true,
+                    }),
+                }
+                if !self.marks.iter().any(|m| &m.item_id == item_id) {
+                    self.release_line(item_id, None);
+                }
+            }
+            ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, .. } => {
+                self.tool_call(name, call_id, arguments, now);
+            }
+            ServerEvent::Error { error } if error.is_fatal() => self.openai_lost(now),
+            _ => {}
+        }
+    }
+
+    fn openai_connected(&mut self, now: u64) {
+        let first = self.reconnects_left > 0 && self.transcript.is_empty() && !self.openai_ready;
+        let instructions = if self.transcript.is_empty() {
+            self.params.instructions.clone()
+        } else {
+            resume_instructions(&self.params.instructions, &self.transcript)
+        };
+        let session = self.params.settings.session(instructions);
+        self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
+        self.openai_ready = true;
+        self.last_activity = now;
+        // Back after a drop with the restaurant waiting for an answer: give it now.
+        if self.transcript.last().is_some_and(|line| line.speaker == Speaker::Restaurant) {
+            self.send_openai(ClientEvent::ResponseCreate { response: None });
+        }
+        if first && self.stats.first_agent_audio_ms.is_none() {
+            self.greeting_due = Some(now.max(self.started_at + self.params.limits.greeting_wait_ms));
+        }
+    }
+
+    fn openai_lost(&mut self, now: u64) {
+        self.openai_ready = false;
+        if self.reconnects_left > 0 {
+            self.reconnects_left -= 1;
+            self.outputs.push_back(Output::ReconnectOpenAi);
+        } else {
+            self.hang_up_with(Some(FAREWELL_MODEL_UNAVAILABLE));
+            self.finish(EndReason::ModelUnavailable, now);
+        }
+    }
+
+    fn agent_audio(&mut self, response_id: &str, item_id: &str, delta_b64: &str, now: u64) {
+        if self.interrupted_items.iter().any(|i| i == item_id) {
+            return; // the rest of an interrupted reply: never play it
+        }
+        let bytes = base64_decoded_len(delta_b64);
+        if bytes == 0 {
+            return;
+        }
+        if self.stats.first_agent_audio_ms.is_none() {
+            self.stats.first_agent_audio_ms = Some(now.saturating_sub(self.started_at));
+        }
+        if !self.responses_with_audio.iter().any(|r| r == response_id) {
+            self.responses_with_audio.push(response_id.to_owned());
+            if let Some(stopped) = self.speech_stopped_at.take() {
+                self.stats.reply_latencies_ms.push(now.saturating_sub(stopped));
+            }
+        }
+        self.greeting_due = None;
+        let playback = match &mut self.playback {
+            Some(p) if p.item_id == item_id => p,
+            slot => slot.insert(ItemPlayback { item_id: item_id.to_owned(), ..ItemPlayback::default() }),
+        };
+        playback.sent_bytes += bytes;
+        let end_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
+        self.mark_seq += 1;
+        let name = format!("a{}", self.mark_seq);
+        self.marks.push_back(PendingMark { name: name.clone(), item_id: item_id.to_owned(), end_ms });
+        self.outputs.push_back(Output::PlayAgentAudio);
+        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Mark(name)));
+        self.activity(now);
+    }
+
+    /// Twilio played up to a mark (or cleared it). Marks come back in order, so every
+    /// earlier pending mark has played too; names we no longer track are ignored.
+    fn mark_played(&mut self, name: &str, now: u64) {
+        let Some(index) = self.marks.iter().position(|m| m.name == name) else {
+            return;
+        };
+        let played: Vec<PendingMark> = self.marks.drain(..=index).collect();
+        self.activity(now);
+        for mark in &played {
+            if let Some(playback) = self.playback.as_mut().filter(|p| p.item_id == mark.item_id) {
+                playback.played_ms = playback.played_ms.max(mark.end_ms);
+            }
+        }
+        for mark in played {
+            let fully_played = !self.marks.iter().any(|m| m.item_id == mark.item_id);
+            let complete = self.held_lines.iter().any(|l| l.item_id == mark.item_id && l.complete);
+            if fully_played && complete {
+                self.release_line(&mark.item_id, None);
+            }
+        }
+        if self.hang_up_due.is_some() && self.marks.is_empty() {
+            self.finish(EndReason::AgentHungUp, now);
+        }
+    }
+
+    /// The restaurant started speaking: if agent audio is still queued at Twilio, stop
+    /// it and cut the agent's item at what was heard.
+    fn barge_in(&mut self, _now: u64) {
+        let Some(playback) = self.playback.clone() else {
+            return;
+        };
+        let unplayed = self.marks.iter().any(|m| m.item_id == playback.item_id);
+        if !unplayed {
+            return;
+        }
+        self.stats.barge_ins += 1;
+        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Clear));
+        let sent_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
+        let audio_end_ms = playback.played_ms.min(sent_ms);
+        self.send_openai(ClientEvent::ConversationItemTruncate {
+            item_id: playback.item_id.clone(),
+            content_index: 0,
+            audio_end_ms,
+        });
+        // Twilio echoes the cleared marks; they are no longer ours to track.
+        self.marks.clear();
+        self.interrupted_items.push(playback.item_id.clone());
+        if self.interrupted_items.len() > 16 {
+            self.interrupted_items.remove(0);
+        }
+        let heard = if sent_ms == 0 { 0.0 } else { audio_end_ms as f64 / sent_ms as f64 };
+        self.release_line(&playback.item_id, Some(heard));
+        self.playback = None;
+    }
+
+    /// Emits the agent's line for `item_id`: whole, or cut to the share heard.
+    fn release_line(&mut self, item_id: &str, heard_share: Option<f64>) {
+        let Some(index) = self.held_lines.iter().position(|l| l.item_id == item_id) else {
+            return;
+        };
+        let line = self.held_lines.remove(index);
+        let text = match heard_share {
+            None => line.text,
+            Some(share) => cut_at_share(&line.text, share),
+        };
+        if !text.trim().is_empty() {
+            self.add_line_at(Speaker::Agent, &text, line.at_ms);
+        }
+    }
+
+    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, now: u64) {
+        match name {
+            REPORT_OUTCOME => {
+                let reply = match Outcome::from_tool_arguments(arguments) {
+                    Ok(outcome) => {
+                        self.outcome_reported = true;
+                        let at_ms = now.saturating_sub(self.started_at);
+                        self.report(CallEventKind::Outcome { outcome, at_ms });
+                        r#"{"ok":true}"#.to_owned()
+                    }
+                    Err(error) => serde_json::json!({"ok": false, "error": error.0}).to_string(),
+                };
+                self.tool_reply(call_id, reply);
+            }
+            END_CALL => {
+                // Let the goodbye finish playing, but not forever.
+                if self.marks.is_empty() {
+                    self.finish(EndReason::AgentHungUp, now);
+                } else {
+                    self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                }
+            }
+            other => {
+                let reply =
+                    serde_json::json!({"ok": false, "error": format!("there is no tool named {other}")}).to_string();
+                self.tool_reply(call_id, reply);
+            }
+        }
+    }
+
+    fn tool_reply(&mut self, call_id: &str, output: String) {
+        self.send_openai(ClientEvent::ConversationItemCreate {
+            previous_item_id: None,
+            item: Item::FunctionCallOutput { call_id: call_id.to_owned(), output },
+        });
+        self.send_openai(ClientEvent::ResponseCreate { response: None });
+    }
+
+    fn add_line(&mut self, speaker: Speaker, text: &str, now: u64) {
+        self.add_line_at(speaker, text, now.saturating_sub(self.started_at));
+    }
+
+    fn add_line_at(&mut self, speaker: Speaker, text: &str, at_ms: u64) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        let line = TranscriptLine { speaker, text: text.to_owned(), at_ms };
+        self.transcript.push(line);
+        self.report(CallEventKind::Transcript { speaker, text: text.to_owned(), at_ms });
+    }
+
+    fn activity(&mut self, now: u64) {
+        self.last_activity = now;
+    }
+
+    fn send_openai(&mut self, event: ClientEvent<'static>) {
+        self.outputs.push_back(Output::ToOpenAi(event));
+    }
+
+    fn report(&mut self, kind: CallEventKind) {
+        self.event_seq += 1;
+        let id = format!("{}-{}", self.params.stream_sid, self.event_seq);
+        self.outputs.push_back(Output::Report(CallEvent { id, kind }));
+    }
+
+    fn hang_up_with(&mut self, farewell: Option<&str>) {
+        self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
+    }
+
+    fn finish(&mut self, reason: EndReason, now: u64) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        match reason {
+            EndReason::AgentHungUp | EndReason::MaxDuration | EndReason::Silence => self.hang_up_with(None),
+            EndReason::Shutdown => self.hang_up_with(Some(FAREWELL_SHUTDOWN)),
+            // Already hung up with a farewell, or the call is gone / owned by another stream.
+            EndReason::ModelUnavailable
+            | EndReason::CallerHungUp
+            | EndReason::Superseded
+            | EndReason::AtCapacity
+            | EndReason::ContextUnavailable
+            | EndReason::WorkerLost => {}
+        }
+        for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
+            self.release_line(&item, None);
+        }
+        if !self.outcome_reported && reason != EndReason::Superseded {
+            let mut outcome = confirmation::fallback_outcome(&self.transcript);
+            if reason == EndReason::ModelUnavailable && outcome.result == OutcomeResult::NoDecision {
+                outcome.notes = Some("the voice model became unavailable before the booking was settled".into());
+            }
+            self.outcome_reported = true;
+            let at_ms = now.saturating_sub(self.started_at);
+            self.report(CallEventKind::Outcome { outcome, at_ms });
+        }
+        let stats = std::mem::take(&mut self.stats);
+        self.report(CallEventKind::StreamEnded { reason, stats });
+        self.outputs.push_back(Output::CloseOpenAi);
+        self.outputs.push_back(Output::Finished);
+        self.phase = Phase::Ended;
+        self.openai_ready = false;
+    }
+}
+
+/// Decoded length of standard padded base64, without decoding it.
+fn base64_decoded_len(text: &str) -> u64 {
+    let len = text.len() as u64;
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
+    (len / 4 * 3).saturating_sub(padding.min(2))
+}
+
+/// The first `share` of `text`, cut at a word boundary, marked as interrupted.
+fn cut_at_share(text: &str, share: f64) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let keep = ((words.len() as f64) * share.clamp(0.0, 1.0)).round() as usize;
+    if keep >= words.len() {
+        return text.to_owned();
+    }
+    if keep == 0 {
+        return String::new();
+    }
+    format!("{}…", words[..keep].join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_lengths() {
+        assert_eq!(base64_decoded_len(""), 0);
+        assert_eq!(base64_decoded_len("AAAA"), 3);
+        assert_eq!(base64_decoded_len("AAA="), 2);
+        assert_eq!(base64_decoded_len("AA=="), 1);
+    }
+
+    #[test]
+    fn interrupted_lines_keep_the_heard_share() {
+        assert_eq!(cut_at_share("one two three four", 0.5), "one two…");
+        assert_eq!(cut_at_share("one two three four", 1.0), "one two three four");
+        assert_eq!(cut_at_share("one two", 0.0), "");
+    }
+}

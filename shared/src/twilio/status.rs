@@ -1,0 +1,136 @@
+//! The call status callback Twilio POSTs to `/twilio/status/{call_id}`.
+
+use serde::{Deserialize, Serialize};
+
+use super::form::{self, FormPairs};
+
+/// `CallStatus` as Twilio spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TwilioCallStatus {
+    Queued,
+    Initiated,
+    Ringing,
+    /// `answered` events report `in-progress`; `answered` is accepted too.
+    InProgress,
+    Answered,
+    Completed,
+    Busy,
+    NoAnswer,
+    Failed,
+    Canceled,
+}
+
+impl TwilioCallStatus {
+    pub fn parse(text: &str) -> Option<TwilioCallStatus> {
+        Some(match text {
+            "queued" => TwilioCallStatus::Queued,
+            "initiated" => TwilioCallStatus::Initiated,
+            "ringing" => TwilioCallStatus::Ringing,
+            "in-progress" => TwilioCallStatus::InProgress,
+            "answered" => TwilioCallStatus::Answered,
+            "completed" => TwilioCallStatus::Completed,
+            "busy" => TwilioCallStatus::Busy,
+            "no-answer" => TwilioCallStatus::NoAnswer,
+            "failed" => TwilioCallStatus::Failed,
+            "canceled" => TwilioCallStatus::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TwilioCallStatus::Queued => "queued",
+            TwilioCallStatus::Initiated => "initiated",
+            TwilioCallStatus::Ringing => "ringing",
+            TwilioCallStatus::InProgress => "in-progress",
+            TwilioCallStatus::Answered => "answered",
+            TwilioCallStatus::Completed => "completed",
+            TwilioCallStatus::Busy => "busy",
+            TwilioCallStatus::NoAnswer => "no-answer",
+            TwilioCallStatus::Failed => "failed",
+            TwilioCallStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// Answering-machine detection's verdict (`AnsweredBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnsweredBy {
+    Human,
+    MachineStart,
+    MachineEndBeep,
+    MachineEndSilence,
+    MachineEndOther,
+    Fax,
+    Unknown,
+}
+
+impl AnsweredBy {
+    pub fn parse(text: &str) -> Option<AnsweredBy> {
+        Some(match text {
+            "human" => AnsweredBy::Human,
+            "machine_start" => AnsweredBy::MachineStart,
+            "machine_end_beep" => AnsweredBy::MachineEndBeep,
+            "machine_end_silence" => AnsweredBy::MachineEndSilence,
+            "machine_end_other" => AnsweredBy::MachineEndOther,
+            "fax" => AnsweredBy::Fax,
+            "unknown" => AnsweredBy::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// Voicemail or fax: nobody to talk to. `unknown` is not a machine: AMD is unsure
+    /// and a real host may be on the line, so the agent takes the call.
+    pub fn is_machine(self) -> bool {
+        matches!(
+            self,
+            AnsweredBy::MachineStart
+                | AnsweredBy::MachineEndBeep
+                | AnsweredBy::MachineEndSilence
+                | AnsweredBy::MachineEndOther
+                | AnsweredBy::Fax
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCallback {
+    pub call_sid: String,
+    pub account_sid: String,
+    pub call_status: TwilioCallStatus,
+    pub sequence_number: Option<u32>,
+    pub call_duration: Option<u32>,
+    pub answered_by: Option<AnsweredBy>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusCallbackError {
+    #[error("status callback is missing {0}")]
+    Missing(&'static str),
+    #[error("status callback has an unknown CallStatus '{0}'")]
+    UnknownStatus(String),
+}
+
+impl StatusCallback {
+    /// Reads the fields we use; unknown `AnsweredBy` values and unparsable numbers are
+    /// dropped rather than refusing the whole callback (the status still matters).
+    pub fn from_form(pairs: &FormPairs) -> Result<StatusCallback, StatusCallbackError> {
+        let field = |name| form::get(pairs, name).filter(|v| !v.is_empty());
+        let call_status = field("CallStatus").ok_or(StatusCallbackError::Missing("CallStatus"))?;
+        Ok(StatusCallback {
+            call_sid: field("CallSid").ok_or(StatusCallbackError::Missing("CallSid"))?.to_owned(),
+            account_sid: field("AccountSid").unwrap_or_default().to_owned(),
+            call_status: TwilioCallStatus::parse(call_status)
+                .ok_or_else(|| StatusCallbackError::UnknownStatus(call_status.to_owned()))?,
+            sequence_number: field("SequenceNumber").and_then(|v| v.parse().ok()),
+            call_duration: field("CallDuration").and_then(|v| v.parse().ok()),
+            answered_by: field("AnsweredBy").and_then(AnsweredBy::parse),
+            error_code: field("ErrorCode").map(str::to_owned),
+            error_message: field("ErrorMessage").map(str::to_owned),
+        })
+    }
+}

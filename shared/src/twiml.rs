@@ -1,0 +1,60 @@
+//! TwiML documents the edge serves. Every interpolated value goes through [`escape`].
+
+/// XML-escapes text for both element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all are dropped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The answered call: connect its audio to the media worker.
+pub fn connect_stream(media_ws_url: &str, call_id: &str, token: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\"><Parameter name=\"call_id\" value=\"{}\"/><Parameter name=\"token\" value=\"{}\"/></Stream></Connect></Response>",
+        escape(media_ws_url),
+        escape(call_id),
+        escape(token)
+    )
+}
+
+/// Hang up at once (a machine answered, or the call was canceled before it connected).
+pub fn hang_up() -> String {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>".to_owned()
+}
+
+/// Say something, then hang up (used when the voice model is unavailable).
+pub fn say_then_hang_up(text: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>", escape(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_twiml_matches_the_golden_file() {
+        let twiml = connect_stream("wss://media.example.com/media", "call_01", "1800000000.abcdef");
+        assert_eq!(twiml, include_str!("../tests/fixtures/twiml/connect_stream.xml").trim_end());
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let twiml = connect_stream("wss://m.example/media?a=1&b=\"2\"", "<call>", "t'1");
+        assert!(twiml.contains("url=\"wss://m.example/media?a=1&amp;b=&quot;2&quot;\""));
+        assert!(twiml.contains("value=\"&lt;call&gt;\""));
+        assert!(twiml.contains("value=\"t&apos;1\""));
+        assert_eq!(escape("a\u{0}b\u{1b}c"), "abc");
+        assert!(say_then_hang_up("Fish & chips").contains("<Say>Fish &amp; chips</Say>"));
+    }
+}

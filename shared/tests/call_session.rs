@@ -1,0 +1,462 @@
+//! Whole scripted calls through the sans-IO session: wire-format JSON in, outputs
+//! checked one by one, time advanced by hand.
+
+use base64::Engine;
+use serde_json::json;
+use shared::events::{CallEventKind, EndReason, OutcomeResult, Speaker};
+use shared::openai::config::{AgentSettings, AudioMode};
+use shared::openai::events::{ClientEvent, Item, ServerEvent};
+use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
+use shared::twilio::stream::StreamMessage;
+
+const STREAM: &str = "MZ0001";
+
+struct Call {
+    session: CallSession,
+    now: u64,
+    outputs: Vec<Output>,
+}
+
+impl Call {
+    fn start(mode: AudioMode) -> Call {
+        let params = SessionParams {
+            call_id: "call_1".into(),
+            stream_sid: STREAM.into(),
+            instructions: "Book a table for 4 at 19:30.".into(),
+            settings: AgentSettings::new("gpt-realtime", "marin", mode).unwrap(),
+            limits: SessionLimits::with_max_call_seconds(120),
+        };
+        let mut call = Call { session: CallSession::new(params, 1_000), now: 1_000, outputs: Vec::new() };
+        call.drain();
+        call
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut fresh = Vec::new();
+        while let Some(output) = self.session.poll_output() {
+            fresh.push(output);
+        }
+        self.outputs.extend(fresh.clone());
+        fresh
+    }
+
+    /// Moves the clock to `ms`, firing every timer that falls due on the way as the
+    /// shell would, and returns what came out.
+    fn at(&mut self, ms: u64) -> Vec<Output> {
+        assert!(ms >= self.now, "time goes forward");
+        while let Some(due) = self.session.poll_timeout().filter(|&d| d <= ms) {
+            self.now = due.max(self.now);
+            self.session.handle_timeout(self.now);
+        }
+        self.now = ms;
+        self.drain()
+    }
+
+    fn openai(&mut self, event: serde_json::Value) -> Vec<Output> {
+        let text = event.to_string();
+        let parsed = ServerEvent::parse(&text).unwrap();
+        self.session.handle_input(Input::OpenAi(&parsed), self.now);
+        self.drain()
+    }
+
+    fn twilio(&mut self, message: serde_json::Value) -> Vec<Output> {
+        let text = message.to_string();
+        let parsed = StreamMessage::parse(&text).unwrap();
+        self.session.handle_input(Input::Twilio(&parsed), self.now);
+        self.drain()
+    }
+
+    fn input(&mut self, input: Input<'_>) -> Vec<Output> {
+        self.session.handle_input(input, self.now);
+        self.drain()
+    }
+
+    fn connect(&mut self) -> Vec<Output> {
+        self.input(Input::OpenAiConnected)
+    }
+
+    fn restaurant_says(&mut self, text: &str) -> Vec<Output> {
+        let mut out = self.openai(
+            json!({"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 0, "item_id": "in"}),
+        );
+        out.extend(self.openai(
+            json!({"type": "input_audio_buffer.speech_stopped", "event_id": "e", "audio_end_ms": 900, "item_id": "in"}),
+        ));
+        out.extend(self.openai(json!({"type": "conversation.item.input_audio_transcription.completed", "event_id": "e", "item_id": "in", "content_index": 0, "transcript": text})));
+        out
+    }
+
+    /// One audio delta of `ms` milliseconds for `item`.
+    fn agent_audio(&mut self, response: &str, item: &str, ms: usize) -> Vec<Output> {
+        let bytes = vec![0u8; ms * 48];
+        let delta = base64::engine::general_purpose::STANDARD.encode(bytes);
+        self.openai(json!({"type": "response.output_audio.delta", "event_id": "e", "response_id": response, "item_id": item, "output_index": 0, "content_index": 0, "delta": delta}))
+    }
+
+    fn agent_transcript(&mut self, item: &str, text: &str) -> Vec<Output> {
+        self.openai(json!({"type": "response.output_audio_transcript.done", "event_id": "e", "response_id": "r", "item_id": item, "output_index": 0, "content_index": 0, "transcript": text}))
+    }
+
+    fn tool(&mut self, name: &str, arguments: serde_json::Value) -> Vec<Output> {
+        self.openai(json!({"type": "response.function_call_arguments.done", "event_id": "e", "response_id": "r", "item_id": "fc", "output_index": 0, "call_id": format!("call_{name}"), "name": name, "arguments": arguments.to_string()}))
+    }
+
+    fn mark_echo(&mut self, name: &str) -> Vec<Output> {
+        self.twilio(json!({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM, "mark": {"name": name}}))
+    }
+
+    fn reports(&self) -> Vec<CallEventKind> {
+        self.outputs
+            .iter()
+            .filter_map(|o| if let Output::Report(e) = o { Some(e.kind.clone()) } else { None })
+            .collect()
+    }
+
+    fn transcript(&self) -> Vec<(Speaker, String)> {
+        self.reports()
+            .into_iter()
+            .filter_map(|k| {
+                if let CallEventKind::Transcript { speaker, text, .. } = k {
+                    Some((speaker, text))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn outcome(&self) -> Option<shared::events::Outcome> {
+        self.reports().into_iter().rev().find_map(|k| {
+            if let CallEventKind::Outcome { outcome, .. } = k {
+                Some(outcome)
+            } else {
+                None
+            }
+        })
+    }
+
+    fn ended(&self) -> Option<EndReason> {
+        self.reports().into_iter().find_map(|k| {
+            if let CallEventKind::StreamEnded { reason, .. } = k {
+                Some(reason)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+fn marks(outputs: &[Output]) -> Vec<String> {
+    outputs
+        .iter()
+        .filter_map(|o| if let Output::ToTwilio(TwilioCommand::Mark(n)) = o { Some(n.clone()) } else { None })
+        .collect()
+}
+
+fn openai_types(outputs: &[Output]) -> Vec<&'static str> {
+    outputs.iter().filter_map(|o| if let Output::ToOpenAi(e) = o { Some(e.type_name()) } else { None }).collect()
+}
+
+#[test]
+fn happy_path_books_and_hangs_up_after_the_goodbye() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    assert!(matches!(&call.reports()[0], CallEventKind::StreamStarted { stream_sid } if stream_sid == STREAM));
+    assert!(!call.session.accepts_audio(), "no audio before OpenAI is configured");
+
+    let out = call.connect();
+    assert_eq!(openai_types(&out), ["session.update"]);
+    assert!(call.session.accepts_audio());
+
+    call.at(1_500);
+    call.restaurant_says("Chez Panisse, how can I help you?");
+    call.at(1_800);
+    call.openai(json!({"type": "response.created", "event_id": "e", "response": {"id": "resp_1"}}));
+    let out = call.agent_audio("resp_1", "item_a1", 100);
+    assert_eq!(out[0], Output::PlayAgentAudio, "audio goes out before its mark");
+    let first_marks = marks(&out);
+    let more = call.agent_audio("resp_1", "item_a1", 100);
+    let second_marks = marks(&more);
+    call.agent_transcript("item_a1", "Hello, I'd like a table for four tonight at seven thirty.");
+    assert!(call.transcript().iter().all(|(s, _)| *s != Speaker::Agent), "held until heard");
+    call.at(2_000);
+    call.mark_echo(&first_marks[0]);
+    call.mark_echo(&second_marks[0]);
+    assert_eq!(
+        call.transcript().last().unwrap(),
+        &(Speaker::Agent, "Hello, I'd like a table for four tonight at seven thirty.".to_string())
+    );
+
+    call.at(4_000);
+    call.restaurant_says("Yes, you're booked. Your confirmation number is A as in apple, seven, three, X.");
+    let out = call.tool("report_outcome", json!({"result": "confirmed", "confirmation_number": "a-73x", "confirmed_date": "2026-12-05", "confirmed_time": "19:30", "party_size": 4}));
+    assert_eq!(openai_types(&out), ["conversation.item.create", "response.create"]);
+    let outcome = call.outcome().unwrap();
+    assert_eq!(outcome.result, OutcomeResult::Confirmed);
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("A73X"));
+    assert_eq!(outcome.party_size, Some(4));
+
+    call.at(4_250);
+    let goodbye = call.agent_audio("resp_2", "item_a2", 200);
+    let out = call.tool("end_call", json!({}));
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the goodbye is still playing");
+    call.at(4_500);
+    let out = call.mark_echo(&marks(&goodbye)[0]);
+    assert!(out.contains(&Output::HangUp { farewell: None }));
+    assert!(out.contains(&Output::CloseOpenAi));
+    assert_eq!(out.last(), Some(&Output::Finished));
+    assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
+    // The outcome came from the agent: no fallback overwrote it.
+    assert_eq!(call.reports().iter().filter(|k| matches!(k, CallEventKind::Outcome { .. })).count(), 1);
+    match call.reports().last() {
+        Some(CallEventKind::StreamEnded { stats, .. }) => {
+            assert_eq!(stats.first_agent_audio_ms, Some(800));
+            assert_eq!(stats.reply_latencies_ms, vec![300, 250]);
+            assert_eq!(stats.barge_ins, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(call.session.is_finished());
+    assert_eq!(call.session.poll_timeout(), None);
+}
+
+#[test]
+fn barge_in_clears_twilio_and_truncates_at_what_was_played() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        names.extend(marks(&call.agent_audio("resp_1", "item_a1", 100)));
+    }
+    call.agent_transcript("item_a1", "We would like a table for four people at seven thirty please");
+    call.mark_echo(&names[0]); // 100 ms of 300 ms heard
+    assert_eq!(call.session.unplayed_ms(), 200);
+
+    let out = call.openai(json!({"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 2100, "item_id": "in_2"}));
+    assert_eq!(out[0], Output::ToTwilio(TwilioCommand::Clear));
+    match &out[1] {
+        Output::ToOpenAi(ClientEvent::ConversationItemTruncate { item_id, content_index, audio_end_ms }) => {
+            assert_eq!((item_id.as_str(), *content_index, *audio_end_ms), ("item_a1", 0, 100));
+        }
+        other => panic!("expected a truncate, got {other:?}"),
+    }
+    // The agent's line keeps what was heard (a third of it), marked as cut off.
+    assert_eq!(call.transcript().last().unwrap(), &(Speaker::Agent, "We would like a…".to_string()));
+
+    // Late audio of the interrupted item is never played; echoes of cleared marks are ignored.
+    assert!(call.agent_audio("resp_1", "item_a1", 100).is_empty());
+    assert!(call.mark_echo(&names[1]).is_empty());
+    assert!(call.mark_echo(&names[2]).is_empty());
+    assert_eq!(call.session.unplayed_ms(), 0);
+
+    // Speech with nothing unplayed is not a barge-in.
+    let out = call.openai(
+        json!({"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 0, "item_id": "in_3"}),
+    );
+    assert!(out.is_empty());
+    // A new reply plays normally.
+    assert_eq!(call.agent_audio("resp_2", "item_a2", 40)[0], Output::PlayAgentAudio);
+}
+
+#[test]
+fn a_reply_cut_before_its_transcript_finished_keeps_the_words_streamed_so_far() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    let mut names = Vec::new();
+    for words in ["We would ", "like a table ", "for four ", "at seven "] {
+        names.extend(marks(&call.agent_audio("resp_1", "item_a1", 100)));
+        call.openai(json!({"type": "response.output_audio_transcript.delta", "event_id": "e", "response_id": "resp_1", "item_id": "item_a1", "output_index": 0, "content_index": 0, "delta": words}));
+    }
+    call.mark_echo(&names[1]); // half of what was sent has played
+    call.openai(
+        json!({"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 0, "item_id": "in"}),
+    );
+    // Half the audio played: half of the nine words streamed so far.
+    assert_eq!(call.transcript(), vec![(Speaker::Agent, "We would like a table…".to_string())]);
+    // A late `done` for the interrupted item adds nothing.
+    call.agent_transcript("item_a1", "We would like a table for four at seven thirty.");
+    assert_eq!(call.transcript().len(), 1);
+}
+
+#[test]
+fn truncation_never_goes_past_the_audio_that_was_sent() {
+    let mut call = Call::start(AudioMode::Passthrough);
+    call.connect();
+    // 8 bytes per ms in passthrough: 10 bytes is 1 ms; marks resolve to what was sent.
+    let delta = base64::engine::general_purpose::STANDARD.encode([0xFFu8; 10]);
+    let out = call.openai(json!({"type": "response.output_audio.delta", "event_id": "e", "response_id": "r", "item_id": "it", "output_index": 0, "content_index": 0, "delta": delta}));
+    let name = marks(&out)[0].clone();
+    call.agent_audio("r", "it", 1);
+    call.mark_echo(&name);
+    let out = call.openai(
+        json!({"type": "input_audio_buffer.speech_started", "event_id": "e", "audio_start_ms": 0, "item_id": "in"}),
+    );
+    match &out[1] {
+        Output::ToOpenAi(ClientEvent::ConversationItemTruncate { audio_end_ms, .. }) => {
+            assert!(*audio_end_ms <= 7, "{audio_end_ms}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn voicemail_leaves_no_message_and_hangs_up() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(3_000);
+    call.restaurant_says("You've reached Chez Panisse. Please leave a message after the beep.");
+    call.tool("report_outcome", json!({"result": "voicemail"}));
+    let out = call.tool("end_call", json!({"reason": "voicemail"}));
+    assert!(out.contains(&Output::HangUp { farewell: None }), "nothing queued: hang up at once");
+    assert_eq!(call.outcome().unwrap().result, OutcomeResult::Voicemail);
+    assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
+    assert!(call.transcript().iter().all(|(s, _)| *s == Speaker::Restaurant), "the agent said nothing");
+}
+
+#[test]
+fn restaurant_hanging_up_finalizes_with_the_transcript_outcome() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Sure, that's booked, reference is bravo 4 4 2. Bye!");
+    let out = call.twilio(json!({"event": "stop", "sequenceNumber": "40", "stop": {"accountSid": "AC1", "callSid": "CA1"}, "streamSid": STREAM}));
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the call is already over");
+    assert!(out.contains(&Output::CloseOpenAi));
+    let outcome = call.outcome().unwrap();
+    assert_eq!(outcome.result, OutcomeResult::Confirmed);
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("B442"));
+    assert_eq!(call.ended(), Some(EndReason::CallerHungUp));
+    // After the end, nothing more comes out.
+    assert!(call.restaurant_says("hello?").is_empty());
+}
+
+#[test]
+fn openai_dropping_reconnects_once_with_the_conversation_then_ends_politely() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Good evening, Chez Panisse.");
+    let out = call.openai(json!({"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "code": "session_expired", "message": "expired"}}));
+    assert_eq!(out, vec![Output::ReconnectOpenAi]);
+    assert!(!call.session.accepts_audio());
+
+    let out = call.connect();
+    match &out[0] {
+        Output::ToOpenAi(ClientEvent::SessionUpdate { session, .. }) => {
+            assert!(session.instructions.starts_with("Book a table for 4 at 19:30."));
+            assert!(
+                session.instructions.contains("Restaurant: Good evening, Chez Panisse."),
+                "{}",
+                session.instructions
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(openai_types(&out), ["session.update", "response.create"], "the restaurant spoke last: answer it");
+    // A non-fatal error is survived.
+    assert!(call.openai(json!({"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "code": "item_truncate_invalid", "message": "x"}})).is_empty());
+
+    let out = call.input(Input::OpenAiLost);
+    assert!(matches!(&out[0], Output::HangUp { farewell: Some(text) } if text.contains("technical trouble")));
+    let outcome = call.outcome().unwrap();
+    assert_eq!(outcome.result, OutcomeResult::NoDecision);
+    assert!(outcome.notes.unwrap().contains("unavailable"));
+    assert_eq!(call.ended(), Some(EndReason::ModelUnavailable));
+}
+
+#[test]
+fn the_agent_opens_when_the_restaurant_stays_silent() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    assert_eq!(call.session.poll_timeout(), Some(5_000));
+    assert!(openai_types(&call.at(4_999)).is_empty());
+    assert_eq!(openai_types(&call.at(5_000)), ["response.create"]);
+}
+
+#[test]
+fn a_greeting_cancels_the_agents_opening() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Hello?");
+    assert!(openai_types(&call.at(6_000)).is_empty());
+}
+
+#[test]
+fn the_maximum_call_length_asks_for_a_wrap_up_then_hangs_up() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Hold on, let me look.");
+    // Keep the line busy so silence rules do not end the call first.
+    for t in (3_000..121_000).step_by(5_000) {
+        call.at(t);
+        call.restaurant_says("mm-hmm");
+    }
+    let out = call.at(121_000);
+    match &out[..] {
+        [Output::ToOpenAi(ClientEvent::ConversationItemCreate { item: Item::Message { .. }, .. }), Output::ToOpenAi(ClientEvent::ResponseCreate { .. })] =>
+            {}
+        other => panic!("expected the wrap-up request, got {other:?}"),
+    }
+    call.at(141_000);
+    assert!(call.outputs.contains(&Output::HangUp { farewell: None }));
+    assert_eq!(call.ended(), Some(EndReason::MaxDuration));
+}
+
+#[test]
+fn silence_gets_one_nudge_then_a_hang_up() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("One moment.");
+    match &call.at(17_000)[..] {
+        [Output::ToOpenAi(ClientEvent::ResponseCreate { response: Some(overrides) })] => {
+            assert!(overrides.instructions.as_deref().unwrap().contains("still there"));
+        }
+        other => panic!("expected a nudge, got {other:?}"),
+    }
+    call.at(76_999);
+    assert_eq!(call.ended(), None);
+    call.at(77_000);
+    assert_eq!(call.ended(), Some(EndReason::Silence));
+}
+
+#[test]
+fn bad_tool_arguments_are_returned_to_the_model_not_recorded() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    let out = call.tool("report_outcome", json!({"result": "maybe"}));
+    match &out[0] {
+        Output::ToOpenAi(ClientEvent::ConversationItemCreate {
+            item: Item::FunctionCallOutput { call_id, output },
+            ..
+        }) => {
+            assert_eq!(call_id, "call_report_outcome");
+            assert!(output.contains("\"ok\":false"), "{output}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(call.outcome().is_none());
+    let out = call.tool("order_pizza", json!({}));
+    assert!(
+        matches!(&out[0], Output::ToOpenAi(ClientEvent::ConversationItemCreate { item: Item::FunctionCallOutput { output, .. }, .. }) if output.contains("no tool named order_pizza"))
+    );
+}
+
+#[test]
+fn event_ids_are_unique_and_name_the_stream() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.restaurant_says("Hi");
+    call.restaurant_says("Still here");
+    call.input(Input::TwilioLost);
+    let ids: Vec<String> =
+        call.outputs.iter().filter_map(|o| if let Output::Report(e) = o { Some(e.id.clone()) } else { None }).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len());
+    assert!(ids.iter().all(|id| id.starts_with("MZ0001-")));
+    assert_eq!(call.ended(), Some(EndReason::CallerHungUp));
+}

@@ -1,0 +1,95 @@
+//! Every parser and verifier on arbitrary input, and on mutations of real frames:
+//! each returns an answer, none panics. (The cargo-fuzz targets in `fuzz/` go deeper.)
+
+use proptest::prelude::*;
+use shared::auth;
+use shared::booking::BookingRequest;
+use shared::events::Outcome;
+use shared::openai::config::{AgentSettings, AudioMode};
+use shared::openai::events::ServerEvent;
+use shared::session::{confirmation, CallSession, Input, SessionLimits, SessionParams};
+use shared::twilio::{form, signature, status::StatusCallback, stream::StreamMessage};
+
+const FRAMES: [&str; 8] = [
+    include_str!("fixtures/twilio/stream_start.json"),
+    include_str!("fixtures/twilio/stream_media.json"),
+    include_str!("fixtures/twilio/stream_mark.json"),
+    include_str!("fixtures/twilio/stream_stop.json"),
+    include_str!("fixtures/openai/audio_delta.json"),
+    include_str!("fixtures/openai/function_call_done.json"),
+    include_str!("fixtures/openai/speech_started.json"),
+    include_str!("fixtures/openai/error_session_expired.json"),
+];
+
+fn mutated() -> impl Strategy<Value = String> {
+    (0..FRAMES.len(), proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)).prop_map(
+        |(i, edits)| {
+            let mut bytes = FRAMES[i].as_bytes().to_vec();
+            for (at, byte) in edits {
+                let index = at.index(bytes.len());
+                bytes[index] = byte;
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        },
+    )
+}
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), mutated()]
+}
+
+fn drive_session(frames: &[String]) {
+    let settings = AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap();
+    let params = SessionParams {
+        call_id: "c".into(),
+        stream_sid: "MZ".into(),
+        instructions: "i".into(),
+        settings,
+        limits: SessionLimits::with_max_call_seconds(30),
+    };
+    let mut now = 0;
+    let mut session = CallSession::new(params, now);
+    session.handle_input(Input::OpenAiConnected, now);
+    for frame in frames {
+        now += 250;
+        if let Ok(message) = StreamMessage::parse(frame) {
+            session.handle_input(Input::Twilio(&message), now);
+        }
+        if let Ok(event) = ServerEvent::parse(frame) {
+            session.handle_input(Input::OpenAi(&event), now);
+        }
+        session.handle_timeout(now);
+        while session.poll_output().is_some() {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn wire_parsers_answer_every_input(text in any_text()) {
+        let _ = StreamMessage::parse(&text);
+        let _ = ServerEvent::parse(&text);
+        let _ = serde_json::from_str::<shared::openai::events::ClientEvent>(&text);
+        let _ = Outcome::from_tool_arguments(&text);
+        let _ = confirmation::extract(&text);
+        let now = "2026-11-24T12:00:00Z".parse().unwrap();
+        let _ = BookingRequest::parse(text.as_bytes(), now);
+    }
+
+    #[test]
+    fn forms_signatures_and_credentials_answer_every_input(text in any::<String>()) {
+        let pairs = form::parse(text.as_bytes());
+        let _ = StatusCallback::from_form(&pairs);
+        let _ = signature::validate("t", &text, &pairs, &text);
+        let _ = signature::validate_json_body("t", &text, text.as_bytes(), &text);
+        prop_assert!(auth::verify_stream_token("s", "c", Some(&text), 0).is_err());
+        prop_assert!(auth::verify_request("s", Some(&text), "GET", "/", b"", 0).is_err());
+        let _ = auth::key_owner("a,b", Some(&text));
+    }
+
+    #[test]
+    fn the_call_session_survives_any_frames(frames in proptest::collection::vec(any_text(), 0..24)) {
+        drive_session(&frames);
+    }
+}

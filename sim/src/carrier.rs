@@ -1,0 +1,273 @@
+//! The phone network behind the fake REST API: for each call created there, it rings
+//! the number and plays out what that restaurant does. Every request to the edge is
+//! what Twilio sends: form-encoded, signed with `X-Twilio-Signature` over the URL the
+//! edge gave, status callbacks for initiated/ringing/answered/completed with sequence
+//! numbers, the TwiML fetched on answer (with `AnsweredBy`), and the Media Streams
+//! connection to the `<Stream>` it names.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use shared::twilio::{form, signature};
+use tokio::sync::watch;
+
+use crate::ai_restaurant::{AiHost, StreamTarget};
+use crate::twilio_media::{Line, MediaCall, MediaReport};
+use crate::twilio_rest::{FakeCall, FakeTwilioRest, Ledger};
+
+/// What happens when a number is called.
+#[derive(Debug, Clone)]
+pub enum Pickup {
+    /// A person answers and says these lines (the fake model's script has their words).
+    Person {
+        lines: Vec<Line>,
+        hangs_up_after_last_line: bool,
+    },
+    /// A host played by a Realtime model (real OpenAI, or a fake in tests).
+    Ai(Box<AiHost>),
+    /// An answering machine: AMD reports `machine_start`.
+    Voicemail,
+    Busy,
+    NoAnswer,
+}
+
+#[derive(Debug, Clone)]
+pub struct CarrierOptions {
+    /// Deliver some status callbacks out of order and twice, as Twilio may.
+    pub reorder_and_repeat: bool,
+    /// Media pacing: how many times faster than real time.
+    pub speed: u32,
+}
+
+impl Default for CarrierOptions {
+    fn default() -> CarrierOptions {
+        CarrierOptions { reorder_and_repeat: false, speed: 1 }
+    }
+}
+
+/// What the carrier did with one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    pub callbacks: Vec<(String, u16)>,
+    pub twiml: Option<String>,
+    pub media: Option<MediaReport>,
+    pub finished: bool,
+}
+
+pub struct Carrier {
+    log: watch::Sender<BTreeMap<String, CallLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Carrier {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Context {
+    auth_token: String,
+    numbers: BTreeMap<String, Pickup>,
+    options: CarrierOptions,
+    http: reqwest::Client,
+    ledger: watch::Receiver<Ledger>,
+    log: watch::Sender<BTreeMap<String, CallLog>>,
+}
+
+impl Carrier {
+    /// Starts carrying the calls created on `rest`; numbers not in `numbers` do not answer.
+    pub fn start(rest: &FakeTwilioRest, numbers: BTreeMap<String, Pickup>, options: CarrierOptions) -> Carrier {
+        let log = watch::channel(BTreeMap::new()).0;
+        let context = Arc::new(Context {
+            auth_token: rest.auth_token.clone(),
+            numbers,
+            options,
+            http: reqwest::Client::new(),
+            ledger: rest.watch(),
+            log: log.clone(),
+        });
+        let mut ledger = rest.watch();
+        let task = tokio::spawn(async move {
+            let mut started = 0usize;
+            loop {
+                let calls: Vec<FakeCall> = ledger.borrow_and_update().calls.clone();
+                for call in calls.into_iter().skip(started).filter(|c| c.param("Url").is_some()) {
+                    started += 1;
+                    tokio::spawn(place_call(context.clone(), call));
+                }
+                if ledger.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Carrier { log, task }
+    }
+
+    pub fn log(&self) -> BTreeMap<String, CallLog> {
+        self.log.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<BTreeMap<String, CallLog>> {
+        self.log.subscribe()
+    }
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+}
+
+/// The `<Stream url>` and its `<Parameter>`s, if the TwiML connects a stream.
+pub fn stream_of(twiml: &str) -> Option<(String, BTreeMap<String, String>)> {
+    let url = twiml.split("<Stream url=\"").nth(1)?.split('"').next()?;
+    let mut parameters = BTreeMap::new();
+    for part in twiml.split("<Parameter ").skip(1) {
+        let name = part.split("name=\"").nth(1)?.split('"').next()?;
+        let value = part.split("value=\"").nth(1)?.split('"').next()?;
+        parameters.insert(unescape(name), unescape(value));
+    }
+    Some((unescape(url), parameters))
+}
+
+impl Context {
+    fn record(&self, sid: &str, change: impl FnOnce(&mut CallLog)) {
+        self.log.send_modify(|log| change(log.entry(sid.to_owned()).or_default()));
+    }
+
+    /// POSTs a signed form to the edge, as Twilio does.
+    async fn post(&self, url: &str, params: &[(&str, String)]) -> Option<(u16, String)> {
+        let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let signature = signature::compute(&self.auth_token, url, &pairs);
+        let body = form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let response = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
+    async fn callback(&self, call: &FakeCall, status: &str, sequence: u32, extra: &[(&str, String)]) {
+        let Some(url) = call.param("StatusCallback") else { return };
+        let mut params = vec![
+            ("CallSid", call.sid.clone()),
+            ("AccountSid", "AC00000000000000000000000000000001".to_owned()),
+            ("From", call.param("From").unwrap_or_default().to_owned()),
+            ("To", call.param("To").unwrap_or_default().to_owned()),
+            ("CallStatus", status.to_owned()),
+            ("Direction", "outbound-api".to_owned()),
+            ("ApiVersion", "2010-04-01".to_owned()),
+            ("CallbackSource", "call-progress-events".to_owned()),
+            ("SequenceNumber", sequence.to_string()),
+        ];
+        params.extend(extra.iter().cloned());
+        let answer = self.post(url, &params).await.map_or(0, |(status, _)| status);
+        self.record(&call.sid, |log| log.callbacks.push((status.to_owned(), answer)));
+    }
+
+    /// The edge or media worker asked Twilio to end this call.
+    fn ended_by_api(&self, sid: &str) -> bool {
+        self.ledger.borrow().calls.iter().any(|c| c.sid == sid && !c.updates.is_empty())
+    }
+}
+
+async fn place_call(context: Arc<Context>, call: FakeCall) {
+    let started = Instant::now();
+    let to = call.param("To").unwrap_or_default().to_owned();
+    let pickup = context.numbers.get(&to).cloned().unwrap_or(Pickup::NoAnswer);
+    let reorder = context.options.reorder_and_repeat;
+    context.callback(&call, "initiated", 0, &[]).await;
+    if matches!(pickup, Pickup::Busy) {
+        context.callback(&call, "busy", 1, &[]).await;
+        context.record(&call.sid, |log| log.finished = true);
+        return;
+    }
+    if !reorder {
+        context.callback(&call, "ringing", 1, &[]).await;
+    }
+    if matches!(pickup, Pickup::NoAnswer) {
+        // It rings for the call's Timeout (scaled by the run's speed), or until canceled.
+        let seconds: u64 = call.param("Timeout").and_then(|t| t.parse().ok()).unwrap_or(60);
+        let ring = std::time::Duration::from_millis(seconds * 1000 / u64::from(context.options.speed.max(1)));
+        let mut ledger = context.ledger.clone();
+        let sid = call.sid.clone();
+        let _ = tokio::time::timeout(
+            ring,
+            ledger.wait_for(|l| l.calls.iter().any(|c| c.sid == sid && !c.updates.is_empty())),
+        )
+        .await;
+    }
+    if matches!(pickup, Pickup::NoAnswer) || context.ended_by_api(&call.sid) {
+        let status = if context.ended_by_api(&call.sid) { "canceled" } else { "no-answer" };
+        context.callback(&call, status, 2, &[]).await;
+        context.record(&call.sid, |log| log.finished = true);
+        return;
+    }
+    let answered_by = if matches!(pickup, Pickup::Voicemail) { "machine_start" } else { "human" };
+    let answer_params = vec![
+        ("CallSid", call.sid.clone()),
+        ("AccountSid", "AC00000000000000000000000000000001".to_owned()),
+        ("To", to.clone()),
+        ("CallStatus", "in-progress".to_owned()),
+        ("AnsweredBy", answered_by.to_owned()),
+    ];
+    let twiml = match call.param("Url") {
+        Some(url) => context.post(url, &answer_params).await.map(|(_, body)| body).unwrap_or_default(),
+        None => String::new(),
+    };
+    context.record(&call.sid, |log| log.twiml = Some(twiml.clone()));
+    context.callback(&call, "in-progress", 2, &[("AnsweredBy", answered_by.to_owned())]).await;
+    if reorder {
+        // Ringing arrives late, after the answer.
+        context.callback(&call, "ringing", 1, &[]).await;
+    }
+    if let (Pickup::Person { lines, hangs_up_after_last_line }, Some((url, parameters))) = (&pickup, stream_of(&twiml))
+    {
+        let media = MediaCall {
+            url,
+            call_id: parameters.get("call_id").cloned().unwrap_or_default(),
+            token: parameters.get("token").cloned().unwrap_or_default(),
+            call_sid: call.sid.clone(),
+            stream_sid: format!("MZ{}", &call.sid[2..]),
+            lines: lines.clone(),
+            speed: context.options.speed,
+            max_audio_ms: 300_000,
+            hang_up_after_last_line: *hangs_up_after_last_line,
+            malformed_frames: false,
+        };
+        let report = media.run(context.ledger.clone()).await.unwrap_or_default();
+        context.record(&call.sid, |log| log.media = Some(report));
+    }
+    if let (Pickup::Ai(host), Some((url, parameters))) = (&pickup, stream_of(&twiml)) {
+        let target = StreamTarget {
+            url,
+            call_id: parameters.get("call_id").cloned().unwrap_or_default(),
+            token: parameters.get("token").cloned().unwrap_or_default(),
+            call_sid: call.sid.clone(),
+            stream_sid: format!("MZ{}", &call.sid[2..]),
+        };
+        let report = match host
+            .as_ref()
+            .clone()
+            .run(target, context.ledger.clone(), std::time::Duration::from_secs(180))
+            .await
+        {
+            Ok(report) => report,
+            Err(error) => {
+                MediaReport { violations: vec![format!("the AI host failed: {error}")], ..MediaReport::default() }
+            }
+        };
+        context.record(&call.sid, |log| log.media = Some(report));
+    }
+    let seconds = started.elapsed().as_secs().max(1).to_string();
+    context.callback(&call, "completed", 3, &[("CallDuration", seconds.clone())]).await;
+    if reorder {
+        context.callback(&call, "completed", 3, &[("CallDuration", seconds)]).await;
+    }
+    context.record(&call.sid, |log| log.finished = true);
+}

@@ -1,0 +1,496 @@
+//! A fake OpenAI Realtime server speaking the GA protocol (PROTOCOLS.md §4).
+//!
+//! - Every client event is parsed with the project's strict types; anything else (a beta
+//!   field, a misspelled type, a truncate past the audio sent) is recorded as a protocol
+//!   violation, which tests assert is empty, and answered with an `error` event.
+//! - Server VAD runs on the audio it actually receives, decoded in the session's format,
+//!   so a broken codec or resampler means no speech is heard and the test fails.
+//! - The agent is scripted: each turn is audio (a tone, real samples), its transcript,
+//!   and optionally a function call. Restaurant utterances get transcripts in order.
+//! - Faults: drop the socket after a number of responses, refuse connections.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use shared::codec::mulaw;
+use shared::openai::config::AudioFormat;
+use shared::openai::events::{ClientEvent, Item};
+use tokio::sync::watch;
+
+/// One scripted agent reply.
+#[derive(Debug, Clone)]
+pub struct AgentTurn {
+    pub text: String,
+    pub audio_ms: u32,
+    /// A function call made after the audio: (name, arguments JSON).
+    pub tool_call: Option<(String, Value)>,
+}
+
+impl AgentTurn {
+    pub fn say(text: &str, audio_ms: u32) -> AgentTurn {
+        AgentTurn { text: text.into(), audio_ms, tool_call: None }
+    }
+
+    pub fn then_call(mut self, name: &str, arguments: Value) -> AgentTurn {
+        self.tool_call = Some((name.into(), arguments));
+        self
+    }
+
+    /// A tool call with no speech.
+    pub fn call(name: &str, arguments: Value) -> AgentTurn {
+        AgentTurn { text: String::new(), audio_ms: 0, tool_call: Some((name.into(), arguments)) }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// What the restaurant says, in order: the transcript of each detected utterance.
+    pub restaurant: Vec<String>,
+    /// The agent's replies, in order, one per response.
+    pub agent: Vec<AgentTurn>,
+    /// Close the socket (without a close frame) when this response starts, once.
+    pub drop_at_response: Option<usize>,
+    /// Refuse new connections (HTTP 503) once this many have been accepted.
+    pub max_connections: Option<usize>,
+}
+
+/// What the fake saw, for assertions.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub connections: usize,
+    pub refused_connections: usize,
+    pub client_events: Vec<String>,
+    pub violations: Vec<String>,
+    pub session_format: Option<AudioFormat>,
+    pub instructions: Vec<String>,
+    pub audio_ms_received: u64,
+    pub utterances: usize,
+    pub truncations: Vec<(String, u64)>,
+    pub tool_outputs: Vec<String>,
+    pub responses: usize,
+    pub cancelled_responses: usize,
+}
+
+struct Shared {
+    script: Mutex<Script>,
+    observed: watch::Sender<Observed>,
+    next_turn: AtomicUsize,
+    next_utterance: AtomicUsize,
+    dropped: Mutex<bool>,
+}
+
+pub struct FakeOpenAi {
+    /// `ws://127.0.0.1:port/v1/realtime`
+    pub url: String,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeOpenAi {
+    pub async fn start(script: Script) -> anyhow::Result<FakeOpenAi> {
+        let shared = Arc::new(Shared {
+            script: Mutex::new(script),
+            observed: watch::channel(Observed::default()).0,
+            next_turn: AtomicUsize::new(0),
+            next_utterance: AtomicUsize::new(0),
+            dropped: Mutex::new(false),
+        });
+        let app = Router::new().route("/v1/realtime", get(upgrade)).with_state(shared.clone());
+        let (address, server) = crate::serve_on_loopback(app).await?;
+        let url = format!("ws://{address}/v1/realtime");
+        Ok(FakeOpenAi { url, shared, server })
+    }
+
+    pub fn observed(&self) -> Observed {
+        self.shared.observed.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Observed> {
+        self.shared.observed.subscribe()
+    }
+}
+
+async fn upgrade(State(shared): State<Arc<Shared>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
+    if !bearer {
+        return (StatusCode::UNAUTHORIZED, "missing bearer token").into_response();
+    }
+    let full = shared
+        .script
+        .lock()
+        .ok()
+        .and_then(|s| s.max_connections)
+        .is_some_and(|max| shared.observed.borrow().connections >= max);
+    if full {
+        shared.observed.send_modify(|o| o.refused_connections += 1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "over capacity").into_response();
+    }
+    let beta = headers.contains_key("openai-beta");
+    upgrade.on_upgrade(move |socket| connection(socket, shared, beta))
+}
+
+/// Energy VAD over 20 ms windows, like server_vad with threshold, padding and silence.
+struct Vad {
+    speaking: bool,
+    voiced_ms: u32,
+    silent_ms: u32,
+    position_ms: u64,
+    started_at_ms: u64,
+}
+
+const VAD_RMS: f32 = 500.0;
+const VAD_START_MS: u32 = 60;
+const VAD_STOP_MS: u32 = 500;
+
+enum VadEvent {
+    Started(u64),
+    Stopped(u64),
+}
+
+impl Vad {
+    fn feed(&mut self, samples: &[i16], rate: u32, events: &mut Vec<VadEvent>) {
+        let window = (rate / 50) as usize;
+        for chunk in samples.chunks(window) {
+            let rms = (chunk.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / chunk.len().max(1) as f32).sqrt();
+            let ms = (chunk.len() as u64 * 1000 / u64::from(rate)) as u32;
+            self.position_ms += u64::from(ms);
+            if rms > VAD_RMS {
+                self.voiced_ms += ms;
+                self.silent_ms = 0;
+                if !self.speaking && self.voiced_ms >= VAD_START_MS {
+                    self.speaking = true;
+                    self.started_at_ms = self.position_ms.saturating_sub(u64::from(self.voiced_ms));
+                    events.push(VadEvent::Started(self.started_at_ms));
+                }
+            } else {
+                self.silent_ms += ms;
+                if !self.speaking {
+                    self.voiced_ms = 0;
+                }
+                if self.speaking && self.silent_ms >= VAD_STOP_MS {
+                    self.speaking = false;
+                    self.voiced_ms = 0;
+                    events.push(VadEvent::Stopped(self.position_ms));
+                }
+            }
+        }
+    }
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    format: Option<AudioFormat>,
+    create_response: bool,
+    vad: Vad,
+    seq: u64,
+    /// Audio sent per agent item, in ms, for truncate checks.
+    items: Vec<(String, u64)>,
+    /// Deltas still to send for the response in flight.
+    pending_deltas: VecDeque<Value>,
+    pending_tail: Vec<Value>,
+    active_response: Option<String>,
+}
+
+fn tone(format: AudioFormat, ms: u32) -> Vec<u8> {
+    let (rate, mulaw_out) = match format {
+        AudioFormat::Pcm { rate } => (rate, false),
+        _ => (8_000, true),
+    };
+    let samples: Vec<i16> = (0..(rate * ms / 1000))
+        .map(|n| (9_000.0 * (2.0 * std::f32::consts::PI * 440.0 * n as f32 / rate as f32).sin()) as i16)
+        .collect();
+    if mulaw_out {
+        let mut codes = vec![0u8; samples.len()];
+        let _ = mulaw::encode(&samples, &mut codes);
+        codes
+    } else {
+        samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+    }
+}
+
+impl Connection {
+    fn event(&mut self, mut value: Value) -> Message {
+        self.seq += 1;
+        value["event_id"] = json!(format!("event_{}", self.seq));
+        Message::Text(value.to_string().into())
+    }
+
+    fn observe(&self, change: impl FnOnce(&mut Observed)) {
+        self.shared.observed.send_modify(change);
+    }
+
+    fn violation(&self, what: String) -> Value {
+        self.observe(|o| o.violations.push(what.clone()));
+        json!({"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_event", "message": what, "param": null}})
+    }
+
+    /// Starts the next scripted response; its deltas go out as the loop polls them.
+    fn start_response(&mut self) -> Vec<Value> {
+        let index = self.shared.next_turn.load(Ordering::SeqCst);
+        let (turn, drop_here) = {
+            let script = self.shared.script.lock().map(|s| s.clone()).unwrap_or_default();
+            (script.agent.get(index).cloned(), script.drop_at_response == Some(index))
+        };
+        let Some(turn) = turn else { return Vec::new() };
+        if drop_here {
+            if let Ok(mut dropped) = self.shared.dropped.lock() {
+                if !*dropped {
+                    // The turn is not consumed: a reconnected session replays it.
+                    *dropped = true;
+                    return vec![json!({"type": "__drop"})];
+                }
+            }
+        }
+        self.shared.next_turn.fetch_add(1, Ordering::SeqCst);
+        self.observe(|o| o.responses += 1);
+        let response_id = format!("resp_{index}");
+        let item_id = format!("item_agent_{index}");
+        self.active_response = Some(response_id.clone());
+        let mut out = vec![
+            json!({"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06}]}),
+            json!({"type": "response.created", "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}}),
+        ];
+        if turn.audio_ms > 0 {
+            let format = self.format.unwrap_or(AudioFormat::Pcmu);
+            let audio = tone(format, turn.audio_ms);
+            let per_100ms = audio.len() * 100 / turn.audio_ms as usize;
+            self.items.push((item_id.clone(), u64::from(turn.audio_ms)));
+            // The transcript streams alongside the audio, word by word, as the real API does.
+            let chunks: Vec<&[u8]> = audio.chunks(per_100ms.max(1)).collect();
+            let words: Vec<&str> = turn.text.split_inclusive(' ').collect();
+            let per_chunk = words.len().div_ceil(chunks.len().max(1)).max(1);
+            for (n, chunk) in chunks.iter().enumerate() {
+                self.pending_deltas.push_back(json!({"type": "response.output_audio.delta", "response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0, "delta": STANDARD.encode(chunk)}));
+                let text: String = words.iter().skip(n * per_chunk).take(per_chunk).copied().collect();
+                if !text.is_empty() {
+                    self.pending_deltas.push_back(json!({"type": "response.output_audio_transcript.delta", "response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0, "delta": text}));
+                }
+            }
+            self.pending_tail.push(json!({"type": "response.output_audio.done", "response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}));
+            self.pending_tail.push(json!({"type": "response.output_audio_transcript.done", "response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0, "transcript": turn.text}));
+        }
+        if let Some((name, arguments)) = turn.tool_call {
+            self.pending_tail.push(json!({"type": "response.function_call_arguments.done", "response_id": response_id, "item_id": format!("item_fc_{index}"), "output_index": 1, "call_id": format!("call_{index}"), "name": name, "arguments": arguments.to_string()}));
+        }
+        self.pending_tail.push(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "completed", "output": []}}));
+        out.extend(self.pending_deltas.drain(..1.min(self.pending_deltas.len())));
+        out
+    }
+
+    fn cancel_response(&mut self) -> Vec<Value> {
+        let Some(response_id) = self.active_response.take() else { return Vec::new() };
+        self.pending_deltas.clear();
+        self.pending_tail.clear();
+        self.observe(|o| o.cancelled_responses += 1);
+        vec![
+            json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "cancelled", "status_details": {"type": "cancelled", "reason": "turn_detected"}, "output": []}}),
+        ]
+    }
+
+    /// The next queued server event of the response in flight, if any.
+    fn next_queued(&mut self) -> Option<Value> {
+        if let Some(delta) = self.pending_deltas.pop_front() {
+            return Some(delta);
+        }
+        if self.pending_tail.is_empty() {
+            return None;
+        }
+        let event = self.pending_tail.remove(0);
+        if self.pending_tail.is_empty() {
+            self.active_response = None;
+        }
+        Some(event)
+    }
+
+    fn handle(&mut self, text: &str) -> Vec<Value> {
+        let event: ClientEvent = match serde_json::from_str(text) {
+            Ok(event) => event,
+            Err(error) => return vec![self.violation(format!("unreadable client event ({error}): {text:.200}"))],
+        };
+        self.observe(|o| o.client_events.push(event.type_name().to_owned()));
+        match event {
+            ClientEvent::SessionUpdate { session, .. } => {
+                self.format = Some(session.audio.input.format);
+                if session.audio.input.format != session.audio.output.format {
+                    return vec![self.violation("input and output formats differ".into())];
+                }
+                self.create_response = matches!(
+                    session.audio.input.turn_detection,
+                    Some(shared::openai::config::TurnDetection::ServerVad { create_response: true, .. })
+                );
+                let (format, instructions) = (session.audio.input.format, session.instructions.clone());
+                self.observe(|o| {
+                    o.session_format = Some(format);
+                    o.instructions.push(instructions);
+                });
+                vec![json!({"type": "session.updated", "session": serde_json::to_value(&*session).unwrap_or_default()})]
+            }
+            ClientEvent::InputAudioBufferAppend { audio } => {
+                let Some(format) = self.format else {
+                    return vec![self.violation("audio appended before session.update".into())];
+                };
+                let Ok(bytes) = STANDARD.decode(audio.as_bytes()) else {
+                    return vec![self.violation("audio is not base64".into())];
+                };
+                let (samples, rate): (Vec<i16>, u32) = match format {
+                    AudioFormat::Pcm { rate } => {
+                        if bytes.len() % 2 != 0 {
+                            return vec![self.violation("PCM16 audio with an odd byte count".into())];
+                        }
+                        (bytes.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])).collect(), rate)
+                    }
+                    _ => {
+                        let mut linear = vec![0i16; bytes.len()];
+                        let _ = mulaw::decode(&bytes, &mut linear);
+                        (linear, 8_000)
+                    }
+                };
+                let ms = samples.len() as u64 * 1000 / u64::from(rate);
+                self.observe(|o| o.audio_ms_received += ms);
+                let mut vad_events = Vec::new();
+                self.vad.feed(&samples, rate, &mut vad_events);
+                let mut out = Vec::new();
+                for vad_event in vad_events {
+                    match vad_event {
+                        VadEvent::Started(at) => {
+                            let n = self.shared.next_utterance.load(Ordering::SeqCst);
+                            out.push(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": at, "item_id": format!("item_user_{n}")}));
+                            // interrupt_response: the reply in flight is cancelled.
+                            out.extend(self.cancel_response());
+                        }
+                        VadEvent::Stopped(at) => {
+                            let n = self.shared.next_utterance.fetch_add(1, Ordering::SeqCst);
+                            self.observe(|o| o.utterances += 1);
+                            let item = format!("item_user_{n}");
+                            out.push(json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": at, "item_id": item}));
+                            out.push(json!({"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": null}));
+                            let transcript = self
+                                .shared
+                                .script
+                                .lock()
+                                .ok()
+                                .and_then(|s| s.restaurant.get(n).cloned())
+                                .unwrap_or_default();
+                            out.push(json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "content_index": 0, "transcript": transcript, "usage": {"type": "duration", "seconds": 1}}));
+                            if self.create_response {
+                                out.extend(self.start_response());
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            ClientEvent::ConversationItemTruncate { item_id, content_index, audio_end_ms } => {
+                let Some((_, length)) = self.items.iter().find(|(id, _)| *id == item_id).cloned() else {
+                    return vec![self.violation(format!("truncate of unknown item {item_id}"))];
+                };
+                if content_index != 0 || audio_end_ms > length {
+                    return vec![self.violation(format!(
+                        "truncate of {item_id} at {audio_end_ms} ms: audio content is already shorter ({length} ms)"
+                    ))];
+                }
+                self.observe(|o| o.truncations.push((item_id.clone(), audio_end_ms)));
+                vec![
+                    json!({"type": "conversation.item.truncated", "item_id": item_id, "content_index": 0, "audio_end_ms": audio_end_ms}),
+                ]
+            }
+            ClientEvent::ConversationItemCreate { item, .. } => {
+                if let Item::FunctionCallOutput { output, .. } = &item {
+                    let output = output.clone();
+                    self.observe(|o| o.tool_outputs.push(output));
+                }
+                vec![
+                    json!({"type": "conversation.item.added", "item": serde_json::to_value(&item).unwrap_or_default()}),
+                ]
+            }
+            ClientEvent::ResponseCreate { .. } => self.start_response(),
+            ClientEvent::ResponseCancel { .. } => self.cancel_response(),
+            ClientEvent::InputAudioBufferCommit {} | ClientEvent::InputAudioBufferClear {} => Vec::new(),
+        }
+    }
+}
+
+async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: bool) {
+    shared.observed.send_modify(|o| o.connections += 1);
+    let mut conn = Connection {
+        shared: shared.clone(),
+        format: None,
+        create_response: false,
+        vad: Vad { speaking: false, voiced_ms: 0, silent_ms: 0, position_ms: 0, started_at_ms: 0 },
+        seq: 0,
+        items: Vec::new(),
+        pending_deltas: VecDeque::new(),
+        pending_tail: Vec::new(),
+        active_response: None,
+    };
+    if beta_header {
+        let refusal = json!({"type": "error", "error": {"type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.", "param": null}});
+        conn.observe(|o| o.violations.push("sent the OpenAI-Beta header".into()));
+        let message = conn.event(refusal);
+        let _ = socket.send(message).await;
+        let _ = socket
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 4000, reason: "beta".into() })))
+            .await;
+        return;
+    }
+    let created = conn.event(json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_fake", "model": "gpt-realtime"}}));
+    if socket.send(created).await.is_err() {
+        return;
+    }
+    // Audio deltas are paced a little (10 ms apart) so barge-in can land mid-reply.
+    let mut pace = tokio::time::interval(std::time::Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            message = socket.recv() => {
+                let Some(Ok(message)) = message else { return };
+                let text = match message {
+                    Message::Text(text) => text,
+                    Message::Close(_) => return,
+                    Message::Binary(_) => {
+                        let error = conn.violation("binary frame".into());
+                        let message = conn.event(error);
+                        let _ = socket.send(message).await;
+                        continue;
+                    }
+                    _ => continue,
+                };
+                for reply in conn.handle(&text) {
+                    if reply["type"] == "__drop" {
+                        return; // the socket goes away without a close frame
+                    }
+                    let message = conn.event(reply);
+                    if socket.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = pace.tick() => {
+                if let Some(event) = conn.next_queued() {
+                    let message = conn.event(event);
+                    if socket.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
