@@ -1,6 +1,8 @@
 //! The route table: every edge route of CONTRACT.md as a plain async function over
 //! [`Ports`]. No Worker types here, so `cargo test` runs all of it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +20,7 @@ use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
-use crate::serial;
+use crate::serial::Leases;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -33,6 +35,8 @@ struct IdempotencyRecord {
 pub struct Edge<S, T, W, C, I> {
     pub config: EdgeConfig,
     pub ports: Ports<S, T, W, C, I>,
+    /// Serializes updates of one record; shared by every request of a Worker isolate.
+    pub leases: Arc<Leases>,
 }
 
 /// A completion webhook not yet accepted, and when to try it again.
@@ -60,7 +64,12 @@ fn webhook_backoff(base_seconds: u32, attempts: u32) -> Duration {
 
 impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T, W, C, I> {
     pub fn new(config: EdgeConfig, ports: Ports<S, T, W, C, I>) -> Self {
-        Edge { config, ports }
+        Edge { config, ports, leases: Arc::default() }
+    }
+
+    /// This edge, serializing its updates together with every other holder of `leases`.
+    pub fn sharing(self, leases: Arc<Leases>) -> Self {
+        Edge { leases, ..self }
     }
 
     /// Answers one request. Never fails: every error becomes the contract's JSON error.
@@ -134,7 +143,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             .map(|k| format!("idem:{owner}:{}", hex::encode(Sha256::digest(k.as_bytes()))));
         // A retry racing the original waits here, then finds the call the original made.
         let _idempotency_guard = match &idempotency_key {
-            Some(key) => Some(serial::lock(key).await),
+            Some(key) => Some(self.leases.lock(key, &self.ports.clock).await),
             None => None,
         };
         if let Some(key) = &idempotency_key {
@@ -152,7 +161,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
 
         let in_flight_key = format!("{IN_FLIGHT_PREFIX}{owner}");
-        let in_flight_guard = serial::lock(&in_flight_key).await;
+        let in_flight_guard = self.leases.lock(&in_flight_key, &self.ports.clock).await;
         let mut in_flight = self.calls_in_flight(&owner).await?;
         if in_flight.len() >= self.config.max_calls_in_flight as usize {
             return Err(ApiError::TooManyCalls { in_flight: in_flight.len(), limit: self.config.max_calls_in_flight });
@@ -163,7 +172,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         self.ports.store.put(&in_flight_key, &text).await?;
         drop(in_flight_guard);
         // Twilio's first callbacks can arrive before the dialed call is saved.
-        let _call_guard = serial::lock(&call_key(&call_id)).await;
+        let _call_guard = self.leases.lock(&call_key(&call_id), &self.ports.clock).await;
         let mut ledger = CallLedger::new(call_id.clone(), owner, booking, now);
         self.save(&ledger).await?;
         if let Some(key) = &idempotency_key {
@@ -220,7 +229,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     }
 
     async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
-        let _guard = serial::lock(&call_key(call_id)).await;
+        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let mut ledger = self.owned(request, call_id).await?;
         if ledger.record.status.is_terminal() {
             return Err(ApiError::Conflict(format!("the call has already ended ({})", ledger.record.status.as_str())));
@@ -255,7 +264,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
 
     async fn twiml(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         let params = self.verify_twilio(request)?;
-        let _guard = serial::lock(&call_key(call_id)).await;
+        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let Some(mut ledger) = self.load(call_id).await? else {
             return Ok(EdgeResponse::xml(twiml::hang_up()));
         };
@@ -282,7 +291,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     async fn status_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         let params = self.verify_twilio(request)?;
         let callback = StatusCallback::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let _guard = serial::lock(&call_key(call_id)).await;
+        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let Some(mut ledger) = self.load(call_id).await? else {
             // Nothing to update; answering 404 would only make Twilio log errors.
             return Ok(EdgeResponse::empty(204));
@@ -320,7 +329,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         self.verify_internal(request)?;
         let event: CallEvent =
             serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
-        let _guard = serial::lock(&call_key(call_id)).await;
+        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let mut ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
         let applied = ledger.apply_event(&event, self.ports.clock.now());
         self.save(&ledger).await?;
@@ -373,7 +382,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             if !due {
                 continue;
             }
-            let _guard = serial::lock(&call_key(call_id)).await;
+            let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
             match self.load(call_id).await? {
                 Some(mut ledger) => {
                     self.deliver_if_final(&mut ledger).await?;

@@ -71,6 +71,26 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Time moves only when the test says so: sleeping just lets other tasks run.
+    async fn sleep(&self, _duration: std::time::Duration) {
+        yield_now().await;
+    }
+}
+
+/// Lets every other ready task run once before this one goes on.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// `call_0001`, `call_0002`, … for tests.

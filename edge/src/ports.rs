@@ -41,8 +41,11 @@ pub trait WebhookSender {
     async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String>;
 }
 
+/// What time it is, and waiting a while (on the runtime's own timer).
+#[allow(async_fn_in_trait)]
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
+    async fn sleep(&self, duration: std::time::Duration);
 }
 
 pub trait IdSource {

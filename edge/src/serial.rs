@@ -4,71 +4,116 @@
 //! media-worker event arriving together, a callback arriving while the booking is still
 //! saving the dialed call, two bookings with one `Idempotency-Key` both dialing.
 //!
+//! A holder takes a lease on the key; others poll for it on their own timer. Polling,
+//! not a waker: in a Worker, one request must never resume another (workerd cancels a
+//! request that waits with nothing of its own pending, and I/O resumed from another
+//! request's context fails). The lease expires, so a request the runtime abandoned
+//! while holding one blocks the record for at most [`LEASE`].
+//!
 //! Across isolates this does not hold: see docs/reliability.md.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use futures_util::lock::{Mutex as AsyncMutex, OwnedMutexGuard};
+use chrono::{DateTime, Utc};
 
-/// Held while a record is read, changed and written back.
-pub type RecordGuard = OwnedMutexGuard<()>;
+use crate::ports::Clock;
 
-/// Entries whose lock nobody holds any more are pruned once the map grows past this.
-const PRUNE_ABOVE: usize = 256;
+/// Longer than any one handler holds a record (a webhook POST included).
+pub const LEASE: Duration = Duration::from_secs(15);
+/// How often a waiting request looks again.
+pub const POLL: Duration = Duration::from_millis(5);
 
-static CALL_LOCKS: LazyLock<Mutex<HashMap<String, Weak<AsyncMutex<()>>>>> = LazyLock::new(Default::default);
+struct Lease {
+    token: u64,
+    expires_at: DateTime<Utc>,
+}
 
-/// Waits until no other update of the record under `key` is in progress here, and
-/// holds others off until the guard is dropped.
-pub async fn lock(key: &str) -> RecordGuard {
-    let lock = {
-        // A poisoned registry only means another thread panicked while inserting;
-        // the map itself is still sound.
-        let mut locks = CALL_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(lock) = locks.get(key).and_then(Weak::upgrade) {
-            lock
-        } else {
-            if locks.len() >= PRUNE_ABOVE {
-                locks.retain(|_, lock| lock.strong_count() > 0);
-            }
-            let lock = Arc::new(AsyncMutex::new(()));
-            locks.insert(key.to_owned(), Arc::downgrade(&lock));
-            lock
+/// The leases of one process, or of one Worker isolate (shared by its requests).
+#[derive(Default)]
+pub struct Leases {
+    held: Mutex<HashMap<String, Lease>>,
+    next_token: AtomicU64,
+}
+
+impl Leases {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        // Poisoning only means another thread panicked mid-insert; the map is still sound.
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The lease on `key` if nobody holds a live one at `now`.
+    pub fn try_lock(self: &Arc<Self>, key: &str, now: DateTime<Utc>) -> Option<RecordGuard> {
+        let mut held = self.held();
+        if held.get(key).is_some_and(|lease| lease.expires_at > now) {
+            return None;
         }
-    };
-    lock.lock_owned().await
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let expires_at = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX);
+        held.insert(key.to_owned(), Lease { token, expires_at });
+        Some(RecordGuard { leases: self.clone(), key: key.to_owned(), token })
+    }
+
+    /// Waits (on `clock`'s timer) until the lease on `key` is free, and takes it.
+    pub async fn lock(self: &Arc<Self>, key: &str, clock: &impl Clock) -> RecordGuard {
+        loop {
+            if let Some(guard) = self.try_lock(key, clock.now()) {
+                return guard;
+            }
+            clock.sleep(POLL).await;
+        }
+    }
+}
+
+/// Held while a record is read, changed and written back; releases on drop.
+pub struct RecordGuard {
+    leases: Arc<Leases>,
+    key: String,
+    token: u64,
+}
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        let mut held = self.leases.held();
+        // An expired lease may since have gone to someone else: leave theirs alone.
+        if held.get(&self.key).is_some_and(|lease| lease.token == self.token) {
+            held.remove(&self.key);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
 
-    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-        future.poll(&mut Context::from_waker(Waker::noop()))
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default()
     }
 
     #[test]
-    fn a_second_update_of_the_same_record_waits_for_the_first() {
-        let first = pollster::block_on(lock("call_serial_a"));
-        let mut second = pin!(lock("call_serial_a"));
-        assert!(poll_once(second.as_mut()).is_pending());
-        // Another record is not held up.
-        let mut other = pin!(lock("call_serial_b"));
-        assert!(poll_once(other.as_mut()).is_ready());
+    fn a_record_has_one_holder_at_a_time() {
+        let leases = Arc::new(Leases::default());
+        let first = leases.try_lock("call:serial_a", at(0));
+        assert!(first.is_some());
+        assert!(leases.try_lock("call:serial_a", at(1)).is_none());
+        assert!(leases.try_lock("call:serial_b", at(1)).is_some(), "another record is not held up");
         drop(first);
-        assert!(poll_once(second.as_mut()).is_ready());
+        assert!(leases.try_lock("call:serial_a", at(1)).is_some());
     }
 
     #[test]
-    fn released_locks_are_pruned() {
-        for n in 0..PRUNE_ABOVE * 2 {
-            drop(pollster::block_on(lock(&format!("call_prune_{n}"))));
-        }
-        let size = CALL_LOCKS.lock().map(|locks| locks.len()).unwrap_or(usize::MAX);
-        assert!(size <= PRUNE_ABOVE, "{size} entries kept");
+    fn an_abandoned_lease_expires_and_its_late_release_frees_nothing() {
+        let leases = Arc::new(Leases::default());
+        let abandoned = leases.try_lock("call:serial_c", at(0));
+        assert!(abandoned.is_some());
+        assert!(leases.try_lock("call:serial_c", at(14)).is_none());
+        let next = leases.try_lock("call:serial_c", at(15));
+        assert!(next.is_some(), "taken over once the lease ran out");
+        drop(abandoned);
+        assert!(leases.try_lock("call:serial_c", at(16)).is_none(), "the new holder keeps it");
+        drop(next);
+        assert!(leases.try_lock("call:serial_c", at(16)).is_some());
     }
 }

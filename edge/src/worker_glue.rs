@@ -12,6 +12,7 @@ use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
+use crate::serial::Leases;
 
 /// KV binding holding call ledgers and idempotency records.
 const CALLS_BINDING: &str = "CALLS";
@@ -123,6 +124,10 @@ impl Clock for WorkerClock {
         let millis = worker::Date::now().as_millis();
         DateTime::from_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX)).unwrap_or_default()
     }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        worker::Delay::from(duration).await;
+    }
 }
 
 struct RandomIds;
@@ -165,6 +170,9 @@ fn write_response(response: EdgeResponse) -> worker::Result<Response> {
     Ok(body.with_status(response.status).with_headers(headers))
 }
 
+/// One lease table for all the requests this isolate serves.
+static ISOLATE_LEASES: std::sync::LazyLock<std::sync::Arc<Leases>> = std::sync::LazyLock::new(Default::default);
+
 type WorkerEdge = Edge<KvCalls, FetchTwilio, FetchWebhooks, WorkerClock, RandomIds>;
 
 /// The edge over this Worker's bindings.
@@ -179,7 +187,8 @@ fn edge(env: &Env) -> Result<WorkerEdge, ApiError> {
         account_sid: config.twilio_account_sid.clone(),
         authorization: basic_auth(&config.twilio_account_sid, &config.twilio_auth_token),
     };
-    Ok(Edge::new(config, Ports { store, twilio, webhooks: FetchWebhooks, clock: WorkerClock, ids: RandomIds }))
+    let ports = Ports { store, twilio, webhooks: FetchWebhooks, clock: WorkerClock, ids: RandomIds };
+    Ok(Edge::new(config, ports).sharing(ISOLATE_LEASES.clone()))
 }
 
 #[event(fetch)]

@@ -4,34 +4,14 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use common::*;
 use edge::app::Edge;
 use edge::http::{EdgeRequest, EdgeResponse};
-use edge::memory::{ManualClock, MemoryStore, SequentialIds};
+use edge::memory::{yield_now, ManualClock, MemoryStore, SequentialIds};
 use edge::ports::{Ports, Store, StoreError};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shared::auth;
-
-/// Ready on the second poll: lets every other ready future run first.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 /// The in-memory store with a round trip's worth of yielding before each operation.
 #[derive(Default)]
@@ -39,19 +19,19 @@ struct InterleavingStore(MemoryStore);
 
 impl Store for InterleavingStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        YieldOnce(false).await;
+        yield_now().await;
         self.0.get(key).await
     }
     async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        YieldOnce(false).await;
+        yield_now().await;
         self.0.put(key, value).await
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        YieldOnce(false).await;
+        yield_now().await;
         self.0.delete(key).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        YieldOnce(false).await;
+        yield_now().await;
         self.0.list(prefix).await
     }
 }
