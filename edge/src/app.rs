@@ -51,6 +51,17 @@ pub const WEBHOOK_MAX_ATTEMPTS: u32 = 12;
 const PENDING_WEBHOOK_PREFIX: &str = "webhook:";
 /// Per API key: the ids of its calls that may still be in flight.
 const IN_FLIGHT_PREFIX: &str = "in-flight:";
+/// Per API key: its bookings in the current minute.
+const RATE_PREFIX: &str = "rate:";
+
+/// A key's bookings within one calendar minute (a fixed window: one small record per
+/// key, overwritten as the minutes pass).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BookingWindow {
+    /// Minutes since the Unix epoch.
+    minute: i64,
+    count: u32,
+}
 
 fn call_key(call_id: &str) -> String {
     format!("call:{call_id}")
@@ -160,6 +171,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             }
         }
 
+        self.count_booking(&owner, now).await?;
         let in_flight_key = format!("{IN_FLIGHT_PREFIX}{owner}");
         let in_flight_guard = self.leases.lock(&in_flight_key, &self.ports.clock).await;
         let mut in_flight = self.calls_in_flight(&owner).await?;
@@ -206,6 +218,27 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 Err(error.into())
             }
         }
+    }
+
+    /// Counts a booking against the key's allowance for the current minute, or refuses
+    /// it with the seconds until the next minute begins.
+    async fn count_booking(&self, owner: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let key = format!("{RATE_PREFIX}{owner}");
+        let _guard = self.leases.lock(&key, &self.ports.clock).await;
+        let minute = now.timestamp().div_euclid(60);
+        let stored = self.ports.store.get(&key).await?;
+        let window = stored
+            .and_then(|text| serde_json::from_str::<BookingWindow>(&text).ok())
+            .filter(|window| window.minute == minute)
+            .unwrap_or(BookingWindow { minute, count: 0 });
+        let limit = self.config.bookings_per_minute;
+        if window.count >= limit {
+            let retry_after_seconds = u32::try_from(60 - now.timestamp().rem_euclid(60)).unwrap_or(60);
+            return Err(ApiError::RateLimited { limit, retry_after_seconds });
+        }
+        let counted = BookingWindow { minute, count: window.count + 1 };
+        let text = serde_json::to_string(&counted).map_err(|e| ApiError::Storage(e.to_string()))?;
+        Ok(self.ports.store.put(&key, &text).await?)
     }
 
     /// The key's calls not yet ended (finished ones are pruned here, lazily).

@@ -25,6 +25,8 @@ pub struct EdgeConfig {
     pub webhook_retry_base_seconds: u32,
     /// Calls one API key may have in flight at once; more is a 429.
     pub max_calls_in_flight: u32,
+    /// Bookings one API key may make per calendar minute; more is a 429.
+    pub bookings_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +67,7 @@ impl EdgeConfig {
             stream_token_seconds: i64::from(number("STREAM_TOKEN_SECONDS", 300)?),
             webhook_retry_base_seconds: number("WEBHOOK_RETRY_BASE_SECONDS", 60)?,
             max_calls_in_flight: number("MAX_CALLS_IN_FLIGHT", 20)?,
+            bookings_per_minute: number("BOOKINGS_PER_MINUTE", 30)?,
         };
         if !config.media_ws_url.starts_with("wss://") && !config.media_ws_url.starts_with("ws://") {
             return Err(ConfigError("MEDIA_WS_URL must be a ws:// or wss:// URL".into()));

@@ -26,6 +26,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{in_flight} calls are in flight for this API key; the limit is {limit}. Try again when one has ended.")]
     TooManyCalls { in_flight: usize, limit: u32 },
+    #[error("this API key may book {limit} calls a minute; try again in {retry_after_seconds} s")]
+    RateLimited { limit: u32, retry_after_seconds: u32 },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("Twilio refused the call: {message} (Twilio error {code})")]
@@ -65,7 +67,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
-            ApiError::TooManyCalls { .. } => 429,
+            ApiError::TooManyCalls { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::InvalidField { .. } => 422,
             ApiError::TwilioRefused { .. } | ApiError::TwilioUnreachable(_) => 502,
             ApiError::Storage(_) | ApiError::Misconfigured(_) => 503,
@@ -85,6 +87,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyCalls { .. } => "too_many_calls",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::TwilioRefused { .. } => "twilio_refused",
             ApiError::TwilioUnreachable(_) => "twilio_unreachable",
             ApiError::Storage(_) => "storage_unavailable",
@@ -99,9 +102,16 @@ impl ApiError {
             ApiError::TwilioRefused { code, message } => {
                 error["twilio"] = json!({"code": code, "message": message});
             }
+            ApiError::RateLimited { retry_after_seconds, .. } => {
+                error["retry_after_seconds"] = json!(retry_after_seconds)
+            }
             _ => {}
         }
-        EdgeResponse::json(self.status(), &json!({ "error": error }))
+        let mut response = EdgeResponse::json(self.status(), &json!({ "error": error }));
+        if let ApiError::RateLimited { retry_after_seconds, .. } = self {
+            response.retry_after_seconds = Some(*retry_after_seconds);
+        }
+        response
     }
 }
 

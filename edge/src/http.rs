@@ -54,19 +54,26 @@ pub struct EdgeResponse {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Sent as `Retry-After` (a 429 says when to come back).
+    pub retry_after_seconds: Option<u32>,
 }
 
 impl EdgeResponse {
     pub fn json(status: u16, value: &serde_json::Value) -> EdgeResponse {
-        EdgeResponse { status, content_type: "application/json", body: value.to_string().into_bytes() }
+        EdgeResponse {
+            status,
+            content_type: "application/json",
+            body: value.to_string().into_bytes(),
+            retry_after_seconds: None,
+        }
     }
 
     pub fn xml(body: String) -> EdgeResponse {
-        EdgeResponse { status: 200, content_type: "text/xml", body: body.into_bytes() }
+        EdgeResponse { status: 200, content_type: "text/xml", body: body.into_bytes(), retry_after_seconds: None }
     }
 
     pub fn empty(status: u16) -> EdgeResponse {
-        EdgeResponse { status, content_type: "text/plain", body: Vec::new() }
+        EdgeResponse { status, content_type: "text/plain", body: Vec::new(), retry_after_seconds: None }
     }
 
     pub fn json_body(&self) -> serde_json::Value {

@@ -142,7 +142,11 @@ async fn handle(
     };
     let response = edge.handle(&request).await;
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", response.content_type)], response.body).into_response()
+    let mut answer = (status, [("content-type", response.content_type)], response.body).into_response();
+    if let Some(seconds) = response.retry_after_seconds {
+        answer.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    answer
 }
 
 /// Serves the edge until `shutdown` resolves, retrying refused webhooks every minute

@@ -165,6 +165,9 @@ async fn read_request(mut req: Request) -> worker::Result<EdgeRequest> {
 fn write_response(response: EdgeResponse) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", response.content_type)?;
+    if let Some(seconds) = response.retry_after_seconds {
+        headers.set("Retry-After", &seconds.to_string())?;
+    }
     // 204 must have no body at all, not an empty one.
     let body = if response.body.is_empty() { Response::empty()? } else { Response::from_bytes(response.body)? };
     Ok(body.with_status(response.status).with_headers(headers))

@@ -102,6 +102,19 @@ fn simultaneous_bookings_cannot_exceed_the_in_flight_limit_together() {
 }
 
 #[test]
+fn simultaneous_bookings_cannot_exceed_the_per_minute_allowance_together() {
+    let mut config = config();
+    config.bookings_per_minute = 3;
+    let edge = Edge { config, ..concurrent_edge() };
+    let requests: Vec<EdgeRequest> = (0..6).map(|n| booking_request(&format!("order-{n}"))).collect();
+    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
+
+    let limited = responses.iter().filter(|r| r.status == 429 && r.json_body()["error"]["code"] == "rate_limited");
+    assert_eq!(limited.count(), 3);
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 3);
+}
+
+#[test]
 fn a_callback_and_an_event_arriving_together_both_land() {
     let edge = concurrent_edge();
     let call_id = handle(&edge, booking_request("order-2")).json_body()["call_id"].as_str().unwrap().to_owned();

@@ -180,6 +180,14 @@ fn every_documented_response_is_real_and_fits_its_schema() {
     conforms(&spec, cancel, "post", &send(&edge, cancel_request("call_0002")));
     conforms(&spec, cancel, "post", &send(&edge, cancel_request("call_0404")));
 
+    let mut config = config();
+    config.bookings_per_minute = 1;
+    let limited = edge::app::Edge { config, ..common::edge() };
+    conforms(&spec, create, "post", &book(&limited, KEY_A, &booking()));
+    let rate_limited = book(&limited, KEY_A, &booking());
+    assert_eq!(rate_limited.status, 429);
+    conforms(&spec, create, "post", &rate_limited);
+
     edge.ports.store.set_unavailable(true);
     conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));

@@ -4,7 +4,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use edge::app::MAX_BODY_BYTES;
+use edge::app::{Edge, MAX_BODY_BYTES};
 use edge::config::EdgeConfig;
 use edge::http::EdgeRequest;
 use edge::ports::TwilioError;
@@ -372,6 +372,30 @@ fn too_many_calls_in_flight_is_a_429_until_one_ends() {
     assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
     // One call ends: there is room again.
     status(&edge, "call_0003", &[("CallSid", "CA3"), ("CallStatus", "busy")]);
+    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+}
+
+#[test]
+fn bookings_beyond_the_per_minute_allowance_are_a_429_with_retry_after() {
+    let mut config = config();
+    config.bookings_per_minute = 3;
+    let edge = Edge { config, ..edge() };
+    edge.ports.clock.advance(Duration::seconds(15));
+    for n in 1..=3 {
+        assert_eq!(book(&edge, KEY_A, &booking()).status, 201, "booking {n}");
+    }
+    let refused = book(&edge, KEY_A, &booking());
+    assert_eq!((refused.status, error_code(&refused)), (429, "rate_limited".into()));
+    assert_eq!(refused.retry_after_seconds, Some(45), "the next minute starts in 45 s");
+    assert_eq!(refused.json_body()["error"]["retry_after_seconds"], 45);
+    assert!(refused.json_body()["error"]["message"].as_str().unwrap().contains("3 calls a minute"));
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 3, "the refused booking dialed nothing");
+    // Invalid bookings are refused before they count.
+    assert_eq!(book(&edge, KEY_A, &json!({"restaurant": {}})).status, 422);
+    // Another key has its own allowance.
+    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+    // A new minute, a new allowance.
+    edge.ports.clock.advance(Duration::seconds(45));
     assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
 }
 
