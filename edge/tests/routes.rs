@@ -99,6 +99,51 @@ fn idempotency_keys_never_dial_twice() {
 }
 
 #[test]
+fn no_secret_reaches_a_response_a_webhook_or_storage() {
+    let edge = edge();
+    let mut responses = vec![
+        book(&edge, KEY_A, &booking()),
+        book(&edge, "Bearer wrong-key", &booking()),
+        get(&edge, KEY_A, "call_0001"),
+        get(&edge, KEY_B, "call_0001"),
+        send(&edge, twilio("/twilio/twiml/call_0001", &[("CallSid", "CA1"), ("CallStatus", "in-progress")])),
+        send(&edge, EdgeRequest::new("POST", "/twilio/status/call_0001").body("CallStatus=completed")),
+        status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "30")]),
+        internal(&edge, "GET", "/internal/calls/call_0001", ""),
+        send(&edge, EdgeRequest::new("GET", "/internal/calls/call_0001").header(auth::SIGNATURE_HEADER, "t=1,v1=00")),
+    ];
+    let ended = json!({"id": "MZ1-1", "type": "stream_ended", "reason": "agent_hung_up"}).to_string();
+    responses.push(internal(&edge, "POST", "/internal/calls/call_0001/events", &ended));
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Network("connection refused".into()));
+    responses.push(book(&edge, KEY_A, &booking()));
+    edge.ports.store.set_unavailable(true);
+    responses.push(book(&edge, KEY_A, &booking()));
+    edge.ports.store.set_unavailable(false);
+    assert_eq!(edge.ports.webhooks.sent.borrow().len(), 1, "the webhook was sent too");
+
+    let mut seen: Vec<String> = responses.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+    seen.extend(edge.ports.webhooks.sent.borrow().iter().map(|(_, body, _)| body.clone()));
+    for key in edge.ports.store.list_now("") {
+        seen.push(format!(
+            "{key} {}",
+            pollster::block_on(edge::ports::Store::get(&edge.ports.store, &key)).unwrap().unwrap()
+        ));
+    }
+    let api_key_a = KEY_A.trim_start_matches("Bearer ");
+    let api_key_b = KEY_B.trim_start_matches("Bearer ");
+    for (what, secret) in [
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("INTERNAL_SECRET", SECRET),
+        ("an API key", api_key_a),
+        ("an API key", api_key_b),
+    ] {
+        assert!(!seen.iter().any(|text| text.contains(secret)), "{what} leaked: {seen:#?}");
+    }
+    // The TwiML carries a stream token (for Twilio's eyes only), never the secret it is made with.
+    assert!(seen[4].contains("token"), "{}", seen[4]);
+}
+
+#[test]
 fn twilio_refusing_is_a_502_with_its_code_and_the_record_says_failed() {
     let edge = edge();
     *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Api(TwilioApiError {

@@ -2,6 +2,7 @@
 //! edge, the fake OpenAI Realtime server, the fake Twilio REST API, and a Twilio Media
 //! Streams client playing the restaurant. Tests wait on recorded events, never sleep.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use media_worker::config::MediaConfig;
@@ -480,9 +481,9 @@ async fn shutdown_drains_live_calls_until_the_deadline() {
     assert!(ended_by == "hung_up" || ended_by == "closed_by_worker", "{ended_by}");
 }
 
-/// Another media worker, as a real process of the built binary, with this world's settings.
-async fn worker_process(world: &World) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
+/// Another media worker, as a real process of the built binary, with this world's
+/// settings; with everything it has logged so far.
+async fn worker_process(world: &World) -> (tokio::process::Child, String, Arc<Mutex<String>>) {
     let port = sim::wrangler::free_port().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_media-worker"));
     // Earlier entries first, so later ones (a scenario's extras) win.
@@ -493,29 +494,45 @@ async fn worker_process(world: &World) -> (tokio::process::Child, String) {
         .env("PORT", port.to_string())
         .env("INSTANCE_ID", "doomed-worker")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = command.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    // Its JSON log says when it listens.
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("media worker listening") {
-                return;
-            }
+    let log = Arc::new(Mutex::new(String::new()));
+    let (listening, mut listening_seen) = tokio::sync::watch::channel(false);
+    tokio::spawn(collect_lines(child.stdout.take().unwrap(), log.clone(), listening.clone()));
+    tokio::spawn(collect_lines(child.stderr.take().unwrap(), log.clone(), listening.clone()));
+    drop(listening);
+    tokio::time::timeout(Duration::from_secs(20), listening_seen.wait_for(|seen| *seen))
+        .await
+        .expect("the worker process starts")
+        .expect("the worker process exited before listening");
+    (child, format!("ws://127.0.0.1:{port}/media"), log)
+}
+
+/// Appends a child's output to `log`, flagging when it says it listens.
+async fn collect_lines(
+    output: impl tokio::io::AsyncRead + Unpin,
+    log: Arc<Mutex<String>>,
+    listening: tokio::sync::watch::Sender<bool>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(output).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        // Its JSON log says when it listens.
+        if line.contains("media worker listening") {
+            listening.send_replace(true);
         }
-        panic!("the worker process exited before listening");
-    })
-    .await
-    .expect("the worker process starts");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("ws://127.0.0.1:{port}/media"))
+        let mut log = log.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_call_loses_nothing_and_a_survivor_finishes_the_record() {
     let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned()), ("OUTBOX_SWEEP_SECONDS", "1".to_owned())];
     let world = World::with(Setup { extra, ..Setup::new(booking_script()) }).await;
-    let (mut doomed, doomed_url) = worker_process(&world).await;
+    let (mut doomed, doomed_url, _log) = worker_process(&world).await;
     let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
     call.url = doomed_url;
     let twilio = world.twilio.watch();
@@ -560,6 +577,44 @@ async fn a_worker_killed_mid_call_loses_nothing_and_a_survivor_finishes_the_reco
         hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("lost the connection")),
         "the abandoned call was hung up: {hang_up:?}"
     );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_tokens_never_reach_the_logs() {
+    const OPENAI_KEY: &str = "sk-proj-never-log-me-7f3a91c2";
+    // Debug level: dependencies' logs (HTTP, WebSocket, Redis) are in scope too.
+    let extra = vec![("OPENAI_API_KEY", OPENAI_KEY.to_owned()), ("RUST_LOG", "debug".to_owned())];
+    let world = World::with(Setup { extra, ..Setup::new(booking_script()) }).await;
+    let (mut process, url, log) = worker_process(&world).await;
+
+    let mut forged = world.call(vec![Line::says(800)]);
+    forged.url = url.clone();
+    forged.token = auth::issue_stream_token("wrong-secret", CALL_ID, chrono::Utc::now().timestamp() + 300);
+    let forged_token = forged.token.clone();
+    assert_eq!(world.run(forged).await.ended_by, "closed_by_worker");
+    let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
+    call.url = url;
+    let token = call.token.clone();
+    world.run(call).await;
+    let events = world.final_events().await;
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "a whole call was logged");
+    process.start_kill().unwrap();
+    let _ = process.wait().await;
+
+    let log = log.lock().unwrap().clone();
+    assert!(log.lines().filter(|line| line.contains(CALL_ID)).count() >= 3, "the call is in the log:\n{log}");
+    let basic_auth = shared::twilio::rest::basic_auth(ACCOUNT, AUTH_TOKEN);
+    for (what, secret) in [
+        ("OPENAI_API_KEY", OPENAI_KEY),
+        ("INTERNAL_SECRET", SECRET),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("Twilio's Basic credentials", basic_auth.trim_start_matches("Basic ")),
+        ("the stream token", &token),
+        ("a forged stream token", &forged_token),
+    ] {
+        assert!(!log.contains(secret), "{what} appears in the log");
+    }
     world.stop().await;
 }
 
