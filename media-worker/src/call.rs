@@ -35,6 +35,11 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 const OPENAI_CONNECT_DEADLINE: Duration = Duration::from_secs(8);
 /// Restaurant audio kept while OpenAI is (re)connecting: 10 s of 20 ms frames.
 const PRE_ROLL_FRAMES: usize = 500;
+/// Nothing queues toward a peer beyond its socket's buffers: each message waits for
+/// room (back-pressure) at most this long, and a peer that cannot take one in that
+/// time is treated as gone. A stalled peer so costs bounded memory, and holds up the
+/// call's timers and the other side no longer than this.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(2);
 
 type OpenAiSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type TwilioSink = SplitSink<WebSocket, TwilioMessage>;
@@ -69,7 +74,7 @@ pub async fn handle_stream(socket: WebSocket, services: Arc<Services>) {
         ) {
             Metrics::inc(&services.metrics.streams_refused);
             warn!(%error, "refusing media stream: bad token");
-            let _ = twilio_tx.send(TwilioMessage::Close(None)).await;
+            send_within(&mut twilio_tx, TwilioMessage::Close(None)).await;
             return;
         }
         run_call(start, twilio_tx, twilio_rx, services).await;
@@ -170,6 +175,10 @@ struct Call {
     openai_arena: MessageArena,
     /// `streamSid` as a JSON string literal, escaped once.
     stream_sid_json: String,
+    /// Twilio stalled or went away while we were sending: send nothing more.
+    twilio_gone: bool,
+    /// Peers found gone while sending, to be handled once the current step is done.
+    lost_peers: Vec<Input<'static>>,
     finished: bool,
 }
 
@@ -264,6 +273,8 @@ async fn run_call(
         twilio_arena: MessageArena::default(),
         openai_arena: MessageArena::default(),
         stream_sid_json: serde_json::to_string(&start.stream_sid).unwrap_or_else(|_| "\"\"".into()),
+        twilio_gone: false,
+        lost_peers: Vec::new(),
         finished: false,
     };
     call.input(if connected { Input::OpenAiConnected } else { Input::OpenAiLost }).await;
@@ -308,12 +319,9 @@ async fn release(services: &Services, call_id: &str, owner: &Owner) {
     }
 }
 
-async fn send_text(sink: &mut TwilioSink, metrics: &Metrics, text: bytes::Bytes) {
-    // Our own JSON: always UTF-8.
-    let Ok(text) = axum::extract::ws::Utf8Bytes::try_from(text) else { return };
-    if sink.send(TwilioMessage::Text(text)).await.is_err() {
-        Metrics::inc(&metrics.twilio_errors);
-    }
+/// Sends one message within [`SEND_DEADLINE`]; false if the peer is gone or stalled.
+async fn send_within<M, S: futures_util::Sink<M> + Unpin>(sink: &mut S, message: M) -> bool {
+    matches!(tokio::time::timeout(SEND_DEADLINE, sink.send(message)).await, Ok(Ok(())))
 }
 
 impl Call {
@@ -327,6 +335,12 @@ impl Call {
         heartbeat.tick().await;
         let mut shutdown = self.services.shutdown.clone();
         while !self.finished {
+            if !self.lost_peers.is_empty() {
+                for lost in std::mem::take(&mut self.lost_peers) {
+                    self.input(lost).await;
+                }
+                continue;
+            }
             let timer = self
                 .session
                 .poll_timeout()
@@ -419,11 +433,7 @@ impl Call {
             Ok(Some(audio)) => {
                 let message = self.openai_arena.append(audio);
                 let Ok(text) = tokio_tungstenite::tungstenite::Utf8Bytes::try_from(message) else { return };
-                if let Some(openai) = self.openai.as_mut() {
-                    if openai.send(OpenAiMessage::Text(text)).await.is_err() {
-                        Metrics::inc(&self.services.metrics.openai_errors);
-                    }
-                }
+                self.send_to_openai(text).await;
             }
             Ok(None) => {}
             Err(error) => {
@@ -466,14 +476,42 @@ impl Call {
         let mut json = Vec::with_capacity(96);
         command.write_json(&mut json);
         let message = self.twilio_arena.copy(&json);
-        send_text(&mut self.twilio_tx, &self.services.metrics, message).await;
+        self.send_to_twilio(message).await;
     }
 
     /// Sends the media messages built from the last delta, in order.
     async fn send_outgoing(&mut self) {
-        for text in self.outgoing.drain(..) {
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        for text in outgoing.drain(..) {
             Metrics::inc(&self.services.metrics.frames_out);
-            send_text(&mut self.twilio_tx, &self.services.metrics, text).await;
+            self.send_to_twilio(text).await;
+        }
+        // Handed back empty, keeping its capacity for the next delta.
+        self.outgoing = outgoing;
+    }
+
+    async fn send_to_twilio(&mut self, text: bytes::Bytes) {
+        // Our own JSON: always UTF-8.
+        let Ok(text) = axum::extract::ws::Utf8Bytes::try_from(text) else { return };
+        if self.twilio_gone {
+            return;
+        }
+        if !send_within(&mut self.twilio_tx, TwilioMessage::Text(text)).await {
+            Metrics::inc(&self.services.metrics.twilio_errors);
+            warn!("Twilio's socket did not take a message in time: the stream is gone");
+            self.twilio_gone = true;
+            self.lost_peers.push(Input::TwilioLost);
+        }
+    }
+
+    async fn send_to_openai(&mut self, text: tokio_tungstenite::tungstenite::Utf8Bytes) {
+        let Some(openai) = self.openai.as_mut() else { return };
+        if !send_within(openai, OpenAiMessage::Text(text)).await {
+            Metrics::inc(&self.services.metrics.openai_errors);
+            warn!("OpenAI's socket did not take a message in time: dropping it");
+            // Dropped, not closed: a close would wait on the same full socket.
+            self.openai = None;
+            self.lost_peers.push(Input::OpenAiLost);
         }
     }
 
@@ -508,12 +546,8 @@ impl Call {
                     let configured = matches!(event, ClientEvent::SessionUpdate { .. });
                     let mut json = Vec::with_capacity(256);
                     event.write_json(&mut json);
-                    if let Some(openai) = self.openai.as_mut() {
-                        let text = String::from_utf8(json).unwrap_or_default();
-                        if openai.send(OpenAiMessage::Text(text.into())).await.is_err() {
-                            Metrics::inc(&self.services.metrics.openai_errors);
-                        }
-                    }
+                    let text = String::from_utf8(json).unwrap_or_default();
+                    self.send_to_openai(text.into()).await;
                     if configured {
                         // Audio that arrived while connecting: the restaurant's greeting.
                         while let Some(payload) = self.pre_roll.pop_front() {
@@ -557,7 +591,7 @@ impl Call {
                 }
                 Output::CloseOpenAi => {
                     if let Some(mut openai) = self.openai.take() {
-                        let _ = openai.close(None).await;
+                        let _ = tokio::time::timeout(SEND_DEADLINE, openai.close(None)).await;
                     }
                 }
                 Output::Finished => self.finished = true,

@@ -207,6 +207,7 @@ fn booking_script() -> Script {
         ],
         drop_at_response: None,
         max_connections: None,
+        stall_once_configured: false,
     }
 }
 
@@ -346,6 +347,28 @@ async fn openai_failing_twice_ends_the_call_politely() {
     let outcome = outcome(&events);
     assert_eq!(outcome.result, OutcomeResult::NoDecision);
     assert!(outcome.notes.unwrap().contains("unavailable"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_socket_that_stops_reading_is_dropped_not_queued_behind() {
+    // OpenAI stops taking audio twice (the first socket and the reconnect): the worker
+    // waits for room at most SEND_DEADLINE each time, queues nothing, and ends the call.
+    let script = Script { stall_once_configured: true, ..booking_script() };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
+    // Audio fast and long enough to fill the stalled sockets' buffers.
+    call.speed = 20;
+    call.max_audio_ms = 600_000;
+    let report = world.run(call).await;
+    // The worker ended it (hang-up or closing the socket, whichever the client saw first).
+    assert!(report.ended_by == "hung_up" || report.ended_by == "closed_by_worker", "{report:?}");
+    assert_eq!(world.openai.observed().stalled_connections, 2, "one reconnect, then it gave up");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::ModelUnavailable);
+    let hang_up = world.hang_up().await;
+    assert!(hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("technical trouble")), "{hang_up:?}");
+    assert!(metric(&world.metrics().await, "concierge_openai_errors_total") >= 2);
     world.stop().await;
 }
 

@@ -62,6 +62,9 @@ pub struct Script {
     pub drop_at_response: Option<usize>,
     /// Refuse new connections (HTTP 503) once this many have been accepted.
     pub max_connections: Option<usize>,
+    /// Stop reading the socket once the session is configured, holding it open: a
+    /// stalled consumer, whose socket buffers fill until the client cannot send.
+    pub stall_once_configured: bool,
 }
 
 /// What the fake saw, for assertions.
@@ -79,6 +82,8 @@ pub struct Observed {
     pub tool_outputs: Vec<String>,
     pub responses: usize,
     pub cancelled_responses: usize,
+    /// Connections that stopped reading (`Script::stall_once_configured`).
+    pub stalled_connections: usize,
 }
 
 struct Shared {
@@ -473,14 +478,21 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: boo
                     }
                     _ => continue,
                 };
+                let mut configured = false;
                 for reply in conn.handle(&text) {
                     if reply["type"] == "__drop" {
                         return; // the socket goes away without a close frame
                     }
+                    configured |= reply["type"] == "session.updated";
                     let message = conn.event(reply);
                     if socket.send(message).await.is_err() {
                         return;
                     }
+                }
+                if configured && conn.shared.script.lock().is_ok_and(|s| s.stall_once_configured) {
+                    conn.observe(|o| o.stalled_connections += 1);
+                    // Open, never read again; the client closing the socket is not noticed.
+                    std::future::pending::<()>().await;
                 }
             }
             _ = pace.tick() => {
