@@ -40,6 +40,11 @@ const PRE_ROLL_FRAMES: usize = 500;
 /// time is treated as gone. A stalled peer so costs bounded memory, and holds up the
 /// call's timers and the other side no longer than this.
 pub const SEND_DEADLINE: Duration = Duration::from_secs(2);
+/// Each socket's read buffer (the library default is 128 KiB). Messages are a few
+/// hundred bytes to a few tens of KiB and the buffer grows for a larger one, so this
+/// only stops idle memory per call from being mostly empty buffers. Writes are not
+/// buffered at all: every send is flushed anyway.
+pub const SOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
 
 type OpenAiSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type TwilioSink = SplitSink<WebSocket, TwilioMessage>;
@@ -121,7 +126,11 @@ async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {
             "Authorization",
             bearer.parse().map_err(|_| tokio_tungstenite::tungstenite::Error::Utf8(String::new()))?,
         );
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
+            .write_buffer_size(0);
+        // Nagle off: 20 ms frames must leave now, not wait for the previous one's ACK.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
         Ok::<_, tokio_tungstenite::tungstenite::Error>(socket)
     };
     match tokio::time::timeout(OPENAI_CONNECT_DEADLINE, attempt).await {
@@ -279,6 +288,10 @@ async fn run_call(
     };
     call.input(if connected { Input::OpenAiConnected } else { Input::OpenAiLost }).await;
     call.run(&mut twilio_rx).await;
+    if !call.twilio_gone {
+        // End the WebSocket with a close frame, not a bare reset.
+        send_within(&mut call.twilio_tx, TwilioMessage::Close(None)).await;
+    }
     services.metrics.active_calls.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     release(&services, &start.call_id, &owner).await;
     info!("call finished");

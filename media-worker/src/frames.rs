@@ -11,8 +11,11 @@ pub struct MessageArena {
     buffer: BytesMut,
 }
 
-/// Room reserved at a time: about fifty 20 ms frames.
-const ARENA_CHUNK: usize = 64 * 1024;
+/// Room reserved at a time: a burst of Twilio frames from one agent delta, or a few
+/// OpenAI appends. Messages are dropped as soon as they are sent, so the same chunk is
+/// reclaimed over and over; it is per call and per direction, so it is kept small
+/// (docs/performance.md, memory per call).
+const ARENA_CHUNK: usize = 8 * 1024;
 
 impl Default for MessageArena {
     fn default() -> MessageArena {

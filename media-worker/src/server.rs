@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -56,7 +57,12 @@ async fn media(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) ->
     }
     let services = state.services.clone();
     let app = state.clone();
-    upgrade.max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
+    let upgrade = upgrade
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .read_buffer_size(call::SOCKET_READ_BUFFER_BYTES)
+        .write_buffer_size(0);
+    upgrade.on_upgrade(move |socket| async move {
         let task = call::handle_stream(socket, services);
         match app.calls.lock() {
             Ok(mut calls) => {
@@ -124,6 +130,10 @@ pub async fn run(
         .with_state(state.clone());
     info!(address = %listener.local_addr()?, store = store.kind(), "media worker listening");
     let drain_signal = shutdown_tx.clone();
+    // Nagle off: 20 ms frames must leave now, not wait for the previous one's ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         info!("shutting down: draining live calls");

@@ -1,0 +1,111 @@
+//! One simulated call as Twilio Media Streams places it: `connected`, `start` with the
+//! call's token, a 20 ms mu-law frame every 20 ms (stamped as it leaves), marks echoed
+//! as soon as they arrive, `stop` at the end.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+/// After `stop`, how long to wait for the worker to close the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct CallerReport {
+    /// When each media frame was sent, in order.
+    pub sent: Vec<Instant>,
+    /// Media frames of agent audio received.
+    pub agent_frames: u64,
+    /// Messages that were not the Twilio commands we know.
+    pub unreadable: u64,
+    /// Set when the call could not run at all.
+    pub failure: Option<String>,
+}
+
+pub struct CallPlan {
+    pub url: String,
+    pub call_id: String,
+    pub token: String,
+    pub call_sid: String,
+    pub stream_sid: String,
+    /// Base64 of one 20 ms mu-law frame, sent over and over.
+    pub payload: String,
+    pub audio: Duration,
+}
+
+pub async fn run(plan: CallPlan) -> CallerReport {
+    let mut report = CallerReport::default();
+    if let Err(error) = talk(&plan, &mut report).await {
+        report.failure = Some(error.to_string());
+    }
+    report
+}
+
+async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> {
+    // Nagle off, as Twilio's media servers send each frame as it is due.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(&plan.url, None, true).await?;
+    let (mut tx, mut rx) = socket.split();
+    let text = |value: serde_json::Value| Message::Text(value.to_string().into());
+    let stream_sid = &plan.stream_sid;
+    tx.send(text(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}))).await?;
+    tx.send(text(json!({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
+        "start": {"accountSid": "AC00000000000000000000000000000001", "streamSid": stream_sid, "callSid": plan.call_sid,
+            "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {"call_id": plan.call_id, "token": plan.token}}})))
+        .await?;
+    let frames = plan.audio.as_millis() as u64 / 20;
+    report.sent.reserve(frames as usize);
+    let mut sequence = 1u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut stopped_at = None;
+    loop {
+        let close_by = stopped_at.map(|at: Instant| tokio::time::Instant::from_std(at + CLOSE_WAIT));
+        tokio::select! {
+            _ = tick.tick(), if stopped_at.is_none() => {
+                sequence += 1;
+                let chunk = report.sent.len() as u64 + 1;
+                if chunk > frames {
+                    tx.send(text(json!({"event": "stop", "sequenceNumber": sequence.to_string(), "streamSid": stream_sid,
+                        "stop": {"accountSid": "AC00000000000000000000000000000001", "callSid": plan.call_sid}}))).await?;
+                    stopped_at = Some(Instant::now());
+                    continue;
+                }
+                let media = format!(
+                    r#"{{"event":"media","sequenceNumber":"{sequence}","streamSid":"{stream_sid}","media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{}","payload":"{}"}}}}"#,
+                    (chunk - 1) * 20,
+                    plan.payload
+                );
+                report.sent.push(Instant::now());
+                tx.send(Message::Text(media.into())).await?;
+            }
+            _ = tokio::time::sleep_until(close_by.unwrap_or_else(tokio::time::Instant::now)), if close_by.is_some() => {
+                anyhow::bail!("the worker did not close the stream after stop");
+            }
+            message = rx.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => return Ok(()),
+                    Some(Err(error)) => return Err(error.into()),
+                    Some(Ok(_)) => continue,
+                };
+                if text.contains(r#""event":"media""#) {
+                    report.agent_frames += 1;
+                } else if text.contains(r#""event":"mark""#) {
+                    // Played at once: echo it back, as Twilio does when playback reaches it.
+                    let Ok(mark) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                    sequence += 1;
+                    tx.send(text_echo(&mark, sequence)).await?;
+                } else if !text.contains(r#""event":"clear""#) {
+                    report.unreadable += 1;
+                }
+            }
+        }
+    }
+}
+
+fn text_echo(mark: &serde_json::Value, sequence: u64) -> Message {
+    let echo = json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": mark["streamSid"],
+        "mark": {"name": mark["mark"]["name"]}});
+    Message::Text(echo.to_string().into())
+}

@@ -1,0 +1,181 @@
+//! A lean OpenAI Realtime endpoint for load: the GA events the media worker needs
+//! (`session.created`, `session.updated`, `response.output_audio.delta`), no VAD and no
+//! script, so the machine's time goes to the worker. It stamps when each appended frame
+//! arrives and speaks continuously as the agent, so both directions carry audio.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use shared::codec::mulaw;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The agent speaks in deltas of this much audio, this often (real time).
+pub const AGENT_DELTA_MS: u64 = 100;
+/// A reply's length before the next one starts (new response and item ids).
+const REPLY_DELTAS: u64 = 20;
+
+/// What one call's Realtime session saw.
+#[derive(Debug, Default, Clone)]
+pub struct SessionLog {
+    /// When the session was configured (`session.update`).
+    pub configured_at: Option<Instant>,
+    /// When each `input_audio_buffer.append` arrived, in order.
+    pub appends: Vec<Instant>,
+    /// Agent audio sent to the worker, in milliseconds.
+    pub agent_ms: u64,
+    /// Client events that were not JSON or had no type (protocol errors).
+    pub unreadable: u64,
+}
+
+/// Sessions by the call index found in their instructions.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<usize, SessionLog>>>);
+
+impl Sessions {
+    pub fn take(&self) -> HashMap<usize, SessionLog> {
+        self.0.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default()
+    }
+
+    fn store(&self, call: usize, log: SessionLog) {
+        if let Ok(mut sessions) = self.0.lock() {
+            sessions.insert(call, log);
+        }
+    }
+}
+
+/// The call index in instructions built from a booking at `restaurant_name(index)`.
+fn call_index(instructions: &str) -> Option<usize> {
+    let rest = &instructions[instructions.find(RESTAURANT_PREFIX)? + RESTAURANT_PREFIX.len()..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+const RESTAURANT_PREFIX: &str = "Load Test Bistro No. ";
+
+/// The restaurant of call `index`: how the endpoint tells its sessions apart.
+pub fn restaurant_name(index: usize) -> String {
+    format!("{RESTAURANT_PREFIX}{index}")
+}
+
+/// Serves on a loopback port until the runtime stops; returns its `ws://` URL. Each
+/// session speaks for `speak_for` after it is configured, then only listens, so every
+/// reply is through the worker before the call ends.
+pub async fn start(audio_mode: &str, speak_for: Duration) -> anyhow::Result<(String, Sessions)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("ws://{}/v1/realtime", listener.local_addr()?);
+    let sessions = Sessions::default();
+    let delta = agent_delta(audio_mode);
+    let accepted = sessions.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (sessions, delta) = (accepted.clone(), delta.clone());
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                if let Ok(socket) = tokio_tungstenite::accept_async(stream).await {
+                    session(socket, sessions, delta, speak_for).await;
+                }
+            });
+        }
+    });
+    Ok((url, sessions))
+}
+
+/// `AGENT_DELTA_MS` of a 300 Hz tone, base64, in the session's output format.
+fn agent_delta(audio_mode: &str) -> Arc<str> {
+    let rate = if audio_mode == "passthrough" { 8_000 } else { 24_000 };
+    let samples: Vec<i16> = (0..rate * AGENT_DELTA_MS as usize / 1000)
+        .map(|i| (6_000.0 * (2.0 * std::f32::consts::PI * 300.0 * i as f32 / rate as f32).sin()) as i16)
+        .collect();
+    let bytes = if audio_mode == "passthrough" {
+        let mut codes = vec![0u8; samples.len()];
+        let _ = mulaw::encode(&samples, &mut codes);
+        codes
+    } else {
+        samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+    };
+    STANDARD.encode(bytes).into()
+}
+
+async fn session(
+    socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    sessions: Sessions,
+    delta: Arc<str>,
+    speak_for: Duration,
+) {
+    let (mut tx, mut rx) = socket.split();
+    let mut log = SessionLog::default();
+    let mut call = None;
+    let mut seq = 0u64;
+    let mut event = |mut value: Value| {
+        seq += 1;
+        value["event_id"] = json!(format!("event_{seq}"));
+        Message::Text(value.to_string().into())
+    };
+    let created = json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_load", "model": "gpt-realtime"}});
+    if tx.send(event(created)).await.is_err() {
+        return;
+    }
+    let mut speak = tokio::time::interval(Duration::from_millis(AGENT_DELTA_MS));
+    speak.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut deltas_sent = 0u64;
+    loop {
+        tokio::select! {
+            message = rx.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                // The hot path: frames are only stamped, never parsed.
+                if text.contains("\"input_audio_buffer.append\"") {
+                    log.appends.push(Instant::now());
+                    continue;
+                }
+                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                    log.unreadable += 1;
+                    continue;
+                };
+                if value["type"] == "session.update" {
+                    call = value["session"]["instructions"].as_str().and_then(call_index);
+                    log.configured_at.get_or_insert_with(Instant::now);
+                    let updated = json!({"type": "session.updated", "session": value["session"].clone()});
+                    if tx.send(event(updated)).await.is_err() {
+                        break;
+                    }
+                } else if value["type"].as_str().is_none() {
+                    log.unreadable += 1;
+                }
+            }
+            _ = speak.tick(), if log.configured_at.is_some_and(|at| at.elapsed() < speak_for) => {
+                let reply = deltas_sent / REPLY_DELTAS;
+                let audio = json!({"type": "response.output_audio.delta", "response_id": format!("resp_{reply}"),
+                    "item_id": format!("item_{reply}"), "output_index": 0, "content_index": 0, "delta": &*delta});
+                if tx.send(event(audio)).await.is_err() {
+                    break;
+                }
+                deltas_sent += 1;
+                log.agent_ms += AGENT_DELTA_MS;
+            }
+        }
+    }
+    if let Some(call) = call {
+        sessions.store(call, log);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_told_apart_by_their_restaurant() {
+        let instructions = format!("You are calling {} to book a table.", restaurant_name(417));
+        assert_eq!(call_index(&instructions), Some(417));
+        assert_eq!(call_index("You are calling Chez Panisse."), None);
+    }
+}
