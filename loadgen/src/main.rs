@@ -8,10 +8,14 @@
 //! the Twilio client to arriving at the Realtime endpoint (p50/p99/max), and the
 //! worker's CPU and memory per call, read from /proc.
 //!
+//! With `--edge-bookings N` it times the edge Worker instead (edge_bench.rs).
+//!
 //! Usage: concierge-loadgen [--calls 50,100,200] [--seconds 12] [--audio-mode pcm24k|passthrough]
 //!                          [--worker target/release/media-worker]
+//!        concierge-loadgen --edge-bookings 200
 
 mod caller;
+mod edge_bench;
 mod proc_stats;
 mod realtime;
 
@@ -48,6 +52,7 @@ struct Options {
     seconds: u64,
     audio_mode: String,
     worker: PathBuf,
+    edge_bookings: Option<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -56,6 +61,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 12,
         audio_mode: "pcm24k".into(),
         worker: PathBuf::from("target/release/media-worker"),
+        edge_bookings: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -67,6 +73,7 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => options.seconds = value.parse()?,
             "--audio-mode" => options.audio_mode = value,
             "--worker" => options.worker = value.into(),
+            "--edge-bookings" => options.edge_bookings = Some(value.parse()?),
             _ => bail!("unknown option {flag}; see the top of loadgen/src/main.rs"),
         }
     }
@@ -327,6 +334,9 @@ fn print_row(row: &StepReport) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = options()?;
+    if let Some(bookings) = options.edge_bookings {
+        return edge_bench::run(bookings.max(1)).await;
+    }
     print_header(&options);
     let mut knee = None;
     let mut held = None;
