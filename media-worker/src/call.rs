@@ -28,6 +28,7 @@ use tracing::{info, warn, Instrument};
 use crate::audio::{Inbound, Outbound};
 use crate::frames::MessageArena;
 use crate::metrics::Metrics;
+use crate::store::Renewal;
 use crate::Services;
 
 /// Twilio must say `start` this soon after connecting.
@@ -172,6 +173,8 @@ struct Call {
     stream_sid: String,
     owner: String,
     origin: Instant,
+    /// What the store keeps so a survivor can finish the call (see [`crate::outbox::Registration`]).
+    registration: String,
     twilio_tx: TwilioSink,
     openai: Option<OpenAiSocket>,
     inbound: Inbound,
@@ -272,6 +275,7 @@ async fn run_call(
         call_sid: start.call_sid.clone(),
         stream_sid: start.stream_sid.clone(),
         owner: owner.session.clone(),
+        registration: owner.registration.clone(),
         origin: Instant::now(),
         twilio_tx,
         openai,
@@ -402,13 +406,45 @@ impl Call {
         let now = unix_ms();
         let ttl = self.services.config.session_ttl_seconds;
         match self.services.store.renew_session(&self.call_id, &self.owner, ttl, now).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Renewal::Held) => {}
+            Ok(Renewal::Restored) => {
+                warn!("the live store had lost this call (restarted?): writing its state back");
+                self.restore_store_state(now).await;
+            }
+            Ok(Renewal::TakenOver) => {
                 warn!("another stream took over this call");
                 self.input(Input::Superseded).await;
             }
             Err(error) => warn!(%error, "heartbeat: store unavailable"),
         }
+    }
+
+    /// Puts back what a restarted store lost: the registration a survivor would need,
+    /// the call slot, the transcript so far and the events not yet delivered.
+    async fn restore_store_state(&mut self, now: u64) {
+        let (store, config) = (&self.services.store, &self.services.config);
+        if let Err(error) = store.register_call(&self.call_id, &self.registration).await {
+            warn!(%error, "restore: call not registered");
+        }
+        let slot_until = now + (config.max_call_seconds + 120) * 1000;
+        if let Err(error) = store.acquire_slot(&self.call_id, config.max_concurrent_calls, now, slot_until).await {
+            warn!(%error, "restore: call slot not taken");
+        }
+        let lines: Vec<String> = self
+            .session
+            .transcript()
+            .iter()
+            .filter_map(|line| {
+                let kind =
+                    CallEventKind::Transcript { speaker: line.speaker, text: line.text.clone(), at_ms: line.at_ms };
+                serde_json::to_string(&kind).ok()
+            })
+            .collect();
+        if let Err(error) = store.replace_transcript(&self.call_id, &lines).await {
+            warn!(%error, "restore: transcript not written back");
+        }
+        let restored = self.services.outbox.restore(store, &self.call_id).await;
+        info!(transcript_lines = lines.len(), outbox_events = restored, "live store state restored");
     }
 
     async fn input(&mut self, input: Input<'_>) {

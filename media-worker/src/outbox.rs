@@ -2,7 +2,8 @@
 //! live store until the edge accepts it, retried with backoff while the edge is down,
 //! and, if this instance dies, delivered by whichever instance sweeps the outbox next.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,10 +19,20 @@ use crate::store::LiveStore;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// Events submitted and not yet delivered: call id → event id → JSON. Kept so they can
+/// be written back to a store that restarted and lost its copy.
+type Undelivered = Arc<Mutex<HashMap<String, BTreeMap<String, String>>>>;
+
 /// Hands events to the delivery task; never blocks the audio path.
 #[derive(Clone)]
 pub struct Outbox {
     sender: mpsc::UnboundedSender<(String, String, String)>,
+    undelivered: Undelivered,
+}
+
+fn lock(undelivered: &Undelivered) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, String>>> {
+    // Poisoning only means another thread panicked mid-update; the map is still sound.
+    undelivered.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Outbox {
@@ -35,6 +46,7 @@ impl Outbox {
         metrics: Arc<Metrics>,
     ) -> (Outbox, tokio::task::JoinHandle<()>) {
         let (sender, mut submitted) = mpsc::unbounded_channel::<(String, String, String)>();
+        let undelivered = Undelivered::default();
         let (persisted_tx, mut persisted) = mpsc::unbounded_channel::<(String, String, String)>();
         let persister = {
             let (store, metrics) = (store.clone(), metrics.clone());
@@ -49,20 +61,42 @@ impl Outbox {
                 }
             })
         };
+        let delivered = undelivered.clone();
         let task = tokio::spawn(async move {
             while let Some((call_id, event_id, json)) = persisted.recv().await {
                 deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await;
                 metrics.outbox_depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let mut undelivered = lock(&delivered);
+                if let Some(events) = undelivered.get_mut(&call_id) {
+                    events.remove(&event_id);
+                    if events.is_empty() {
+                        undelivered.remove(&call_id);
+                    }
+                }
             }
             let _ = persister.await;
         });
-        (Outbox { sender }, task)
+        (Outbox { sender, undelivered }, task)
+    }
+
+    /// Writes the call's undelivered events back to `store` (which lost them, having
+    /// restarted); returns how many.
+    pub async fn restore(&self, store: &LiveStore, call_id: &str) -> usize {
+        let events: Vec<(String, String)> =
+            lock(&self.undelivered).get(call_id).map(|e| e.clone().into_iter().collect()).unwrap_or_default();
+        for (event_id, json) in &events {
+            if let Err(error) = store.outbox_put(call_id, event_id, json).await {
+                tracing::warn!(call_id, event_id, %error, "outbox: could not restore event");
+            }
+        }
+        events.len()
     }
 
     /// Queues an event for the edge; it is stored in the outbox before any attempt.
     pub fn submit(&self, call_id: &str, event: &CallEvent) {
         match serde_json::to_string(event) {
             Ok(json) => {
+                lock(&self.undelivered).entry(call_id.to_owned()).or_default().insert(event.id.clone(), json.clone());
                 // The receiver lives as long as any Outbox: this only fails during teardown.
                 let _ = self.sender.send((call_id.to_owned(), event.id.clone(), json));
             }

@@ -71,10 +71,17 @@ if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonu
 end
 return 0";
 
+/// 1: still ours, extended. 2: gone (Redis restarted, or the key expired while Redis
+/// was out of reach), so claimed again. 0: another stream holds it.
 const REFRESH_IF_OWNER: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 2
 end
 return 0";
 
@@ -84,11 +91,29 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 0";
 
+/// Leaves a tombstone for the rest of the TTL rather than deleting: an older stream
+/// that was taken over must see "someone else", not "lost", at its next heartbeat.
 const RELEASE_IF_OWNER: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
 end
 return 0";
+
+/// The session value of a call whose stream has ended (see [`RELEASE_IF_OWNER`]).
+const RELEASED: &str = "released";
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The session is still this stream's; extended.
+    Held,
+    /// The store had lost it (restarted, or it expired while out of reach): claimed
+    /// again, and the rest of the call's state must be written back.
+    Restored,
+    /// Another stream for the same call holds it now.
+    TakenOver,
+}
 
 impl LiveStore {
     pub async fn redis(url: &str) -> Result<LiveStore, StoreError> {
@@ -141,14 +166,15 @@ impl LiveStore {
         }
     }
 
-    /// Heartbeat: extends the session if `owner` still holds it; false if taken over.
+    /// Heartbeat: extends the session if `owner` still holds it, claims it again if the
+    /// store has lost it, or reports that another stream took over.
     pub async fn renew_session(
         &self,
         call_id: &str,
         owner: &str,
         ttl_seconds: u64,
         now_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Renewal, StoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -156,17 +182,47 @@ impl LiveStore {
                 let held: i32 =
                     bounded(script.key(key("session", call_id)).arg(owner).arg(ttl_seconds).invoke_async(&mut c))
                         .await?;
-                Ok(held == 1)
+                Ok(match held {
+                    1 => Renewal::Held,
+                    2 => Renewal::Restored,
+                    _ => Renewal::TakenOver,
+                })
             }
             LiveStore::Memory(m) => {
                 let mut state = m.lock();
+                let expires = now_ms + ttl_seconds * 1000;
                 match state.sessions.get_mut(call_id) {
-                    Some((holder, expires)) if holder == owner => {
-                        *expires = now_ms + ttl_seconds * 1000;
-                        Ok(true)
+                    Some((holder, until)) if holder == owner => {
+                        *until = expires;
+                        Ok(Renewal::Held)
                     }
-                    _ => Ok(false),
+                    Some((_, until)) if *until > now_ms => Ok(Renewal::TakenOver),
+                    _ => {
+                        state.sessions.insert(call_id.to_owned(), (owner.to_owned(), expires));
+                        Ok(Renewal::Restored)
+                    }
                 }
+            }
+        }
+    }
+
+    /// Replaces the stored transcript with `lines` (after the store lost it).
+    pub async fn replace_transcript(&self, call_id: &str, lines: &[String]) -> Result<(), StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let list = key("transcript", call_id);
+                let mut pipe = redis::pipe();
+                pipe.atomic().del(&list);
+                if !lines.is_empty() {
+                    pipe.rpush(&list, lines).expire(&list, KEEP_SECONDS);
+                }
+                let _: () = bounded(pipe.query_async(&mut c)).await?;
+                Ok(())
+            }
+            LiveStore::Memory(m) => {
+                m.lock().transcripts.insert(call_id.to_owned(), lines.to_vec());
+                Ok(())
             }
         }
     }
@@ -176,13 +232,14 @@ impl LiveStore {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 let script = Script::new(RELEASE_IF_OWNER);
-                let _: i32 = bounded(script.key(key("session", call_id)).arg(owner).invoke_async(&mut c)).await?;
+                let _: i32 =
+                    bounded(script.key(key("session", call_id)).arg(owner).arg(RELEASED).invoke_async(&mut c)).await?;
                 Ok(())
             }
             LiveStore::Memory(m) => {
                 let mut state = m.lock();
-                if state.sessions.get(call_id).is_some_and(|(holder, _)| holder == owner) {
-                    state.sessions.remove(call_id);
+                if let Some((holder, _)) = state.sessions.get_mut(call_id).filter(|(holder, _)| holder == owner) {
+                    *holder = RELEASED.to_owned();
                 }
                 Ok(())
             }
@@ -194,9 +251,14 @@ impl LiveStore {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
-                Ok(bounded(c.exists(key("session", call_id))).await?)
+                let holder: Option<String> = bounded(c.get(key("session", call_id))).await?;
+                Ok(holder.is_some_and(|holder| holder != RELEASED))
             }
-            LiveStore::Memory(m) => Ok(m.lock().sessions.get(call_id).is_some_and(|(_, expires)| *expires > now_ms)),
+            LiveStore::Memory(m) => Ok(m
+                .lock()
+                .sessions
+                .get(call_id)
+                .is_some_and(|(holder, expires)| holder != RELEASED && *expires > now_ms)),
         }
     }
 

@@ -478,6 +478,73 @@ async fn losing_redis_mid_call_does_not_stop_the_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_redis_gets_the_calls_state_back_and_the_call_goes_on() {
+    let script = Script { restaurant: vec!["Hold on please.".into()], ..Script::default() };
+    let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned())];
+    let mut world = World::with(Setup { extra, ..Setup::new(script) }).await;
+    let mut call = world.call(vec![Line::says(800)]);
+    call.max_audio_ms = 16_000;
+    let twilio = world.twilio.watch();
+    let running = tokio::spawn(async move { call.run(twilio).await });
+    // The edge is down from the start, so the call's events wait in the outbox.
+    let mut log = world.edge.watch();
+    wait_until(&mut log, "the context fetch", |l| (l.context_requests > 0).then_some(())).await.unwrap();
+    world.edge.set_down(true);
+
+    let redis = world.redis.take().unwrap();
+    let (url, port) = (redis.url.clone(), redis.port);
+    let line = "Hold on please.";
+    stored_in_redis(&url, "the line, the registration and the outbox reach Redis", line).await;
+    // Restarted empty (no persistence), on the same address.
+    redis.kill().await;
+    let restarted = RedisServer::start_on(port).await.unwrap();
+    stored_in_redis(&url, "the worker writes the line, the registration and the outbox back", line).await;
+    world.edge.set_down(false);
+
+    let report = tokio::time::timeout(Duration::from_secs(60), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(report.ended_by, "stop_sent", "the call ran to its own end");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::CallerHungUp, "not superseded by the store's amnesia");
+    assert!(transcript(&events).contains(&(Speaker::Restaurant, line.into())));
+    let log = world.edge.log();
+    assert_eq!(log.received.len(), log.applied().len(), "nothing delivered twice");
+    world.redis = Some(restarted);
+    world.stop().await;
+}
+
+/// Waits until Redis at `url` holds the call's registration and `line` both in its
+/// transcript and in its outbox. Redis has no change feed here, so this polls it
+/// (bounded by the deadline).
+async fn stored_in_redis(url: &str, what: &str, line: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
+                let transcript: Vec<String> =
+                    redis::AsyncCommands::lrange(&mut redis, format!("concierge:transcript:{CALL_ID}"), 0, -1)
+                        .await
+                        .unwrap_or_default();
+                let outbox: Vec<String> =
+                    redis::AsyncCommands::hvals(&mut redis, format!("concierge:outbox:{CALL_ID}"))
+                        .await
+                        .unwrap_or_default();
+                let registered: Option<String> =
+                    redis::AsyncCommands::hget(&mut redis, "concierge:calls", CALL_ID).await.unwrap_or_default();
+                if transcript.iter().any(|l| l.contains(line))
+                    && outbox.iter().any(|e| e.contains(line))
+                    && registered.is_some()
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_live_calls_until_the_deadline() {
     let script = Script { restaurant: vec!["Hold on please.".into()], ..Script::default() };
     let mut world =

@@ -31,7 +31,22 @@ pub const EVENT_DEADLINE: Duration = Duration::from_secs(20);
 pub async fn serve_on_loopback(
     app: axum::Router,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve_on_loopback_with(app, None).await
+}
+
+/// As [`serve_on_loopback`], with the accepted sockets' receive buffer fixed at
+/// `receive_buffer` bytes: a peer that stops reading then fills up within kilobytes
+/// instead of the megabytes the kernel's autotuning would allow.
+pub async fn serve_on_loopback_with(
+    app: axum::Router,
+    receive_buffer: Option<u32>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    socket.bind("127.0.0.1:0".parse()?)?;
+    let listener = socket.listen(1024)?;
     let address = listener.local_addr()?;
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

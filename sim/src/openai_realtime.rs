@@ -116,8 +116,11 @@ impl FakeOpenAi {
             next_utterance: AtomicUsize::new(0),
             dropped: Mutex::new(false),
         });
+        // A server that will stall gets small socket buffers, so the client meets a full
+        // socket in moments rather than after megabytes.
+        let stalls = shared.script.lock().is_ok_and(|s| s.stall_once_configured);
         let app = Router::new().route("/v1/realtime", get(upgrade)).with_state(shared.clone());
-        let (address, server) = crate::serve_on_loopback(app).await?;
+        let (address, server) = crate::serve_on_loopback_with(app, stalls.then_some(8 * 1024)).await?;
         let url = format!("ws://{address}/v1/realtime");
         Ok(FakeOpenAi { url, shared, server })
     }

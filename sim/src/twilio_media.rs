@@ -133,7 +133,7 @@ impl MediaCall {
         let mut silent_since_last_line = 0u32;
         let mut energy = 0f64;
         let mut energy_samples = 0u64;
-        loop {
+        'call: loop {
             tokio::select! {
                 _ = tick.tick() => {
                     // Play 20 ms of the agent's queued audio; echo marks that are reached.
@@ -152,7 +152,10 @@ impl MediaCall {
                             Some(Queued::Mark(_)) => {
                                 if let Some(Queued::Mark(name)) = queue.pop_front() {
                                     sequence += 1;
-                                    tx.send(send(json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid, "mark": {"name": name}}))).await?;
+                                    if tx.send(send(json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid, "mark": {"name": name}}))).await.is_err() {
+                                        report.ended_by = "closed_by_worker".into();
+                                        break 'call;
+                                    }
                                     report.marks_echoed.push(name);
                                 }
                             }
@@ -186,8 +189,14 @@ impl MediaCall {
                     speaking_left = speaking_left.saturating_sub(20);
                     sequence += 1;
                     let chunk = report.frames_sent + 1;
-                    tx.send(send(json!({"event": "media", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid,
-                        "media": {"track": "inbound", "chunk": chunk.to_string(), "timestamp": timestamp.to_string(), "payload": frame(speaking, chunk)}}))).await?;
+                    let sent = tx.send(send(json!({"event": "media", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid,
+                        "media": {"track": "inbound", "chunk": chunk.to_string(), "timestamp": timestamp.to_string(), "payload": frame(speaking, chunk)}}))).await;
+                    // A worker that closed (or reset) the socket ended the stream; that is an
+                    // outcome to report, not an error of the simulated caller.
+                    if sent.is_err() {
+                        report.ended_by = "closed_by_worker".into();
+                        break;
+                    }
                     report.frames_sent += 1;
                     timestamp += 20;
                     let done_talking = line >= self.lines.len() && speaking_left == 0;
@@ -257,7 +266,10 @@ impl MediaCall {
                             for item in std::mem::take(&mut queue) {
                                 if let Queued::Mark(name) = item {
                                     sequence += 1;
-                                    tx.send(send(json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid, "mark": {"name": name}}))).await?;
+                                    if tx.send(send(json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid, "mark": {"name": name}}))).await.is_err() {
+                                        report.ended_by = "closed_by_worker".into();
+                                        break 'call;
+                                    }
                                     report.marks_echoed.push(name);
                                 }
                             }
