@@ -306,6 +306,11 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         if let Ok(callback) = StatusCallback::from_form(&params) {
             ledger.apply_status_callback(&callback, now);
         }
+        if ledger.stream_token_issued {
+            // Twilio asks once per call; a second request, signed or not, is a replay
+            // after a fresh stream token, and gets nothing.
+            return Err(ApiError::Forbidden);
+        }
         let machine = ledger.record.answered_by.is_some_and(|a| a.is_machine());
         let response = if machine || ledger.record.status.is_terminal() {
             twiml::hang_up()
@@ -315,6 +320,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 call_id,
                 now.timestamp() + self.config.stream_token_seconds,
             );
+            ledger.stream_token_issued = true;
             twiml::connect_stream(&self.config.media_ws_url, call_id, &token)
         };
         self.save(&ledger).await?;
@@ -324,6 +330,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     async fn status_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         let params = self.verify_twilio(request)?;
         let callback = StatusCallback::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        // The signature has no time of its own; the signed Timestamp bounds replays.
+        if !callback.is_fresh(self.ports.clock.now()) {
+            return Err(ApiError::Forbidden);
+        }
         let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let Some(mut ledger) = self.load(call_id).await? else {
             // Nothing to update; answering 404 would only make Twilio log errors.

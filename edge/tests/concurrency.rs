@@ -66,7 +66,7 @@ fn event_request(call_id: &str, event: &Value) -> EdgeRequest {
 }
 
 fn status_request(call_id: &str, params: &[(&str, &str)]) -> EdgeRequest {
-    twilio(&format!("/twilio/status/{call_id}"), params)
+    status_callback(call_id, params, start())
 }
 
 fn handle(edge: &ConcurrentEdge, request: EdgeRequest) -> EdgeResponse {

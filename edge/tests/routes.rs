@@ -241,6 +241,49 @@ fn twilio_routes_refuse_missing_wrong_and_replayed_signatures() {
 }
 
 #[test]
+fn a_replayed_twiml_request_is_refused_and_mints_no_second_stream_token() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let answer = [("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "human")];
+    let first = send(&edge, twilio("/twilio/twiml/call_0001", &answer));
+    assert_eq!(first.status, 200);
+    assert!(String::from_utf8_lossy(&first.body).contains("name=\"token\""));
+    // The same signed request again, byte for byte: Twilio asks once, so this is a
+    // replay after a fresh token for the media stream.
+    let replay = send(&edge, twilio("/twilio/twiml/call_0001", &answer));
+    assert_eq!(replay.status, 403);
+    assert_eq!(replay.json_body()["error"]["code"], "forbidden");
+    assert!(!String::from_utf8_lossy(&replay.body).contains("token"));
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "in_progress", "the call is untouched");
+}
+
+#[test]
+fn a_status_callback_replayed_outside_its_window_or_undated_is_refused() {
+    let edge = edge();
+    book(&edge, KEY_A, &booking());
+    let ringing = [("CallSid", "CA1"), ("CallStatus", "ringing"), ("SequenceNumber", "1")];
+    let captured = status_callback("call_0001", &ringing, start());
+    assert_eq!(send(&edge, captured.clone()).status, 204);
+    // Twilio's own duplicates arrive within the window: accepted, and change nothing.
+    edge.ports.clock.advance(Duration::minutes(15));
+    assert_eq!(send(&edge, captured.clone()).status, 204);
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "ringing");
+    // The same capture later: refused, although its signature is valid.
+    edge.ports.clock.advance(Duration::seconds(1));
+    let replay = send(&edge, captured);
+    assert_eq!(replay.status, 403);
+    // A completed callback sent now is fine; a signed one without a Timestamp is not.
+    let completed = [("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "30")];
+    assert_eq!(send(&edge, twilio("/twilio/status/call_0001", &completed)).status, 403);
+    let now = start() + Duration::seconds(15 * 60 + 1);
+    let from_the_future = status_callback("call_0001", &completed, now + Duration::minutes(16));
+    assert_eq!(send(&edge, from_the_future).status, 403);
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "ringing");
+    assert_eq!(send(&edge, status_callback("call_0001", &completed, now)).status, 204);
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["status"], "completed");
+}
+
+#[test]
 fn callbacks_in_any_order_move_forward_only_and_the_webhook_fires_once() {
     let edge = edge();
     book(&edge, KEY_A, &booking());

@@ -65,7 +65,11 @@ pub async fn run(bookings: usize) -> anyhow::Result<()> {
         let booked: serde_json::Value = serde_json::from_slice(&body_bytes).context("booking answer")?;
         let call_id = booked["call_id"].as_str().context("no call_id")?;
         let path = format!("/twilio/status/{call_id}");
-        let params = [("CallSid".to_owned(), format!("CA{n:032}")), ("CallStatus".to_owned(), "busy".to_owned())];
+        let params = [
+            ("CallSid".to_owned(), format!("CA{n:032}")),
+            ("CallStatus".to_owned(), "busy".to_owned()),
+            ("Timestamp".to_owned(), chrono::Utc::now().to_rfc2822()),
+        ];
         let signature = signature::compute(AUTH_TOKEN, &format!("{public_base}{path}"), &params);
         let ended = http
             .post(format!("{}{path}", edge.base_url))

@@ -156,6 +156,10 @@ pub struct CallLedger {
     /// How many times the completion webhook has been tried.
     #[serde(default)]
     pub callback_attempts: u32,
+    /// Whether TwiML with a stream token has been served. Twilio fetches it once per
+    /// call; a second fetch is a replay and gets no token.
+    #[serde(default)]
+    pub stream_token_issued: bool,
 }
 
 /// What a fold did, so handlers can log it and tests can assert it.
@@ -189,6 +193,7 @@ impl CallLedger {
             stream: StreamPhase::NotStarted,
             callback_delivered: false,
             callback_attempts: 0,
+            stream_token_issued: false,
         }
     }
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use shared::twilio::form;
 use shared::twilio::rest::{CallResource, CreateCall, UpdateCall};
 use shared::twilio::signature;
-use shared::twilio::status::{AnsweredBy, StatusCallback, TwilioCallStatus};
+use shared::twilio::status::{AnsweredBy, StatusCallback, TwilioCallStatus, REPLAY_WINDOW_SECONDS};
 use shared::twilio::stream::{StreamCommand, StreamMessage};
 
 fn fixture(name: &str) -> String {
@@ -182,6 +182,25 @@ fn outbound_commands_are_exactly_the_documented_shapes() {
 }
 
 #[test]
+fn a_status_callback_is_fresh_only_within_the_replay_window_of_its_timestamp() {
+    let ringing =
+        StatusCallback::from_form(&form::parse(fixture("twilio/status_ringing.form").trim().as_bytes())).unwrap();
+    let sent: chrono::DateTime<chrono::Utc> = "2018-03-25T09:52:21Z".parse().unwrap();
+    let window = chrono::Duration::seconds(REPLAY_WINDOW_SECONDS);
+    assert!(ringing.is_fresh(sent));
+    assert!(ringing.is_fresh(sent + window), "Twilio's retries and queueing delays are allowed");
+    assert!(ringing.is_fresh(sent - window), "so is a clock a little behind Twilio's");
+    assert!(!ringing.is_fresh(sent + window + chrono::Duration::seconds(1)), "a later replay is not");
+    assert!(!ringing.is_fresh(sent - window - chrono::Duration::seconds(1)));
+    let undated = StatusCallback::from_form(&form::parse(b"CallSid=CA1&CallStatus=ringing")).unwrap();
+    assert!(!undated.is_fresh(sent), "no Timestamp, no proof of when");
+    let garbled =
+        StatusCallback::from_form(&form::parse(b"CallSid=CA1&CallStatus=ringing&Timestamp=yesterday")).unwrap();
+    assert_eq!(garbled.sent_at, None);
+    assert!(!garbled.is_fresh(sent));
+}
+
+#[test]
 fn status_callbacks_parse_from_recorded_forms() {
     let completed =
         StatusCallback::from_form(&form::parse(fixture("twilio/status_completed.form").trim().as_bytes())).unwrap();
@@ -194,6 +213,7 @@ fn status_callbacks_parse_from_recorded_forms() {
         StatusCallback::from_form(&form::parse(fixture("twilio/status_ringing.form").trim().as_bytes())).unwrap();
     assert_eq!(ringing.call_status, TwilioCallStatus::Ringing);
     assert_eq!(ringing.answered_by, None);
+    assert_eq!(ringing.sent_at, Some("2018-03-25T09:52:21Z".parse().unwrap()));
 
     assert!(StatusCallback::from_form(&form::parse(b"CallSid=CA1")).is_err());
     assert!(StatusCallback::from_form(&form::parse(b"CallSid=CA1&CallStatus=teleported")).is_err());

@@ -164,6 +164,7 @@ impl Context {
             ("ApiVersion", "2010-04-01".to_owned()),
             ("CallbackSource", "call-progress-events".to_owned()),
             ("SequenceNumber", sequence.to_string()),
+            ("Timestamp", chrono::Utc::now().to_rfc2822()),
         ];
         params.extend(extra.iter().cloned());
         let answer = self.post(url, &params).await.map_or(0, |(status, _)| status);

@@ -71,6 +71,14 @@ impl Harness {
             .unwrap()
     }
 
+    /// A status callback as Twilio sends it: signed, stamped with the time it is sent.
+    async fn status_post(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        let timestamp = chrono::Utc::now().to_rfc2822();
+        let mut params = params.to_vec();
+        params.push(("Timestamp", &timestamp));
+        self.twilio_post(path, &params).await
+    }
+
     async fn internal(&self, method: &str, path: &str, body: &str) -> reqwest::Response {
         let signature = auth::sign_request(SECRET, unix_now(), method, path, body.as_bytes());
         let request = match method {
@@ -144,13 +152,13 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     // Callbacks arrive out of order; the call only moves forward.
     let status_path = format!("/twilio/status/{call_id}");
     let ringing = h
-        .twilio_post(
+        .status_post(
             &status_path,
             &[("CallSid", &sid), ("AccountSid", ACCOUNT), ("CallStatus", "ringing"), ("SequenceNumber", "1")],
         )
         .await;
     assert_eq!(ringing.status(), StatusCode::NO_CONTENT);
-    h.twilio_post(
+    h.status_post(
         &status_path,
         &[("CallSid", &sid), ("AccountSid", ACCOUNT), ("CallStatus", "initiated"), ("SequenceNumber", "0")],
     )
@@ -170,7 +178,16 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     assert!(xml.contains("<Connect><Stream url=\"ws://127.0.0.1:9/media\">"), "{xml}");
     let token = xml.split("name=\"token\" value=\"").nth(1).and_then(|t| t.split('"').next()).unwrap();
     assert_eq!(auth::verify_stream_token(SECRET, &call_id, Some(token), unix_now()), Ok(()));
-    h.twilio_post(
+    // Twilio asks once: the same signed request again is a replay and mints no token.
+    let replay = h
+        .twilio_post(
+            &format!("/twilio/twiml/{call_id}"),
+            &[("CallSid", &sid), ("AccountSid", ACCOUNT), ("CallStatus", "in-progress"), ("AnsweredBy", "human")],
+        )
+        .await;
+    assert_eq!(replay.status(), StatusCode::FORBIDDEN);
+    assert!(!replay.text().await.unwrap().contains("token"));
+    h.status_post(
         &status_path,
         &[
             ("CallSid", &sid),
@@ -202,7 +219,7 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     // The user's endpoint is down at first: the cron trigger retries until it accepts.
     h.sink.refuse_next(1);
     let mut deliveries = h.sink.watch();
-    h.twilio_post(
+    h.status_post(
         &status_path,
         &[
             ("CallSid", &sid),

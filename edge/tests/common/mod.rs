@@ -122,8 +122,18 @@ pub fn twilio(path: &str, params: &[(&str, &str)]) -> EdgeRequest {
         .body(form::encode(params.iter().copied()))
 }
 
+/// A status callback as Twilio sends it: signed, with the `Timestamp` it was sent at.
+pub fn status_callback(id: &str, params: &[(&str, &str)], sent_at: DateTime<Utc>) -> EdgeRequest {
+    let timestamp = sent_at.to_rfc2822();
+    let mut params = params.to_vec();
+    params.push(("Timestamp", &timestamp));
+    twilio(&format!("/twilio/status/{id}"), &params)
+}
+
+/// Sends a status callback stamped with the edge's current time.
 pub fn status(edge: &TestEdge, id: &str, params: &[(&str, &str)]) -> EdgeResponse {
-    send(edge, twilio(&format!("/twilio/status/{id}"), params))
+    let now = DateTime::from_timestamp(edge.ports.clock_now_unix(), 0).unwrap_or_default();
+    send(edge, status_callback(id, params, now))
 }
 
 pub fn internal(edge: &TestEdge, method: &str, path: &str, body: &str) -> EdgeResponse {

@@ -1,8 +1,14 @@
 //! The call status callback Twilio POSTs to `/twilio/status/{call_id}`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::form::{self, FormPairs};
+
+/// How far a status callback's `Timestamp` may be from our clock. Twilio's signature
+/// carries no time, but it covers the `Timestamp` field, so this bounds how long a
+/// captured callback can be replayed; Twilio's own retries arrive well within it.
+pub const REPLAY_WINDOW_SECONDS: i64 = 15 * 60;
 
 /// `CallStatus` as Twilio spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +111,8 @@ pub struct StatusCallback {
     pub answered_by: Option<AnsweredBy>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// `Timestamp` (RFC 2822): when Twilio sent it; `None` if absent or unreadable.
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +139,15 @@ impl StatusCallback {
             answered_by: field("AnsweredBy").and_then(AnsweredBy::parse),
             error_code: field("ErrorCode").map(str::to_owned),
             error_message: field("ErrorMessage").map(str::to_owned),
+            sent_at: field("Timestamp")
+                .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+                .map(|t| t.with_timezone(&Utc)),
         })
+    }
+
+    /// Whether it was sent within [`REPLAY_WINDOW_SECONDS`] of `now`. One without a
+    /// readable `Timestamp` is not fresh: every status callback Twilio sends has one.
+    pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+        self.sent_at.is_some_and(|sent| (now - sent).num_seconds().abs() <= REPLAY_WINDOW_SECONDS)
     }
 }
