@@ -114,7 +114,7 @@ async fn session(
     let mut event = |mut value: Value| {
         seq += 1;
         value["event_id"] = json!(format!("event_{seq}"));
-        Message::Text(value.to_string().into())
+        Message::Text(sim::openai_realtime::server_event_text(&value).into())
     };
     let created = json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_load", "model": "gpt-realtime"}});
     if tx.send(event(created)).await.is_err() {

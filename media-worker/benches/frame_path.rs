@@ -9,7 +9,6 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use media_worker::audio::{Inbound, Outbound, FRAME_24K, FRAME_8K};
 use media_worker::frames::MessageArena;
-use serde_json::json;
 use shared::codec::mulaw;
 use shared::openai::config::AudioMode;
 use shared::openai::events::ServerEvent;
@@ -22,9 +21,11 @@ fn tone(rate: f32, samples: usize) -> Vec<i16> {
 fn twilio_frame() -> String {
     let mut codes = [0u8; FRAME_8K];
     mulaw::encode(&tone(8_000.0, FRAME_8K), &mut codes).unwrap();
-    json!({"event": "media", "sequenceNumber": "42", "streamSid": "MZ18ad3ab5a668481ce02b83e7395059f0",
-        "media": {"track": "inbound", "chunk": "41", "timestamp": "820", "payload": STANDARD.encode(codes)}})
-    .to_string()
+    // In Twilio's own key order (PROTOCOLS.md §1).
+    format!(
+        r#"{{"event":"media","sequenceNumber":"42","media":{{"track":"inbound","chunk":"41","timestamp":"820","payload":"{}"}},"streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0"}}"#,
+        STANDARD.encode(codes)
+    )
 }
 
 fn openai_delta(mode: AudioMode) -> String {
@@ -36,9 +37,11 @@ fn openai_delta(mode: AudioMode) -> String {
             codes
         }
     };
-    json!({"type": "response.output_audio.delta", "event_id": "event_9", "response_id": "resp_1", "item_id": "item_1",
-        "output_index": 0, "content_index": 0, "delta": STANDARD.encode(audio)})
-    .to_string()
+    // In OpenAI's own key order (`type` first), which the parser's one-pass route reads.
+    format!(
+        r#"{{"type":"response.output_audio.delta","event_id":"event_9","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"{}"}}"#,
+        STANDARD.encode(audio)
+    )
 }
 
 fn frame_path(c: &mut Criterion) {

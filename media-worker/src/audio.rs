@@ -7,7 +7,7 @@
 //!   and OpenAI's `audio/pcmu` deltas go to Twilio unchanged.
 
 use rubato::{FftFixedInOut, Resampler};
-use shared::codec::{b64, mulaw};
+use shared::codec::{b64, mulaw, pcm, LengthMismatch};
 use shared::openai::config::AudioMode;
 
 /// Samples in one 20 ms frame at 8 kHz (Twilio) and 24 kHz (OpenAI).
@@ -20,14 +20,13 @@ pub enum AudioError {
     Base64(#[from] b64::InvalidBase64),
     #[error("resampler: {0}")]
     Resample(String),
+    /// Buffers sized for each other that did not fit: a bug, reported rather than a panic.
+    #[error(transparent)]
+    Buffers(#[from] LengthMismatch),
 }
 
 fn resampler(rate_in: usize, rate_out: usize, chunk_in: usize) -> Result<FftFixedInOut<f32>, AudioError> {
     FftFixedInOut::new(rate_in, rate_out, chunk_in, 1).map_err(|e| AudioError::Resample(e.to_string()))
-}
-
-fn to_i16(value: f32) -> i16 {
-    (value * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
 /// Twilio → OpenAI.
@@ -40,6 +39,8 @@ pub struct Inbound {
     frame: Vec<Vec<f32>>,
     filled: usize,
     wave_out: Vec<Vec<f32>>,
+    /// One resampled frame as PCM16.
+    pcm: Vec<i16>,
     /// PCM16 LE at 24 kHz for the frames completed by this push.
     bytes: Vec<u8>,
     encoded: String,
@@ -56,6 +57,7 @@ impl Inbound {
             linear: vec![0; 4 * FRAME_8K],
             frame: vec![vec![0.0; FRAME_8K]],
             filled: 0,
+            pcm: vec![0; wave_out[0].len()],
             wave_out,
             bytes: Vec::with_capacity(8 * FRAME_24K),
             encoded: String::with_capacity(16 * FRAME_24K),
@@ -78,16 +80,13 @@ impl Inbound {
             self.linear.resize(self.mulaw.len(), 0);
         }
         let linear = &mut self.linear[..self.mulaw.len()];
-        // Same lengths by construction: this cannot fail.
-        let _ = mulaw::decode(&self.mulaw, linear);
+        mulaw::decode(&self.mulaw, linear)?;
         self.bytes.clear();
         let mut rest: &[i16] = linear;
         while !rest.is_empty() {
             // Fill the frame in bulk (a loop the compiler vectorizes), then resample it.
             let take = (FRAME_8K - self.filled).min(rest.len());
-            for (slot, &sample) in self.frame[0][self.filled..self.filled + take].iter_mut().zip(&rest[..take]) {
-                *slot = f32::from(sample) * (1.0 / 32768.0);
-            }
+            pcm::i16_to_f32(&rest[..take], &mut self.frame[0][self.filled..self.filled + take])?;
             self.filled += take;
             rest = &rest[take..];
             if self.filled == FRAME_8K {
@@ -96,11 +95,11 @@ impl Inbound {
                     .resampler
                     .process_into_buffer(&self.frame, &mut self.wave_out, None)
                     .map_err(|e| AudioError::Resample(e.to_string()))?;
+                let samples = &mut self.pcm[..written];
+                pcm::f32_to_i16(&self.wave_out[0][..written], samples)?;
                 let start = self.bytes.len();
                 self.bytes.resize(start + written * 2, 0);
-                for (pair, &value) in self.bytes[start..].chunks_exact_mut(2).zip(&self.wave_out[0][..written]) {
-                    pair.copy_from_slice(&to_i16(value).to_le_bytes());
-                }
+                pcm::samples_to_le_bytes(samples, &mut self.bytes[start..])?;
             }
         }
         if self.bytes.is_empty() {
@@ -170,9 +169,7 @@ impl Outbound {
         while !pairs.is_empty() {
             // Fill the frame in bulk, then resample and encode it.
             let take = (FRAME_24K - self.filled).min(pairs.len() / 2);
-            for (slot, pair) in self.frame[0][self.filled..self.filled + take].iter_mut().zip(pairs.chunks_exact(2)) {
-                *slot = f32::from(i16::from_le_bytes([pair[0], pair[1]])) * (1.0 / 32768.0);
-            }
+            pcm::le_bytes_to_f32(&pairs[..take * 2], &mut self.frame[0][self.filled..self.filled + take])?;
             self.filled += take;
             pairs = &pairs[take * 2..];
             if self.filled == FRAME_24K {
@@ -215,10 +212,8 @@ impl Outbound {
             .resampler
             .process_into_buffer(&self.frame, &mut self.wave_out, None)
             .map_err(|e| AudioError::Resample(e.to_string()))?;
-        for (out, &value) in self.linear.iter_mut().zip(&self.wave_out[0][..written]) {
-            *out = to_i16(value);
-        }
-        let _ = mulaw::encode(&self.linear[..written], &mut self.mulaw[..written]);
+        pcm::f32_to_i16(&self.wave_out[0][..written], &mut self.linear[..written])?;
+        mulaw::encode(&self.linear[..written], &mut self.mulaw[..written])?;
         b64::encode_into(&self.mulaw[..written], &mut self.encoded);
         emit(&self.encoded);
         Ok(())

@@ -61,3 +61,32 @@ fn backends_agree_on_every_length_and_offset() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    /// The SIMD base64 agrees with the `base64` crate (a scalar reference) on every
+    /// length and content: same text out, same bytes back.
+    #[test]
+    fn simd_base64_matches_the_scalar_reference(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        use base64::Engine;
+        let reference = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let mut text = String::new();
+        shared::codec::b64::encode_into(&bytes, &mut text);
+        proptest::prop_assert_eq!(&text, &reference);
+        let mut back = Vec::new();
+        shared::codec::b64::decode_into(&reference, &mut back).unwrap();
+        proptest::prop_assert_eq!(back, bytes);
+    }
+
+    /// On arbitrary text, whatever both accept decodes to the same bytes.
+    #[test]
+    fn simd_base64_decodes_like_the_scalar_reference(text in "[A-Za-z0-9+/=]{0,64}") {
+        use base64::Engine;
+        let reference = base64::engine::general_purpose::STANDARD.decode(&text);
+        let mut ours = Vec::new();
+        if let (Ok(expected), Ok(())) = (reference, shared::codec::b64::decode_into(&text, &mut ours)) {
+            proptest::prop_assert_eq!(ours, expected);
+        }
+    }
+}

@@ -109,3 +109,20 @@ fn beta_shaped_client_events_are_rejected() {
         assert!(serde_json::from_str::<ClientEvent>(beta).is_err(), "{beta}");
     }
 }
+
+#[test]
+fn an_audio_delta_reads_the_same_whatever_the_key_order() {
+    // The wire order (`type` first) takes the one-pass route; any other order the
+    // general one. Both must give the same event, and the same errors.
+    let wire = fixture("audio_delta.json");
+    let value: serde_json::Value = serde_json::from_str(&wire).unwrap();
+    let sorted = value.to_string(); // serde_json's map sorts keys: `type` comes last
+    assert!(!sorted.starts_with(r#"{"type""#));
+    let fast = ServerEvent::parse(wire.trim()).unwrap();
+    assert!(matches!(&fast, ServerEvent::AudioDelta(d) if d.delta == "AAABAAIAAwA=" && d.item_id == "item_C5"));
+    assert_eq!(fast, ServerEvent::parse(&sorted).unwrap());
+    let broken = r#"{"type":"response.output_audio.delta","response_id":"r","item_id":7,"delta":""}"#;
+    assert!(ServerEvent::parse(broken).is_err());
+    let truncated = r#"{"type":"response.output_audio.delta","response_id":"r","#;
+    assert!(ServerEvent::parse(truncated).is_err());
+}

@@ -234,3 +234,37 @@ fn rest_shapes() {
         "Twiml=%3CResponse%3E%3CHangup%2F%3E%3C%2FResponse%3E"
     );
 }
+
+#[test]
+fn a_media_frame_reads_the_same_whatever_the_key_order() {
+    // The wire order (`event` first) takes the one-pass route; any other order the
+    // general one. Both must give the same message.
+    let wire = fixture("twilio/stream_media.json");
+    let value: serde_json::Value = serde_json::from_str(&wire).unwrap();
+    let fast = StreamMessage::parse(wire.trim()).unwrap();
+    let StreamMessage::Media(media) = &fast else { panic!("{fast:?}") };
+    assert_eq!((media.sequence_number, media.media.chunk, media.media.timestamp), (4, 2, 40));
+    let reordered = format!(
+        r#"{{"streamSid":{},"media":{},"sequenceNumber":"4","event":"media"}}"#,
+        value["streamSid"], value["media"]
+    );
+    assert_eq!(fast, StreamMessage::parse(&reordered).unwrap());
+}
+
+#[test]
+fn counters_are_strings_or_numbers_and_never_negative() {
+    let frame =
+        |seq: &str| format!(r#"{{"event":"mark","sequenceNumber":{seq},"streamSid":"MZ1","mark":{{"name":"m"}}}}"#);
+    let read = |seq: &str| match StreamMessage::parse(&frame(seq)) {
+        Ok(StreamMessage::Mark(mark)) => Ok(mark.sequence_number),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error.to_string()),
+    };
+    assert_eq!(read(r#""4""#), Ok(4));
+    assert_eq!(read("4"), Ok(4));
+    assert_eq!(read(r#""18446744073709551615""#), Ok(u64::MAX));
+    for bad in [r#""-1""#, "-1", r#""4x""#, r#""""#, "4.5", "null", "[4]", r#""18446744073709551616""#] {
+        let error = read(bad).expect_err(bad);
+        assert!(error.contains("invalid Media Streams message"), "{bad}: {error}");
+    }
+}

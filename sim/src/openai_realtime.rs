@@ -239,7 +239,7 @@ impl Connection {
     fn event(&mut self, mut value: Value) -> Message {
         self.seq += 1;
         value["event_id"] = json!(format!("event_{}", self.seq));
-        Message::Text(value.to_string().into())
+        Message::Text(server_event_text(&value).into())
     }
 
     fn observe(&self, change: impl FnOnce(&mut Observed)) {
@@ -507,5 +507,39 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: boo
                 }
             }
         }
+    }
+}
+
+/// A server event as OpenAI writes it: `type` first, then `event_id`, then the rest.
+/// (`serde_json`'s map sorts keys, which would put `type` last.)
+pub fn server_event_text(event: &Value) -> String {
+    let Some(fields) = event.as_object() else { return event.to_string() };
+    let mut text = String::from("{");
+    let first = ["type", "event_id"].into_iter().filter_map(|k| fields.get_key_value(k));
+    let rest = fields.iter().filter(|(k, _)| *k != "type" && *k != "event_id");
+    for (i, (key, value)) in first.chain(rest).enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&Value::from(key.as_str()).to_string());
+        text.push(':');
+        text.push_str(&value.to_string());
+    }
+    text.push('}');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_events_are_written_type_first_and_read_back_unchanged() {
+        let event = json!({"type": "response.output_audio.delta", "event_id": "event_1", "response_id": "resp_1",
+            "item_id": "item_1", "output_index": 0, "content_index": 0, "delta": "AAA\"="});
+        let text = server_event_text(&event);
+        assert!(text.starts_with(r#"{"type":"response.output_audio.delta","event_id":"event_1","#), "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), event);
+        assert_eq!(server_event_text(&json!([1, 2])), "[1,2]");
     }
 }

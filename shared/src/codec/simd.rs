@@ -5,6 +5,8 @@
 //!   the mantissa is a high-half multiply by a shuffled power of two.
 //!
 //! Tails shorter than one vector go through the scalar reference.
+//!
+//! Also the PCM16 ⇄ `f32` loops of [`super::pcm`], compiled again with AVX2 enabled.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
@@ -108,4 +110,34 @@ unsafe fn encode_16(samples: __m256i) -> __m256i {
     let code = _mm256_or_si256(_mm256_slli_epi16(segment, 4), mantissa);
     let invert = _mm256_blendv_epi8(_mm256_set1_epi16(0xFF), _mm256_set1_epi16(0x7F), is_negative);
     _mm256_xor_si256(code, invert)
+}
+
+/// [`super::pcm::i16_to_f32`] with AVX2. The caller has checked the CPU and the lengths.
+pub(crate) fn i16_to_f32_avx2(samples: &[i16], values: &mut [f32]) {
+    #[target_feature(enable = "avx2")]
+    unsafe fn inner(samples: &[i16], values: &mut [f32]) {
+        super::pcm::i16_to_f32_loop(samples, values);
+    }
+    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
+    unsafe { inner(samples, values) }
+}
+
+/// [`super::pcm::f32_to_i16`] with AVX2. The caller has checked the CPU and the lengths.
+pub(crate) fn f32_to_i16_avx2(values: &[f32], samples: &mut [i16]) {
+    #[target_feature(enable = "avx2")]
+    unsafe fn inner(values: &[f32], samples: &mut [i16]) {
+        super::pcm::f32_to_i16_loop(values, samples);
+    }
+    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
+    unsafe { inner(values, samples) }
+}
+
+/// [`super::pcm::le_bytes_to_f32`] with AVX2. The caller has checked the CPU and the lengths.
+pub(crate) fn le_bytes_to_f32_avx2(bytes: &[u8], values: &mut [f32]) {
+    #[target_feature(enable = "avx2")]
+    unsafe fn inner(bytes: &[u8], values: &mut [f32]) {
+        super::pcm::le_bytes_to_f32_loop(bytes, values);
+    }
+    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
+    unsafe { inner(bytes, values) }
 }

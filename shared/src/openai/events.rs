@@ -254,6 +254,11 @@ pub struct ServerEventParseError(#[from] serde_json::Error);
 impl<'a> ServerEvent<'a> {
     /// Parses one text frame; audio deltas skip serde's tag buffering.
     pub fn parse(text: &'a str) -> Result<ServerEvent<'a>, ServerEventParseError> {
+        // OpenAI writes `type` first: then one pass reads the delta (the struct
+        // ignores the tag). Anything else takes the general route below.
+        if text.starts_with(r#"{"type":"response.output_audio.delta","#) {
+            return Ok(ServerEvent::AudioDelta(serde_json::from_str(text)?));
+        }
         #[derive(Deserialize)]
         struct Tag<'a> {
             #[serde(borrow, rename = "type")]

@@ -142,20 +142,26 @@ pub struct StopMeta<'a> {
     pub call_sid: Cow<'a, str>,
 }
 
-/// Twilio sends counters as strings ("4"); numbers are accepted too.
+/// Twilio sends counters as strings ("4"); numbers are accepted too. A visitor rather
+/// than an untagged enum, which would buffer each value: three of these per frame.
 fn counter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Counter<'a> {
-        Number(u64),
-        Text(&'a str),
-        Owned(String),
+    struct Counter;
+    impl serde::de::Visitor<'_> for Counter {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a counter: a non-negative integer, as a string or a number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::custom(format!("negative counter {n}")))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+            text.parse().map_err(|_| E::custom(format!("counter {text:?} is not a non-negative integer")))
+        }
     }
-    match Counter::deserialize(deserializer)? {
-        Counter::Number(n) => Ok(n),
-        Counter::Text(text) => text.parse().map_err(serde::de::Error::custom),
-        Counter::Owned(text) => text.parse().map_err(serde::de::Error::custom),
-    }
+    deserializer.deserialize_any(Counter)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +173,11 @@ impl<'a> StreamMessage<'a> {
     /// is read straight into its struct without serde's tag buffering, so it does
     /// not allocate.
     pub fn parse(text: &'a str) -> Result<StreamMessage<'a>, StreamParseError> {
+        // Twilio writes `event` first: then one pass reads the frame (the struct
+        // ignores the tag). Anything else takes the general route below.
+        if text.starts_with(r#"{"event":"media","#) {
+            return Ok(StreamMessage::Media(serde_json::from_str(text)?));
+        }
         #[derive(Deserialize)]
         struct Tag<'a> {
             #[serde(borrow)]
