@@ -3,9 +3,10 @@
 //!
 //! - [`mulaw`]: the scalar ITU-T G.711 reference (the oracle) and the public
 //!   `encode`/`decode` entry points, which pick the fastest backend at run time.
-//! - `simd` (x86_64 only): the AVX2 backend, tested bit for bit against the reference.
-//! - [`pcm`]: PCM16 little-endian bytes ⇄ `i16` samples.
-//! - [`b64`]: base64 appended to reused buffers.
+//! - `simd` (x86_64 only): the AVX2 backend of `mulaw` (tested bit for bit against the
+//!   reference) and of `pcm`'s float conversions (the same loops, compiled for AVX2).
+//! - [`pcm`]: PCM16 little-endian bytes ⇄ `i16` samples ⇄ `f32` (the resampler's format).
+//! - [`b64`]: SIMD base64 into reused buffers.
 
 pub mod b64;
 pub mod mulaw;
