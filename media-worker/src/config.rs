@@ -27,6 +27,9 @@ pub struct MediaConfig {
     pub session_ttl_seconds: u64,
     /// How often the outbox is swept for events of calls whose worker died.
     pub outbox_sweep_seconds: u64,
+    /// Bytes of undelivered events' JSON the outbox keeps in memory; past it, events
+    /// the store holds are read back from it (see [`crate::outbox::Outbox`]).
+    pub outbox_memory_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +75,8 @@ impl MediaConfig {
             drain_seconds: number("DRAIN_SECONDS", 25)?,
             session_ttl_seconds: number("SESSION_TTL_SECONDS", 15)?.max(3),
             outbox_sweep_seconds: number("OUTBOX_SWEEP_SECONDS", 10)?.max(1),
+            outbox_memory_bytes: usize::try_from(number("OUTBOX_MEMORY_BYTES", 8 * 1024 * 1024)?)
+                .map_err(|_| ConfigError("OUTBOX_MEMORY_BYTES is too large".into()))?,
             instance_id: get("FLY_MACHINE_ID")
                 .or_else(|| get("INSTANCE_ID"))
                 .unwrap_or_else(|| format!("pid-{}", std::process::id())),

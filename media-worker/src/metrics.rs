@@ -19,6 +19,8 @@ pub struct Metrics {
     pub twilio_errors: AtomicU64,
     pub edge_errors: AtomicU64,
     pub outbox_depth: AtomicU64,
+    pub outbox_memory_bytes: AtomicU64,
+    pub outbox_spilled: AtomicU64,
     frame_buckets: [AtomicU64; FRAME_BUCKETS.len()],
     frame_count: AtomicU64,
     frame_nanos: AtomicU64,
@@ -72,6 +74,18 @@ impl Metrics {
         line("concierge_twilio_errors_total", "counter", "Twilio REST failures.", get(&self.twilio_errors));
         line("concierge_edge_errors_total", "counter", "Failed deliveries to the edge.", get(&self.edge_errors));
         line("concierge_outbox_depth", "gauge", "Events not yet accepted by the edge.", get(&self.outbox_depth));
+        line(
+            "concierge_outbox_memory_bytes",
+            "gauge",
+            "JSON of undelivered events held in memory (bounded by OUTBOX_MEMORY_BYTES).",
+            get(&self.outbox_memory_bytes),
+        );
+        line(
+            "concierge_outbox_spilled_total",
+            "counter",
+            "Events kept only in the live store because the outbox's memory was full.",
+            get(&self.outbox_spilled),
+        );
         let name = "concierge_frame_processing_seconds";
         let _ =
             writeln!(out, "# HELP {name} Time to process one audio frame, either direction.\n# TYPE {name} histogram");

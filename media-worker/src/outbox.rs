@@ -3,6 +3,7 @@
 //! and, if this instance dies, delivered by whichever instance sweeps the outbox next.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,20 +20,75 @@ use crate::store::LiveStore;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Events submitted and not yet delivered: call id → event id → JSON. Kept so they can
-/// be written back to a store that restarted and lost its copy.
-type Undelivered = Arc<Mutex<HashMap<String, BTreeMap<String, String>>>>;
-
-/// Hands events to the delivery task; never blocks the audio path.
-#[derive(Clone)]
-pub struct Outbox {
-    sender: mpsc::UnboundedSender<(String, String, String)>,
-    undelivered: Undelivered,
+/// How the outbox holds an event until the edge accepts it.
+enum Held {
+    /// The event's JSON, in memory.
+    Text(String),
+    /// Only in the live store: read back when its turn comes.
+    Spilled,
 }
 
-fn lock(undelivered: &Undelivered) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, String>>> {
+/// Events submitted and not yet delivered (call id → event id → event), with the bytes
+/// of JSON held in memory. The JSON lives here once; the queues carry only ids.
+#[derive(Default)]
+struct Pending {
+    events: HashMap<String, BTreeMap<String, Held>>,
+    bytes: usize,
+}
+
+type Shared = Arc<Mutex<Pending>>;
+
+fn lock(pending: &Shared) -> std::sync::MutexGuard<'_, Pending> {
     // Poisoning only means another thread panicked mid-update; the map is still sound.
-    undelivered.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Pending {
+    fn text(&self, call_id: &str, event_id: &str) -> Option<String> {
+        match self.events.get(call_id)?.get(event_id)? {
+            Held::Text(json) => Some(json.clone()),
+            Held::Spilled => None,
+        }
+    }
+
+    /// Drops the in-memory copy of an event the store holds; returns whether it did.
+    fn spill(&mut self, call_id: &str, event_id: &str) -> bool {
+        let Some(held) = self.events.get_mut(call_id).and_then(|events| events.get_mut(event_id)) else {
+            return false;
+        };
+        match std::mem::replace(held, Held::Spilled) {
+            Held::Text(json) => {
+                self.bytes -= json.len();
+                true
+            }
+            Held::Spilled => false,
+        }
+    }
+
+    fn remove(&mut self, call_id: &str, event_id: &str) {
+        if let Some(events) = self.events.get_mut(call_id) {
+            if let Some(Held::Text(json)) = events.remove(event_id) {
+                self.bytes -= json.len();
+            }
+            if events.is_empty() {
+                self.events.remove(call_id);
+            }
+        }
+    }
+}
+
+/// Hands events to the delivery task; never blocks the audio path.
+///
+/// Memory policy: while the edge is away, events queue. Their JSON stays in memory up to
+/// `memory_limit` bytes; past it, each event the store has accepted is kept there only
+/// (its id stays in memory, some 60 bytes) and read back when its turn comes. An event
+/// the store could not take (Redis down too) stays in memory whatever the limit: it has
+/// no other copy, and losing it would be worse.
+#[derive(Clone)]
+pub struct Outbox {
+    sender: mpsc::UnboundedSender<(String, String)>,
+    pending: Shared,
+    metrics: Arc<Metrics>,
 }
 
 impl Outbox {
@@ -44,46 +100,73 @@ impl Outbox {
         store: Arc<LiveStore>,
         edge: EdgeClient,
         metrics: Arc<Metrics>,
+        memory_limit: usize,
     ) -> (Outbox, tokio::task::JoinHandle<()>) {
-        let (sender, mut submitted) = mpsc::unbounded_channel::<(String, String, String)>();
-        let undelivered = Undelivered::default();
-        let (persisted_tx, mut persisted) = mpsc::unbounded_channel::<(String, String, String)>();
+        let (sender, mut submitted) = mpsc::unbounded_channel::<(String, String)>();
+        let pending = Shared::default();
+        let (persisted_tx, mut persisted) = mpsc::unbounded_channel::<(String, String)>();
         let persister = {
-            let (store, metrics) = (store.clone(), metrics.clone());
+            let (store, metrics, pending) = (store.clone(), metrics.clone(), pending.clone());
             tokio::spawn(async move {
-                while let Some((call_id, event_id, json)) = submitted.recv().await {
+                while let Some((call_id, event_id)) = submitted.recv().await {
                     Metrics::inc(&metrics.outbox_depth);
-                    if let Err(error) = store.outbox_put(&call_id, &event_id, &json).await {
-                        // Redis down: the event is still delivered from memory.
-                        tracing::warn!(call_id, event_id, %error, "outbox: could not persist event");
+                    let json = lock(&pending).text(&call_id, &event_id);
+                    if let Some(json) = json {
+                        match store.outbox_put(&call_id, &event_id, &json).await {
+                            Ok(()) => {
+                                let mut pending = lock(&pending);
+                                if pending.bytes > memory_limit && pending.spill(&call_id, &event_id) {
+                                    Metrics::inc(&metrics.outbox_spilled);
+                                }
+                                metrics.outbox_memory_bytes.store(pending.bytes as u64, Ordering::Relaxed);
+                            }
+                            // Redis down: the event is still delivered from memory.
+                            Err(error) => tracing::warn!(call_id, event_id, %error, "outbox: could not persist event"),
+                        }
                     }
-                    let _ = persisted_tx.send((call_id, event_id, json));
+                    let _ = persisted_tx.send((call_id, event_id));
                 }
             })
         };
-        let delivered = undelivered.clone();
+        let (delivering, outbox_metrics) = (pending.clone(), metrics.clone());
         let task = tokio::spawn(async move {
-            while let Some((call_id, event_id, json)) = persisted.recv().await {
-                deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await;
-                metrics.outbox_depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                let mut undelivered = lock(&delivered);
-                if let Some(events) = undelivered.get_mut(&call_id) {
-                    events.remove(&event_id);
-                    if events.is_empty() {
-                        undelivered.remove(&call_id);
-                    }
+            while let Some((call_id, event_id)) = persisted.recv().await {
+                let json = lock(&delivering).text(&call_id, &event_id);
+                let json = match json {
+                    Some(json) => Some(json),
+                    None => read_back(&store, &call_id, &event_id).await,
+                };
+                match json {
+                    Some(json) => deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await,
+                    None => tracing::error!(call_id, event_id, "outbox: a spilled event is gone from the store"),
                 }
+                metrics.outbox_depth.fetch_sub(1, Ordering::Relaxed);
+                let mut pending = lock(&delivering);
+                pending.remove(&call_id, &event_id);
+                metrics.outbox_memory_bytes.store(pending.bytes as u64, Ordering::Relaxed);
             }
             let _ = persister.await;
         });
-        (Outbox { sender, undelivered }, task)
+        (Outbox { sender, pending, metrics: outbox_metrics }, task)
     }
 
     /// Writes the call's undelivered events back to `store` (which lost them, having
-    /// restarted); returns how many.
+    /// restarted); returns how many. Spilled events had no other copy and are gone.
     pub async fn restore(&self, store: &LiveStore, call_id: &str) -> usize {
-        let events: Vec<(String, String)> =
-            lock(&self.undelivered).get(call_id).map(|e| e.clone().into_iter().collect()).unwrap_or_default();
+        let (events, spilled): (Vec<(String, String)>, usize) = {
+            let pending = lock(&self.pending);
+            let held = pending.events.get(call_id);
+            let texts = held.into_iter().flatten().filter_map(|(id, held)| match held {
+                Held::Text(json) => Some((id.clone(), json.clone())),
+                Held::Spilled => None,
+            });
+            let texts: Vec<(String, String)> = texts.collect();
+            let spilled = held.map_or(0, |events| events.len()) - texts.len();
+            (texts, spilled)
+        };
+        if spilled > 0 {
+            tracing::error!(call_id, spilled, "outbox: events kept only in the store were lost with it");
+        }
         for (event_id, json) in &events {
             if let Err(error) = store.outbox_put(call_id, event_id, json).await {
                 tracing::warn!(call_id, event_id, %error, "outbox: could not restore event");
@@ -96,11 +179,35 @@ impl Outbox {
     pub fn submit(&self, call_id: &str, event: &CallEvent) {
         match serde_json::to_string(event) {
             Ok(json) => {
-                lock(&self.undelivered).entry(call_id.to_owned()).or_default().insert(event.id.clone(), json.clone());
+                {
+                    let mut pending = lock(&self.pending);
+                    pending.bytes += json.len();
+                    let events = pending.events.entry(call_id.to_owned()).or_default();
+                    if let Some(Held::Text(old)) = events.insert(event.id.clone(), Held::Text(json)) {
+                        pending.bytes -= old.len();
+                    }
+                    self.metrics.outbox_memory_bytes.store(pending.bytes as u64, Ordering::Relaxed);
+                }
                 // The receiver lives as long as any Outbox: this only fails during teardown.
-                let _ = self.sender.send((call_id.to_owned(), event.id.clone(), json));
+                let _ = self.sender.send((call_id.to_owned(), event.id.clone()));
             }
             Err(error) => tracing::error!(call_id, %error, "event could not be serialized"),
+        }
+    }
+}
+
+/// Reads a spilled event back from the store, waiting out a store that is briefly away.
+/// `None` when the store answers that it does not have it.
+async fn read_back(store: &LiveStore, call_id: &str, event_id: &str) -> Option<String> {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match store.outbox_get(call_id, event_id).await {
+            Ok(json) => return json,
+            Err(error) => {
+                tracing::warn!(call_id, event_id, %error, "outbox: store unavailable to read a spilled event; will retry");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 }

@@ -96,7 +96,7 @@ pub async fn run(
     let store = Arc::new(store);
     let edge = EdgeClient::new(&config.edge_base_url, &config.internal_secret);
     let twilio = TwilioRest::new(&config.twilio_api_base, &config.twilio_account_sid, &config.twilio_auth_token);
-    let (outbox, delivery) = Outbox::start(store.clone(), edge.clone(), metrics.clone());
+    let (outbox, delivery) = Outbox::start(store.clone(), edge.clone(), metrics.clone(), config.outbox_memory_bytes);
     let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::default());
     let drain = Duration::from_secs(config.drain_seconds);
     let services = Arc::new(Services {

@@ -417,6 +417,17 @@ impl LiveStore {
     }
 
     /// The edge accepted the event.
+    /// One stored event, if the store has it.
+    pub async fn outbox_get(&self, call_id: &str, event_id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                Ok(bounded(c.hget(key("outbox", call_id), event_id)).await?)
+            }
+            LiveStore::Memory(m) => Ok(m.lock().outbox.get(call_id).and_then(|events| events.get(event_id)).cloned()),
+        }
+    }
+
     pub async fn outbox_remove(&self, call_id: &str, event_id: &str) -> Result<(), StoreError> {
         match self {
             LiveStore::Redis(r) => {

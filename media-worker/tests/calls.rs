@@ -2,6 +2,7 @@
 //! edge, the fake OpenAI Realtime server, the fake Twilio REST API, and a Twilio Media
 //! Streams client playing the restaurant. Tests wait on recorded events, never sleep.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -374,7 +375,11 @@ async fn an_openai_socket_that_stops_reading_is_dropped_not_queued_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_wait_in_the_outbox_while_the_edge_is_down_and_arrive_once() {
-    let world = World::with(Setup::new(booking_script())).await;
+    // Room in memory for about two events: the rest wait in Redis only (spilled) and are
+    // read back from it when their turn comes.
+    const MEMORY: u64 = 600;
+    let extra = vec![("OUTBOX_MEMORY_BYTES", MEMORY.to_string())];
+    let world = World::with(Setup { extra, ..Setup::new(booking_script()) }).await;
     let call = world.call(vec![Line::says(800), Line::says(1500)]);
     let twilio = world.twilio.watch();
     let running = tokio::spawn(async move { call.run(twilio).await });
@@ -386,9 +391,36 @@ async fn events_wait_in_the_outbox_while_the_edge_is_down_and_arrive_once() {
     let mut log = world.edge.watch();
     wait_until(&mut log, "the edge turning events away", |l| (l.turned_away >= 3).then_some(())).await.unwrap();
     assert!(world.edge.log().received.is_empty());
+    // Every event of the call is in Redis, and the outbox's memory holds no more than
+    // its limit: the rest were spilled. (Polled: neither has a change feed.)
+    let redis_url = world.redis.as_ref().map(|r| r.url.clone()).unwrap();
+    let stored = tokio::time::timeout(Duration::from_secs(20), async {
+        let client = redis::Client::open(redis_url.as_str()).unwrap();
+        loop {
+            let metrics = world.metrics().await;
+            let memory = metric(&metrics, "concierge_outbox_memory_bytes");
+            let spilled = metric(&metrics, "concierge_outbox_spilled_total");
+            if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
+                let stored: HashMap<String, String> =
+                    redis::AsyncCommands::hgetall(&mut redis, format!("concierge:outbox:{CALL_ID}"))
+                        .await
+                        .unwrap_or_default();
+                if stored.values().any(|e| e.contains("stream_ended")) && memory <= MEMORY && spilled >= 3 {
+                    return stored;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the call's events in Redis, spilled from a bounded memory");
     world.edge.set_down(false);
     let events = world.final_events().await;
     let log = world.edge.log();
+    for id in stored.keys() {
+        assert!(log.received.iter().any(|e| &e.id == id), "event {id}, kept only in Redis, was delivered");
+    }
+    assert_eq!(metric(&world.metrics().await, "concierge_outbox_memory_bytes"), 0, "all delivered, nothing held");
     let mut ids: Vec<&str> = log.received.iter().map(|e| e.id.as_str()).collect();
     ids.sort();
     let before = ids.len();
