@@ -43,11 +43,20 @@ fn lock(pending: &Shared) -> std::sync::MutexGuard<'_, Pending> {
     pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What the outbox has of one event.
+enum Lookup {
+    Text(String),
+    Spilled,
+    /// Delivered already (a repeated submission of the same id).
+    Gone,
+}
+
 impl Pending {
-    fn text(&self, call_id: &str, event_id: &str) -> Option<String> {
-        match self.events.get(call_id)?.get(event_id)? {
-            Held::Text(json) => Some(json.clone()),
-            Held::Spilled => None,
+    fn lookup(&self, call_id: &str, event_id: &str) -> Lookup {
+        match self.events.get(call_id).and_then(|events| events.get(event_id)) {
+            Some(Held::Text(json)) => Lookup::Text(json.clone()),
+            Some(Held::Spilled) => Lookup::Spilled,
+            None => Lookup::Gone,
         }
     }
 
@@ -58,7 +67,7 @@ impl Pending {
         };
         match std::mem::replace(held, Held::Spilled) {
             Held::Text(json) => {
-                self.bytes -= json.len();
+                self.bytes = self.bytes.saturating_sub(json.len());
                 true
             }
             Held::Spilled => false,
@@ -68,7 +77,7 @@ impl Pending {
     fn remove(&mut self, call_id: &str, event_id: &str) {
         if let Some(events) = self.events.get_mut(call_id) {
             if let Some(Held::Text(json)) = events.remove(event_id) {
-                self.bytes -= json.len();
+                self.bytes = self.bytes.saturating_sub(json.len());
             }
             if events.is_empty() {
                 self.events.remove(call_id);
@@ -110,8 +119,8 @@ impl Outbox {
             tokio::spawn(async move {
                 while let Some((call_id, event_id)) = submitted.recv().await {
                     Metrics::inc(&metrics.outbox_depth);
-                    let json = lock(&pending).text(&call_id, &event_id);
-                    if let Some(json) = json {
+                    let json = lock(&pending).lookup(&call_id, &event_id);
+                    if let Lookup::Text(json) = json {
                         match store.outbox_put(&call_id, &event_id, &json).await {
                             Ok(()) => {
                                 let mut pending = lock(&pending);
@@ -131,14 +140,20 @@ impl Outbox {
         let (delivering, outbox_metrics) = (pending.clone(), metrics.clone());
         let task = tokio::spawn(async move {
             while let Some((call_id, event_id)) = persisted.recv().await {
-                let json = lock(&delivering).text(&call_id, &event_id);
-                let json = match json {
-                    Some(json) => Some(json),
-                    None => read_back(&store, &call_id, &event_id).await,
+                let lookup = lock(&delivering).lookup(&call_id, &event_id);
+                let json = match lookup {
+                    Lookup::Text(json) => Some(json),
+                    Lookup::Spilled => {
+                        let json = read_back(&store, &call_id, &event_id).await;
+                        if json.is_none() {
+                            tracing::error!(call_id, event_id, "outbox: a spilled event is gone from the store");
+                        }
+                        json
+                    }
+                    Lookup::Gone => None,
                 };
-                match json {
-                    Some(json) => deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await,
-                    None => tracing::error!(call_id, event_id, "outbox: a spilled event is gone from the store"),
+                if let Some(json) = json {
+                    deliver_one(&store, &edge, &metrics, &call_id, &event_id, &json).await;
                 }
                 metrics.outbox_depth.fetch_sub(1, Ordering::Relaxed);
                 let mut pending = lock(&delivering);
