@@ -11,7 +11,10 @@
 //! With `--edge-bookings N` it times the edge Worker instead (edge_bench.rs).
 //!
 //! Usage: concierge-loadgen [--calls 50,100,200] [--seconds 12] [--audio-mode pcm24k|passthrough]
-//!                          [--worker target/release/media-worker]
+//!                          [--worker target/release/media-worker] [--worker-cpu 0]
+//!
+//! `--worker-cpu N` runs the worker on CPU N alone and the generator on the others
+//! (`taskset`), so the worker's figures are one core's, undisturbed by the generator.
 //!        concierge-loadgen --edge-bookings 200
 
 mod caller;
@@ -52,6 +55,8 @@ struct Options {
     seconds: u64,
     audio_mode: String,
     worker: PathBuf,
+    /// Pin the worker to this CPU and the generator to the rest.
+    worker_cpu: Option<usize>,
     edge_bookings: Option<usize>,
 }
 
@@ -61,6 +66,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 12,
         audio_mode: "pcm24k".into(),
         worker: PathBuf::from("target/release/media-worker"),
+        worker_cpu: None,
         edge_bookings: None,
     };
     let mut args = std::env::args().skip(1);
@@ -73,6 +79,7 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => options.seconds = value.parse()?,
             "--audio-mode" => options.audio_mode = value,
             "--worker" => options.worker = value.into(),
+            "--worker-cpu" => options.worker_cpu = Some(value.parse()?),
             "--edge-bookings" => options.edge_bookings = Some(value.parse()?),
             _ => bail!("unknown option {flag}; see the top of loadgen/src/main.rs"),
         }
@@ -177,7 +184,16 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
     }
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut worker = tokio::process::Command::new(&options.worker)
+    let mut command = match options.worker_cpu {
+        Some(cpu) => {
+            // taskset execs the worker in place: the pid stays the worker's.
+            let mut command = tokio::process::Command::new("taskset");
+            command.arg("-c").arg(cpu.to_string()).arg(&options.worker);
+            command
+        }
+        None => tokio::process::Command::new(&options.worker),
+    };
+    let mut worker = command
         .env_clear()
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
@@ -288,18 +304,57 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
     Ok(report)
 }
 
+/// The CPUs this machine has online, from /sys (not this process's affinity).
+fn online_cpus() -> Vec<usize> {
+    // The file reads like "0-1" or "0,2-3".
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) {
+            cpus.extend(first..=last);
+        }
+    }
+    cpus
+}
+
+/// Moves every thread of this process onto the CPUs other than `worker_cpu`.
+fn pin_generator_away_from(worker_cpu: usize) -> anyhow::Result<()> {
+    let cpus = online_cpus();
+    if !cpus.contains(&worker_cpu) {
+        bail!("--worker-cpu {worker_cpu}: this machine's CPUs are {cpus:?}");
+    }
+    let others: Vec<String> = cpus.iter().filter(|&&c| c != worker_cpu).map(|c| c.to_string()).collect();
+    if others.is_empty() {
+        bail!("--worker-cpu needs a machine with a CPU to spare for the generator");
+    }
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &others.join(","), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset could not pin the generator: {status}");
+    }
+    Ok(())
+}
+
 fn print_header(options: &Options) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.to_owned()))
         .and_then(|line| line.split_once(':').map(|(_, model)| model.trim().to_owned()))
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = online_cpus().len();
+    let placement = match options.worker_cpu {
+        Some(worker_cpu) => format!("The worker runs on CPU {worker_cpu} alone, the load generator on the others."),
+        None => "The load generator shares the machine.".to_owned(),
+    };
     println!("# concierge-loadgen");
     println!();
     println!(
         "{cpu}, {cores} cores; AUDIO_MODE={}; {} s of audio per call each way, calls started over {} s; \
-         worker: {}, embedded store. The load generator shares the machine.",
+         worker: {}, embedded store. {placement}",
         options.audio_mode,
         options.seconds,
         RAMP.as_secs(),
@@ -338,6 +393,9 @@ async fn main() -> anyhow::Result<()> {
         return edge_bench::run(bookings.max(1)).await;
     }
     print_header(&options);
+    if let Some(worker_cpu) = options.worker_cpu {
+        pin_generator_away_from(worker_cpu)?;
+    }
     let mut knee = None;
     let mut held = None;
     for (step, &calls) in options.steps.iter().enumerate() {
