@@ -194,6 +194,12 @@ struct Call {
     finished: bool,
 }
 
+/// When a call's concurrency slot lapses if nobody releases it (a worker that died):
+/// the longest a call may run, plus room for the goodbye and hang-up.
+fn slot_until(config: &crate::config::MediaConfig, now_ms: u64) -> u64 {
+    now_ms + (config.max_call_seconds + 120) * 1000
+}
+
 async fn run_call(
     start: StreamStart,
     twilio_tx: TwilioSink,
@@ -202,8 +208,7 @@ async fn run_call(
 ) {
     let config = &services.config;
     let now = unix_ms();
-    let slot_until = now + (config.max_call_seconds + 120) * 1000;
-    match services.store.acquire_slot(&start.call_id, config.max_concurrent_calls, now, slot_until).await {
+    match services.store.acquire_slot(&start.call_id, config.max_concurrent_calls, now, slot_until(config, now)).await {
         Ok(true) => {}
         Ok(false) => {
             Metrics::inc(&services.metrics.streams_refused);
@@ -426,8 +431,8 @@ impl Call {
         if let Err(error) = store.register_call(&self.call_id, &self.registration).await {
             warn!(%error, "restore: call not registered");
         }
-        let slot_until = now + (config.max_call_seconds + 120) * 1000;
-        if let Err(error) = store.acquire_slot(&self.call_id, config.max_concurrent_calls, now, slot_until).await {
+        let until = slot_until(config, now);
+        if let Err(error) = store.acquire_slot(&self.call_id, config.max_concurrent_calls, now, until).await {
             warn!(%error, "restore: call slot not taken");
         }
         let lines: Vec<String> = self

@@ -416,7 +416,6 @@ impl LiveStore {
         }
     }
 
-    /// The edge accepted the event.
     /// One stored event, if the store has it.
     pub async fn outbox_get(&self, call_id: &str, event_id: &str) -> Result<Option<String>, StoreError> {
         match self {
@@ -428,6 +427,7 @@ impl LiveStore {
         }
     }
 
+    /// The edge accepted the event.
     pub async fn outbox_remove(&self, call_id: &str, event_id: &str) -> Result<(), StoreError> {
         match self {
             LiveStore::Redis(r) => {

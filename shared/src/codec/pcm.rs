@@ -16,24 +16,14 @@ const ROUNDING: f32 = 12_582_912.0;
 /// PCM16 samples to floats in [-1, 1).
 pub fn i16_to_f32(samples: &[i16], values: &mut [f32]) -> Result<(), LengthMismatch> {
     check_lengths(samples.len(), samples.len(), values.len())?;
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        super::simd::i16_to_f32_avx2(samples, values);
-        return Ok(());
-    }
-    i16_to_f32_loop(samples, values);
+    fastest(i16_to_f32_loop, samples, values);
     Ok(())
 }
 
 /// Floats to PCM16, rounded to nearest (ties to even) and saturated; NaN becomes 0.
 pub fn f32_to_i16(values: &[f32], samples: &mut [i16]) -> Result<(), LengthMismatch> {
     check_lengths(values.len(), values.len(), samples.len())?;
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        super::simd::f32_to_i16_avx2(values, samples);
-        return Ok(());
-    }
-    f32_to_i16_loop(values, samples);
+    fastest(f32_to_i16_loop, values, samples);
     Ok(())
 }
 
@@ -43,24 +33,28 @@ pub fn le_bytes_to_f32(bytes: &[u8], values: &mut [f32]) -> Result<(), LengthMis
         return Err(LengthMismatch { input: bytes.len(), needed: bytes.len().div_ceil(2), output: values.len() });
     }
     check_lengths(bytes.len(), bytes.len() / 2, values.len())?;
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        super::simd::le_bytes_to_f32_avx2(bytes, values);
-        return Ok(());
-    }
-    le_bytes_to_f32_loop(bytes, values);
+    fastest(le_bytes_to_f32_loop, bytes, values);
     Ok(())
 }
 
+/// Runs a conversion loop compiled for AVX2 when the CPU has it, as built otherwise.
+fn fastest<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        return super::simd::with_avx2(conversion, input, output);
+    }
+    conversion(input, output)
+}
+
 #[inline(always)]
-pub(crate) fn i16_to_f32_loop(samples: &[i16], values: &mut [f32]) {
+fn i16_to_f32_loop(samples: &[i16], values: &mut [f32]) {
     for (value, &sample) in values.iter_mut().zip(samples) {
         *value = f32::from(sample) * (1.0 / SCALE);
     }
 }
 
 #[inline(always)]
-pub(crate) fn f32_to_i16_loop(values: &[f32], samples: &mut [i16]) {
+fn f32_to_i16_loop(values: &[f32], samples: &mut [i16]) {
     for (sample, &value) in samples.iter_mut().zip(values) {
         let scaled = (value * SCALE).clamp(-SCALE, SCALE - 1.0);
         // After the add, the rounded integer sits in the low mantissa bits (offset by
@@ -71,7 +65,7 @@ pub(crate) fn f32_to_i16_loop(values: &[f32], samples: &mut [i16]) {
 }
 
 #[inline(always)]
-pub(crate) fn le_bytes_to_f32_loop(bytes: &[u8], values: &mut [f32]) {
+fn le_bytes_to_f32_loop(bytes: &[u8], values: &mut [f32]) {
     for (value, pair) in values.iter_mut().zip(bytes.chunks_exact(2)) {
         *value = f32::from(i16::from_le_bytes([pair[0], pair[1]])) * (1.0 / SCALE);
     }

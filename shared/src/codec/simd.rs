@@ -6,7 +6,7 @@
 //!
 //! Tails shorter than one vector go through the scalar reference.
 //!
-//! Also the PCM16 ⇄ `f32` loops of [`super::pcm`], compiled again with AVX2 enabled.
+//! Also [`with_avx2`]: the PCM16 ⇄ `f32` loops of [`super::pcm`], compiled again for AVX2.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
@@ -112,32 +112,14 @@ unsafe fn encode_16(samples: __m256i) -> __m256i {
     _mm256_xor_si256(code, invert)
 }
 
-/// [`super::pcm::i16_to_f32`] with AVX2. The caller has checked the CPU and the lengths.
-pub(crate) fn i16_to_f32_avx2(samples: &[i16], values: &mut [f32]) {
+/// Runs `conversion` (one of [`super::pcm`]'s `#[inline(always)]` loops) inlined into a
+/// function compiled for AVX2, so the loop is vectorized for it. The caller has checked
+/// that the CPU has AVX2.
+pub(crate) fn with_avx2<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
     #[target_feature(enable = "avx2")]
-    unsafe fn inner(samples: &[i16], values: &mut [f32]) {
-        super::pcm::i16_to_f32_loop(samples, values);
+    unsafe fn inner<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
+        conversion(input, output)
     }
     // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { inner(samples, values) }
-}
-
-/// [`super::pcm::f32_to_i16`] with AVX2. The caller has checked the CPU and the lengths.
-pub(crate) fn f32_to_i16_avx2(values: &[f32], samples: &mut [i16]) {
-    #[target_feature(enable = "avx2")]
-    unsafe fn inner(values: &[f32], samples: &mut [i16]) {
-        super::pcm::f32_to_i16_loop(values, samples);
-    }
-    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { inner(values, samples) }
-}
-
-/// [`super::pcm::le_bytes_to_f32`] with AVX2. The caller has checked the CPU and the lengths.
-pub(crate) fn le_bytes_to_f32_avx2(bytes: &[u8], values: &mut [f32]) {
-    #[target_feature(enable = "avx2")]
-    unsafe fn inner(bytes: &[u8], values: &mut [f32]) {
-        super::pcm::le_bytes_to_f32_loop(bytes, values);
-    }
-    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { inner(bytes, values) }
+    unsafe { inner(conversion, input, output) }
 }
