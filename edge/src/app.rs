@@ -19,18 +19,15 @@ use shared::twiml;
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
+use crate::idempotency::Claim;
 use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
 use crate::serial::Leases;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What an `Idempotency-Key` is bound to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IdempotencyRecord {
-    call_id: String,
-    request_hash: String,
-}
+/// How often a request waits on an `Idempotency-Key` another request is booking with.
+const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub struct Edge<S, T, W, C, I> {
     pub config: EdgeConfig,
@@ -152,25 +149,52 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(|k| format!("idem:{owner}:{}", hex::encode(Sha256::digest(k.as_bytes()))));
-        // A retry racing the original waits here, then finds the call the original made.
-        let _idempotency_guard = match &idempotency_key {
-            Some(key) => Some(self.leases.lock(key, &self.ports.clock).await),
-            None => None,
-        };
-        if let Some(key) = &idempotency_key {
-            if let Some(text) = self.ports.store.get(key).await? {
-                let bound: IdempotencyRecord = serde_json::from_str(&text)
-                    .map_err(|e| ApiError::Storage(format!("idempotency record unreadable: {e}")))?;
-                if bound.request_hash != request_hash {
-                    return Err(ApiError::Conflict(
-                        "this Idempotency-Key was already used with a different request body".into(),
-                    ));
-                }
-                let ledger = self.load(&bound.call_id).await?.ok_or(ApiError::NotFound)?;
-                return Ok(created_body(200, &ledger));
+        let Some(key) = idempotency_key else { return self.book(owner, booking, now, None).await };
+        if let Some(call_id) = self.claim_idempotency_key(&key, &request_hash).await? {
+            let ledger = self.load(&call_id).await?.ok_or_else(|| {
+                // Bound in the key's Durable Object, not yet visible in this location's KV.
+                ApiError::Conflict("the call this Idempotency-Key made is still being saved; retry shortly".into())
+            })?;
+            return Ok(created_body(200, &ledger));
+        }
+        let booked = self.book(owner, booking, now, Some((&key, &request_hash))).await;
+        if booked.is_err() {
+            // Refused before dialing (limits, storage): the key is free for a retry.
+            // A key already bound to a call stays bound.
+            if let Err(error) = self.ports.store.settle_key(&key, &request_hash, None).await {
+                return Err(error.into());
             }
         }
+        booked
+    }
 
+    /// The call an `Idempotency-Key` already made, or `None` once this request holds
+    /// the key. A request with the same key and body that is booking right now is
+    /// waited for, so overlapping retries all answer with the one call it makes.
+    async fn claim_idempotency_key(&self, key: &str, request_hash: &str) -> Result<Option<String>, ApiError> {
+        loop {
+            match self.ports.store.claim_key(key, request_hash, self.ports.clock.now()).await? {
+                Claim::Granted => return Ok(None),
+                Claim::Existing { call_id } => return Ok(Some(call_id)),
+                Claim::InProgress => self.ports.clock.sleep(CLAIM_POLL).await,
+                Claim::Mismatch => {
+                    return Err(ApiError::Conflict(
+                        "this Idempotency-Key was already used with a different request body".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Books and dials. `idempotency` is the claimed key and the request's hash, bound
+    /// to the call before it is dialed.
+    async fn book(
+        &self,
+        owner: String,
+        booking: BookingRequest,
+        now: DateTime<Utc>,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<EdgeResponse, ApiError> {
         self.count_booking(&owner, now).await?;
         let in_flight_key = format!("{IN_FLIGHT_PREFIX}{owner}");
         let in_flight_guard = self.leases.lock(&in_flight_key, &self.ports.clock).await;
@@ -187,10 +211,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let _call_guard = self.leases.lock(&call_key(&call_id), &self.ports.clock).await;
         let mut ledger = CallLedger::new(call_id.clone(), owner, booking, now);
         self.save(&ledger).await?;
-        if let Some(key) = &idempotency_key {
-            let record = IdempotencyRecord { call_id: call_id.clone(), request_hash };
-            let text = serde_json::to_string(&record).map_err(|e| ApiError::Storage(e.to_string()))?;
-            self.ports.store.put(key, &text).await?;
+        if let Some((key, request_hash)) = idempotency {
+            self.ports.store.settle_key(key, request_hash, Some(&call_id)).await?;
         }
 
         let create = CreateCall {

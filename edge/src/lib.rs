@@ -9,6 +9,7 @@
 //! | [`app`] | the route table: one async function per route, over [`ports`] |
 //! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
 //! | [`http`] | plain request/response data the handlers see |
+//! | [`idempotency`] | `Idempotency-Key` claims: who books, who waits, who gets the earlier call |
 //! | [`error`] | the one error type of the HTTP boundary, mapped to status and JSON in one place |
 //! | [`config`] | settings from wrangler vars and secrets |
 //! | [`memory`] | in-process ports: store, manual clock, sequential ids |
@@ -20,6 +21,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

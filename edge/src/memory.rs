@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::idempotency::{self, Claim, Entry, Settled};
 use crate::ports::{Clock, IdSource, Store, StoreError};
 
 /// A map in memory, with a switch to simulate an outage.
@@ -49,6 +50,34 @@ impl Store for MemoryStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.entries()?.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        let mut entries = self.entries()?;
+        let stored = match entries.get(key) {
+            Some(text) => Some(serde_json::from_str::<Entry>(text).map_err(|e| StoreError(e.to_string()))?),
+            None => None,
+        };
+        let (claim, store) = idempotency::decide(stored.as_ref(), request_hash, now);
+        if let Some(entry) = store {
+            entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
+        }
+        Ok(claim)
+    }
+
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
+        let mut entries = self.entries()?;
+        let stored = entries.get(key).and_then(|text| serde_json::from_str::<Entry>(text).ok());
+        match idempotency::settle(stored.as_ref(), request_hash, call_id) {
+            Settled::Store(entry) => {
+                entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
+            }
+            Settled::Remove => {
+                entries.remove(key);
+            }
+            Settled::Keep => {}
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use shared::twilio::rest::{CallResource, CreateCall, TwilioApiError, UpdateCall};
 
+use crate::idempotency::Claim;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreError(pub String);
@@ -26,6 +28,13 @@ pub trait Store {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key starting with `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Claims an `Idempotency-Key` for a request, or says who has it, in one atomic
+    /// step ([`crate::idempotency::decide`]); KV cannot, so the Worker asks the key's
+    /// Durable Object.
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;
+    /// Binds a granted key to the call it made (`Some`), or gives its claim back (`None`).
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
 }
 
 /// The Twilio Calls REST API.

@@ -2,7 +2,8 @@
 //! Worker isolate). KV has no compare-and-swap, so two that overlap would each write
 //! their own version and one update would be lost: a Twilio status callback and a
 //! media-worker event arriving together, a callback arriving while the booking is still
-//! saving the dialed call, two bookings with one `Idempotency-Key` both dialing.
+//! saving the dialed call, two bookings counted against one key's limits at once.
+//! (`Idempotency-Key`s need more than this and get it: see `idempotency.rs`.)
 //!
 //! A holder takes a lease on the key; others poll for it on their own timer. Polling,
 //! not a waker: in a Worker, one request must never resume another (workerd cancels a

@@ -5,29 +5,59 @@
 
 use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
-use worker::{event, Context, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, Response};
+use worker::{
+    durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
+    RequestInit, Response, State,
+};
 
 use crate::app::Edge;
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
+use crate::idempotency::{self, Claim, Entry, KeyCommand, Settled};
 use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
 use crate::serial::Leases;
 
-/// KV binding holding call ledgers and idempotency records.
+/// KV binding holding call ledgers.
 const CALLS_BINDING: &str = "CALLS";
-/// Idempotency records and finished calls are kept for 30 days.
+/// Durable Object namespace with one [`IdempotencyKey`] per `Idempotency-Key`.
+const KEYS_BINDING: &str = "IDEMPOTENCY_KEYS";
+/// Idempotency keys and finished calls are kept for 30 days.
 const RECORD_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
-struct KvCalls(KvStore);
+/// Call records in KV; `Idempotency-Key`s in their Durable Objects.
+struct KvCalls {
+    kv: KvStore,
+    keys: ObjectNamespace,
+}
+
+impl KvCalls {
+    /// Sends `command` to the Durable Object of `key` and returns its answer's body.
+    async fn ask_key(&self, key: &str, command: &KeyCommand) -> Result<Vec<u8>, StoreError> {
+        let failed = |e: worker::Error| StoreError(format!("idempotency key store: {e}"));
+        let body = serde_json::to_string(command).map_err(|e| StoreError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let request = Request::new_with_init("https://idempotency-key/", &init).map_err(failed)?;
+        let stub = self.keys.get_by_name(key).map_err(failed)?;
+        let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
+        let bytes = response.bytes().await.map_err(failed)?;
+        match response.status_code() {
+            200..=299 => Ok(bytes),
+            status => {
+                Err(StoreError(format!("idempotency key store answered {status}: {}", String::from_utf8_lossy(&bytes))))
+            }
+        }
+    }
+}
 
 impl Store for KvCalls {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0.get(key).text().await.map_err(|e| StoreError(e.to_string()))
+        self.kv.get(key).text().await.map_err(|e| StoreError(e.to_string()))
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.0
+        self.kv
             .put(key, value)
             .map_err(|e| StoreError(e.to_string()))?
             .expiration_ttl(RECORD_TTL_SECONDS)
@@ -37,14 +67,14 @@ impl Store for KvCalls {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).await.map_err(|e| StoreError(e.to_string()))
+        self.kv.delete(key).await.map_err(|e| StoreError(e.to_string()))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut cursor = None;
         loop {
-            let mut request = self.0.list().prefix(prefix.to_owned());
+            let mut request = self.kv.list().prefix(prefix.to_owned());
             if let Some(cursor) = cursor.take() {
                 request = request.cursor(cursor);
             }
@@ -55,6 +85,84 @@ impl Store for KvCalls {
                 None => return Ok(keys),
             }
         }
+    }
+
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        let command = KeyCommand::Claim { request_hash: request_hash.to_owned(), now };
+        let answer = self.ask_key(key, &command).await?;
+        serde_json::from_slice(&answer).map_err(|e| StoreError(format!("idempotency key store: {e}")))
+    }
+
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
+        let command = KeyCommand::Settle { request_hash: request_hash.to_owned(), call_id: call_id.map(str::to_owned) };
+        self.ask_key(key, &command).await.map(drop)
+    }
+}
+
+/// One `Idempotency-Key`: a Durable Object runs one request at a time and its storage
+/// is strongly consistent, so the claim is atomic across isolates and locations (KV's
+/// is neither). The rules are [`idempotency::decide`] and [`idempotency::settle`].
+#[durable_object]
+pub struct IdempotencyKey {
+    state: State,
+}
+
+/// The object's one storage key.
+const ENTRY: &str = "entry";
+
+impl IdempotencyKey {
+    async fn stored(&self) -> worker::Result<Option<Entry>> {
+        self.state.storage().get::<Entry>(ENTRY).await
+    }
+
+    /// Writes the entry and (re)starts its 30 days.
+    async fn store(&self, entry: &Entry) -> worker::Result<()> {
+        let storage = self.state.storage();
+        storage.put(ENTRY, entry).await?;
+        let expires_at = worker::Date::now().as_millis() as i64 + RECORD_TTL_SECONDS as i64 * 1000;
+        storage.set_alarm(expires_at).await
+    }
+}
+
+impl DurableObject for IdempotencyKey {
+    fn new(state: State, _env: Env) -> Self {
+        IdempotencyKey { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let command: KeyCommand = match req.json().await {
+            Ok(command) => command,
+            Err(error) => return Response::error(format!("unreadable key command: {error}"), 400),
+        };
+        // No other I/O between reading and writing: the object's input gate keeps
+        // every other request to this key out until the write is done.
+        let stored = self.stored().await?;
+        match command {
+            KeyCommand::Claim { request_hash, now } => {
+                let (claim, entry) = idempotency::decide(stored.as_ref(), &request_hash, now);
+                if let Some(entry) = entry {
+                    self.store(&entry).await?;
+                }
+                Response::from_json(&claim)
+            }
+            KeyCommand::Settle { request_hash, call_id } => {
+                match idempotency::settle(stored.as_ref(), &request_hash, call_id.as_deref()) {
+                    Settled::Store(entry) => self.store(&entry).await?,
+                    Settled::Remove => {
+                        self.state.storage().delete_all().await?;
+                        self.state.storage().delete_alarm().await?;
+                    }
+                    Settled::Keep => {}
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
+        }
+    }
+
+    /// 30 days after its last write the key is forgotten.
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.state.storage().delete_all().await?;
+        Response::empty()
     }
 }
 
@@ -181,10 +289,11 @@ type WorkerEdge = Edge<KvCalls, FetchTwilio, FetchWebhooks, WorkerClock, RandomI
 /// The edge over this Worker's bindings.
 fn edge(env: &Env) -> Result<WorkerEdge, ApiError> {
     let config = config(env)?;
-    let store = env
-        .kv(CALLS_BINDING)
-        .map(KvCalls)
-        .map_err(|e| ApiError::Misconfigured(format!("KV binding {CALLS_BINDING}: {e}")))?;
+    let kv = env.kv(CALLS_BINDING).map_err(|e| ApiError::Misconfigured(format!("KV binding {CALLS_BINDING}: {e}")))?;
+    let keys = env
+        .durable_object(KEYS_BINDING)
+        .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {KEYS_BINDING}: {e}")))?;
+    let store = KvCalls { kv, keys };
     let twilio = FetchTwilio {
         api_base: config.twilio_api_base.clone(),
         account_sid: config.twilio_account_sid.clone(),

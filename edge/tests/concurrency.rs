@@ -4,11 +4,13 @@
 
 mod common;
 
+use chrono::{DateTime, Utc};
 use common::*;
 use edge::app::Edge;
 use edge::http::{EdgeRequest, EdgeResponse};
+use edge::idempotency::Claim;
 use edge::memory::{yield_now, ManualClock, MemoryStore, SequentialIds};
-use edge::ports::{Ports, Store, StoreError};
+use edge::ports::{IdSource, Ports, Store, StoreError};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shared::auth;
@@ -34,6 +36,64 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.list(prefix).await
     }
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        yield_now().await;
+        self.0.claim_key(key, request_hash, now).await
+    }
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.settle_key(key, request_hash, call_id).await
+    }
+}
+
+/// One store seen from one of several Worker isolates: each isolate has its own
+/// leases, so only what the store does atomically holds between them.
+struct Isolate<'a>(&'a InterleavingStore);
+
+impl Store for Isolate<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.0.list(prefix).await
+    }
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        self.0.claim_key(key, request_hash, now).await
+    }
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
+        self.0.settle_key(key, request_hash, call_id).await
+    }
+}
+
+/// Call ids that cannot collide between isolates.
+struct IsolateIds(&'static str, SequentialIds);
+
+impl IdSource for IsolateIds {
+    fn call_id(&self) -> String {
+        format!("{}_{}", self.0, self.1.call_id())
+    }
+}
+
+fn isolate<'a>(
+    store: &'a InterleavingStore,
+    name: &'static str,
+) -> Edge<Isolate<'a>, FakeTwilio, Webhooks, ManualClock, IsolateIds> {
+    Edge::new(
+        config(),
+        Ports {
+            store: Isolate(store),
+            twilio: FakeTwilio::default(),
+            webhooks: Webhooks::default(),
+            clock: ManualClock::at(start()),
+            ids: IsolateIds(name, SequentialIds::default()),
+        },
+    )
 }
 
 type ConcurrentEdge = Edge<InterleavingStore, FakeTwilio, Webhooks, ManualClock, SequentialIds>;
@@ -85,6 +145,57 @@ fn simultaneous_bookings_with_one_idempotency_key_dial_once() {
     assert_eq!(statuses, [200, 200, 200, 201]);
     let ids: Vec<Value> = responses.iter().map(|r| r.json_body()["call_id"].clone()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "every retry names the same call: {ids:?}");
+}
+
+#[test]
+fn simultaneous_bookings_with_one_idempotency_key_dial_once_across_isolates() {
+    let store = InterleavingStore::default();
+    let (east, west) = (isolate(&store, "east"), isolate(&store, "west"));
+    let requests: Vec<EdgeRequest> = (0..4).map(|_| booking_request("order-2")).collect();
+    let (east_requests, west_requests) = requests.split_at(2);
+    let responses = pollster::block_on(futures_util::future::join(
+        join_all(east_requests.iter().map(|r| east.handle(r))),
+        join_all(west_requests.iter().map(|r| west.handle(r))),
+    ));
+
+    let dials = east.ports.twilio.created.borrow().len() + west.ports.twilio.created.borrow().len();
+    assert_eq!(dials, 1, "one dial for one key, whichever isolate each request reached");
+    let responses: Vec<&EdgeResponse> = responses.0.iter().chain(&responses.1).collect();
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 201]);
+    let ids: Vec<Value> = responses.iter().map(|r| r.json_body()["call_id"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "every retry names the same call: {ids:?}");
+}
+
+#[test]
+fn a_key_refused_before_dialing_is_free_for_the_retry() {
+    let mut config = config();
+    config.max_calls_in_flight = 1;
+    let edge = Edge::new(
+        config,
+        Ports {
+            store: InterleavingStore::default(),
+            twilio: FakeTwilio::default(),
+            webhooks: Webhooks::default(),
+            clock: ManualClock::at(start()),
+            ids: SequentialIds::default(),
+        },
+    );
+    let first = handle(&edge, booking_request("order-3"));
+    assert_eq!(first.status, 201);
+    let refused = handle(&edge, booking_request("order-4"));
+    assert_eq!(refused.status, 429, "the one call slot is taken: {:?}", refused.json_body());
+    let claims = pollster::block_on(edge.ports.store.list("idem:")).unwrap_or_default();
+    assert_eq!(claims.len(), 1, "the refused booking left no claim on its key: {claims:?}");
+
+    let call_id = first.json_body()["call_id"].as_str().unwrap_or_default().to_owned();
+    let completed = [("CallSid", "CA1"), ("CallStatus", "completed"), ("SequenceNumber", "3"), ("CallDuration", "42")];
+    assert_eq!(handle(&edge, status_request(&call_id, &completed)).status, 204);
+    let retried = handle(&edge, booking_request("order-4"));
+    assert_eq!(retried.status, 201, "the retry books: {:?}", retried.json_body());
+    assert_ne!(retried.json_body()["call_id"], first.json_body()["call_id"]);
+    assert_eq!(edge.ports.twilio.created.borrow().len(), 2);
 }
 
 #[test]

@@ -148,6 +148,17 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     let (status, again) = h.book(&booking(&hook, "+15105485525"), Some("order-1")).await;
     assert_eq!((status, &again["call_id"]), (StatusCode::OK, &created["call_id"]));
     assert_eq!(h.twilio.ledger().calls.len(), 1);
+    // Another body under that key is refused, and the key keeps its call.
+    let (status, conflict) = h.book(&booking(&hook, "+15105480000"), Some("order-1")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
+    // Overlapping first sends of a new key meet in the key's Durable Object: one dial.
+    let racing = booking(&hook, "+15105485526");
+    let answers = futures_util::future::join_all((0..4).map(|_| h.book(&racing, Some("order-2")))).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(status, _)| status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 201], "{answers:?}\n{}", h.edge.log());
+    assert!(answers.iter().all(|(_, body)| body["call_id"] == answers[0].1["call_id"]), "{answers:?}");
+    assert_eq!(h.twilio.ledger().calls.len(), 2, "one dial for the racing key");
 
     // Callbacks arrive out of order; the call only moves forward.
     let status_path = format!("/twilio/status/{call_id}");
