@@ -15,8 +15,11 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 pub struct CallerReport {
     /// When each media frame was sent, in order.
     pub sent: Vec<Instant>,
-    /// Media frames of agent audio received.
+    /// Agent audio received, in 20 ms frames (a message may carry several: in
+    /// `passthrough` the worker forwards each delta whole).
     pub agent_frames: u64,
+    /// Agent audio received, in 8 kHz mu-law bytes (8 a millisecond).
+    pub agent_bytes: u64,
     /// Messages that were not the Twilio commands we know.
     pub unreadable: u64,
     /// Set when the call could not run at all.
@@ -44,7 +47,8 @@ pub async fn run(plan: CallPlan) -> CallerReport {
 
 async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> {
     // Nagle off, as Twilio's media servers send each frame as it is due.
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(&plan.url, None, true).await?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(&plan.url, Some(crate::socket_config()), true).await?;
     let (mut tx, mut rx) = socket.split();
     let text = |value: serde_json::Value| Message::Text(value.to_string().into());
     let stream_sid = &plan.stream_sid;
@@ -90,7 +94,8 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
                     Some(Ok(_)) => continue,
                 };
                 if text.contains(r#""event":"media""#) {
-                    report.agent_frames += 1;
+                    report.agent_bytes += payload_bytes(&text);
+                    report.agent_frames = report.agent_bytes / 160;
                 } else if text.contains(r#""event":"mark""#) {
                     // Played at once: echo it back, as Twilio does when playback reaches it.
                     let Ok(mark) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
@@ -104,8 +109,31 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
     }
 }
 
+/// The decoded length of a media message's base64 `payload`.
+fn payload_bytes(message: &str) -> u64 {
+    const KEY: &str = r#""payload":""#;
+    let Some(start) = message.find(KEY).map(|at| at + KEY.len()) else { return 0 };
+    let payload = message[start..].split('"').next().unwrap_or_default();
+    let padding = payload.bytes().rev().take_while(|&b| b == b'=').count();
+    (payload.len() / 4 * 3).saturating_sub(padding) as u64
+}
+
 fn text_echo(mark: &serde_json::Value, sequence: u64) -> Message {
     let echo = json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": mark["streamSid"],
         "mark": {"name": mark["mark"]["name"]}});
     Message::Text(echo.to_string().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_audio_is_counted_by_its_length_not_by_messages() {
+        let frame = format!(r#"{{"event":"media","streamSid":"MZ1","media":{{"payload":"{}=="}}}}"#, "A".repeat(214));
+        // 216 base64 characters: 54 groups of four = 162 bytes, minus two padding bytes.
+        assert_eq!(payload_bytes(&frame), 160);
+        assert_eq!(payload_bytes(r#"{"event":"media","media":{"payload":""}}"#), 0);
+        assert_eq!(payload_bytes(r#"{"event":"mark"}"#), 0);
+    }
 }

@@ -1,9 +1,10 @@
 //! How long the edge Worker takes to answer a booking under `wrangler dev` (workerd,
-//! local KV): `POST /v1/calls` end to end, which validates, writes KV four times and
-//! creates the call at the fake Twilio REST API. Bookings go one after another, so the
-//! figure is the time a user waits, not throughput. Each booked call is then ended by a
-//! signed `busy` status callback (not timed), so the key's in-flight list stays short,
-//! as it does in real use.
+//! local KV and Durable Objects): `POST /v1/calls` end to end with an `Idempotency-Key`,
+//! as clients should send it, which validates, claims and binds the key in its Durable
+//! Object, writes KV four times and creates the call at the fake Twilio REST API.
+//! Bookings go one after another, so the figure is the time a user waits, not
+//! throughput. Each booked call is then ended by a signed `busy` status callback (not
+//! timed), so the key's in-flight list stays short, as it does in real use.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,7 @@ pub async fn run(bookings: usize) -> anyhow::Result<()> {
         let response = http
             .post(format!("{}/v1/calls", edge.base_url))
             .bearer_auth(KEY)
+            .header("Idempotency-Key", format!("edge-bench-{n}"))
             .json(&body)
             .send()
             .await

@@ -76,7 +76,9 @@ pub async fn start(audio_mode: &str, speak_for: Duration) -> anyhow::Result<(Str
             let (sessions, delta) = (accepted.clone(), delta.clone());
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                if let Ok(socket) = tokio_tungstenite::accept_async(stream).await {
+                if let Ok(socket) =
+                    tokio_tungstenite::accept_async_with_config(stream, Some(crate::socket_config())).await
+                {
                     session(socket, sessions, delta, speak_for).await;
                 }
             });
