@@ -337,6 +337,11 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let response = if machine || ledger.record.status.is_terminal() {
             twiml::hang_up()
         } else {
+            // The ledger's flag can lag in another isolate or location (KV); the key
+            // cannot: only one request ever mints this call's stream token.
+            if !self.ports.store.spend_key(&format!("twiml:{call_id}"), now).await? {
+                return Err(ApiError::Forbidden);
+            }
             let token = auth::issue_stream_token(
                 &self.config.internal_secret,
                 call_id,

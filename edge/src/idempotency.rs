@@ -1,9 +1,10 @@
-//! `Idempotency-Key`: one booking dials once, however many times it is sent and
-//! however the sends overlap. Sans-IO: [`decide`] takes the stored entry and returns
-//! the answer and the entry to store. The store applies it atomically: under its lock
-//! in memory, and in the key's own Durable Object in a Worker (one instance per key,
-//! one request at a time, strongly consistent storage), so two isolates, or two
-//! Cloudflare locations, cannot both dial.
+//! What must happen once, however often it is asked for and however the asks overlap:
+//! a booking under one `Idempotency-Key` dials once ([`decide`], [`settle`]); a call's
+//! stream token is minted once ([`spend`]). Sans-IO: each rule takes the stored entry
+//! and returns the answer and the entry to store. The store applies it atomically:
+//! under its lock in memory, and in the key's own Durable Object in a Worker (one
+//! instance per key, one request at a time, strongly consistent storage), so two
+//! isolates, or two Cloudflare locations, cannot both go ahead.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,13 +21,15 @@ pub enum Entry {
     Claimed { request_hash: String, until: DateTime<Utc> },
     /// The key made this call.
     Bound { request_hash: String, call_id: String },
+    /// A once-only key, used.
+    Spent { at: DateTime<Utc> },
 }
 
 /// The answer to a request that presents a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "claim", rename_all = "snake_case")]
 pub enum Claim {
-    /// The key is this request's: book, then [`bound`] (or release it on failure).
+    /// The key is this request's: book, then [`settle`] it.
     Granted,
     /// The key already made this call: answer with it.
     Existing { call_id: String },
@@ -61,6 +64,16 @@ pub enum KeyCommand {
     Claim { request_hash: String, now: DateTime<Utc> },
     /// Answered with 204.
     Settle { request_hash: String, call_id: Option<String> },
+    /// Answered with `true` the first time, `false` ever after.
+    Spend { now: DateTime<Utc> },
+}
+
+/// Whether this is the first use of a once-only key, and what to store.
+pub fn spend(stored: Option<&Entry>, now: DateTime<Utc>) -> (bool, Option<Entry>) {
+    match stored {
+        None => (true, Some(Entry::Spent { at: now })),
+        Some(_) => (false, None),
+    }
 }
 
 /// What becomes of a key when the granted request is done.
@@ -128,6 +141,17 @@ mod tests {
         let bound = Entry::Bound { request_hash: "h1".into(), call_id: "call_1".into() };
         assert_eq!(settle(Some(&bound), "h1", None), Settled::Keep);
         assert_eq!(settle(None, "h1", None), Settled::Keep);
+    }
+
+    #[test]
+    fn a_once_only_key_is_spent_by_its_first_use() {
+        let (first, entry) = spend(None, at(0));
+        assert!(first);
+        assert_eq!(entry, Some(Entry::Spent { at: at(0) }));
+        assert_eq!(spend(entry.as_ref(), at(1)), (false, None));
+        // Never mistaken for an idempotency key's claim.
+        assert_eq!(decide(entry.as_ref(), "h1", at(1)), (Claim::Mismatch, None));
+        assert_eq!(settle(entry.as_ref(), "h1", None), Settled::Keep);
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl Store for MemoryStore {
         Ok(claim)
     }
 
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut entries = self.entries()?;
+        let stored = entries.get(key).and_then(|text| serde_json::from_str::<Entry>(text).ok());
+        let (first, store) = idempotency::spend(stored.as_ref(), now);
+        if let Some(entry) = store {
+            entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
+        }
+        Ok(first)
+    }
+
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         let mut entries = self.entries()?;
         let stored = entries.get(key).and_then(|text| serde_json::from_str::<Entry>(text).ok());

@@ -35,6 +35,8 @@ pub trait Store {
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;
     /// Binds a granted key to the call it made (`Some`), or gives its claim back (`None`).
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
+    /// Uses a once-only key ([`crate::idempotency::spend`]): true the first time, atomically.
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// The Twilio Calls REST API.

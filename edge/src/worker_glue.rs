@@ -97,11 +97,16 @@ impl Store for KvCalls {
         let command = KeyCommand::Settle { request_hash: request_hash.to_owned(), call_id: call_id.map(str::to_owned) };
         self.ask_key(key, &command).await.map(drop)
     }
+
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let answer = self.ask_key(key, &KeyCommand::Spend { now }).await?;
+        serde_json::from_slice(&answer).map_err(|e| StoreError(format!("once-only key store: {e}")))
+    }
 }
 
-/// One `Idempotency-Key`: a Durable Object runs one request at a time and its storage
-/// is strongly consistent, so the claim is atomic across isolates and locations (KV's
-/// is neither). The rules are [`idempotency::decide`] and [`idempotency::settle`].
+/// One `Idempotency-Key` (or once-only key): a Durable Object runs one request at a
+/// time and its storage is strongly consistent, so the claim is atomic across isolates
+/// and locations (KV's is neither). The rules are in [`idempotency`].
 #[durable_object]
 pub struct IdempotencyKey {
     state: State,
@@ -155,6 +160,13 @@ impl DurableObject for IdempotencyKey {
                     Settled::Keep => {}
                 }
                 Ok(Response::empty()?.with_status(204))
+            }
+            KeyCommand::Spend { now } => {
+                let (first, entry) = idempotency::spend(stored.as_ref(), now);
+                if let Some(entry) = entry {
+                    self.store(&entry).await?;
+                }
+                Response::from_json(&first)
             }
         }
     }

@@ -44,6 +44,10 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.settle_key(key, request_hash, call_id).await
     }
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        yield_now().await;
+        self.0.spend_key(key, now).await
+    }
 }
 
 /// One store seen from one of several Worker isolates: each isolate has its own
@@ -68,6 +72,9 @@ impl Store for Isolate<'_> {
     }
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         self.0.settle_key(key, request_hash, call_id).await
+    }
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.0.spend_key(key, now).await
     }
 }
 
@@ -133,6 +140,13 @@ fn handle(edge: &ConcurrentEdge, request: EdgeRequest) -> EdgeResponse {
     pollster::block_on(edge.handle(&request))
 }
 
+fn handle_in(
+    edge: &Edge<Isolate<'_>, FakeTwilio, Webhooks, ManualClock, IsolateIds>,
+    request: EdgeRequest,
+) -> EdgeResponse {
+    pollster::block_on(edge.handle(&request))
+}
+
 #[test]
 fn simultaneous_bookings_with_one_idempotency_key_dial_once() {
     let edge = concurrent_edge();
@@ -166,6 +180,23 @@ fn simultaneous_bookings_with_one_idempotency_key_dial_once_across_isolates() {
     assert_eq!(statuses, [200, 200, 200, 201]);
     let ids: Vec<Value> = responses.iter().map(|r| r.json_body()["call_id"].clone()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "every retry names the same call: {ids:?}");
+}
+
+#[test]
+fn a_twiml_request_replayed_into_another_isolate_at_once_mints_no_second_token() {
+    let store = InterleavingStore::default();
+    let (east, west) = (isolate(&store, "east"), isolate(&store, "west"));
+    let booked = handle_in(&east, booking_request("order-5"));
+    let call_id = booked.json_body()["call_id"].as_str().unwrap_or_default().to_owned();
+    let answer = [("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "human")];
+    let request = twilio(&format!("/twilio/twiml/{call_id}"), &answer);
+    // Both read the ledger before either writes it back: only the key tells them apart.
+    let (a, b) = pollster::block_on(futures_util::future::join(east.handle(&request), west.handle(&request)));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 403]);
+    let tokens = [&a, &b].iter().filter(|r| String::from_utf8_lossy(&r.body).contains("name=\"token\"")).count();
+    assert_eq!(tokens, 1, "one stream token for the call");
 }
 
 #[test]
