@@ -41,10 +41,14 @@ const PRE_ROLL_FRAMES: usize = 500;
 /// time is treated as gone. A stalled peer so costs bounded memory, and holds up the
 /// call's timers and the other side no longer than this.
 pub const SEND_DEADLINE: Duration = Duration::from_secs(2);
-/// Each socket's read buffer (the library default is 128 KiB). Messages are a few
-/// hundred bytes to a few tens of KiB and the buffer grows for a larger one, so this
-/// only stops idle memory per call from being mostly empty buffers.
-pub const SOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Each socket's read buffer (the library default is 128 KiB). A larger message takes
+/// more reads, so this only sets how much is read at once, and the library zeroes that
+/// much before every read: sized to what each side sends, it stops idle memory per call
+/// from being mostly empty buffers and keeps the zeroing off the profile. OpenAI's audio
+/// deltas are several KiB.
+pub const OPENAI_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Twilio's frames are about 350 bytes: this holds several when the worker is behind.
+pub const TWILIO_READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Messages queue in a socket's write buffer up to this size, and the buffer is flushed
 /// once the call has nothing more ready to handle (see [`Call::run`]). The five Twilio
 /// frames of a 100 ms reply and its mark leave in one write instead of six: on a busy
@@ -135,7 +139,7 @@ async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {
             bearer.parse().map_err(|_| tokio_tungstenite::tungstenite::Error::Utf8(String::new()))?,
         );
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
+            .read_buffer_size(OPENAI_READ_BUFFER_BYTES)
             .write_buffer_size(SOCKET_WRITE_BATCH_BYTES);
         // Nagle off: 20 ms frames must leave now, not wait for the previous one's ACK.
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
@@ -379,6 +383,10 @@ impl Call {
             tokio::time::interval(Duration::from_millis(self.services.config.session_ttl_seconds * 1000 / 3));
         heartbeat.tick().await;
         let mut shutdown = self.services.shutdown.clone();
+        // One timer for the call, moved only when the session's next deadline moves: a
+        // new one per turn would enter and leave the runtime's timer wheel per frame.
+        let mut timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+        let mut timer_at = None;
         while !self.finished {
             self.flush_peers().await;
             if !self.lost_peers.is_empty() {
@@ -387,10 +395,16 @@ impl Call {
                 }
                 continue;
             }
-            let timer = self
+            let deadline = self
                 .session
                 .poll_timeout()
                 .map(|ms| tokio::time::Instant::from_std(self.origin + Duration::from_millis(ms)));
+            if deadline != timer_at {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(at);
+                }
+                timer_at = deadline;
+            }
             tokio::select! {
                 message = twilio_rx.next() => {
                     let mut open = self.twilio_message(message).await;
@@ -418,7 +432,9 @@ impl Call {
                         self.input(Input::OpenAiLost).await;
                     }
                 },
-                _ = sleep_until(timer) => {
+                () = &mut timer, if timer_at.is_some() => {
+                    // Set again next turn, even to the same deadline, if the session still wants it.
+                    timer_at = None;
                     let now = self.now();
                     self.session.handle_timeout(now);
                     self.perform(None).await;
@@ -730,13 +746,6 @@ async fn next_openai(
 ) -> Option<Result<OpenAiMessage, tokio_tungstenite::tungstenite::Error>> {
     match openai {
         Some(socket) => socket.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

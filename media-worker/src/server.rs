@@ -60,7 +60,7 @@ async fn media(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) ->
     let upgrade = upgrade
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
-        .read_buffer_size(call::SOCKET_READ_BUFFER_BYTES)
+        .read_buffer_size(call::TWILIO_READ_BUFFER_BYTES)
         .write_buffer_size(call::SOCKET_WRITE_BATCH_BYTES);
     upgrade.on_upgrade(move |socket| async move {
         let task = call::handle_stream(socket, services);
