@@ -53,32 +53,34 @@ impl Store for MemoryStore {
     }
 
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        self.update_entry(key, |stored| {
+            let (claim, entry) = idempotency::decide(stored, request_hash, now);
+            (claim, entry.map_or(Settled::Keep, Settled::Store))
+        })
+    }
+
+    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.update_entry(key, |stored| {
+            let (first, entry) = idempotency::spend(stored, now);
+            (first, entry.map_or(Settled::Keep, Settled::Store))
+        })
+    }
+
+    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
+        self.update_entry(key, |stored| ((), idempotency::settle(stored, request_hash, call_id)))
+    }
+}
+
+impl MemoryStore {
+    /// Applies one of [`idempotency`]'s rules to the entry at `key` under the lock.
+    fn update_entry<R>(&self, key: &str, rule: impl FnOnce(Option<&Entry>) -> (R, Settled)) -> Result<R, StoreError> {
         let mut entries = self.entries()?;
         let stored = match entries.get(key) {
             Some(text) => Some(serde_json::from_str::<Entry>(text).map_err(|e| StoreError(e.to_string()))?),
             None => None,
         };
-        let (claim, store) = idempotency::decide(stored.as_ref(), request_hash, now);
-        if let Some(entry) = store {
-            entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
-        }
-        Ok(claim)
-    }
-
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut entries = self.entries()?;
-        let stored = entries.get(key).and_then(|text| serde_json::from_str::<Entry>(text).ok());
-        let (first, store) = idempotency::spend(stored.as_ref(), now);
-        if let Some(entry) = store {
-            entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
-        }
-        Ok(first)
-    }
-
-    async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
-        let mut entries = self.entries()?;
-        let stored = entries.get(key).and_then(|text| serde_json::from_str::<Entry>(text).ok());
-        match idempotency::settle(stored.as_ref(), request_hash, call_id) {
+        let (answer, settled) = rule(stored.as_ref());
+        match settled {
             Settled::Store(entry) => {
                 entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
             }
@@ -87,7 +89,7 @@ impl Store for MemoryStore {
             }
             Settled::Keep => {}
         }
-        Ok(())
+        Ok(answer)
     }
 }
 
