@@ -159,11 +159,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
         let booked = self.book(owner, booking, now, Some((&key, &request_hash))).await;
         if booked.is_err() {
-            // Refused before dialing (limits, storage): the key is free for a retry.
-            // A key already bound to a call stays bound.
-            if let Err(error) = self.ports.store.settle_key(&key, &request_hash, None).await {
-                return Err(error.into());
-            }
+            // Refused before dialing (limits, storage): the key is free for a retry; a
+            // key already bound to a call stays bound. The refusal is the answer: if
+            // giving the key back fails too, the claim lapses after CLAIM_SECONDS.
+            let _given_back = self.ports.store.settle_key(&key, &request_hash, None).await;
         }
         booked
     }

@@ -36,10 +36,11 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 const OPENAI_CONNECT_DEADLINE: Duration = Duration::from_secs(8);
 /// Restaurant audio kept while OpenAI is (re)connecting: 10 s of 20 ms frames.
 const PRE_ROLL_FRAMES: usize = 500;
-/// Nothing queues toward a peer beyond its socket's buffers: each message waits for
-/// room (back-pressure) at most this long, and a peer that cannot take one in that
-/// time is treated as gone. A stalled peer so costs bounded memory, and holds up the
-/// call's timers and the other side no longer than this.
+/// Nothing queues toward a peer beyond its socket's buffers and one write batch
+/// ([`SOCKET_WRITE_BATCH_BYTES`]): each message waits for room (back-pressure) at most
+/// this long, and a peer that cannot take one in that time is treated as gone. A
+/// stalled peer so costs bounded memory, and holds up the call's timers and the other
+/// side no longer than this.
 pub const SEND_DEADLINE: Duration = Duration::from_secs(2);
 /// Each socket's read buffer (the library default is 128 KiB). A larger message takes
 /// more reads, so this only sets how much is read at once, and the library zeroes that
