@@ -16,6 +16,7 @@ use shared::twilio::rest::{CreateCall, UpdateCall};
 use shared::twilio::{form, signature, status::StatusCallback};
 use shared::twiml;
 
+use crate::allowance::{Admission, Admit, Slot};
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
@@ -46,19 +47,11 @@ struct PendingWebhook {
 /// Attempts before a webhook is given up (about 17 hours of backoff in all).
 pub const WEBHOOK_MAX_ATTEMPTS: u32 = 12;
 const PENDING_WEBHOOK_PREFIX: &str = "webhook:";
-/// Per API key: the ids of its calls that may still be in flight.
-const IN_FLIGHT_PREFIX: &str = "in-flight:";
-/// Per API key: its bookings in the current minute.
-const RATE_PREFIX: &str = "rate:";
-
-/// A key's bookings within one calendar minute (a fixed window: one small record per
-/// key, overwritten as the minutes pass).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BookingWindow {
-    /// Minutes since the Unix epoch.
-    minute: i64,
-    count: u32,
-}
+/// Per API key: its calls in flight and bookings this minute ([`crate::allowance`]).
+const ALLOWANCE_PREFIX: &str = "allowance:";
+/// Time a call's slot outlasts its longest possible call; also how long a booking may
+/// take to save its record after taking a slot.
+const SLOT_MARGIN: Duration = Duration::minutes(5);
 
 fn call_key(call_id: &str) -> String {
     format!("call:{call_id}")
@@ -194,18 +187,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         now: DateTime<Utc>,
         idempotency: Option<(&str, &str)>,
     ) -> Result<EdgeResponse, ApiError> {
-        self.count_booking(&owner, now).await?;
-        let in_flight_key = format!("{IN_FLIGHT_PREFIX}{owner}");
-        let in_flight_guard = self.leases.lock(&in_flight_key, &self.ports.clock).await;
-        let mut in_flight = self.calls_in_flight(&owner).await?;
-        if in_flight.len() >= self.config.max_calls_in_flight as usize {
-            return Err(ApiError::TooManyCalls { in_flight: in_flight.len(), limit: self.config.max_calls_in_flight });
-        }
         let call_id = self.ports.ids.call_id();
-        in_flight.push(call_id.clone());
-        let text = serde_json::to_string(&in_flight).map_err(|e| ApiError::Storage(e.to_string()))?;
-        self.ports.store.put(&in_flight_key, &text).await?;
-        drop(in_flight_guard);
+        self.admit_booking(&owner, &call_id, now).await?;
         // Twilio's first callbacks can arrive before the dialed call is saved.
         let _call_guard = self.leases.lock(&call_key(&call_id), &self.ports.clock).await;
         let mut ledger = CallLedger::new(call_id.clone(), owner, booking, now);
@@ -241,40 +224,56 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
     }
 
-    /// Counts a booking against the key's allowance for the current minute, or refuses
-    /// it with the seconds until the next minute begins.
-    async fn count_booking(&self, owner: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
-        let key = format!("{RATE_PREFIX}{owner}");
-        let _guard = self.leases.lock(&key, &self.ports.clock).await;
-        let minute = now.timestamp().div_euclid(60);
-        let stored = self.ports.store.get(&key).await?;
-        let window = stored
-            .and_then(|text| serde_json::from_str::<BookingWindow>(&text).ok())
-            .filter(|window| window.minute == minute)
-            .unwrap_or(BookingWindow { minute, count: 0 });
-        let limit = self.config.bookings_per_minute;
-        if window.count >= limit {
-            let retry_after_seconds = u32::try_from(60 - now.timestamp().rem_euclid(60)).unwrap_or(60);
-            return Err(ApiError::RateLimited { limit, retry_after_seconds });
-        }
-        let counted = BookingWindow { minute, count: window.count + 1 };
-        let text = serde_json::to_string(&counted).map_err(|e| ApiError::Storage(e.to_string()))?;
-        Ok(self.ports.store.put(&key, &text).await?)
-    }
-
-    /// The key's calls not yet ended (finished ones are pruned here, lazily).
-    async fn calls_in_flight(&self, owner: &str) -> Result<Vec<String>, ApiError> {
-        let Some(text) = self.ports.store.get(&format!("{IN_FLIGHT_PREFIX}{owner}")).await? else {
-            return Ok(Vec::new());
+    /// Takes one of the key's in-flight slots and counts the booking in this minute,
+    /// or refuses with the limit it would break. Refused for want of a slot, it reads
+    /// the records of the calls holding them and asks once more with those that ended.
+    async fn admit_booking(&self, owner: &str, call_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let config = &self.config;
+        let longest_call = i64::from(config.ring_timeout_seconds) + i64::from(config.call_time_limit_seconds);
+        let mut request = Admit {
+            call_id: call_id.to_owned(),
+            ended: Vec::new(),
+            max_in_flight: config.max_calls_in_flight,
+            per_minute: config.bookings_per_minute,
+            now,
+            slot_until: now + Duration::seconds(longest_call) + SLOT_MARGIN,
         };
-        let listed: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
-        let mut live = Vec::with_capacity(listed.len());
-        for call_id in listed {
-            if self.load(&call_id).await?.is_some_and(|ledger| !ledger.record.status.is_terminal()) {
-                live.push(call_id);
+        let key = format!("{ALLOWANCE_PREFIX}{owner}");
+        loop {
+            match self.ports.store.admit(&key, &request).await? {
+                Admission::Admitted => return Ok(()),
+                Admission::RateLimited { retry_after_seconds } => {
+                    return Err(ApiError::RateLimited { limit: config.bookings_per_minute, retry_after_seconds })
+                }
+                Admission::TooManyCalls { in_flight } => {
+                    let too_many =
+                        ApiError::TooManyCalls { in_flight: in_flight.len(), limit: config.max_calls_in_flight };
+                    if !request.ended.is_empty() {
+                        return Err(too_many);
+                    }
+                    request.ended = self.ended_calls(&in_flight, now).await?;
+                    if request.ended.is_empty() {
+                        return Err(too_many);
+                    }
+                }
             }
         }
-        Ok(live)
+    }
+
+    /// Of the calls holding slots, those that have ended: their record says so, or a
+    /// slot old enough to have its record has none.
+    async fn ended_calls(&self, in_flight: &[Slot], now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
+        let mut ended = Vec::new();
+        for slot in in_flight {
+            let live = match self.load(&slot.call_id).await? {
+                Some(ledger) => !ledger.record.status.is_terminal(),
+                None => now - slot.since < SLOT_MARGIN,
+            };
+            if !live {
+                ended.push(slot.call_id.clone());
+            }
+        }
+        Ok(ended)
     }
 
     async fn get_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {

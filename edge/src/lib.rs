@@ -7,6 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`app`] | the route table: one async function per route, over [`ports`] |
+//! | [`allowance`] | an API key's limits: calls in flight and bookings per minute |
 //! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
 //! | [`http`] | plain request/response data the handlers see |
 //! | [`idempotency`] | `Idempotency-Key` claims: who books, who waits, who gets the earlier call |
@@ -17,6 +18,7 @@
 //! | `worker_glue` (wasm32 only) | the `#[event(fetch)]` entry: KV, `fetch` and `Env` behind the ports |
 #![deny(unsafe_code)]
 
+pub mod allowance;
 pub mod app;
 pub mod config;
 pub mod error;

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::allowance::{self, Admission, Admit, Allowance};
 use crate::idempotency::{self, Claim, Entry, Settled};
 use crate::ports::{Clock, IdSource, Store, StoreError};
 
@@ -68,6 +69,17 @@ impl Store for MemoryStore {
 
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         self.update_entry(key, |stored| ((), idempotency::settle(stored, request_hash, call_id)))
+    }
+
+    async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
+        let mut entries = self.entries()?;
+        let mut state = match entries.get(key) {
+            Some(text) => serde_json::from_str::<Allowance>(text).map_err(|e| StoreError(e.to_string()))?,
+            None => Allowance::default(),
+        };
+        let admission = allowance::admit(&mut state, request);
+        entries.insert(key.to_owned(), serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?);
+        Ok(admission)
     }
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use shared::twilio::rest::{CallResource, CreateCall, TwilioApiError, UpdateCall};
 
+use crate::allowance::{Admission, Admit};
 use crate::idempotency::Claim;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +38,8 @@ pub trait Store {
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
     /// Uses a once-only key ([`crate::idempotency::spend`]): true the first time, atomically.
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Asks an API key's allowance for a booking ([`crate::allowance::admit`]), atomically.
+    async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
 }
 
 /// The Twilio Calls REST API.

@@ -10,6 +10,7 @@ use worker::{
     RequestInit, Response, State,
 };
 
+use crate::allowance::{self, Admission, Admit, Allowance};
 use crate::app::Edge;
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
@@ -20,33 +21,40 @@ use crate::serial::Leases;
 
 /// KV binding holding call ledgers.
 const CALLS_BINDING: &str = "CALLS";
-/// Durable Object namespace with one [`IdempotencyKey`] per `Idempotency-Key`.
-const KEYS_BINDING: &str = "IDEMPOTENCY_KEYS";
+/// Durable Object namespace of [`Arbiter`]s: one per idempotency key, once-only key
+/// and API key's allowance.
+const ARBITERS_BINDING: &str = "ARBITERS";
 /// Idempotency keys and finished calls are kept for 30 days.
 const RECORD_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
-/// Call records in KV; `Idempotency-Key`s in their Durable Objects.
+/// What the edge asks an [`Arbiter`] (JSON over the stub's `fetch`).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "arbiter", content = "command", rename_all = "snake_case")]
+enum ArbiterCommand {
+    Key(KeyCommand),
+    Admit(Admit),
+}
+
+/// Call records in KV; what must be decided atomically, by [`Arbiter`]s.
 struct KvCalls {
     kv: KvStore,
-    keys: ObjectNamespace,
+    arbiters: ObjectNamespace,
 }
 
 impl KvCalls {
-    /// Sends `command` to the Durable Object of `key` and returns its answer's body.
-    async fn ask_key(&self, key: &str, command: &KeyCommand) -> Result<Vec<u8>, StoreError> {
-        let failed = |e: worker::Error| StoreError(format!("idempotency key store: {e}"));
+    /// Sends `command` to the arbiter named `name` and reads its JSON answer.
+    async fn ask<T: serde::de::DeserializeOwned>(&self, name: &str, command: &ArbiterCommand) -> Result<T, StoreError> {
+        let failed = |e: worker::Error| StoreError(format!("arbiter {name}: {e}"));
         let body = serde_json::to_string(command).map_err(|e| StoreError(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://idempotency-key/", &init).map_err(failed)?;
-        let stub = self.keys.get_by_name(key).map_err(failed)?;
+        let request = Request::new_with_init("https://arbiter/", &init).map_err(failed)?;
+        let stub = self.arbiters.get_by_name(name).map_err(failed)?;
         let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
         let bytes = response.bytes().await.map_err(failed)?;
         match response.status_code() {
-            200..=299 => Ok(bytes),
-            status => {
-                Err(StoreError(format!("idempotency key store answered {status}: {}", String::from_utf8_lossy(&bytes))))
-            }
+            200..=299 => serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("arbiter {name}: {e}"))),
+            status => Err(StoreError(format!("arbiter {name} answered {status}: {}", String::from_utf8_lossy(&bytes)))),
         }
     }
 }
@@ -88,90 +96,104 @@ impl Store for KvCalls {
     }
 
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
-        let command = KeyCommand::Claim { request_hash: request_hash.to_owned(), now };
-        let answer = self.ask_key(key, &command).await?;
-        serde_json::from_slice(&answer).map_err(|e| StoreError(format!("idempotency key store: {e}")))
+        self.ask(key, &ArbiterCommand::Key(KeyCommand::Claim { request_hash: request_hash.to_owned(), now })).await
     }
 
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         let command = KeyCommand::Settle { request_hash: request_hash.to_owned(), call_id: call_id.map(str::to_owned) };
-        self.ask_key(key, &command).await.map(drop)
+        self.ask(key, &ArbiterCommand::Key(command)).await
     }
 
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let answer = self.ask_key(key, &KeyCommand::Spend { now }).await?;
-        serde_json::from_slice(&answer).map_err(|e| StoreError(format!("once-only key store: {e}")))
+        self.ask(key, &ArbiterCommand::Key(KeyCommand::Spend { now })).await
+    }
+
+    async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
+        self.ask(key, &ArbiterCommand::Admit(request.clone())).await
     }
 }
 
-/// One `Idempotency-Key` (or once-only key): a Durable Object runs one request at a
-/// time and its storage is strongly consistent, so the claim is atomic across isolates
-/// and locations (KV's is neither). The rules are in [`idempotency`].
+/// Decides what must be decided atomically, for one name: an idempotency key, a
+/// once-only key, or an API key's allowance. A Durable Object runs one request at a
+/// time and its storage is strongly consistent, so its decisions hold across isolates
+/// and locations (KV's read-modify-writes do not). The rules are sans-IO, in
+/// [`idempotency`] and [`allowance`]; this only stores what they return.
 #[durable_object]
-pub struct IdempotencyKey {
+pub struct Arbiter {
     state: State,
 }
 
-/// The object's one storage key.
+/// Storage keys: an idempotency or once-only key's entry, an API key's allowance.
 const ENTRY: &str = "entry";
+const ALLOWANCE: &str = "allowance";
 
-impl IdempotencyKey {
-    async fn stored(&self) -> worker::Result<Option<Entry>> {
-        self.state.storage().get::<Entry>(ENTRY).await
-    }
-
-    /// Writes the entry and (re)starts its 30 days.
-    async fn store(&self, entry: &Entry) -> worker::Result<()> {
+impl Arbiter {
+    /// Writes `value` and (re)starts the object's 30 days.
+    async fn store<T: serde::Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
         let storage = self.state.storage();
-        storage.put(ENTRY, entry).await?;
+        storage.put(key, value).await?;
         let expires_at = worker::Date::now().as_millis() as i64 + RECORD_TTL_SECONDS as i64 * 1000;
         storage.set_alarm(expires_at).await
     }
-}
 
-impl DurableObject for IdempotencyKey {
-    fn new(state: State, _env: Env) -> Self {
-        IdempotencyKey { state }
-    }
-
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let command: KeyCommand = match req.json().await {
-            Ok(command) => command,
-            Err(error) => return Response::error(format!("unreadable key command: {error}"), 400),
-        };
-        // No other I/O between reading and writing: the object's input gate keeps
-        // every other request to this key out until the write is done.
-        let stored = self.stored().await?;
+    async fn key(&self, command: KeyCommand) -> worker::Result<Response> {
+        let stored = self.state.storage().get::<Entry>(ENTRY).await?;
         match command {
             KeyCommand::Claim { request_hash, now } => {
                 let (claim, entry) = idempotency::decide(stored.as_ref(), &request_hash, now);
                 if let Some(entry) = entry {
-                    self.store(&entry).await?;
+                    self.store(ENTRY, &entry).await?;
                 }
                 Response::from_json(&claim)
             }
             KeyCommand::Settle { request_hash, call_id } => {
                 match idempotency::settle(stored.as_ref(), &request_hash, call_id.as_deref()) {
-                    Settled::Store(entry) => self.store(&entry).await?,
+                    Settled::Store(entry) => self.store(ENTRY, &entry).await?,
                     Settled::Remove => {
                         self.state.storage().delete_all().await?;
                         self.state.storage().delete_alarm().await?;
                     }
                     Settled::Keep => {}
                 }
-                Ok(Response::empty()?.with_status(204))
+                Response::from_json(&())
             }
             KeyCommand::Spend { now } => {
                 let (first, entry) = idempotency::spend(stored.as_ref(), now);
                 if let Some(entry) = entry {
-                    self.store(&entry).await?;
+                    self.store(ENTRY, &entry).await?;
                 }
                 Response::from_json(&first)
             }
         }
     }
 
-    /// 30 days after its last write the key is forgotten.
+    async fn admit(&self, request: Admit) -> worker::Result<Response> {
+        let mut state = self.state.storage().get::<Allowance>(ALLOWANCE).await?.unwrap_or_default();
+        let admission = allowance::admit(&mut state, &request);
+        self.store(ALLOWANCE, &state).await?;
+        Response::from_json(&admission)
+    }
+}
+
+impl DurableObject for Arbiter {
+    fn new(state: State, _env: Env) -> Self {
+        Arbiter { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let command: ArbiterCommand = match req.json().await {
+            Ok(command) => command,
+            Err(error) => return Response::error(format!("unreadable arbiter command: {error}"), 400),
+        };
+        // Storage only between reading and writing: the object's input gate keeps every
+        // other request to this name out until the write is done.
+        match command {
+            ArbiterCommand::Key(command) => self.key(command).await,
+            ArbiterCommand::Admit(request) => self.admit(request).await,
+        }
+    }
+
+    /// 30 days after its last write the name is forgotten.
     async fn alarm(&self) -> worker::Result<Response> {
         self.state.storage().delete_all().await?;
         Response::empty()
@@ -302,10 +324,10 @@ type WorkerEdge = Edge<KvCalls, FetchTwilio, FetchWebhooks, WorkerClock, RandomI
 fn edge(env: &Env) -> Result<WorkerEdge, ApiError> {
     let config = config(env)?;
     let kv = env.kv(CALLS_BINDING).map_err(|e| ApiError::Misconfigured(format!("KV binding {CALLS_BINDING}: {e}")))?;
-    let keys = env
-        .durable_object(KEYS_BINDING)
-        .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {KEYS_BINDING}: {e}")))?;
-    let store = KvCalls { kv, keys };
+    let arbiters = env
+        .durable_object(ARBITERS_BINDING)
+        .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {ARBITERS_BINDING}: {e}")))?;
+    let store = KvCalls { kv, arbiters };
     let twilio = FetchTwilio {
         api_base: config.twilio_api_base.clone(),
         account_sid: config.twilio_account_sid.clone(),

@@ -6,7 +6,9 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::*;
+use edge::allowance::{Admission, Admit};
 use edge::app::Edge;
+use edge::config::EdgeConfig;
 use edge::http::{EdgeRequest, EdgeResponse};
 use edge::idempotency::Claim;
 use edge::memory::{yield_now, ManualClock, MemoryStore, SequentialIds};
@@ -48,6 +50,10 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.spend_key(key, now).await
     }
+    async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
+        yield_now().await;
+        self.0.admit(key, request).await
+    }
 }
 
 /// One store seen from one of several Worker isolates: each isolate has its own
@@ -76,6 +82,9 @@ impl Store for Isolate<'_> {
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.0.spend_key(key, now).await
     }
+    async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
+        self.0.admit(key, request).await
+    }
 }
 
 /// Call ids that cannot collide between isolates.
@@ -87,12 +96,15 @@ impl IdSource for IsolateIds {
     }
 }
 
-fn isolate<'a>(
-    store: &'a InterleavingStore,
-    name: &'static str,
-) -> Edge<Isolate<'a>, FakeTwilio, Webhooks, ManualClock, IsolateIds> {
+type IsolateEdge<'a> = Edge<Isolate<'a>, FakeTwilio, Webhooks, ManualClock, IsolateIds>;
+
+fn isolate<'a>(store: &'a InterleavingStore, name: &'static str) -> IsolateEdge<'a> {
+    isolate_with(store, name, config())
+}
+
+fn isolate_with<'a>(store: &'a InterleavingStore, name: &'static str, config: EdgeConfig) -> IsolateEdge<'a> {
     Edge::new(
-        config(),
+        config,
         Ports {
             store: Isolate(store),
             twilio: FakeTwilio::default(),
@@ -140,10 +152,7 @@ fn handle(edge: &ConcurrentEdge, request: EdgeRequest) -> EdgeResponse {
     pollster::block_on(edge.handle(&request))
 }
 
-fn handle_in(
-    edge: &Edge<Isolate<'_>, FakeTwilio, Webhooks, ManualClock, IsolateIds>,
-    request: EdgeRequest,
-) -> EdgeResponse {
+fn handle_in(edge: &IsolateEdge<'_>, request: EdgeRequest) -> EdgeResponse {
     pollster::block_on(edge.handle(&request))
 }
 
@@ -233,27 +242,38 @@ fn a_key_refused_before_dialing_is_free_for_the_retry() {
 fn simultaneous_bookings_cannot_exceed_the_in_flight_limit_together() {
     let mut config = config();
     config.max_calls_in_flight = 2;
-    let edge = Edge { config, ..concurrent_edge() };
-    let requests: Vec<EdgeRequest> = (0..5).map(|n| booking_request(&format!("order-{n}"))).collect();
-    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
-
+    let responses = book_in_two_isolates(config, 5);
     let accepted = responses.iter().filter(|r| r.status == 201).count();
-    let refused = responses.iter().filter(|r| r.status == 429).count();
+    let refused = responses.iter().filter(|r| r.json_body()["error"]["code"] == "too_many_calls").count();
     assert_eq!((accepted, refused), (2, 3));
-    assert_eq!(edge.ports.twilio.created.borrow().len(), 2);
+}
+
+/// `count` different bookings at once, spread over two isolates sharing one store;
+/// checks that exactly the accepted ones dialed.
+fn book_in_two_isolates(config: EdgeConfig, count: usize) -> Vec<EdgeResponse> {
+    let store = InterleavingStore::default();
+    let (east, west) = (isolate_with(&store, "east", config.clone()), isolate_with(&store, "west", config));
+    let requests: Vec<EdgeRequest> = (0..count).map(|n| booking_request(&format!("order-{n}"))).collect();
+    let responses = pollster::block_on(join_all(requests.iter().enumerate().map(|(n, r)| {
+        if n % 2 == 0 {
+            east.handle(r)
+        } else {
+            west.handle(r)
+        }
+    })));
+    let dials = east.ports.twilio.created.borrow().len() + west.ports.twilio.created.borrow().len();
+    assert_eq!(dials, responses.iter().filter(|r| r.status == 201).count());
+    responses
 }
 
 #[test]
 fn simultaneous_bookings_cannot_exceed_the_per_minute_allowance_together() {
     let mut config = config();
     config.bookings_per_minute = 3;
-    let edge = Edge { config, ..concurrent_edge() };
-    let requests: Vec<EdgeRequest> = (0..6).map(|n| booking_request(&format!("order-{n}"))).collect();
-    let responses = pollster::block_on(join_all(requests.iter().map(|r| edge.handle(r))));
-
+    let responses = book_in_two_isolates(config, 6);
     let limited = responses.iter().filter(|r| r.status == 429 && r.json_body()["error"]["code"] == "rate_limited");
     assert_eq!(limited.count(), 3);
-    assert_eq!(edge.ports.twilio.created.borrow().len(), 3);
+    assert_eq!(responses.iter().filter(|r| r.status == 201).count(), 3);
 }
 
 #[test]
