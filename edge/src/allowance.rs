@@ -4,10 +4,11 @@
 //! key's own Durable Object in a Worker), so simultaneous bookings cannot overshoot
 //! a limit wherever they land.
 //!
-//! The allowance does not watch calls end: the edge tells it which of the calls it
-//! holds have ended when it asks again after a refusal ([`Admit::ended`]), having read
-//! their records, and a slot lapses on its own once its call cannot be running any
-//! more ([`Slot::until`]), so a lost report never holds a slot for good.
+//! The edge gives a slot back when a call's record first shows it ended ([`release`]).
+//! Should that be lost, the edge names the calls it finds ended when it asks again
+//! after a refusal ([`Admit::ended`]), having read their records, and a slot lapses on
+//! its own once its call cannot be running any more ([`Slot::until`]): no slot is held
+//! for good.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,11 @@ pub fn admit(allowance: &mut Allowance, request: &Admit) -> Admission {
     Admission::Admitted
 }
 
+/// Gives back the slot of a call that has ended (nothing if it holds none).
+pub fn release(allowance: &mut Allowance, call_id: &str) {
+    allowance.in_flight.retain(|slot| slot.call_id != call_id);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +118,17 @@ mod tests {
         assert_eq!(admit(&mut allowance, &retry), Admission::Admitted);
         let held: Vec<&str> = allowance.in_flight.iter().map(|s| s.call_id.as_str()).collect();
         assert_eq!(held, ["a", "c"]);
+    }
+
+    #[test]
+    fn a_released_slot_is_free_at_once_and_the_minute_still_counts_it() {
+        let mut allowance = Allowance::default();
+        assert_eq!(admit(&mut allowance, &booking("a", 0)), Admission::Admitted);
+        assert_eq!(admit(&mut allowance, &booking("b", 0)), Admission::Admitted);
+        release(&mut allowance, "a");
+        release(&mut allowance, "never-admitted");
+        assert_eq!(admit(&mut allowance, &booking("c", 1)), Admission::Admitted);
+        assert_eq!(admit(&mut allowance, &booking("d", 2)), Admission::RateLimited { retry_after_seconds: 58 });
     }
 
     #[test]

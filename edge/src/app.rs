@@ -219,6 +219,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 };
                 ledger.failed(&code, &message, self.ports.clock.now());
                 self.save(&ledger).await?;
+                // The caller hears of the failure now, not by webhook; the slot goes back.
+                self.release_slot(&ledger).await;
                 Err(error.into())
             }
         }
@@ -299,7 +301,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
         ledger.canceled(self.ports.clock.now());
         self.save(&ledger).await?;
-        self.deliver_if_final(&mut ledger).await?;
+        self.after_update(false, &mut ledger).await?;
         Ok(record_body(200, &ledger))
     }
 
@@ -364,9 +366,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             // Nothing to update; answering 404 would only make Twilio log errors.
             return Ok(EdgeResponse::empty(204));
         };
+        let was_ended = ledger.record.status.is_terminal();
         ledger.apply_status_callback(&callback, self.ports.clock.now());
         self.save(&ledger).await?;
-        self.deliver_if_final(&mut ledger).await?;
+        self.after_update(was_ended, &mut ledger).await?;
         Ok(EdgeResponse::empty(204))
     }
 
@@ -399,10 +402,29 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
         let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
         let mut ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
+        let was_ended = ledger.record.status.is_terminal();
         let applied = ledger.apply_event(&event, self.ports.clock.now());
         self.save(&ledger).await?;
-        self.deliver_if_final(&mut ledger).await?;
+        self.after_update(was_ended, &mut ledger).await?;
         Ok(EdgeResponse::json(200, &json!({"id": event.id, "applied": applied == shared::call::Applied::Changed})))
+    }
+
+    /// What follows a saved update: the first time the record shows the call ended
+    /// (it `was_ended` not before), its slot goes back to the key's allowance; once
+    /// final, the completion webhook goes out.
+    async fn after_update(&self, was_ended: bool, ledger: &mut CallLedger) -> Result<(), ApiError> {
+        if !was_ended && ledger.record.status.is_terminal() {
+            self.release_slot(ledger).await;
+        }
+        self.deliver_if_final(ledger).await
+    }
+
+    /// Gives an ended call's slot back to its key's allowance. Best effort: a slot not
+    /// given back here is found ended when it is next needed (see `admit_booking`), so
+    /// this failing must not fail the update that ended the call.
+    async fn release_slot(&self, ledger: &CallLedger) {
+        let key = format!("{ALLOWANCE_PREFIX}{}", ledger.owner);
+        let _released = self.ports.store.release(&key, &ledger.record.call_id).await;
     }
 
     /// Sends the completion webhook once the call is final, until the user's endpoint

@@ -72,18 +72,27 @@ impl Store for MemoryStore {
     }
 
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
+        self.update_allowance(key, |state| allowance::admit(state, request))
+    }
+
+    async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
+        self.update_allowance(key, |state| allowance::release(state, call_id))
+    }
+}
+
+impl MemoryStore {
+    /// Applies one of [`allowance`]'s rules to the allowance at `key` under the lock.
+    fn update_allowance<R>(&self, key: &str, rule: impl FnOnce(&mut Allowance) -> R) -> Result<R, StoreError> {
         let mut entries = self.entries()?;
         let mut state = match entries.get(key) {
             Some(text) => serde_json::from_str::<Allowance>(text).map_err(|e| StoreError(e.to_string()))?,
             None => Allowance::default(),
         };
-        let admission = allowance::admit(&mut state, request);
+        let answer = rule(&mut state);
         entries.insert(key.to_owned(), serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?);
-        Ok(admission)
+        Ok(answer)
     }
-}
 
-impl MemoryStore {
     /// Applies one of [`idempotency`]'s rules to the entry at `key` under the lock.
     fn update_entry<R>(&self, key: &str, rule: impl FnOnce(Option<&Entry>) -> (R, Settled)) -> Result<R, StoreError> {
         let mut entries = self.entries()?;

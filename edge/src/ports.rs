@@ -40,6 +40,8 @@ pub trait Store {
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Asks an API key's allowance for a booking ([`crate::allowance::admit`]), atomically.
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
+    /// Gives an ended call's slot back to its key's allowance ([`crate::allowance::release`]).
+    async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError>;
 }
 
 /// The Twilio Calls REST API.

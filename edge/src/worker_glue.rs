@@ -33,6 +33,7 @@ const RECORD_TTL_SECONDS: u64 = 30 * 24 * 3600;
 enum ArbiterCommand {
     Key(KeyCommand),
     Admit(Admit),
+    Release { call_id: String },
 }
 
 /// Call records in KV; what must be decided atomically, by [`Arbiter`]s.
@@ -111,6 +112,10 @@ impl Store for KvCalls {
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         self.ask(key, &ArbiterCommand::Admit(request.clone())).await
     }
+
+    async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
+        self.ask(key, &ArbiterCommand::Release { call_id: call_id.to_owned() }).await
+    }
 }
 
 /// Decides what must be decided atomically, for one name: an idempotency key, a
@@ -167,11 +172,12 @@ impl Arbiter {
         }
     }
 
-    async fn admit(&self, request: Admit) -> worker::Result<Response> {
+    /// Applies one of [`allowance`]'s rules to the stored allowance and answers with its result.
+    async fn allowance<R: serde::Serialize>(&self, rule: impl FnOnce(&mut Allowance) -> R) -> worker::Result<Response> {
         let mut state = self.state.storage().get::<Allowance>(ALLOWANCE).await?.unwrap_or_default();
-        let admission = allowance::admit(&mut state, &request);
+        let answer = rule(&mut state);
         self.store(ALLOWANCE, &state).await?;
-        Response::from_json(&admission)
+        Response::from_json(&answer)
     }
 }
 
@@ -189,7 +195,8 @@ impl DurableObject for Arbiter {
         // other request to this name out until the write is done.
         match command {
             ArbiterCommand::Key(command) => self.key(command).await,
-            ArbiterCommand::Admit(request) => self.admit(request).await,
+            ArbiterCommand::Admit(request) => self.allowance(|state| allowance::admit(state, &request)).await,
+            ArbiterCommand::Release { call_id } => self.allowance(|state| allowance::release(state, &call_id)).await,
         }
     }
 

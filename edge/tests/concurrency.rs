@@ -54,6 +54,10 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.admit(key, request).await
     }
+    async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.release(key, call_id).await
+    }
 }
 
 /// One store seen from one of several Worker isolates: each isolate has its own
@@ -84,6 +88,9 @@ impl Store for Isolate<'_> {
     }
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         self.0.admit(key, request).await
+    }
+    async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
+        self.0.release(key, call_id).await
     }
 }
 

@@ -458,9 +458,24 @@ fn too_many_calls_in_flight_is_a_429_until_one_ends() {
     assert_eq!(edge.ports.twilio.created.borrow().len(), 20, "the refused booking dialed nothing");
     // Another key has its own allowance.
     assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
-    // One call ends: there is room again.
+    // One call ends: its slot goes back at once, and there is room again.
+    assert_eq!(slots_held(&edge), 21);
     status(&edge, "call_0003", &[("CallSid", "CA3"), ("CallStatus", "busy")]);
+    assert_eq!(slots_held(&edge), 20, "given back when the call ended, not when next needed");
     assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+}
+
+/// Slots held across every key's allowance in the store.
+fn slots_held(edge: &TestEdge) -> usize {
+    edge.ports
+        .store
+        .list_now("allowance:")
+        .iter()
+        .map(|key| {
+            let text = pollster::block_on(edge::ports::Store::get(&edge.ports.store, key)).unwrap().unwrap();
+            serde_json::from_str::<edge::allowance::Allowance>(&text).unwrap().in_flight.len()
+        })
+        .sum()
 }
 
 #[test]
