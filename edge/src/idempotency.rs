@@ -1,7 +1,7 @@
 //! What must happen once, however often it is asked for and however the asks overlap:
 //! a booking under one `Idempotency-Key` dials once ([`decide`], [`settle`]); a call's
 //! stream token is minted once ([`spend`]). Sans-IO: each rule takes the stored entry
-//! and returns the answer and the entry to store. The store applies it atomically:
+//! and returns the answer and the [`Write`] to make. The store applies it atomically:
 //! under its lock in memory, and in the key's own Durable Object in a Worker (one
 //! instance per key, one request at a time, strongly consistent storage), so two
 //! isolates, or two Cloudflare locations, cannot both go ahead.
@@ -39,20 +39,33 @@ pub enum Claim {
     Mismatch,
 }
 
-/// The answer for a request with `request_hash` at `now`, and what to store (None: keep).
-pub fn decide(stored: Option<&Entry>, request_hash: &str, now: DateTime<Utc>) -> (Claim, Option<Entry>) {
-    let claim = || Entry::Claimed {
-        request_hash: request_hash.to_owned(),
-        until: now + chrono::Duration::seconds(CLAIM_SECONDS),
+/// What a rule does to the stored entry; the store carries it out with the read,
+/// atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put(Entry),
+    Delete,
+    Keep,
+}
+
+/// The answer for a request with `request_hash` at `now`, and the write.
+pub fn decide(stored: Option<&Entry>, request_hash: &str, now: DateTime<Utc>) -> (Claim, Write) {
+    let claim = || {
+        Write::Put(Entry::Claimed {
+            request_hash: request_hash.to_owned(),
+            until: now + chrono::Duration::seconds(CLAIM_SECONDS),
+        })
     };
     match stored {
-        None => (Claim::Granted, Some(claim())),
+        None => (Claim::Granted, claim()),
         Some(Entry::Bound { request_hash: bound, call_id }) if bound == request_hash => {
-            (Claim::Existing { call_id: call_id.clone() }, None)
+            (Claim::Existing { call_id: call_id.clone() }, Write::Keep)
         }
-        Some(Entry::Claimed { until, .. }) if *until <= now => (Claim::Granted, Some(claim())),
-        Some(Entry::Claimed { request_hash: claimed, .. }) if claimed == request_hash => (Claim::InProgress, None),
-        Some(_) => (Claim::Mismatch, None),
+        Some(Entry::Claimed { until, .. }) if *until <= now => (Claim::Granted, claim()),
+        Some(Entry::Claimed { request_hash: claimed, .. }) if claimed == request_hash => {
+            (Claim::InProgress, Write::Keep)
+        }
+        Some(_) => (Claim::Mismatch, Write::Keep),
     }
 }
 
@@ -62,38 +75,31 @@ pub fn decide(stored: Option<&Entry>, request_hash: &str, now: DateTime<Utc>) ->
 pub enum KeyCommand {
     /// Answered with a [`Claim`].
     Claim { request_hash: String, now: DateTime<Utc> },
-    /// Answered with 204.
+    /// Answered with `null`.
     Settle { request_hash: String, call_id: Option<String> },
     /// Answered with `true` the first time, `false` ever after.
     Spend { now: DateTime<Utc> },
 }
 
-/// Whether this is the first use of a once-only key, and what to store.
-pub fn spend(stored: Option<&Entry>, now: DateTime<Utc>) -> (bool, Option<Entry>) {
+/// Whether this is the first use of a once-only key, and the write.
+pub fn spend(stored: Option<&Entry>, now: DateTime<Utc>) -> (bool, Write) {
     match stored {
-        None => (true, Some(Entry::Spent { at: now })),
-        Some(_) => (false, None),
+        None => (true, Write::Put(Entry::Spent { at: now })),
+        Some(_) => (false, Write::Keep),
     }
-}
-
-/// What becomes of a key when the granted request is done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    Store(Entry),
-    Remove,
-    Keep,
 }
 
 /// Binds the key to the call it made (`Some`), or gives an unused claim back (`None`):
 /// only a claim of this request body, never a bound key.
-pub fn settle(stored: Option<&Entry>, request_hash: &str, call_id: Option<&str>) -> Settled {
-    match (call_id, stored) {
+pub fn settle(stored: Option<&Entry>, request_hash: &str, call_id: Option<&str>) -> ((), Write) {
+    let write = match (call_id, stored) {
         (Some(call_id), _) => {
-            Settled::Store(Entry::Bound { request_hash: request_hash.to_owned(), call_id: call_id.to_owned() })
+            Write::Put(Entry::Bound { request_hash: request_hash.to_owned(), call_id: call_id.to_owned() })
         }
-        (None, Some(Entry::Claimed { request_hash: claimed, .. })) if claimed == request_hash => Settled::Remove,
-        (None, _) => Settled::Keep,
-    }
+        (None, Some(Entry::Claimed { request_hash: claimed, .. })) if claimed == request_hash => Write::Delete,
+        (None, _) => Write::Keep,
+    };
+    ((), write)
 }
 
 #[cfg(test)]
@@ -106,52 +112,51 @@ mod tests {
 
     #[test]
     fn the_first_request_gets_the_key_and_an_overlapping_one_waits() {
-        let (claim, entry) = decide(None, "h1", at(0));
+        let (claim, Write::Put(entry)) = decide(None, "h1", at(0)) else { panic!("a claim is stored") };
         assert_eq!(claim, Claim::Granted);
-        let entry = entry.expect("a claim is stored");
         assert_eq!(entry, Entry::Claimed { request_hash: "h1".into(), until: at(CLAIM_SECONDS) });
-        assert_eq!(decide(Some(&entry), "h1", at(1)), (Claim::InProgress, None));
-        assert_eq!(decide(Some(&entry), "h2", at(1)), (Claim::Mismatch, None));
+        assert_eq!(decide(Some(&entry), "h1", at(1)), (Claim::InProgress, Write::Keep));
+        assert_eq!(decide(Some(&entry), "h2", at(1)), (Claim::Mismatch, Write::Keep));
     }
 
     #[test]
     fn a_bound_key_answers_with_its_call_for_the_same_body_only() {
-        let Settled::Store(entry) = settle(None, "h1", Some("call_1")) else { panic!("binding stores") };
-        assert_eq!(decide(Some(&entry), "h1", at(5)), (Claim::Existing { call_id: "call_1".into() }, None));
-        assert_eq!(decide(Some(&entry), "h2", at(5)), (Claim::Mismatch, None));
+        let ((), Write::Put(entry)) = settle(None, "h1", Some("call_1")) else { panic!("binding stores") };
+        assert_eq!(decide(Some(&entry), "h1", at(5)), (Claim::Existing { call_id: "call_1".into() }, Write::Keep));
+        assert_eq!(decide(Some(&entry), "h2", at(5)), (Claim::Mismatch, Write::Keep));
         // Bound is forever (the store expires it), not for CLAIM_SECONDS.
         assert_eq!(decide(Some(&entry), "h1", at(10_000)).0, Claim::Existing { call_id: "call_1".into() });
     }
 
     #[test]
     fn an_abandoned_claim_passes_to_the_next_request_once_it_lapses() {
-        let (_, entry) = decide(None, "h1", at(0));
-        let entry = entry.expect("a claim is stored");
+        let (_, Write::Put(entry)) = decide(None, "h1", at(0)) else { panic!("a claim is stored") };
         assert_eq!(decide(Some(&entry), "h1", at(CLAIM_SECONDS - 1)).0, Claim::InProgress);
         let (claim, next) = decide(Some(&entry), "h2", at(CLAIM_SECONDS));
         assert_eq!(claim, Claim::Granted);
-        assert_eq!(next, Some(Entry::Claimed { request_hash: "h2".into(), until: at(2 * CLAIM_SECONDS) }));
+        assert_eq!(next, Write::Put(Entry::Claimed { request_hash: "h2".into(), until: at(2 * CLAIM_SECONDS) }));
     }
 
     #[test]
     fn giving_a_claim_back_frees_the_key_but_never_unbinds_it() {
-        let (_, claimed) = decide(None, "h1", at(0));
-        assert_eq!(settle(claimed.as_ref(), "h1", None), Settled::Remove);
-        assert_eq!(settle(claimed.as_ref(), "h2", None), Settled::Keep, "another body's claim stays");
+        let (_, Write::Put(claimed)) = decide(None, "h1", at(0)) else { panic!("a claim is stored") };
+        assert_eq!(settle(Some(&claimed), "h1", None), ((), Write::Delete));
+        assert_eq!(settle(Some(&claimed), "h2", None), ((), Write::Keep), "another body's claim stays");
         let bound = Entry::Bound { request_hash: "h1".into(), call_id: "call_1".into() };
-        assert_eq!(settle(Some(&bound), "h1", None), Settled::Keep);
-        assert_eq!(settle(None, "h1", None), Settled::Keep);
+        assert_eq!(settle(Some(&bound), "h1", None), ((), Write::Keep));
+        assert_eq!(settle(None, "h1", None), ((), Write::Keep));
     }
 
     #[test]
     fn a_once_only_key_is_spent_by_its_first_use() {
-        let (first, entry) = spend(None, at(0));
+        let (first, write) = spend(None, at(0));
         assert!(first);
-        assert_eq!(entry, Some(Entry::Spent { at: at(0) }));
-        assert_eq!(spend(entry.as_ref(), at(1)), (false, None));
+        let entry = Entry::Spent { at: at(0) };
+        assert_eq!(write, Write::Put(entry.clone()));
+        assert_eq!(spend(Some(&entry), at(1)), (false, Write::Keep));
         // Never mistaken for an idempotency key's claim.
-        assert_eq!(decide(entry.as_ref(), "h1", at(1)), (Claim::Mismatch, None));
-        assert_eq!(settle(entry.as_ref(), "h1", None), Settled::Keep);
+        assert_eq!(decide(Some(&entry), "h1", at(1)), (Claim::Mismatch, Write::Keep));
+        assert_eq!(settle(Some(&entry), "h1", None), ((), Write::Keep));
     }
 
     #[test]

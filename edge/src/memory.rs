@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::allowance::{self, Admission, Admit, Allowance};
-use crate::idempotency::{self, Claim, Entry, Settled};
+use crate::idempotency::{self, Claim, Entry, Write};
 use crate::ports::{Clock, IdSource, Store, StoreError};
 
 /// A map in memory, with a switch to simulate an outage.
@@ -54,21 +54,15 @@ impl Store for MemoryStore {
     }
 
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
-        self.update_entry(key, |stored| {
-            let (claim, entry) = idempotency::decide(stored, request_hash, now);
-            (claim, entry.map_or(Settled::Keep, Settled::Store))
-        })
+        self.update_entry(key, |stored| idempotency::decide(stored, request_hash, now))
     }
 
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.update_entry(key, |stored| {
-            let (first, entry) = idempotency::spend(stored, now);
-            (first, entry.map_or(Settled::Keep, Settled::Store))
-        })
+        self.update_entry(key, |stored| idempotency::spend(stored, now))
     }
 
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
-        self.update_entry(key, |stored| ((), idempotency::settle(stored, request_hash, call_id)))
+        self.update_entry(key, |stored| idempotency::settle(stored, request_hash, call_id))
     }
 
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
@@ -94,21 +88,21 @@ impl MemoryStore {
     }
 
     /// Applies one of [`idempotency`]'s rules to the entry at `key` under the lock.
-    fn update_entry<R>(&self, key: &str, rule: impl FnOnce(Option<&Entry>) -> (R, Settled)) -> Result<R, StoreError> {
+    fn update_entry<R>(&self, key: &str, rule: impl FnOnce(Option<&Entry>) -> (R, Write)) -> Result<R, StoreError> {
         let mut entries = self.entries()?;
         let stored = match entries.get(key) {
             Some(text) => Some(serde_json::from_str::<Entry>(text).map_err(|e| StoreError(e.to_string()))?),
             None => None,
         };
-        let (answer, settled) = rule(stored.as_ref());
-        match settled {
-            Settled::Store(entry) => {
+        let (answer, write) = rule(stored.as_ref());
+        match write {
+            Write::Put(entry) => {
                 entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
             }
-            Settled::Remove => {
+            Write::Delete => {
                 entries.remove(key);
             }
-            Settled::Keep => {}
+            Write::Keep => {}
         }
         Ok(answer)
     }

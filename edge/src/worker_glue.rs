@@ -15,7 +15,7 @@ use crate::app::Edge;
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
-use crate::idempotency::{self, Claim, Entry, KeyCommand, Settled};
+use crate::idempotency::{self, Claim, Entry, KeyCommand, Write};
 use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
 use crate::serial::Leases;
 
@@ -141,35 +141,22 @@ impl Arbiter {
         storage.set_alarm(expires_at).await
     }
 
-    async fn key(&self, command: KeyCommand) -> worker::Result<Response> {
+    /// Applies one of [`idempotency`]'s rules to the stored entry and answers with its result.
+    async fn entry<R: serde::Serialize>(
+        &self,
+        rule: impl FnOnce(Option<&Entry>) -> (R, Write),
+    ) -> worker::Result<Response> {
         let stored = self.state.storage().get::<Entry>(ENTRY).await?;
-        match command {
-            KeyCommand::Claim { request_hash, now } => {
-                let (claim, entry) = idempotency::decide(stored.as_ref(), &request_hash, now);
-                if let Some(entry) = entry {
-                    self.store(ENTRY, &entry).await?;
-                }
-                Response::from_json(&claim)
+        let (answer, write) = rule(stored.as_ref());
+        match write {
+            Write::Put(entry) => self.store(ENTRY, &entry).await?,
+            Write::Delete => {
+                self.state.storage().delete_all().await?;
+                self.state.storage().delete_alarm().await?;
             }
-            KeyCommand::Settle { request_hash, call_id } => {
-                match idempotency::settle(stored.as_ref(), &request_hash, call_id.as_deref()) {
-                    Settled::Store(entry) => self.store(ENTRY, &entry).await?,
-                    Settled::Remove => {
-                        self.state.storage().delete_all().await?;
-                        self.state.storage().delete_alarm().await?;
-                    }
-                    Settled::Keep => {}
-                }
-                Response::from_json(&())
-            }
-            KeyCommand::Spend { now } => {
-                let (first, entry) = idempotency::spend(stored.as_ref(), now);
-                if let Some(entry) = entry {
-                    self.store(ENTRY, &entry).await?;
-                }
-                Response::from_json(&first)
-            }
+            Write::Keep => {}
         }
+        Response::from_json(&answer)
     }
 
     /// Applies one of [`allowance`]'s rules to the stored allowance and answers with its result.
@@ -194,7 +181,15 @@ impl DurableObject for Arbiter {
         // Storage only between reading and writing: the object's input gate keeps every
         // other request to this name out until the write is done.
         match command {
-            ArbiterCommand::Key(command) => self.key(command).await,
+            ArbiterCommand::Key(KeyCommand::Claim { request_hash, now }) => {
+                self.entry(|stored| idempotency::decide(stored, &request_hash, now)).await
+            }
+            ArbiterCommand::Key(KeyCommand::Settle { request_hash, call_id }) => {
+                self.entry(|stored| idempotency::settle(stored, &request_hash, call_id.as_deref())).await
+            }
+            ArbiterCommand::Key(KeyCommand::Spend { now }) => {
+                self.entry(|stored| idempotency::spend(stored, now)).await
+            }
             ArbiterCommand::Admit(request) => self.allowance(|state| allowance::admit(state, &request)).await,
             ArbiterCommand::Release { call_id } => self.allowance(|state| allowance::release(state, &call_id)).await,
         }

@@ -219,16 +219,7 @@ fn a_twiml_request_replayed_into_another_isolate_at_once_mints_no_second_token()
 fn a_key_refused_before_dialing_is_free_for_the_retry() {
     let mut config = config();
     config.max_calls_in_flight = 1;
-    let edge = Edge::new(
-        config,
-        Ports {
-            store: InterleavingStore::default(),
-            twilio: FakeTwilio::default(),
-            webhooks: Webhooks::default(),
-            clock: ManualClock::at(start()),
-            ids: SequentialIds::default(),
-        },
-    );
+    let edge = Edge { config, ..concurrent_edge() };
     let first = handle(&edge, booking_request("order-3"));
     assert_eq!(first.status, 201);
     let refused = handle(&edge, booking_request("order-4"));

@@ -15,10 +15,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 pub struct CallerReport {
     /// When each media frame was sent, in order.
     pub sent: Vec<Instant>,
-    /// Agent audio received, in 20 ms frames (a message may carry several: in
-    /// `passthrough` the worker forwards each delta whole).
-    pub agent_frames: u64,
-    /// Agent audio received, in 8 kHz mu-law bytes (8 a millisecond).
+    /// Agent audio received, in 8 kHz mu-law bytes (8 a millisecond). Counted by
+    /// length, not messages: in `passthrough` the worker forwards each delta whole.
     pub agent_bytes: u64,
     /// Messages that were not the Twilio commands we know.
     pub unreadable: u64,
@@ -95,7 +93,6 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
                 };
                 if text.contains(r#""event":"media""#) {
                     report.agent_bytes += payload_bytes(&text);
-                    report.agent_frames = report.agent_bytes / 160;
                 } else if text.contains(r#""event":"mark""#) {
                     // Played at once: echo it back, as Twilio does when playback reaches it.
                     let Ok(mark) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
@@ -116,6 +113,13 @@ fn payload_bytes(message: &str) -> u64 {
     let payload = message[start..].split('"').next().unwrap_or_default();
     let padding = payload.bytes().rev().take_while(|&b| b == b'=').count();
     (payload.len() / 4 * 3).saturating_sub(padding) as u64
+}
+
+impl CallerReport {
+    /// Agent audio received, in whole 20 ms frames.
+    pub fn agent_frames(&self) -> u64 {
+        self.agent_bytes / 160
+    }
 }
 
 fn text_echo(mark: &serde_json::Value, sequence: u64) -> Message {

@@ -304,7 +304,7 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
         let expected = session.agent_ms / 20;
         report.frames_out_expected += expected;
         // One frame's worth stays in the resampler's delay line when the agent stops.
-        report.frames_out_lost += expected.saturating_sub(caller.agent_frames + 1);
+        report.frames_out_lost += expected.saturating_sub(caller.agent_frames() + 1);
     }
     report.latency_us = percentiles(latencies);
     Ok(report)
