@@ -374,11 +374,62 @@ impl LocalStack {
         Ok(serde_json::from_str(&delivery.body)?)
     }
 
+    /// Follows `GET /v1/calls/{id}/events` (Server-Sent Events) from `last_event_id`,
+    /// handing each event to `on_event` until the stream ends (the call is final) or
+    /// `on_event` returns false (the listener drops the connection).
+    pub async fn follow(
+        &self,
+        http: &reqwest::Client,
+        call_id: &str,
+        last_event_id: Option<u64>,
+        mut on_event: impl FnMut(&LiveEvent) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut request = http.get(format!("{}/v1/calls/{call_id}/events", self.edge_url)).bearer_auth(API_KEY);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let mut response = request.send().await?;
+        anyhow::ensure!(response.status().as_u16() == 200, "events refused: {}", response.status());
+        let mut buffer = String::new();
+        while let Some(chunk) = response.chunk().await? {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                if let Some(event) = LiveEvent::parse(&frame) {
+                    if !on_event(&event) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn edge_log(&self) -> String {
         match &self.edge {
             RunningEdge::Wrangler(dev) => dev.log(),
             RunningEdge::Native(_) => String::new(),
         }
+    }
+}
+
+/// One Server-Sent Event of a call's live stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub id: u64,
+    pub kind: String,
+    pub data: Value,
+}
+
+impl LiveEvent {
+    /// Reads one SSE frame (`id:`, `event:`, `data:` lines); comments give `None`.
+    pub fn parse(frame: &str) -> Option<LiveEvent> {
+        let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+        Some(LiveEvent {
+            id: field("id:")?.parse().ok()?,
+            kind: field("event:")?.to_owned(),
+            data: serde_json::from_str(field("data:")?).ok()?,
+        })
     }
 }
 

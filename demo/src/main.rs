@@ -6,8 +6,6 @@
 //!        concierge-demo --real-openai  (needs OPENAI_API_KEY: the agent is the real
 //!        Realtime model, and so is the restaurant's host, on a simulated phone line)
 
-use std::time::Duration;
-
 use demo::{EdgeMode, LocalStack, OpenAiMode, Scenario, StackOptions};
 use serde_json::Value;
 
@@ -42,31 +40,24 @@ async fn main() -> anyhow::Result<()> {
     let call_id = stack.book(&http).await?;
     println!("→ 201 call_id {call_id}\n\nThe call, as it happens (scenario: {}):", scenario.name());
 
-    let mut last_status = String::new();
-    let mut shown_lines = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let record = loop {
-        tick.tick().await;
-        let record = stack.record(&http, &call_id).await?;
-        let status = record["status"].as_str().unwrap_or_default().to_owned();
-        if status != last_status {
-            println!("  [status] {status}");
-            last_status = status.clone();
-        }
-        let transcript = record["transcript"].as_array().cloned().unwrap_or_default();
-        for line in transcript.iter().skip(shown_lines) {
-            println!(
-                "  [{:>10}] {}",
-                line["speaker"].as_str().unwrap_or_default(),
-                line["text"].as_str().unwrap_or_default()
-            );
-        }
-        shown_lines = transcript.len();
-        let terminal = matches!(status.as_str(), "completed" | "no_answer" | "busy" | "failed" | "canceled");
-        if terminal && (record["outcome"] != Value::Null || status != "completed") {
-            break stack.final_record().await.unwrap_or(record);
-        }
-    };
+    // The call's live events (Server-Sent Events), as they happen, until it is final.
+    let mut record = Value::Null;
+    stack
+        .follow(&http, &call_id, None, |event| {
+            match event.kind.as_str() {
+                "status" => println!("  [status] {}", event.data["status"].as_str().unwrap_or_default()),
+                "transcript" => println!(
+                    "  [{:>10}] {}",
+                    event.data["speaker"].as_str().unwrap_or_default(),
+                    event.data["text"].as_str().unwrap_or_default()
+                ),
+                "outcome" => println!("  [   outcome] {}", event.data["result"].as_str().unwrap_or_default()),
+                "end" => record = event.data.clone(),
+                _ => {}
+            }
+            true
+        })
+        .await?;
     println!("\nThe final record (GET /v1/calls/{call_id}, also POSTed to the callback_url):");
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(())

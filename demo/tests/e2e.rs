@@ -161,3 +161,52 @@ async fn a_host_played_by_a_realtime_model_books_the_table() {
     assert!(host.responses >= 2, "and answered it after its greeting: {} responses", host.responses);
     assert_no_protocol_violations(&stack);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_drops_and_reconnects_gets_every_event_once_in_order() {
+    demo::install_tls();
+    for edge in [EdgeMode::Native, EdgeMode::Wrangler] {
+        let options = StackOptions {
+            scenario: Scenario::Confirms,
+            openai: OpenAiMode::Fake,
+            edge,
+            redis: false,
+            unruly_callbacks: true,
+            speed: 2,
+        };
+        let stack = LocalStack::start(options).await.unwrap();
+        let http = reqwest::Client::new();
+        let call_id = stack.book(&http).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+
+        // Connect, take events until the first transcript line (mid-call), drop.
+        let mut seen = Vec::new();
+        stack
+            .follow(&http, &call_id, None, |event| {
+                seen.push(event.clone());
+                event.kind != "transcript"
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+        assert_eq!(seen.last().map(|e| e.kind.as_str()), Some("transcript"), "{seen:?}");
+        // Reconnect where it left off, and follow to the end.
+        let last = seen.last().map(|e| e.id);
+        stack
+            .follow(&http, &call_id, last, |event| {
+                seen.push(event.clone());
+                true
+            })
+            .await
+            .unwrap();
+
+        let ids: Vec<u64> = seen.iter().map(|e| e.id).collect();
+        assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "every event once, in order ({edge:?})");
+        let end = seen.last().unwrap();
+        assert_eq!(end.kind, "end");
+        let pushed = stack.final_record().await.unwrap();
+        assert_eq!(end.data, pushed, "the stream ends at the final record ({edge:?})");
+        assert_eq!(end.data["outcome"]["confirmation_number"], "A73X");
+        let lines = seen.iter().filter(|e| e.kind == "transcript").count();
+        assert_eq!(lines, pushed["transcript"].as_array().map_or(0, Vec::len), "every line streamed");
+        assert!(seen.iter().any(|e| e.kind == "status" && e.data["status"] == "in_progress"));
+    }
+}

@@ -1,15 +1,12 @@
 //! The route table: every edge route of CONTRACT.md as a plain async function over
 //! [`Ports`]. No Worker types here, so `cargo test` runs all of it.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::auth;
 use shared::booking::BookingRequest;
-use shared::call::{CallLedger, CallStatus};
+use shared::call::CallLedger;
 use shared::events::{CallContext, CallEvent};
 use shared::openai::config::instructions;
 use shared::twilio::rest::{CreateCall, UpdateCall};
@@ -21,8 +18,8 @@ use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::Claim;
+use crate::keeper::{record_key, Change, LiveEvent, Reply, StreamGrant};
 use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
-use crate::serial::Leases;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -33,52 +30,32 @@ const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 pub struct Edge<S, T, W, C, I> {
     pub config: EdgeConfig,
     pub ports: Ports<S, T, W, C, I>,
-    /// Serializes updates of one record; shared by every request of a Worker isolate.
-    pub leases: Arc<Leases>,
 }
-
-/// A completion webhook not yet accepted, and when to try it again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PendingWebhook {
-    attempts: u32,
-    next_attempt_at: DateTime<Utc>,
-}
-
-/// Attempts before a webhook is given up (about 17 hours of backoff in all).
-pub const WEBHOOK_MAX_ATTEMPTS: u32 = 12;
-const PENDING_WEBHOOK_PREFIX: &str = "webhook:";
 /// Per API key: its calls in flight and bookings this minute ([`crate::allowance`]).
 const ALLOWANCE_PREFIX: &str = "allowance:";
 /// Time a call's slot outlasts its longest possible call; also how long a booking may
 /// take to save its record after taking a slot.
 const SLOT_MARGIN: Duration = Duration::minutes(5);
 
-fn call_key(call_id: &str) -> String {
-    format!("call:{call_id}")
-}
-
-/// `base` seconds, doubling per attempt, at most four hours.
-fn webhook_backoff(base_seconds: u32, attempts: u32) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(16);
-    Duration::seconds(i64::from(base_seconds) << doublings).min(Duration::hours(4))
-}
-
 impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T, W, C, I> {
     pub fn new(config: EdgeConfig, ports: Ports<S, T, W, C, I>) -> Self {
-        Edge { config, ports, leases: Arc::default() }
-    }
-
-    /// This edge, serializing its updates together with every other holder of `leases`.
-    pub fn sharing(self, leases: Arc<Leases>) -> Self {
-        Edge { leases, ..self }
+        Edge { config, ports }
     }
 
     /// Answers one request. Never fails: every error becomes the contract's JSON error.
+    /// Each request leaves one JSON log line: route, call, status, duration.
     pub async fn handle(&self, request: &EdgeRequest) -> EdgeResponse {
-        match self.route(request).await {
+        let started = self.ports.clock.now();
+        let response = match self.route(request).await {
             Ok(response) => response,
             Err(error) => error.to_response(),
-        }
+        };
+        let (route, call_id) = route_of(&request.path);
+        log_line(&json!({
+            "method": request.method, "route": route, "call_id": call_id, "status": response.status,
+            "duration_ms": (self.ports.clock.now() - started).num_milliseconds(),
+        }));
+        response
     }
 
     async fn route(&self, request: &EdgeRequest) -> Result<EdgeResponse, ApiError> {
@@ -88,15 +65,23 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
         let method = request.method.as_str();
         match (method, segments.as_slice()) {
+            ("GET", ["health"]) => Ok(EdgeResponse::json(200, &json!({"status": "ok"}))),
             ("POST", ["v1", "calls"]) => self.create_call(request).await,
             ("GET", ["v1", "calls", id]) => self.get_call(request, id).await,
+            ("GET", ["v1", "calls", id, "events"]) => {
+                // Without a streaming shell: what there is now, as one SSE body.
+                let page = self.live_events(request, id).await?;
+                Ok(EdgeResponse::event_stream(page.events.iter().map(sse_frame).collect::<String>()))
+            }
             ("POST", ["v1", "calls", id, "cancel"]) => self.cancel_call(request, id).await,
             ("POST", ["twilio", "twiml", id]) => self.twiml(request, id).await,
             ("POST", ["twilio", "status", id]) => self.status_callback(request, id).await,
             ("GET", ["internal", "calls", id]) => self.call_context(request, id).await,
             ("POST", ["internal", "calls", id, "events"]) => self.call_event(request, id).await,
-            (_, ["v1", "calls"] | ["v1", "calls", _] | ["v1", "calls", _, "cancel"]) => Err(ApiError::MethodNotAllowed),
-            (_, ["twilio", _, _] | ["internal", "calls", _] | ["internal", "calls", _, "events"]) => {
+            (_, ["v1", "calls"] | ["v1", "calls", _] | ["v1", "calls", _, "cancel" | "events"]) => {
+                Err(ApiError::MethodNotAllowed)
+            }
+            (_, ["health"] | ["twilio", _, _] | ["internal", "calls", _] | ["internal", "calls", _, "events"]) => {
                 Err(ApiError::MethodNotAllowed)
             }
             _ => Err(ApiError::NoRoute),
@@ -108,24 +93,32 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             .map_err(|_| ApiError::Unauthorized)
     }
 
+    /// The call's record as published for reads (KV: may lag its writer, see
+    /// docs/reliability.md); a call not yet published is asked of its writer.
     async fn load(&self, call_id: &str) -> Result<Option<CallLedger>, ApiError> {
-        match self.ports.store.get(&call_key(call_id)).await? {
-            None => Ok(None),
+        match self.ports.store.get(&record_key(call_id)).await? {
+            None => self.current(call_id).await,
             Some(text) => serde_json::from_str(&text)
                 .map(Some)
                 .map_err(|e| ApiError::Storage(format!("stored call {call_id} is unreadable: {e}"))),
         }
     }
 
-    async fn save(&self, ledger: &CallLedger) -> Result<(), ApiError> {
-        let text = serde_json::to_string(ledger).map_err(|e| ApiError::Storage(e.to_string()))?;
-        Ok(self.ports.store.put(&call_key(&ledger.record.call_id), &text).await?)
+    /// The call's record as its one writer holds it now (strongly consistent).
+    pub async fn current(&self, call_id: &str) -> Result<Option<CallLedger>, ApiError> {
+        Ok(self.change(call_id, Change::Read { after: u64::MAX }).await?.ledger)
     }
 
-    /// A call the presented key owns; any other key sees the same 404 as a missing call.
+    /// Applies one change through the call's writer.
+    async fn change(&self, call_id: &str, change: Change) -> Result<Reply, ApiError> {
+        Ok(self.ports.store.change_call(call_id, change, self.ports.clock.now()).await?)
+    }
+
+    /// A call the presented key owns, read from its writer; any other key sees the same
+    /// 404 as a missing call.
     async fn owned(&self, request: &EdgeRequest, call_id: &str) -> Result<CallLedger, ApiError> {
         let owner = self.owner(request)?;
-        match self.load(call_id).await? {
+        match self.current(call_id).await? {
             Some(ledger) if ledger.owner == owner => Ok(ledger),
             _ => Err(ApiError::NotFound),
         }
@@ -144,10 +137,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             .map(|k| format!("idem:{owner}:{}", hex::encode(Sha256::digest(k.as_bytes()))));
         let Some(key) = idempotency_key else { return self.book(owner, booking, now, None).await };
         if let Some(call_id) = self.claim_idempotency_key(&key, &request_hash).await? {
-            let ledger = self.load(&call_id).await?.ok_or_else(|| {
-                // Bound in the key's Durable Object, not yet visible in this location's KV.
-                ApiError::Conflict("the call this Idempotency-Key made is still being saved; retry shortly".into())
-            })?;
+            // Bound only once its record exists at its writer, which answers at once.
+            let ledger = self.current(&call_id).await?.ok_or(ApiError::NotFound)?;
             return Ok(created_body(200, &ledger));
         }
         let booked = self.book(owner, booking, now, Some((&key, &request_hash))).await;
@@ -189,10 +180,9 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     ) -> Result<EdgeResponse, ApiError> {
         let call_id = self.ports.ids.call_id();
         self.admit_booking(&owner, &call_id, now).await?;
-        // Twilio's first callbacks can arrive before the dialed call is saved.
-        let _call_guard = self.leases.lock(&call_key(&call_id), &self.ports.clock).await;
-        let mut ledger = CallLedger::new(call_id.clone(), owner, booking, now);
-        self.save(&ledger).await?;
+        let ledger = CallLedger::new(call_id.clone(), owner, booking, now);
+        // The record exists at its writer before Twilio can call back about it.
+        self.change(&call_id, Change::Create { ledger: Box::new(ledger.clone()) }).await?;
         if let Some((key, request_hash)) = idempotency {
             self.ports.store.settle_key(key, request_hash, Some(&call_id)).await?;
         }
@@ -208,17 +198,24 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         };
         match self.ports.twilio.create_call(&create).await {
             Ok(resource) => {
-                ledger.dialed(&resource.sid, self.ports.clock.now());
-                self.save(&ledger).await?;
-                Ok(created_body(201, &ledger))
+                let dialed = Change::Dialed { call_sid: resource.sid.clone() };
+                match self.change(&call_id, dialed).await {
+                    Ok(Reply { ledger: Some(ledger), .. }) => Ok(created_body(201, &ledger)),
+                    // The call is dialed whatever happened to this write: answer so, and
+                    // let Twilio's first callback (which carries the sid) complete the record.
+                    _ => {
+                        let mut ledger = ledger;
+                        ledger.dialed(&resource.sid, self.ports.clock.now());
+                        Ok(created_body(201, &ledger))
+                    }
+                }
             }
             Err(error) => {
                 let (code, message) = match &error {
                     TwilioError::Api(api) => (format!("twilio_{}", api.code), api.message.clone()),
                     TwilioError::Network(message) => ("twilio_unreachable".to_owned(), message.clone()),
                 };
-                ledger.failed(&code, &message, self.ports.clock.now());
-                self.save(&ledger).await?;
+                self.change(&call_id, Change::DialFailed { code, message }).await?;
                 // The caller hears of the failure now, not by webhook; the slot goes back.
                 self.release_slot(&ledger).await;
                 Err(error.into())
@@ -278,30 +275,61 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         Ok(ended)
     }
 
+    /// `GET /v1/calls/{id}/events`: the call's live events after the listener's
+    /// `Last-Event-ID` (or `?after=`), read from the call's writer, for the key that owns
+    /// it (another key's call is the same 404 as a missing one). `done` once the call is
+    /// final: the page then ends with the `end` event and the stream closes.
+    pub async fn live_events(&self, request: &EdgeRequest, call_id: &str) -> Result<LivePage, ApiError> {
+        let owner = self.owner(request)?;
+        let after = resume_after(request);
+        let reply = self.change(call_id, Change::Read { after }).await?;
+        match reply.ledger {
+            Some(ledger) if ledger.owner == owner => {
+                Ok(LivePage { events: reply.events, after, done: ledger.is_final() })
+            }
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    /// The live events after `after`, for a listener [`Edge::live_events`] admitted.
+    pub async fn live_events_after(&self, call_id: &str, after: u64) -> Result<LivePage, ApiError> {
+        let reply = self.change(call_id, Change::Read { after }).await?;
+        let done = reply.ledger.as_ref().is_none_or(CallLedger::is_final);
+        Ok(LivePage { events: reply.events, after, done })
+    }
+
     async fn get_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         let ledger = self.owned(request, call_id).await?;
         Ok(record_body(200, &ledger))
     }
 
     async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
-        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
-        let mut ledger = self.owned(request, call_id).await?;
+        let ledger = self.owned(request, call_id).await?;
         if ledger.record.status.is_terminal() {
             return Err(ApiError::Conflict(format!("the call has already ended ({})", ledger.record.status.as_str())));
         }
         if let Some(sid) = ledger.record.twilio_call_sid.clone() {
-            let update =
-                if ledger.record.status == CallStatus::InProgress { UpdateCall::HangUp } else { UpdateCall::Cancel };
-            match self.ports.twilio.update_call(&sid, &update).await {
-                // 404 or "not in progress": the call is already gone, which is what we want.
+            // `completed` hangs up an answered call and cancels one still queued or
+            // ringing (https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource),
+            // so a record that lags Twilio (ringing here, answered there) is still ended.
+            match self.ports.twilio.update_call(&sid, &UpdateCall::HangUp).await {
                 Ok(()) => {}
-                Err(TwilioError::Api(api)) if api.status == 404 || api.code == 21220 => {}
+                // Twilio no longer has it live: the call ended on its own, and its own
+                // status callback says how; the record is not marked canceled.
+                Err(TwilioError::Api(api)) if api.status == 404 || api.code == 21220 => {
+                    return Err(ApiError::Conflict(
+                        "the call had already ended at Twilio; its record will show how".into(),
+                    ))
+                }
                 Err(error) => return Err(error.into()),
             }
         }
-        ledger.canceled(self.ports.clock.now());
-        self.save(&ledger).await?;
-        self.after_update(false, &mut ledger).await?;
+        let reply = self.change(call_id, Change::Cancel).await?;
+        self.after_change(call_id, &reply).await;
+        let ledger = reply.ledger.ok_or(ApiError::NotFound)?;
+        if reply.late {
+            return Err(ApiError::Conflict(format!("the call has already ended ({})", ledger.record.status.as_str())));
+        }
         Ok(record_body(200, &ledger))
     }
 
@@ -319,39 +347,22 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
 
     async fn twiml(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         let params = self.verify_twilio(request)?;
-        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
-        let Some(mut ledger) = self.load(call_id).await? else {
-            return Ok(EdgeResponse::xml(twiml::hang_up()));
-        };
-        let now = self.ports.clock.now();
-        // The TwiML fetch carries the call's status and, with AMD, who answered.
-        if let Ok(callback) = StatusCallback::from_form(&params) {
-            ledger.apply_status_callback(&callback, now);
-        }
-        if ledger.stream_token_issued {
+        // The TwiML fetch carries the call's status and, with AMD, who answered; the
+        // call's writer decides, once, whether this is the request that gets a token.
+        let callback = StatusCallback::from_form(&params).ok();
+        let reply = self.change(call_id, Change::Twiml { callback }).await?;
+        self.after_change(call_id, &reply).await;
+        match reply.grant {
+            StreamGrant::Connect => {
+                let expires = self.ports.clock.now().timestamp() + self.config.stream_token_seconds;
+                let token = auth::issue_stream_token(&self.config.internal_secret, call_id, expires);
+                Ok(EdgeResponse::xml(twiml::connect_stream(&self.config.media_ws_url, call_id, &token)))
+            }
             // Twilio asks once per call; a second request, signed or not, is a replay
             // after a fresh stream token, and gets nothing.
-            return Err(ApiError::Forbidden);
+            StreamGrant::Refuse => Err(ApiError::Forbidden),
+            StreamGrant::HangUp | StreamGrant::NotAsked => Ok(EdgeResponse::xml(twiml::hang_up())),
         }
-        let machine = ledger.record.answered_by.is_some_and(|a| a.is_machine());
-        let response = if machine || ledger.record.status.is_terminal() {
-            twiml::hang_up()
-        } else {
-            // The ledger's flag can lag in another isolate or location (KV); the key
-            // cannot: only one request ever mints this call's stream token.
-            if !self.ports.store.spend_key(&format!("twiml:{call_id}"), now).await? {
-                return Err(ApiError::Forbidden);
-            }
-            let token = auth::issue_stream_token(
-                &self.config.internal_secret,
-                call_id,
-                now.timestamp() + self.config.stream_token_seconds,
-            );
-            ledger.stream_token_issued = true;
-            twiml::connect_stream(&self.config.media_ws_url, call_id, &token)
-        };
-        self.save(&ledger).await?;
-        Ok(EdgeResponse::xml(response))
     }
 
     async fn status_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
@@ -361,15 +372,9 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         if !callback.is_fresh(self.ports.clock.now()) {
             return Err(ApiError::Forbidden);
         }
-        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
-        let Some(mut ledger) = self.load(call_id).await? else {
-            // Nothing to update; answering 404 would only make Twilio log errors.
-            return Ok(EdgeResponse::empty(204));
-        };
-        let was_ended = ledger.record.status.is_terminal();
-        ledger.apply_status_callback(&callback, self.ports.clock.now());
-        self.save(&ledger).await?;
-        self.after_update(was_ended, &mut ledger).await?;
+        // No such call: nothing to update, and a 404 would only make Twilio log errors.
+        let reply = self.change(call_id, Change::Status { callback }).await?;
+        self.after_change(call_id, &reply).await;
         Ok(EdgeResponse::empty(204))
     }
 
@@ -387,7 +392,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
 
     async fn call_context(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
         self.verify_internal(request)?;
-        let ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
+        let ledger = self.current(call_id).await?.ok_or(ApiError::NotFound)?;
         let context = CallContext {
             call_id: call_id.to_owned(),
             instructions: instructions(&ledger.record.request),
@@ -400,23 +405,33 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         self.verify_internal(request)?;
         let event: CallEvent =
             serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
-        let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
-        let mut ledger = self.load(call_id).await?.ok_or(ApiError::NotFound)?;
-        let was_ended = ledger.record.status.is_terminal();
-        let applied = ledger.apply_event(&event, self.ports.clock.now());
-        self.save(&ledger).await?;
-        self.after_update(was_ended, &mut ledger).await?;
-        Ok(EdgeResponse::json(200, &json!({"id": event.id, "applied": applied == shared::call::Applied::Changed})))
+        let id = event.id.clone();
+        let reply = self.change(call_id, Change::Event { event }).await?;
+        if reply.ledger.is_none() {
+            return Err(ApiError::NotFound);
+        }
+        self.after_change(call_id, &reply).await;
+        Ok(EdgeResponse::json(200, &json!({"id": id, "applied": reply.changed})))
     }
 
-    /// What follows a saved update: the first time the record shows the call ended
-    /// (it `was_ended` not before), its slot goes back to the key's allowance; once
-    /// final, the completion webhook goes out.
-    async fn after_update(&self, was_ended: bool, ledger: &mut CallLedger) -> Result<(), ApiError> {
-        if !was_ended && ledger.record.status.is_terminal() {
+    /// What follows a change: the first time the call shows it ended, its slot goes
+    /// back to the key's allowance; once final, the completion webhook goes out. A
+    /// change after the seal is logged and counted by the writer, never applied.
+    async fn after_change(&self, call_id: &str, reply: &Reply) {
+        if reply.late {
+            log_line(&json!({"call_id": call_id, "note": "change after the record was sealed; not applied"}));
+        }
+        if let (true, Some(ledger)) = (reply.ended_now, &reply.ledger) {
             self.release_slot(ledger).await;
         }
-        self.deliver_if_final(ledger).await
+        if reply.final_now {
+            // The writer's alarm (natively, the server's timer) retries it if this fails.
+            if let Err(error) = self.deliver_webhook(call_id).await {
+                log_line(
+                    &json!({"call_id": call_id, "note": "webhook attempt not recorded", "error": error.to_string()}),
+                );
+            }
+        }
     }
 
     /// Gives an ended call's slot back to its key's allowance. Best effort: a slot not
@@ -427,62 +442,85 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let _released = self.ports.store.release(&key, &ledger.record.call_id).await;
     }
 
-    /// Sends the completion webhook once the call is final, until the user's endpoint
-    /// accepts it. A refusal leaves a pending entry that [`Edge::retry_webhooks`] picks
-    /// up with backoff; after [`WEBHOOK_MAX_ATTEMPTS`] it is given up.
-    async fn deliver_if_final(&self, ledger: &mut CallLedger) -> Result<(), ApiError> {
-        let Some(url) = ledger.record.request.callback_url.clone() else { return Ok(()) };
-        if !ledger.is_final() || ledger.callback_delivered || ledger.callback_attempts >= WEBHOOK_MAX_ATTEMPTS {
-            return Ok(());
-        }
+    /// Sends the call's completion webhook if it is due, and tells the call's writer how
+    /// it went: accepted, or retried with backoff (the writer's alarm wakes it) until
+    /// [`crate::keeper::WEBHOOK_MAX_ATTEMPTS`]. Returns whether one was accepted now.
+    pub async fn deliver_webhook(&self, call_id: &str) -> Result<bool, ApiError> {
+        let Some(job) = self.change(call_id, Change::TakeWebhook).await?.webhook else { return Ok(false) };
         let now = self.ports.clock.now();
-        let body = serde_json::to_string(&ledger.record).map_err(|e| ApiError::Storage(e.to_string()))?;
-        let signature =
-            auth::sign_request(&self.config.internal_secret, now.timestamp(), "POST", url_path(&url), body.as_bytes());
-        let accepted = matches!(self.ports.webhooks.post(&url, &body, &signature).await, Ok(200..=299));
-        ledger.callback_attempts += 1;
-        ledger.callback_delivered = accepted;
-        self.save(ledger).await?;
-        let pending_key = format!("{PENDING_WEBHOOK_PREFIX}{}", ledger.record.call_id);
-        if accepted || ledger.callback_attempts >= WEBHOOK_MAX_ATTEMPTS {
-            self.ports.store.delete(&pending_key).await?;
-        } else {
-            let pending = PendingWebhook {
-                attempts: ledger.callback_attempts,
-                next_attempt_at: now
-                    + webhook_backoff(self.config.webhook_retry_base_seconds, ledger.callback_attempts),
-            };
-            let text = serde_json::to_string(&pending).map_err(|e| ApiError::Storage(e.to_string()))?;
-            self.ports.store.put(&pending_key, &text).await?;
-        }
-        Ok(())
+        let body = serde_json::to_string(&job.record).map_err(|e| ApiError::Storage(e.to_string()))?;
+        let signature = auth::sign_request(
+            &self.config.internal_secret,
+            now.timestamp(),
+            "POST",
+            url_path(&job.url),
+            body.as_bytes(),
+        );
+        let accepted = matches!(self.ports.webhooks.post(&job.url, &body, &signature).await, Ok(200..=299));
+        let result = Change::WebhookResult { accepted, retry_base_seconds: self.config.webhook_retry_base_seconds };
+        self.change(call_id, result).await?;
+        Ok(accepted)
     }
+}
 
-    /// Retries every completion webhook that is due (run by the Worker's cron trigger).
-    /// Returns how many were delivered.
-    pub async fn retry_webhooks(&self) -> Result<usize, ApiError> {
-        let now = self.ports.clock.now();
-        let mut delivered = 0;
-        for key in self.ports.store.list(PENDING_WEBHOOK_PREFIX).await? {
-            let Some(call_id) = key.strip_prefix(PENDING_WEBHOOK_PREFIX) else { continue };
-            let due = match self.ports.store.get(&key).await? {
-                Some(text) => serde_json::from_str::<PendingWebhook>(&text).map_or(true, |p| p.next_attempt_at <= now),
-                None => false,
-            };
-            if !due {
-                continue;
-            }
-            let _guard = self.leases.lock(&call_key(call_id), &self.ports.clock).await;
-            match self.load(call_id).await? {
-                Some(mut ledger) => {
-                    self.deliver_if_final(&mut ledger).await?;
-                    delivered += usize::from(ledger.callback_delivered);
-                }
-                None => self.ports.store.delete(&key).await?,
-            }
-        }
-        Ok(delivered)
+/// A request's route as a pattern (ids replaced by `{id}`), and the call it names.
+fn route_of(path: &str) -> (String, Option<&str>) {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let call_at = match segments.as_slice() {
+        ["v1", "calls", _, ..] => Some(2),
+        ["twilio", _, _] | ["internal", "calls", _, ..] => Some(2),
+        _ => None,
+    };
+    let route = segments
+        .iter()
+        .enumerate()
+        .map(|(n, s)| if Some(n) == call_at { "{id}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/");
+    (format!("/{route}"), call_at.and_then(|n| segments.get(n).copied()))
+}
+
+/// A page of a call's live events.
+#[derive(Debug, Clone)]
+pub struct LivePage {
+    pub events: Vec<LiveEvent>,
+    /// The id the page starts after.
+    pub after: u64,
+    /// The call is final: nothing follows these events.
+    pub done: bool,
+}
+
+impl LivePage {
+    /// The id a listener resumes after once it has this page.
+    pub fn last_id(&self) -> u64 {
+        self.events.last().map_or(self.after, |e| e.id)
     }
+}
+
+/// Where a listener resumes: its `Last-Event-ID` (set by EventSource on reconnect) or
+/// `?after=`; from the start otherwise.
+fn resume_after(request: &EdgeRequest) -> u64 {
+    let from_query = form::parse(request.query.as_bytes()).into_iter().find(|(k, _)| k == "after").map(|(_, v)| v);
+    request
+        .header_value("last-event-id")
+        .map(str::to_owned)
+        .or(from_query)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One live event as a Server-Sent Events frame (`id`, `event`, one `data` line of JSON).
+pub fn sse_frame(event: &LiveEvent) -> String {
+    format!("id: {}\nevent: {}\ndata: {}\n\n", event.id, event.kind, event.data)
+}
+
+/// One JSON line on the edge's log: Workers Logs in a Worker; natively, a `tracing`
+/// event (target `edge`) for whatever subscriber the process installs.
+pub fn log_line(fields: &serde_json::Value) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_log!("{fields}");
+    #[cfg(not(target_arch = "wasm32"))]
+    tracing::info!(target: "edge", "{fields}");
 }
 
 /// The path (and query) part of an absolute URL, which the webhook signature covers.

@@ -72,6 +72,16 @@ impl EdgeResponse {
         EdgeResponse { status: 200, content_type: "text/xml", body: body.into_bytes(), retry_after_seconds: None }
     }
 
+    /// A finished `text/event-stream` body (Server-Sent Events).
+    pub fn event_stream(body: String) -> EdgeResponse {
+        EdgeResponse {
+            status: 200,
+            content_type: "text/event-stream",
+            body: body.into_bytes(),
+            retry_after_seconds: None,
+        }
+    }
+
     pub fn empty(status: u16) -> EdgeResponse {
         EdgeResponse { status, content_type: "text/plain", body: Vec::new(), retry_after_seconds: None }
     }

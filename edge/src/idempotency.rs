@@ -1,6 +1,6 @@
 //! What must happen once, however often it is asked for and however the asks overlap:
-//! a booking under one `Idempotency-Key` dials once ([`decide`], [`settle`]); a call's
-//! stream token is minted once ([`spend`]). Sans-IO: each rule takes the stored entry
+//! a booking under one `Idempotency-Key` dials once ([`decide`], [`settle`]). (A call's
+//! stream token is minted once by the call's own writer, `keeper.rs`.) Sans-IO: each rule takes the stored entry
 //! and returns the answer and the [`Write`] to make. The store applies it atomically:
 //! under its lock in memory, and in the key's own Durable Object in a Worker (one
 //! instance per key, one request at a time, strongly consistent storage), so two
@@ -21,8 +21,6 @@ pub enum Entry {
     Claimed { request_hash: String, until: DateTime<Utc> },
     /// The key made this call.
     Bound { request_hash: String, call_id: String },
-    /// A once-only key, used.
-    Spent { at: DateTime<Utc> },
 }
 
 /// The answer to a request that presents a key.
@@ -77,16 +75,6 @@ pub enum KeyCommand {
     Claim { request_hash: String, now: DateTime<Utc> },
     /// Answered with `null`.
     Settle { request_hash: String, call_id: Option<String> },
-    /// Answered with `true` the first time, `false` ever after.
-    Spend { now: DateTime<Utc> },
-}
-
-/// Whether this is the first use of a once-only key, and the write.
-pub fn spend(stored: Option<&Entry>, now: DateTime<Utc>) -> (bool, Write) {
-    match stored {
-        None => (true, Write::Put(Entry::Spent { at: now })),
-        Some(_) => (false, Write::Keep),
-    }
 }
 
 /// Binds the key to the call it made (`Some`), or gives an unused claim back (`None`):
@@ -145,18 +133,6 @@ mod tests {
         let bound = Entry::Bound { request_hash: "h1".into(), call_id: "call_1".into() };
         assert_eq!(settle(Some(&bound), "h1", None), ((), Write::Keep));
         assert_eq!(settle(None, "h1", None), ((), Write::Keep));
-    }
-
-    #[test]
-    fn a_once_only_key_is_spent_by_its_first_use() {
-        let (first, write) = spend(None, at(0));
-        assert!(first);
-        let entry = Entry::Spent { at: at(0) };
-        assert_eq!(write, Write::Put(entry.clone()));
-        assert_eq!(spend(Some(&entry), at(1)), (false, Write::Keep));
-        // Never mistaken for an idempotency key's claim.
-        assert_eq!(decide(Some(&entry), "h1", at(1)), (Claim::Mismatch, Write::Keep));
-        assert_eq!(settle(Some(&entry), "h1", None), ((), Write::Keep));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
 //! | [`http`] | plain request/response data the handlers see |
 //! | [`idempotency`] | `Idempotency-Key` claims: who books, who waits, who gets the earlier call |
+//! | [`keeper`] | the one writer of a call: every change, the seal, the live log, publishing, the webhook |
 //! | [`error`] | the one error type of the HTTP boundary, mapped to status and JSON in one place |
 //! | [`config`] | settings from wrangler vars and secrets |
 //! | [`memory`] | in-process ports: store, manual clock, sequential ids |
@@ -24,10 +25,10 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod keeper;
 pub mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod ports;
-pub mod serial;
 #[cfg(target_arch = "wasm32")]
 mod worker_glue;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::allowance::{self, Admission, Admit, Allowance};
 use crate::idempotency::{self, Claim, Entry, Write};
+use crate::keeper::{record_key, Change, Keeper, Reply};
 use crate::ports::{Clock, IdSource, Store, StoreError};
 
 /// A map in memory, with a switch to simulate an outage.
@@ -28,6 +29,11 @@ impl MemoryStore {
         Ok(self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
+    /// Every key starting with `prefix` (for tests: what is stored).
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.entries()?.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+
     /// Simulates an outage (or its end).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
@@ -39,26 +45,27 @@ impl Store for MemoryStore {
         Ok(self.entries()?.get(key).cloned())
     }
 
-    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.entries()?.insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.entries()?.remove(key);
-        Ok(())
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.entries()?.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
-    }
-
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.update_entry(key, |stored| idempotency::decide(stored, request_hash, now))
     }
 
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.update_entry(key, |stored| idempotency::spend(stored, now))
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        let mut entries = self.entries()?;
+        let key = keeper_key(call_id);
+        let mut keeper = match entries.get(&key) {
+            Some(text) => serde_json::from_str::<Keeper>(text).map_err(|e| StoreError(e.to_string()))?,
+            None => Keeper::default(),
+        };
+        let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
+        // In memory the read model has no write-rate limit: it follows every change.
+        if let (true, Some(ledger)) = (keeper.unpublished(), &keeper.ledger) {
+            let record = serde_json::to_string(ledger).map_err(|e| StoreError(e.to_string()))?;
+            entries.insert(record_key(call_id), record);
+            keeper.finish_publish(keeper.version);
+            keeper.published_at = Some(now);
+        }
+        entries.insert(key, serde_json::to_string(&keeper).map_err(|e| StoreError(e.to_string()))?);
+        Ok(reply)
     }
 
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
@@ -74,7 +81,27 @@ impl Store for MemoryStore {
     }
 }
 
+/// Where the memory store keeps a call's [`Keeper`] (the Durable Object's storage in a Worker).
+fn keeper_key(call_id: &str) -> String {
+    format!("keeper:{call_id}")
+}
+
 impl MemoryStore {
+    /// The calls whose keeper wants waking at `now` (a webhook due): what a Worker's
+    /// Durable Object alarms do, the native server's timer asks for here.
+    pub fn calls_due(&self, now: DateTime<Utc>) -> Vec<String> {
+        let Ok(entries) = self.entries() else { return Vec::new() };
+        entries
+            .range(keeper_key("")..)
+            .take_while(|(key, _)| key.starts_with(&keeper_key("")))
+            .filter_map(|(key, text)| {
+                let keeper = serde_json::from_str::<Keeper>(text).ok()?;
+                let due = keeper.next_wake().is_some_and(|at| at <= now);
+                due.then(|| key.trim_start_matches(&keeper_key("")).to_owned())
+            })
+            .collect()
+    }
+
     /// Applies one of [`allowance`]'s rules to the allowance at `key` under the lock.
     fn update_allowance<R>(&self, key: &str, rule: impl FnOnce(&mut Allowance) -> R) -> Result<R, StoreError> {
         let mut entries = self.entries()?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -15,14 +15,16 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use tokio::net::TcpListener;
 
-use crate::app::Edge;
+use crate::app::{sse_frame, Edge, LivePage};
 use crate::config::EdgeConfig;
 use crate::http::EdgeRequest;
 use crate::memory::MemoryStore;
 use crate::ports::{Clock, IdSource, Ports, TwilioApi, TwilioError, WebhookSender};
 
 const HTTP_DEADLINE: Duration = Duration::from_secs(10);
-const WEBHOOK_RETRY_EVERY: Duration = Duration::from_secs(60);
+/// How often the server looks for calls whose keeper wants waking (a webhook retry due):
+/// the Worker's Durable Object alarms, done by one timer over the memory store.
+const WAKE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct HttpTwilio {
     api_base: String,
@@ -126,6 +128,16 @@ pub fn edge(config: EdgeConfig) -> NativeEdge {
     Edge::new(config, Ports { store: MemoryStore::default(), twilio, webhooks, clock: SystemClock, ids: RandomIds })
 }
 
+fn edge_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> EdgeRequest {
+    EdgeRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect(),
+        body: body.to_vec(),
+    }
+}
+
 async fn handle(
     State(edge): State<Arc<NativeEdge>>,
     method: Method,
@@ -133,14 +145,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = EdgeRequest {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or_default().to_owned(),
-        headers: headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect(),
-        body: body.to_vec(),
-    };
-    let response = edge.handle(&request).await;
+    let response = edge.handle(&edge_request(&method, &uri, &headers, body)).await;
+    into_response(response)
+}
+
+fn into_response(response: crate::http::EdgeResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut answer = (status, [("content-type", response.content_type)], response.body).into_response();
     if let Some(seconds) = response.retry_after_seconds {
@@ -149,8 +158,64 @@ async fn handle(
     answer
 }
 
-/// Serves the edge until `shutdown` resolves, retrying refused webhooks every minute
-/// (the Worker's cron trigger).
+/// How often a live listener looks for new events in the memory store.
+const LIVE_POLL: Duration = Duration::from_millis(100);
+/// A comment line this often keeps idle listeners' connections (and proxies) open.
+const LIVE_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /v1/calls/{id}/events`, streamed: the events so far after `Last-Event-ID`, then
+/// each new one as it is applied, until the call is final.
+async fn live(
+    State(edge): State<Arc<NativeEdge>>,
+    Path(call_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request = edge_request(&Method::GET, &uri, &headers, Bytes::new());
+    let first = match edge.live_events(&request, &call_id).await {
+        Ok(page) => page,
+        Err(error) => return into_response(error.to_response()),
+    };
+    let state = (Some(first), false);
+    let frames = futures_util::stream::unfold(state, move |(page, finished)| {
+        let (edge, call_id) = (edge.clone(), call_id.clone());
+        async move {
+            if finished {
+                return None;
+            }
+            let page = match page {
+                Some(page) => page,
+                None => return None,
+            };
+            let next = next_page(&edge, &call_id, &page).await;
+            let chunk: String = page.events.iter().map(sse_frame).collect();
+            let chunk = if chunk.is_empty() { ": keepalive\n\n".to_owned() } else { chunk };
+            Some((Ok::<_, std::convert::Infallible>(chunk), (next, page.done)))
+        }
+    });
+    let mut response = Response::new(axum::body::Body::from_stream(frames));
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/event-stream"));
+    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The page after `page` once it has something (or a keepalive's wait has passed).
+async fn next_page(edge: &NativeEdge, call_id: &str, page: &LivePage) -> Option<LivePage> {
+    if page.done {
+        return None;
+    }
+    let waited = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(LIVE_POLL).await;
+        let next = edge.live_events_after(call_id, page.last_id()).await.ok()?;
+        if !next.events.is_empty() || next.done || waited.elapsed() >= LIVE_KEEPALIVE {
+            return Some(next);
+        }
+    }
+}
+
+/// Serves the edge until `shutdown` resolves, waking calls whose webhook retry is due.
 pub async fn serve(
     listener: TcpListener,
     edge: Arc<NativeEdge>,
@@ -159,14 +224,17 @@ pub async fn serve(
     let retrier = {
         let edge = edge.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(WEBHOOK_RETRY_EVERY);
+            let mut every = tokio::time::interval(WAKE_EVERY);
             loop {
                 every.tick().await;
-                let _ = edge.retry_webhooks().await;
+                for call_id in edge.ports.store.calls_due(Utc::now()) {
+                    let _ = edge.deliver_webhook(&call_id).await;
+                }
             }
         })
     };
-    let app = Router::new().fallback(handle).with_state(edge);
+    let app =
+        Router::new().route("/v1/calls/{call_id}/events", axum::routing::get(live)).fallback(handle).with_state(edge);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     retrier.abort();
     served

@@ -6,6 +6,7 @@ use shared::twilio::rest::{CallResource, CreateCall, TwilioApiError, UpdateCall}
 
 use crate::allowance::{Admission, Admit};
 use crate::idempotency::Claim;
+use crate::keeper::{Change, Reply};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -21,14 +22,12 @@ pub enum TwilioError {
     Network(String),
 }
 
-/// Key-value storage for call ledgers and idempotency records (Workers KV).
+/// Call records as published for reads (Workers KV), and what must be decided in one
+/// atomic step: idempotency keys, an API key's allowance, every change to a call.
 #[allow(async_fn_in_trait)]
 pub trait Store {
+    /// A published record (KV); written only by the call's keeper.
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
-    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError>;
-    async fn delete(&self, key: &str) -> Result<(), StoreError>;
-    /// Every key starting with `prefix`.
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// Claims an `Idempotency-Key` for a request, or says who has it, in one atomic
     /// step ([`crate::idempotency::decide`]); KV cannot, so the Worker asks the key's
@@ -36,8 +35,9 @@ pub trait Store {
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;
     /// Binds a granted key to the call it made (`Some`), or gives its claim back (`None`).
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
-    /// Uses a once-only key ([`crate::idempotency::spend`]): true the first time, atomically.
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Applies one change to a call through the call's one writer ([`crate::keeper`]),
+    /// which publishes the record for reads; in a Worker, the call's Durable Object.
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError>;
     /// Asks an API key's allowance for a booking ([`crate::allowance::admit`]), atomically.
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
     /// Gives an ended call's slot back to its key's allowance ([`crate::allowance::release`]).

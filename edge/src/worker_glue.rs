@@ -7,23 +7,27 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use worker::{
     durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
-    RequestInit, Response, State,
+    RequestInit, Response, State, Storage,
 };
 
 use crate::allowance::{self, Admission, Admit, Allowance};
+use crate::app::sse_frame;
 use crate::app::Edge;
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::{self, Claim, Entry, KeyCommand, Write};
+use crate::keeper::{record_key, Change, Keeper, LiveEvent, Reply};
 use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
-use crate::serial::Leases;
+use futures_channel::mpsc::UnboundedSender;
+use shared::call::CallLedger;
 
 /// KV binding holding call ledgers.
 const CALLS_BINDING: &str = "CALLS";
-/// Durable Object namespace of [`Arbiter`]s: one per idempotency key, once-only key
-/// and API key's allowance.
+/// Durable Object namespace of [`Arbiter`]s: one per idempotency key and API key's allowance.
 const ARBITERS_BINDING: &str = "ARBITERS";
+/// Durable Object namespace of [`CallKeeper`]s: one per call, its record's only writer.
+const KEEPERS_BINDING: &str = "CALL_KEEPERS";
 /// Idempotency keys and finished calls are kept for 30 days.
 const RECORD_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
@@ -36,10 +40,74 @@ enum ArbiterCommand {
     Release { call_id: String },
 }
 
-/// Call records in KV; what must be decided atomically, by [`Arbiter`]s.
+/// Call records in KV; what must be decided atomically, by [`Arbiter`]s; every change
+/// to a call, by its [`CallKeeper`].
 struct KvCalls {
     kv: KvStore,
     arbiters: ObjectNamespace,
+    keepers: ObjectNamespace,
+    /// Inside a call's own keeper: its id and storage, so its changes apply here
+    /// rather than through a stub to itself.
+    local: Option<(String, Storage)>,
+}
+
+/// What the edge asks a [`CallKeeper`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeeperRequest {
+    call_id: String,
+    change: Change,
+    now: DateTime<Utc>,
+}
+
+/// Storage keys of a [`CallKeeper`].
+const KEEPER: &str = "keeper";
+const KEEPER_CALL_ID: &str = "call_id";
+
+/// Applies one change to the keeper in `storage`, publishes the record to KV when
+/// KV's write rate allows (else the alarm does, a second after the last write), and
+/// sets the alarm for whatever is due next: publishing, a webhook retry, or forgetting
+/// the call 30 days after its last change.
+///
+/// Reading, changing and storing the keeper awaits storage only, so the object's input
+/// gate keeps every other request out until it is stored; the KV write is outside I/O,
+/// during which other requests run, so it goes between two such atomic steps.
+async fn apply_in(
+    storage: &Storage,
+    kv: &KvStore,
+    call_id: &str,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<Reply, StoreError> {
+    let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
+    let mut keeper = storage.get::<Keeper>(KEEPER).await.map_err(failed)?.unwrap_or_default();
+    let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
+    let Some(ledger) = keeper.ledger.clone() else { return Ok(reply) };
+    let publish = keeper.start_publish(now);
+    store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
+    if let Some(version) = publish {
+        let record = serde_json::to_string(&ledger).map_err(|e| StoreError(e.to_string()))?;
+        // A refused write (KV's rate) leaves the record behind: the alarm tries again.
+        if put_record(kv, call_id, &record).await.is_ok() {
+            let mut keeper = storage.get::<Keeper>(KEEPER).await.map_err(failed)?.unwrap_or_default();
+            keeper.finish_publish(version);
+            store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
+        }
+    }
+    Ok(reply)
+}
+
+/// Stores the keeper and sets its alarm for the next thing due.
+async fn store_keeper(storage: &Storage, keeper: &Keeper, call_id: &str, now: DateTime<Utc>) -> worker::Result<()> {
+    storage.put(KEEPER, keeper).await?;
+    storage.put(KEEPER_CALL_ID, call_id).await?;
+    let last_change = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
+    let retention = last_change + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64);
+    // An absolute time: `set_alarm` takes a bare number as an offset from now.
+    storage.set_alarm(keeper.next_wake().unwrap_or(retention).max(now)).await
+}
+
+async fn put_record(kv: &KvStore, call_id: &str, record: &str) -> worker::Result<()> {
+    kv.put(&record_key(call_id), record)?.expiration_ttl(RECORD_TTL_SECONDS).execute().await.map_err(Into::into)
 }
 
 impl KvCalls {
@@ -65,37 +133,6 @@ impl Store for KvCalls {
         self.kv.get(key).text().await.map_err(|e| StoreError(e.to_string()))
     }
 
-    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.kv
-            .put(key, value)
-            .map_err(|e| StoreError(e.to_string()))?
-            .expiration_ttl(RECORD_TTL_SECONDS)
-            .execute()
-            .await
-            .map_err(|e| StoreError(e.to_string()))
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.delete(key).await.map_err(|e| StoreError(e.to_string()))
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor = None;
-        loop {
-            let mut request = self.kv.list().prefix(prefix.to_owned());
-            if let Some(cursor) = cursor.take() {
-                request = request.cursor(cursor);
-            }
-            let page = request.execute().await.map_err(|e| StoreError(e.to_string()))?;
-            keys.extend(page.keys.into_iter().map(|k| k.name));
-            match page.cursor.filter(|_| !page.list_complete) {
-                Some(next) => cursor = Some(next),
-                None => return Ok(keys),
-            }
-        }
-    }
-
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.ask(key, &ArbiterCommand::Key(KeyCommand::Claim { request_hash: request_hash.to_owned(), now })).await
     }
@@ -105,8 +142,27 @@ impl Store for KvCalls {
         self.ask(key, &ArbiterCommand::Key(command)).await
     }
 
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.ask(key, &ArbiterCommand::Key(KeyCommand::Spend { now })).await
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        if let Some((local_id, storage)) = &self.local {
+            if local_id == call_id {
+                return apply_in(storage, &self.kv, call_id, change, now).await;
+            }
+        }
+        let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
+        let request = KeeperRequest { call_id: call_id.to_owned(), change, now };
+        let body = serde_json::to_string(&request).map_err(|e| StoreError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let request = Request::new_with_init("https://keeper/", &init).map_err(failed)?;
+        let stub = self.keepers.get_by_name(call_id).map_err(failed)?;
+        let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
+        let bytes = response.bytes().await.map_err(failed)?;
+        match response.status_code() {
+            200..=299 => serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("call keeper {call_id}: {e}"))),
+            status => {
+                Err(StoreError(format!("call keeper {call_id} answered {status}: {}", String::from_utf8_lossy(&bytes))))
+            }
+        }
     }
 
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
@@ -137,7 +193,8 @@ impl Arbiter {
     async fn store<T: serde::Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
         let storage = self.state.storage();
         storage.put(key, value).await?;
-        let expires_at = worker::Date::now().as_millis() as i64 + RECORD_TTL_SECONDS as i64 * 1000;
+        // An absolute time: `set_alarm` takes a bare number as an offset from now.
+        let expires_at = WorkerClock.now() + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64);
         storage.set_alarm(expires_at).await
     }
 
@@ -187,9 +244,6 @@ impl DurableObject for Arbiter {
             ArbiterCommand::Key(KeyCommand::Settle { request_hash, call_id }) => {
                 self.entry(|stored| idempotency::settle(stored, &request_hash, call_id.as_deref())).await
             }
-            ArbiterCommand::Key(KeyCommand::Spend { now }) => {
-                self.entry(|stored| idempotency::spend(stored, now)).await
-            }
             ArbiterCommand::Admit(request) => self.allowance(|state| allowance::admit(state, &request)).await,
             ArbiterCommand::Release { call_id } => self.allowance(|state| allowance::release(state, &call_id)).await,
         }
@@ -198,6 +252,112 @@ impl DurableObject for Arbiter {
     /// 30 days after its last write the name is forgotten.
     async fn alarm(&self) -> worker::Result<Response> {
         self.state.storage().delete_all().await?;
+        Response::empty()
+    }
+}
+
+/// The one writer of one call's record ([`crate::keeper`]): every change to the call
+/// passes through here, one at a time, in strongly consistent storage; KV gets the
+/// record after changes (at most once a second, KV's per-key rate), and the alarm
+/// publishes what is left, retries the completion webhook, and forgets the call 30 days
+/// after its last change.
+///
+/// It also serves the call's live event stream: each listener gets a channel that every
+/// change's new events are sent to, closed when the call is final.
+#[durable_object]
+pub struct CallKeeper {
+    state: State,
+    env: Env,
+    listeners: std::cell::RefCell<Vec<UnboundedSender<String>>>,
+}
+
+/// What a listener asks its call's keeper (`GET https://keeper/listen?after=N`).
+const LISTEN_PATH: &str = "/listen";
+
+impl CallKeeper {
+    /// Sends `events` to every listener; a final call closes their streams.
+    fn tell_listeners(&self, events: &[LiveEvent], is_final: bool) {
+        let frames: String = events.iter().map(sse_frame).collect();
+        let mut listeners = self.listeners.borrow_mut();
+        if !frames.is_empty() {
+            listeners.retain(|listener| listener.unbounded_send(frames.clone()).is_ok());
+        }
+        if is_final {
+            listeners.clear();
+        }
+    }
+
+    /// A listener's stream: the events after `after` now, then each change's as it comes.
+    async fn listen(&self, after: u64) -> worker::Result<Response> {
+        let keeper = self.state.storage().get::<Keeper>(KEEPER).await?.unwrap_or_default();
+        let backlog: String = keeper.log.iter().filter(|e| e.id > after).map(sse_frame).collect();
+        let is_final = keeper.ledger.as_ref().is_none_or(CallLedger::is_final);
+        let (sender, receiver) = futures_channel::mpsc::unbounded::<String>();
+        // The backlog goes first; a final call's stream ends after it.
+        let _queued = sender.unbounded_send(if backlog.is_empty() { ": listening\n\n".to_owned() } else { backlog });
+        if !is_final {
+            self.listeners.borrow_mut().push(sender);
+        }
+        let stream = futures_util::StreamExt::map(receiver, Ok::<String, worker::Error>);
+        let headers = Headers::new();
+        headers.set("Content-Type", "text/event-stream")?;
+        headers.set("Cache-Control", "no-store")?;
+        Ok(Response::from_stream(stream)?.with_headers(headers))
+    }
+}
+
+impl DurableObject for CallKeeper {
+    fn new(state: State, env: Env) -> Self {
+        CallKeeper { state, env, listeners: Default::default() }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let url = req.url()?;
+        if url.path() == LISTEN_PATH {
+            let after = url.query_pairs().find(|(k, _)| k == "after").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            return self.listen(after).await;
+        }
+        // Parsed here, not by JavaScript's JSON (which would round u64 ids to floats).
+        let request: KeeperRequest = match serde_json::from_str(&req.text().await?) {
+            Ok(request) => request,
+            Err(error) => return Response::error(format!("unreadable keeper request: {error}"), 400),
+        };
+        let kv = self.env.kv(CALLS_BINDING)?;
+        match apply_in(&self.state.storage(), &kv, &request.call_id, request.change, request.now).await {
+            Ok(reply) => {
+                let is_final = reply.ledger.as_ref().is_some_and(CallLedger::is_final);
+                self.tell_listeners(&reply.events, is_final);
+                Response::from_json(&reply)
+            }
+            Err(error) => Response::error(error.to_string(), 500),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let storage = self.state.storage();
+        let Some(call_id) = storage.get::<String>(KEEPER_CALL_ID).await? else { return Response::empty() };
+        let now = WorkerClock.now();
+        let keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
+        let idle_since = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
+        if keeper.next_wake().is_none() && now >= idle_since + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64) {
+            storage.delete_all().await?;
+            return Response::empty();
+        }
+        let edge = match edge(&self.env, Some((call_id.clone(), storage))) {
+            Ok(edge) => edge,
+            Err(error) => return Response::error(error.to_string(), 500),
+        };
+        // Publishes what is due (the read is a change like any other, and re-arms the
+        // alarm), then sends the webhook if it is due.
+        let woken = async {
+            edge.current(&call_id).await?;
+            edge.deliver_webhook(&call_id).await
+        };
+        if let Err(error) = woken.await {
+            crate::app::log_line(
+                &serde_json::json!({"call_id": call_id, "alarm": "failed", "error": error.to_string()}),
+            );
+        }
         Response::empty()
     }
 }
@@ -317,46 +477,52 @@ fn write_response(response: EdgeResponse) -> worker::Result<Response> {
     Ok(body.with_status(response.status).with_headers(headers))
 }
 
-/// One lease table for all the requests this isolate serves.
-static ISOLATE_LEASES: std::sync::LazyLock<std::sync::Arc<Leases>> = std::sync::LazyLock::new(Default::default);
-
 type WorkerEdge = Edge<KvCalls, FetchTwilio, FetchWebhooks, WorkerClock, RandomIds>;
 
-/// The edge over this Worker's bindings.
-fn edge(env: &Env) -> Result<WorkerEdge, ApiError> {
+/// The edge over this Worker's bindings; `local` inside a call's own keeper.
+fn edge(env: &Env, local: Option<(String, Storage)>) -> Result<WorkerEdge, ApiError> {
     let config = config(env)?;
     let kv = env.kv(CALLS_BINDING).map_err(|e| ApiError::Misconfigured(format!("KV binding {CALLS_BINDING}: {e}")))?;
     let arbiters = env
         .durable_object(ARBITERS_BINDING)
         .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {ARBITERS_BINDING}: {e}")))?;
-    let store = KvCalls { kv, arbiters };
+    let keepers = env
+        .durable_object(KEEPERS_BINDING)
+        .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {KEEPERS_BINDING}: {e}")))?;
+    let store = KvCalls { kv, arbiters, keepers, local };
     let twilio = FetchTwilio {
         api_base: config.twilio_api_base.clone(),
         account_sid: config.twilio_account_sid.clone(),
         authorization: basic_auth(&config.twilio_account_sid, &config.twilio_auth_token),
     };
     let ports = Ports { store, twilio, webhooks: FetchWebhooks, clock: WorkerClock, ids: RandomIds };
-    Ok(Edge::new(config, ports).sharing(ISOLATE_LEASES.clone()))
+    Ok(Edge::new(config, ports))
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let request = read_request(req).await?;
-    match edge(&env) {
-        Ok(edge) => write_response(edge.handle(&request).await),
-        Err(error) => write_response(error.to_response()),
+    let edge = match edge(&env, None) {
+        Ok(edge) => edge,
+        Err(error) => return write_response(error.to_response()),
+    };
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    if let ("GET", ["v1", "calls", call_id, "events"]) = (request.method.as_str(), segments.as_slice()) {
+        return live(&env, &edge, &request, call_id).await;
     }
+    write_response(edge.handle(&request).await)
 }
 
-/// wrangler.toml's cron trigger: retry the completion webhooks that are due.
-#[event(scheduled)]
-async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
-    let retried = match edge(&env) {
-        Ok(edge) => edge.retry_webhooks().await,
-        Err(error) => Err(error),
+/// `GET /v1/calls/{id}/events`: checked here (the key must own the call), then
+/// streamed by the call's keeper, which sends each change's events as it applies it.
+async fn live(env: &Env, edge: &WorkerEdge, request: &EdgeRequest, call_id: &str) -> worker::Result<Response> {
+    let page = match edge.live_events(request, call_id).await {
+        Ok(page) => page,
+        Err(error) => return write_response(error.to_response()),
     };
-    match retried {
-        Ok(delivered) => worker::console_log!("webhook retry: {delivered} delivered"),
-        Err(error) => worker::console_error!("webhook retry failed: {error}"),
+    if page.done {
+        return write_response(EdgeResponse::event_stream(page.events.iter().map(sse_frame).collect()));
     }
+    let stub = env.durable_object(KEEPERS_BINDING)?.get_by_name(call_id)?;
+    stub.fetch_with_str(&format!("https://keeper{LISTEN_PATH}?after={}", page.after)).await
 }

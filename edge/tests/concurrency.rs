@@ -11,6 +11,7 @@ use edge::app::Edge;
 use edge::config::EdgeConfig;
 use edge::http::{EdgeRequest, EdgeResponse};
 use edge::idempotency::Claim;
+use edge::keeper::{Change, Reply};
 use edge::memory::{yield_now, ManualClock, MemoryStore, SequentialIds};
 use edge::ports::{IdSource, Ports, Store, StoreError};
 use futures_util::future::join_all;
@@ -26,18 +27,6 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.get(key).await
     }
-    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        yield_now().await;
-        self.0.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        yield_now().await;
-        self.0.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        yield_now().await;
-        self.0.list(prefix).await
-    }
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         yield_now().await;
         self.0.claim_key(key, request_hash, now).await
@@ -46,9 +35,9 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.settle_key(key, request_hash, call_id).await
     }
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
         yield_now().await;
-        self.0.spend_key(key, now).await
+        self.0.change_call(call_id, change, now).await
     }
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         yield_now().await;
@@ -68,23 +57,14 @@ impl Store for Isolate<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.0.get(key).await
     }
-    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.0.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.0.list(prefix).await
-    }
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.0.claim_key(key, request_hash, now).await
     }
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         self.0.settle_key(key, request_hash, call_id).await
     }
-    async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.0.spend_key(key, now).await
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        self.0.change_call(call_id, change, now).await
     }
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         self.0.admit(key, request).await
@@ -224,7 +204,7 @@ fn a_key_refused_before_dialing_is_free_for_the_retry() {
     assert_eq!(first.status, 201);
     let refused = handle(&edge, booking_request("order-4"));
     assert_eq!(refused.status, 429, "the one call slot is taken: {:?}", refused.json_body());
-    let claims = pollster::block_on(edge.ports.store.list("idem:")).unwrap_or_default();
+    let claims = edge.ports.store.0.list("idem:").unwrap_or_default();
     assert_eq!(claims.len(), 1, "the refused booking left no claim on its key: {claims:?}");
 
     let call_id = first.json_body()["call_id"].as_str().unwrap_or_default().to_owned();
@@ -313,4 +293,47 @@ fn a_callback_and_an_event_arriving_together_both_land() {
     assert_eq!(sent.len(), 1, "the completion webhook fires once");
     let pushed: Value = serde_json::from_str(&sent[0].1).unwrap();
     assert_eq!(pushed["outcome"]["confirmation_number"], "B22");
+}
+
+#[test]
+fn many_simultaneous_updates_of_one_call_across_isolates_lose_nothing() {
+    let store = InterleavingStore::default();
+    let (east, west) = (isolate(&store, "east"), isolate(&store, "west"));
+    let booked = handle_in(&east, booking_request("order-6"));
+    let call_id = booked.json_body()["call_id"].as_str().unwrap_or_default().to_owned();
+    let started = json!({"id": "MZ1-0", "type": "stream_started", "stream_sid": "MZ1"});
+    assert_eq!(handle_in(&west, event_request(&call_id, &started)).status, 200);
+
+    // 160 transcript lines and 40 status callbacks at once, half reaching each isolate.
+    let mut requests: Vec<EdgeRequest> = (1..=160)
+        .map(|n| {
+            let line = json!({"id": format!("MZ1-{n}"), "type": "transcript", "speaker": "restaurant",
+                "text": format!("line {n}"), "at_ms": n * 100});
+            event_request(&call_id, &line)
+        })
+        .collect();
+    for n in 0..40 {
+        let status = if n % 2 == 0 { "ringing" } else { "in-progress" };
+        let sequence = (n + 1).to_string();
+        requests.push(status_request(
+            &call_id,
+            &[("CallSid", "CA1"), ("CallStatus", status), ("SequenceNumber", &sequence)],
+        ));
+    }
+    let responses = pollster::block_on(join_all(requests.iter().enumerate().map(|(n, r)| {
+        if n % 2 == 0 {
+            east.handle(r)
+        } else {
+            west.handle(r)
+        }
+    })));
+    assert!(responses.iter().all(|r| r.status < 300));
+
+    let record =
+        handle_in(&east, EdgeRequest::new("GET", &format!("/v1/calls/{call_id}")).header("Authorization", KEY_A))
+            .json_body();
+    let lines = record["transcript"].as_array().map_or(0, Vec::len);
+    assert_eq!(lines, 160, "every transcript line kept, whichever isolate took it");
+    assert_eq!(record["status"], "in_progress");
+    assert_eq!(record["twilio_call_sid"].as_str().map(str::len), Some(34), "the dialed call's sid, not overwritten");
 }

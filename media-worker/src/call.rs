@@ -173,7 +173,7 @@ async fn refuse_call(services: &Services, start: &StreamStart, reason: EndReason
         CallEventKind::StreamEnded { reason, stats: CallStats::default() },
     ];
     for (n, kind) in events.into_iter().enumerate() {
-        services.outbox.submit(&start.call_id, &CallEvent { id: format!("{}-refused-{n}", start.stream_sid), kind });
+        services.outbox.submit(&start.call_id, &CallEvent::of_stream(&start.stream_sid, format!("refused-{n}"), kind));
     }
 }
 

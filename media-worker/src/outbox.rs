@@ -309,14 +309,12 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
         }
         let at_ms = transcript.last().map_or(0, |l| l.at_ms);
         let events = [
-            CallEvent {
-                id: format!("{}-orphan-outcome", registration.stream_sid),
-                kind: CallEventKind::Outcome { outcome, at_ms },
-            },
-            CallEvent {
-                id: format!("{}-orphan-ended", registration.stream_sid),
-                kind: CallEventKind::StreamEnded { reason: EndReason::WorkerLost, stats: Default::default() },
-            },
+            CallEvent::of_stream(&registration.stream_sid, "orphan-outcome", CallEventKind::Outcome { outcome, at_ms }),
+            CallEvent::of_stream(
+                &registration.stream_sid,
+                "orphan-ended",
+                CallEventKind::StreamEnded { reason: EndReason::WorkerLost, stats: Default::default() },
+            ),
         ];
         for event in events {
             if let Ok(json) = serde_json::to_string(&event) {

@@ -148,8 +148,20 @@ pub struct CallLedger {
     /// `at_ms` of the outcome now in the record, so only a newer one replaces it.
     #[serde(default)]
     pub outcome_at_ms: Option<u64>,
+    /// Where the call's current stream stands.
     #[serde(default)]
     pub stream: StreamPhase,
+    /// The stream the call currently belongs to: the last one started. Only it can
+    /// settle the outcome or end the call; a superseded stream's end closes nothing.
+    #[serde(default)]
+    pub current_stream: Option<String>,
+    /// Streams that have reported their end (a start arriving after its own end is stale).
+    #[serde(default)]
+    pub ended_streams: Vec<String>,
+    /// The stream whose outcome is in the record: a new current stream's outcome
+    /// replaces it whatever its `at_ms` (each stream counts from its own start).
+    #[serde(default)]
+    pub outcome_stream: Option<String>,
     /// Whether the completion webhook has been accepted by the user's endpoint.
     #[serde(default)]
     pub callback_delivered: bool,
@@ -191,6 +203,9 @@ impl CallLedger {
             applied_event_ids: Vec::new(),
             outcome_at_ms: None,
             stream: StreamPhase::NotStarted,
+            current_stream: None,
+            ended_streams: Vec::new(),
+            outcome_stream: None,
             callback_delivered: false,
             callback_attempts: 0,
             stream_token_issued: false,
@@ -203,6 +218,11 @@ impl CallLedger {
             return Applied::Unchanged;
         }
         self.record.status = next;
+        // An error explains a failure only: a call that ended otherwise (a late or
+        // reordered `failed` callback notwithstanding) carries none.
+        if next.is_terminal() && next != CallStatus::Failed {
+            self.record.error = None;
+        }
         self.settle_voicemail();
         self.touch(now)
     }
@@ -239,7 +259,7 @@ impl CallLedger {
             changed = true;
         }
         let status = CallStatus::from(callback.call_status);
-        if status == CallStatus::Failed && self.record.error.is_none() {
+        if status == CallStatus::Failed && self.record.error.is_none() && self.record.status.may_become(status) {
             let code = callback.error_code.clone().unwrap_or_else(|| "call_failed".to_owned());
             let message = callback
                 .error_message
@@ -263,9 +283,22 @@ impl CallLedger {
             return Applied::Unchanged;
         }
         self.applied_event_ids.push(event.id.clone());
+        let stream = event.source_stream();
+        // Events of unnamed streams (older reporters) count as the current stream's.
+        let from_current =
+            stream.is_none() || self.current_stream.is_none() || stream == self.current_stream.as_deref();
         match &event.kind {
-            CallEventKind::StreamStarted { .. } => {
-                if self.stream == StreamPhase::NotStarted {
+            CallEventKind::StreamStarted { stream_sid } => {
+                // A start arriving after its own end (or, for unnamed events, after an
+                // end while no stream was known) is stale.
+                let unnamed_end_first = self.current_stream.is_none() && self.stream == StreamPhase::Ended;
+                let stale = self.ended_streams.contains(stream_sid) || unnamed_end_first;
+                if stale && self.current_stream.is_none() {
+                    self.current_stream = Some(stream_sid.clone());
+                }
+                if !stale && self.current_stream.as_deref() != Some(stream_sid) {
+                    // A newer stream takes the call over.
+                    self.current_stream = Some(stream_sid.clone());
                     self.stream = StreamPhase::Started;
                 }
                 self.advance(CallStatus::InProgress, now);
@@ -277,9 +310,11 @@ impl CallLedger {
                 let at = self.record.transcript.partition_point(|l| key(l) <= key(&line));
                 self.record.transcript.insert(at, line);
             }
+            CallEventKind::Outcome { .. } if !from_current => return Applied::Unchanged,
             CallEventKind::Outcome { outcome, at_ms } => {
                 let newer = match self.outcome_at_ms {
                     None => true,
+                    Some(_) if stream.is_some() && self.outcome_stream.as_deref() != stream => true,
                     // Ties resolved by content so the fold stays order-independent.
                     Some(current) => {
                         (*at_ms, serde_json::to_string(outcome).ok())
@@ -289,10 +324,16 @@ impl CallLedger {
                 if newer {
                     self.record.outcome = Some(outcome.clone());
                     self.outcome_at_ms = Some(*at_ms);
+                    self.outcome_stream = stream.map(str::to_owned);
                 }
             }
             CallEventKind::StreamEnded { .. } => {
-                self.stream = StreamPhase::Ended;
+                if let Some(stream) = stream {
+                    self.ended_streams.push(stream.to_owned());
+                }
+                if from_current {
+                    self.stream = StreamPhase::Ended;
+                }
             }
         }
         self.touch(now)

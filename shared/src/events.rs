@@ -50,8 +50,28 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallEvent {
     pub id: String,
+    /// The media stream that reported it: only the stream a call currently belongs to
+    /// can settle or end it. Absent in events from before streams were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
     #[serde(flatten)]
     pub kind: CallEventKind,
+}
+
+impl CallEvent {
+    /// An event of `stream_sid`, with the one id scheme every reporter uses:
+    /// `{stream_sid}-{label}`, where `label` is unique within the stream.
+    pub fn of_stream(stream_sid: &str, label: impl std::fmt::Display, kind: CallEventKind) -> CallEvent {
+        CallEvent { id: format!("{stream_sid}-{label}"), stream: Some(stream_sid.to_owned()), kind }
+    }
+
+    /// The stream this event belongs to, if known.
+    pub fn source_stream(&self) -> Option<&str> {
+        match &self.kind {
+            CallEventKind::StreamStarted { stream_sid } => Some(stream_sid),
+            _ => self.stream.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,9 @@ enum Delivery {
 }
 
 fn event(id: &str, kind: CallEventKind) -> CallEvent {
-    CallEvent { id: id.into(), kind }
+    // Named as the media worker names them: `{stream_sid}-{n}`.
+    let stream = id.split('-').next().map(str::to_owned);
+    CallEvent { id: id.into(), stream, kind }
 }
 
 fn confirmed(code: &str) -> Outcome {

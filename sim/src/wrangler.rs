@@ -125,7 +125,7 @@ impl WranglerDev {
             .arg("--config")
             .arg(&config)
             .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
-            .args(["--local", "--test-scheduled", "--show-interactive-dev-session=false", "--persist-to"])
+            .args(["--local", "--show-interactive-dev-session=false", "--persist-to"])
             .arg(instance.0.join("state"));
         for (key, value) in vars {
             command.arg("--var").arg(format!("{key}:{value}"));

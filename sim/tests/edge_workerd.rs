@@ -1,4 +1,4 @@
-//! The edge Worker as WASM under `wrangler dev` (workerd, local KV), with the fake
+//! The edge Worker as WASM under `wrangler dev` (workerd, local KV and Durable Objects), with the fake
 //! Twilio REST API behind TWILIO_API_BASE: booking → Twilio call → TwiML → status
 //! callbacks → media-worker events → status and completion webhook, all over HTTP.
 //! One Worker process serves every step, so the test is one long scenario.
@@ -55,6 +55,20 @@ impl Harness {
             .json()
             .await
             .unwrap()
+    }
+
+    /// The record once it satisfies `ready`: `GET` reads KV, which the call's keeper
+    /// writes at most once a second, so a read right after a change may lag it.
+    async fn record_when(&self, call_id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let record = self.get(call_id).await;
+            if ready(&record) {
+                return record;
+            }
+            assert!(Instant::now() < deadline, "the record never showed {what}: {record:#}\n{}", self.edge.log());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// POSTs a form as Twilio would, signed over the public URL.
@@ -174,7 +188,7 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
         &[("CallSid", &sid), ("AccountSid", ACCOUNT), ("CallStatus", "initiated"), ("SequenceNumber", "0")],
     )
     .await;
-    assert_eq!(h.get(&call_id).await["status"], "ringing");
+    h.record_when(&call_id, "ringing", |r| r["status"] == "ringing").await;
 
     // Answered: the TwiML connects the stream with a token the media worker will accept.
     let twiml = h
@@ -227,7 +241,7 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
         let response = h.internal("POST", &events_path, &event.to_string()).await;
         assert_eq!(response.status(), StatusCode::OK, "{event}");
     }
-    // The user's endpoint is down at first: the cron trigger retries until it accepts.
+    // The user's endpoint is down at first: the call's keeper retries (its alarm) until it accepts.
     h.sink.refuse_next(1);
     let mut deliveries = h.sink.watch();
     h.status_post(
@@ -242,19 +256,18 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     )
     .await;
 
-    let record = h.get(&call_id).await;
-    assert_eq!(record["status"], "completed");
+    let record = h.record_when(&call_id, "completed", |r| r["status"] == "completed").await;
     assert_eq!(record["twilio_call_sid"], sid.as_str());
     assert_eq!(record["answered_by"], "human");
     assert_eq!(record["duration_seconds"], 42);
     assert_eq!(record["outcome"]["confirmation_number"], "A73X");
     assert_eq!(record["transcript"].as_array().unwrap().len(), 2, "the repeated event applied once");
 
-    // The completion webhook was refused once, retried by the cron trigger, and arrived signed.
-    let refused = wait_until(&mut deliveries, "the first webhook attempt", |d| d.first().cloned()).await.unwrap();
+    // The completion webhook was refused once, retried by the keeper's alarm, and arrived signed.
+    let refused = wait_until(&mut deliveries, "the first webhook attempt", |d| d.first().cloned())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", h.edge.log()));
     assert_eq!(refused.status, 503, "{:#?}", h.sink.deliveries());
-    let cron = h.http.get(h.url("/__scheduled?cron=*+*+*+*+*")).send().await.unwrap();
-    assert_eq!(cron.status(), StatusCode::OK, "{}", h.edge.log());
     let delivery = match wait_until(&mut deliveries, "the retried webhook", |d| d.get(1).cloned()).await {
         Ok(delivery) => delivery,
         Err(error) => panic!("{error}\n{}", h.edge.log()),
@@ -270,6 +283,24 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
         auth::verify_request(SECRET, signature, "POST", "/hooks/concierge", delivery.body.as_bytes(), unix_now()),
         Ok(())
     );
+
+    // Sealed: late or replayed callbacks and events of a stream opened again change nothing.
+    let late_failed =
+        [("CallSid", sid.as_str()), ("AccountSid", ACCOUNT), ("CallStatus", "failed"), ("SequenceNumber", "4")];
+    assert_eq!(h.status_post(&status_path, &late_failed).await.status(), StatusCode::NO_CONTENT);
+    for event in [
+        json!({"id": "MZ2-1", "type": "stream_started", "stream_sid": "MZ2"}),
+        json!({"id": "MZ2-2", "stream": "MZ2", "type": "transcript", "speaker": "agent", "text": "Hello again?", "at_ms": 10}),
+        json!({"id": "MZ2-3", "stream": "MZ2", "type": "outcome", "at_ms": 20, "outcome": {"result": "declined", "confirmation_number": null, "confirmed_date": null, "confirmed_time": null, "party_size": null, "notes": null}}),
+    ] {
+        let response = h.internal("POST", &events_path, &event.to_string()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{event}");
+        assert_eq!(response.json::<Value>().await.unwrap()["applied"], false, "{event}");
+    }
+    let sealed = h.get(&call_id).await;
+    assert_eq!(sealed, record, "the final record never changes");
+    assert!(sealed["error"].is_null());
+    assert_eq!(h.sink.deliveries().len(), 2, "no further webhook");
 
     // Nobody gets in without credentials; bad input is a clear error, never a 500.
     let unsigned = h.http.post(h.url(&status_path)).body("CallSid=x&CallStatus=canceled").send().await.unwrap();
@@ -300,4 +331,62 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{refused}");
     assert_eq!(refused["error"]["twilio"]["code"], 21211);
     assert_eq!(h.twilio.ledger().refusals, vec![(400, 21211)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_updates_of_one_call_all_land_through_its_durable_object() {
+    let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
+    let port = free_port().unwrap();
+    let vars = [
+        ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
+        ("MEDIA_WS_URL", "ws://127.0.0.1:9/media".to_owned()),
+        ("TWILIO_API_BASE", twilio.base_url.clone()),
+        ("TWILIO_FROM_NUMBER", "+15005550006".to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+        ("INTERNAL_SECRET", SECRET.to_owned()),
+        ("API_KEYS", KEY.to_owned()),
+    ];
+    let edge = WranglerDev::start(port, &vars).await.unwrap();
+    let sink = WebhookSink::start().await.unwrap();
+    let h = Harness { edge, twilio, sink, http: reqwest::Client::new() };
+    let (status, created) = h.book(&booking("https://user.example/hook", "+15105485525"), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}\n{}", h.edge.log());
+    let call_id = created["call_id"].as_str().unwrap().to_owned();
+    let sid = h.twilio.ledger().calls[0].sid.clone();
+    let events_path = format!("/internal/calls/{call_id}/events");
+    let started = json!({"id": "MZ1-0", "type": "stream_started", "stream_sid": "MZ1"}).to_string();
+    assert_eq!(h.internal("POST", &events_path, &started).await.status(), StatusCode::OK);
+
+    // 80 transcript lines and 20 status callbacks at once.
+    let status_path = format!("/twilio/status/{call_id}");
+    let lines = (1..=80).map(|n| {
+        let line = json!({"id": format!("MZ1-{n}"), "stream": "MZ1", "type": "transcript", "speaker": "restaurant",
+            "text": format!("line {n}"), "at_ms": n * 100});
+        let h = &h;
+        let events_path = &events_path;
+        async move { h.internal("POST", events_path, &line.to_string()).await.status() }
+    });
+    let callbacks = (1..=20).map(|n| {
+        let (h, sid, status_path) = (&h, &sid, &status_path);
+        async move {
+            let sequence = n.to_string();
+            let params = [
+                ("CallSid", sid.as_str()),
+                ("AccountSid", ACCOUNT),
+                ("CallStatus", "in-progress"),
+                ("SequenceNumber", &sequence),
+            ];
+            h.status_post(status_path, &params).await.status()
+        }
+    });
+    let (lines, callbacks) =
+        futures_util::future::join(futures_util::future::join_all(lines), futures_util::future::join_all(callbacks))
+            .await;
+    assert!(lines.iter().chain(&callbacks).all(|s| s.is_success()), "{lines:?} {callbacks:?}\n{}", h.edge.log());
+
+    let record =
+        h.record_when(&call_id, "all 80 lines", |r| r["transcript"].as_array().map_or(0, Vec::len) == 80).await;
+    assert_eq!(record["status"], "in_progress");
+    assert_eq!(record["twilio_call_sid"], sid.as_str());
 }

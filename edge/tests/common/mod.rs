@@ -141,14 +141,21 @@ pub fn internal(edge: &TestEdge, method: &str, path: &str, body: &str) -> EdgeRe
     send(edge, EdgeRequest::new(method, path).header(auth::SIGNATURE_HEADER, &signature).body(body.to_owned()))
 }
 
+/// What the Worker's Durable Object alarms do: wakes every call whose webhook is due.
+/// Returns how many webhooks were accepted.
+pub fn wake_due(edge: &TestEdge) -> usize {
+    use edge::ports::Clock;
+    let due = edge.ports.store.calls_due(edge.ports.clock.now());
+    due.iter().filter(|id| pollster::block_on(edge.deliver_webhook(id)).unwrap_or(false)).count()
+}
+
 pub trait ListNow {
     fn list_now(&self, prefix: &str) -> Vec<String>;
 }
 
 impl ListNow for MemoryStore {
     fn list_now(&self, prefix: &str) -> Vec<String> {
-        use edge::ports::Store;
-        pollster::block_on(self.list(prefix)).unwrap()
+        self.list(prefix).unwrap()
     }
 }
 

@@ -609,8 +609,7 @@ impl CallSession {
 
     fn report(&mut self, kind: CallEventKind) {
         self.event_seq += 1;
-        let id = format!("{}-{}", self.params.stream_sid, self.event_seq);
-        self.outputs.push_back(Output::Report(CallEvent { id, kind }));
+        self.outputs.push_back(Output::Report(CallEvent::of_stream(&self.params.stream_sid, self.event_seq, kind)));
     }
 
     fn hang_up_with(&mut self, farewell: Option<&str>) {

@@ -101,7 +101,7 @@ impl AnsweredBy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCallback {
     pub call_sid: String,
     pub account_sid: String,
