@@ -598,7 +598,9 @@ impl Call {
         let delta = match &event {
             ServerEvent::AudioDelta(delta) => Some(delta.delta.as_ref()),
             ServerEvent::Error { error } => {
-                Metrics::inc(&self.services.metrics.openai_errors);
+                // Most are recoverable with the socket open; the session decides (see
+                // `ApiError::ends_session`), here it is only reported.
+                Metrics::inc(&self.services.metrics.openai_error_events);
                 warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
                 None
             }

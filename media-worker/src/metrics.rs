@@ -16,6 +16,7 @@ pub struct Metrics {
     pub frames_out: AtomicU64,
     pub frames_malformed: AtomicU64,
     pub openai_errors: AtomicU64,
+    pub openai_error_events: AtomicU64,
     pub twilio_errors: AtomicU64,
     pub edge_errors: AtomicU64,
     pub outbox_depth: AtomicU64,
@@ -68,8 +69,14 @@ impl Metrics {
         line(
             "concierge_openai_errors_total",
             "counter",
-            "OpenAI connection failures and error events.",
+            "OpenAI sockets that failed to open, dropped or stalled.",
             get(&self.openai_errors),
+        );
+        line(
+            "concierge_openai_error_events_total",
+            "counter",
+            "OpenAI error events on an open socket (logged; the call goes on).",
+            get(&self.openai_error_events),
         );
         line("concierge_twilio_errors_total", "counter", "Twilio REST failures.", get(&self.twilio_errors));
         line("concierge_edge_errors_total", "counter", "Failed deliveries to the edge.", get(&self.edge_errors));

@@ -206,9 +206,7 @@ fn booking_script() -> Script {
             ),
             AgentTurn::call("end_call", json!({"reason": "booked"})),
         ],
-        drop_at_response: None,
-        max_connections: None,
-        stall_once_configured: false,
+        ..Script::default()
     }
 }
 
@@ -326,6 +324,28 @@ async fn a_dropped_openai_socket_is_reopened_with_the_conversation_so_far() {
     assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "the call still ended in a booking");
     assert_eq!(end_reason(&events), EndReason::AgentHungUp);
     assert!(metric(&world.metrics().await, "concierge_openai_errors_total") >= 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_server_errors_with_the_socket_open_do_not_end_or_reconnect_the_call() {
+    // Two recoverable `server_error` events, one as each of the first two replies starts;
+    // the socket stays open throughout.
+    let script = Script { server_error_at_responses: vec![0, 1], ..booking_script() };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+    let openai = world.openai.observed();
+    assert_eq!(openai.server_errors_sent, 2);
+    assert!(openai.violations.is_empty(), "{:?}", openai.violations);
+    assert_eq!(openai.connections, 1, "no reconnect");
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "the call completed normally");
+    assert_eq!(end_reason(&events), EndReason::AgentHungUp);
+    let hang_up = world.hang_up().await;
+    assert!(!hang_up.iter().any(|(_, v)| v.contains("technical trouble")), "{hang_up:?}");
+    let metrics = world.metrics().await;
+    assert_eq!(metric(&metrics, "concierge_openai_error_events_total"), 2, "reported and counted");
+    assert_eq!(metric(&metrics, "concierge_openai_errors_total"), 0, "no socket was lost");
     world.stop().await;
 }
 
