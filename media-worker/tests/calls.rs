@@ -760,36 +760,56 @@ async fn secrets_and_tokens_never_reach_the_logs() {
     world.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_stream_for_the_same_call_takes_over() {
-    let script = Script { restaurant: vec!["Hello?".into(), "Hello, are you there?".into()], ..Script::default() };
-    let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned())];
-    let world = World::with(Setup { extra, ..Setup::new(script) }).await;
-    let first = world.call(vec![Line::says(600)]);
+/// A call's stream token opens one stream, once: a second socket presenting it while the
+/// call is live (a replay of the same `start`, or another `streamSid`) and again after the
+/// call ended is refused before any OpenAI session, and the live stream goes on undisturbed.
+async fn a_stream_token_opens_one_stream_once(redis: bool) {
+    let script = Script { restaurant: vec!["Hello?".into()], ..Script::default() };
+    let world = World::with(Setup { redis, ..Setup::new(script) }).await;
+    let mut first = world.call(vec![Line::says(600)]);
+    first.max_audio_ms = 16_000;
+    let (token, first_sid) = (first.token.clone(), first.stream_sid.clone());
     let twilio = world.twilio.watch();
     let running = tokio::spawn(async move { first.run(twilio).await });
     let mut log = world.edge.watch();
     wait_until(&mut log, "the first stream starting", |l| (!l.received.is_empty()).then_some(())).await.unwrap();
-    let mut second = world.call(vec![Line::says(600)]);
-    second.stream_sid = "MZ00000000000000000000000000000002".into();
-    second.hang_up_after_last_line = true;
-    let twilio = world.twilio.watch();
-    let taking_over = tokio::spawn(async move { second.run(twilio).await });
-    // The older stream notices at its next heartbeat and steps aside.
-    let first = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
-    assert_eq!(first.ended_by, "closed_by_worker");
-    let mut log = world.edge.watch();
-    let superseded = wait_until(&mut log, "the older stream's end", |l| {
-        l.applied().into_iter().find(|e| {
-            e.id.starts_with("MZ00000000000000000000000000000001")
-                && matches!(e.kind, CallEventKind::StreamEnded { .. })
-        })
-    })
-    .await
-    .unwrap();
-    assert!(matches!(superseded.kind, CallEventKind::StreamEnded { reason: EndReason::Superseded, .. }));
-    let second = tokio::time::timeout(Duration::from_secs(30), taking_over).await.unwrap().unwrap().unwrap();
-    assert_eq!(second.ended_by, "stop_sent", "the newer stream ran to its own end");
-    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "stepping aside does not hang up the call");
+
+    let replay = |stream_sid: &str| {
+        let mut call = world.call(vec![Line::says(600)]);
+        call.token = token.clone();
+        call.stream_sid = stream_sid.into();
+        call
+    };
+    for stream_sid in [first_sid.as_str(), "MZ00000000000000000000000000000002"] {
+        let report = world.run(replay(stream_sid)).await;
+        assert_eq!(report.ended_by, "closed_by_worker", "a second socket with the token ({stream_sid})");
+        assert_eq!(report.agent_frames, 0);
+    }
+    assert!(!running.is_finished(), "the refusals came while the first stream was live");
+    assert_eq!(world.openai.observed().connections, 1, "no second agent");
+
+    let first = tokio::time::timeout(Duration::from_secs(60), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.ended_by, "stop_sent", "the live stream ran to its own end");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::CallerHungUp, "not superseded");
+    let delivered = world.edge.log().received.len();
+
+    // After the call ended, the token (still within its life) opens nothing.
+    let report = world.run(replay("MZ00000000000000000000000000000003")).await;
+    assert_eq!(report.ended_by, "closed_by_worker");
+    assert_eq!(world.openai.observed().connections, 1, "no new OpenAI session");
+    assert_eq!(world.edge.log().received.len(), delivered, "the completed record is left alone");
+    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "no refusal hung up the call");
+    assert_eq!(metric(&world.metrics().await, "concierge_streams_refused_total"), 3);
     world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_token_opens_one_stream_once_with_redis() {
+    a_stream_token_opens_one_stream_once(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_token_opens_one_stream_once_with_the_embedded_store() {
+    a_stream_token_opens_one_stream_once(false).await;
 }
