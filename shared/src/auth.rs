@@ -46,9 +46,19 @@ pub fn issue_stream_token(secret: &str, call_id: &str, expires_unix: i64) -> Str
     format!("{expires_unix}.{}", hmac_hex(secret, &format!("stream.{call_id}.{expires_unix}")))
 }
 
-/// Accepts a token for `call_id` that has not expired at `now_unix`; returns when it
-/// expires (Unix seconds), so a once-only claim on it can be kept as long as it lives.
-pub fn verify_stream_token(secret: &str, call_id: &str, token: Option<&str>, now_unix: i64) -> Result<i64, AuthError> {
+/// Accepts a token for `call_id` that has not expired at `now_unix`.
+pub fn verify_stream_token(secret: &str, call_id: &str, token: Option<&str>, now_unix: i64) -> Result<(), AuthError> {
+    verify_stream_token_until(secret, call_id, token, now_unix).map(|_| ())
+}
+
+/// [`verify_stream_token`], returning when the token expires (Unix seconds), so a
+/// once-only claim on it can be kept as long as it lives.
+pub fn verify_stream_token_until(
+    secret: &str,
+    call_id: &str,
+    token: Option<&str>,
+    now_unix: i64,
+) -> Result<i64, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
     let (expires, mac) = token.split_once('.').ok_or(AuthError::Malformed)?;
     let expires_unix: i64 = expires.parse().map_err(|_| AuthError::Malformed)?;
@@ -145,8 +155,9 @@ mod tests {
     #[test]
     fn stream_tokens_are_checked_for_call_secret_form_and_expiry() {
         let token = issue_stream_token(SECRET, "call_1", 1_000);
-        assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 999), Ok(1_000));
-        assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 1_000), Ok(1_000));
+        assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 999), Ok(()));
+        assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 1_000), Ok(()));
+        assert_eq!(verify_stream_token_until(SECRET, "call_1", Some(&token), 999), Ok(1_000));
         assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 1_001), Err(AuthError::Expired));
         assert_eq!(verify_stream_token(SECRET, "call_2", Some(&token), 999), Err(AuthError::Mismatch));
         assert_eq!(verify_stream_token("other", "call_1", Some(&token), 999), Err(AuthError::Mismatch));
