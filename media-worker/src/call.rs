@@ -28,12 +28,16 @@ use tracing::{info, warn, Instrument};
 
 use crate::audio::{Inbound, Outbound};
 use crate::frames::MessageArena;
+use crate::gate::Admission;
 use crate::metrics::Metrics;
 use crate::store::Renewal;
 use crate::Services;
 
-/// Twilio must say `start` this soon after connecting.
-const START_DEADLINE: Duration = Duration::from_secs(10);
+/// Frames read before `start` (Twilio sends one, `connected`) before giving up.
+const MAX_FRAMES_BEFORE_START: usize = 32;
+/// Malformed frames before `start` logged one by one; the rest are counted, and logged
+/// as one sum, so junk cannot flood the log.
+const JUNK_LINES_LOGGED: usize = 3;
 const OPENAI_CONNECT_DEADLINE: Duration = Duration::from_secs(8);
 /// A stream token's once-only claim outlives the token by this much, so a worker whose
 /// clock runs behind still finds the claim while it would accept the token.
@@ -98,22 +102,26 @@ fn unix_ms() -> u64 {
 }
 
 /// Runs one Media Streams connection to its end. Never panics on input.
-pub async fn handle_stream(socket: WebSocket, services: Arc<Services>) {
+pub async fn handle_stream(socket: WebSocket, admission: Admission, services: Arc<Services>) {
     let (mut twilio_tx, mut twilio_rx) = socket.split();
-    let start = match read_start(&mut twilio_rx, &services.metrics).await {
+    let deadline = Duration::from_millis(services.config.start_deadline_ms);
+    let start = match read_start(&mut twilio_rx, deadline, &services.metrics).await {
         Some(start) => start,
         None => return,
     };
     let span = tracing::info_span!("call", call_id = %start.call_id, stream_sid = %start.stream_sid);
     async move {
         let now_unix = chrono::Utc::now().timestamp();
-        let token_expires = match auth::verify_stream_token(
+        let token_expires = match auth::verify_stream_token_until(
             &services.config.internal_secret,
             &start.call_id,
             start.token.as_deref(),
             now_unix,
         ) {
-            Ok(expires) => expires,
+            Ok(expires) => {
+                admission.authenticated();
+                expires
+            }
             Err(error) => {
                 Metrics::inc(&services.metrics.streams_refused);
                 warn!(%error, "refusing media stream: bad token");
@@ -147,12 +155,34 @@ pub async fn handle_stream(socket: WebSocket, services: Arc<Services>) {
     .await;
 }
 
-async fn read_start(twilio_rx: &mut SplitStream<WebSocket>, metrics: &Metrics) -> Option<StreamStart> {
+/// Reads until Twilio's `start`. Twilio sends `connected` then `start`: anything more
+/// before it is junk, of which a few frames are logged, the rest only counted (then
+/// summed up in one line), and past [`MAX_FRAMES_BEFORE_START`] the socket is closed.
+async fn read_start(
+    twilio_rx: &mut SplitStream<WebSocket>,
+    deadline: Duration,
+    metrics: &Metrics,
+) -> Option<StreamStart> {
+    let mut frames = 0usize;
+    let mut junk = 0usize;
     let wait = async {
         while let Some(message) = twilio_rx.next().await {
+            frames += 1;
+            if frames > MAX_FRAMES_BEFORE_START {
+                warn!(frames, "closing a media socket: no start after {MAX_FRAMES_BEFORE_START} frames");
+                return None;
+            }
             let text = match message {
                 Ok(TwilioMessage::Text(text)) => text,
                 Ok(TwilioMessage::Close(_)) | Err(_) => return None,
+                Ok(TwilioMessage::Binary(_)) => {
+                    Metrics::inc(&metrics.frames_malformed);
+                    junk += 1;
+                    if junk <= JUNK_LINES_LOGGED {
+                        warn!("skipping a binary frame before start");
+                    }
+                    continue;
+                }
                 Ok(_) => continue,
             };
             match StreamMessage::parse(&text) {
@@ -168,13 +198,20 @@ async fn read_start(twilio_rx: &mut SplitStream<WebSocket>, metrics: &Metrics) -
                 Ok(_) => {}
                 Err(error) => {
                     Metrics::inc(&metrics.frames_malformed);
-                    warn!(%error, "skipping a malformed frame before start");
+                    junk += 1;
+                    if junk <= JUNK_LINES_LOGGED {
+                        warn!(%error, "skipping a malformed frame before start");
+                    }
                 }
             }
         }
         None
     };
-    tokio::time::timeout(START_DEADLINE, wait).await.ok().flatten()
+    let start = tokio::time::timeout(deadline, wait).await.ok().flatten();
+    if junk > JUNK_LINES_LOGGED {
+        warn!(skipped = junk, logged = JUNK_LINES_LOGGED, "malformed frames before start (only the first logged)");
+    }
+    start
 }
 
 async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {

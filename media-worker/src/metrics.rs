@@ -12,6 +12,9 @@ pub struct Metrics {
     pub active_calls: AtomicU64,
     pub calls_started: AtomicU64,
     pub streams_refused: AtomicU64,
+    pub unauthenticated_connections: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_timed_out: AtomicU64,
     pub frames_in: AtomicU64,
     pub frames_out: AtomicU64,
     pub frames_malformed: AtomicU64,
@@ -57,6 +60,24 @@ impl Metrics {
             "counter",
             "Media streams refused (bad token, capacity).",
             get(&self.streams_refused),
+        );
+        line(
+            "concierge_unauthenticated_connections",
+            "gauge",
+            "Connections that have not yet shown a valid stream token (bounded by MAX_UNAUTHENTICATED_CONNECTIONS).",
+            get(&self.unauthenticated_connections),
+        );
+        line(
+            "concierge_connections_refused_total",
+            "counter",
+            "Connections closed on arrival: MAX_UNAUTHENTICATED_CONNECTIONS were already waiting.",
+            get(&self.connections_refused),
+        );
+        line(
+            "concierge_connections_timed_out_total",
+            "counter",
+            "Connections cut for not sending a request and a valid start within START_DEADLINE_MS.",
+            get(&self.connections_timed_out),
         );
         line("concierge_frames_in_total", "counter", "Audio frames received from Twilio.", get(&self.frames_in));
         line("concierge_frames_out_total", "counter", "Audio frames sent to Twilio.", get(&self.frames_out));

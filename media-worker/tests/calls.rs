@@ -813,3 +813,83 @@ async fn a_stream_token_opens_one_stream_once_with_redis() {
 async fn a_stream_token_opens_one_stream_once_with_the_embedded_store() {
     a_stream_token_opens_one_stream_once(false).await;
 }
+
+/// Reads a raw socket until the worker closes it (bounded by a deadline).
+async fn closed_by_worker(socket: &mut tokio::net::TcpStream, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = socket.read(&mut buffer).await {
+            if n == 0 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: the worker closed the socket");
+}
+
+/// Waits until the worker ends a WebSocket (close frame, end or error).
+async fn websocket_closed<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>, what: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: the worker closed the socket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_valid_start_are_capped_and_cut_at_the_deadline() {
+    use futures_util::SinkExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let extra = vec![("START_DEADLINE_MS", "1000".to_owned()), ("MAX_UNAUTHENTICATED_CONNECTIONS", "2".to_owned())];
+    let world = World::with(Setup { redis: false, extra, ..Setup::new(booking_script()) }).await;
+    let address = world.worker_url.trim_start_matches("ws://").trim_end_matches("/media").to_owned();
+
+    // Two half-sent upgrade requests take both places at the door...
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(b"GET /media HTTP/1.1\r\nHost: worker\r\nUpgrade: websocket\r\n").await.unwrap();
+        held.push(socket);
+    }
+    // ...so a third connection is closed as soon as it arrives,
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    closed_by_worker(&mut third, "a connection beyond the cap").await;
+    // and the two are cut at the deadline, their headers never finished.
+    for socket in &mut held {
+        closed_by_worker(socket, "a half-sent request").await;
+    }
+
+    // A socket that upgrades but never sends `start` is cut at the deadline too.
+    let (mut silent, _) = tokio_tungstenite::connect_async(world.worker_url.as_str()).await.unwrap();
+    websocket_closed(&mut silent, "an upgraded socket without start").await;
+
+    // Junk before `start` is skipped and counted, and past a few dozen frames the socket
+    // is closed without waiting for a `start`.
+    let (mut noisy, _) = tokio_tungstenite::connect_async(world.worker_url.as_str()).await.unwrap();
+    for _ in 0..40 {
+        if noisy.send(Message::Text("not a media streams message".into())).await.is_err() {
+            break;
+        }
+    }
+    websocket_closed(&mut noisy, "a socket sending junk before start").await;
+
+    assert_eq!(world.openai.observed().connections, 0);
+    let metrics = world.metrics().await;
+    assert_eq!(metric(&metrics, "concierge_connections_refused_total"), 1);
+    assert_eq!(metric(&metrics, "concierge_connections_timed_out_total"), 3);
+    assert_eq!(metric(&metrics, "concierge_frames_malformed_total"), 32);
+    assert!(metric(&metrics, "concierge_unauthenticated_connections") <= 1, "only the metrics request itself");
+    world.stop().await;
+}
