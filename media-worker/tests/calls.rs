@@ -564,9 +564,9 @@ async fn a_restarted_redis_gets_the_calls_state_back_and_the_call_goes_on() {
     world.stop().await;
 }
 
-/// Waits until Redis at `url` holds the call's registration and `line` both in its
-/// transcript and in its outbox. Redis has no change feed here, so this polls it
-/// (bounded by the deadline).
+/// Waits until Redis at `url` holds the call's registration, its stream token's
+/// once-only claim, and `line` both in its transcript and in its outbox. Redis has no
+/// change feed here, so this polls it (bounded by the deadline).
 async fn stored_in_redis(url: &str, what: &str, line: &str) {
     let client = redis::Client::open(url).unwrap();
     let found = tokio::time::timeout(Duration::from_secs(20), async {
@@ -582,9 +582,14 @@ async fn stored_in_redis(url: &str, what: &str, line: &str) {
                         .unwrap_or_default();
                 let registered: Option<String> =
                     redis::AsyncCommands::hget(&mut redis, "concierge:calls", CALL_ID).await.unwrap_or_default();
+                let token_used: Option<String> =
+                    redis::AsyncCommands::get(&mut redis, format!("concierge:stream:{CALL_ID}"))
+                        .await
+                        .unwrap_or_default();
                 if transcript.iter().any(|l| l.contains(line))
                     && outbox.iter().any(|e| e.contains(line))
                     && registered.is_some()
+                    && token_used.is_some()
                 {
                     return;
                 }
@@ -891,5 +896,37 @@ async fn connections_without_a_valid_start_are_capped_and_cut_at_the_deadline() 
     assert_eq!(metric(&metrics, "concierge_connections_timed_out_total"), 3);
     assert_eq!(metric(&metrics, "concierge_frames_malformed_total"), 32);
     assert!(metric(&metrics, "concierge_unauthenticated_connections") <= 1, "only the metrics request itself");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_before_start_is_logged_a_few_lines_then_summed() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let world = World::with(Setup { redis: false, ..Setup::new(booking_script()) }).await;
+    let (mut process, url, log) = worker_process(&world).await;
+    let (mut noisy, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    for _ in 0..20 {
+        noisy.send(Message::Text("not a media streams message".into())).await.unwrap();
+    }
+    noisy.send(Message::Close(None)).await.unwrap();
+    websocket_closed(&mut noisy, "a socket sending junk").await;
+    // The summary is the last thing the worker logs for that socket.
+    let summed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if log.lock().unwrap().contains("malformed frames before start") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    process.start_kill().unwrap();
+    let _ = process.wait().await;
+    let log = log.lock().unwrap().clone();
+    assert!(summed.is_ok(), "a summary line:\n{log}");
+    assert_eq!(log.matches("skipping a malformed frame before start").count(), 3, "{log}");
+    let summary = log.lines().find(|l| l.contains("malformed frames before start")).unwrap();
+    assert!(summary.contains("\"skipped\":20"), "{summary}");
     world.stop().await;
 }
