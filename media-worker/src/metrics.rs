@@ -58,7 +58,7 @@ impl Metrics {
         line(
             "concierge_streams_refused_total",
             "counter",
-            "Media streams refused (bad token, capacity).",
+            "Media streams refused (bad token, token already used, capacity).",
             get(&self.streams_refused),
         );
         line(
