@@ -128,6 +128,51 @@ pub fn edge(config: EdgeConfig) -> NativeEdge {
     Edge::new(config, Ports { store: MemoryStore::default(), twilio, webhooks, clock: SystemClock, ids: RandomIds })
 }
 
+/// How long a client has to send its request. Without these a client that sends half
+/// a request holds its connection (and a task) for as long as it likes.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// For the request line and headers (hyper's `header_read_timeout`).
+    pub header_read: Duration,
+    /// For the body, once the headers are in.
+    pub body_read: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> ServeLimits {
+        ServeLimits { header_read: Duration::from_secs(10), body_read: Duration::from_secs(10) }
+    }
+}
+
+/// The largest body read at all (axum's own default limit); the route table refuses
+/// anything over its 64 KiB with the contract's 413.
+const BODY_READ_LIMIT: usize = 2 * 1024 * 1024;
+
+struct Served {
+    edge: Arc<NativeEdge>,
+    body_read: Duration,
+}
+
+async fn handle(
+    State(served): State<Arc<Served>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let body: Bytes = match tokio::time::timeout(served.body_read, axum::body::to_bytes(body, BODY_READ_LIMIT)).await {
+        Ok(Ok(body)) => body,
+        // Too long (a client that went away gets no answer either way).
+        Ok(Err(_)) => return (StatusCode::PAYLOAD_TOO_LARGE, [("connection", "close")]).into_response(),
+        Err(_) => {
+            return (StatusCode::REQUEST_TIMEOUT, [("connection", "close")], "request body not received in time")
+                .into_response()
+        }
+    };
+    let response = served.edge.handle(&edge_request(&method, &uri, &headers, body)).await;
+    into_response(response)
+}
+
 fn edge_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> EdgeRequest {
     EdgeRequest {
         method: method.to_string(),
@@ -136,17 +181,6 @@ fn edge_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) ->
         headers: headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect(),
         body: body.to_vec(),
     }
-}
-
-async fn handle(
-    State(edge): State<Arc<NativeEdge>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let response = edge.handle(&edge_request(&method, &uri, &headers, body)).await;
-    into_response(response)
 }
 
 fn into_response(response: crate::http::EdgeResponse) -> Response {
@@ -158,6 +192,8 @@ fn into_response(response: crate::http::EdgeResponse) -> Response {
     answer
 }
 
+/// How long requests in flight (live event streams among them) get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often a live listener looks for new events in the memory store.
 const LIVE_POLL: Duration = Duration::from_millis(100);
 /// A comment line this often keeps idle listeners' connections (and proxies) open.
@@ -166,11 +202,12 @@ const LIVE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// `GET /v1/calls/{id}/events`, streamed: the events so far after `Last-Event-ID`, then
 /// each new one as it is applied, until the call is final.
 async fn live(
-    State(edge): State<Arc<NativeEdge>>,
+    State(served): State<Arc<Served>>,
     Path(call_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let edge = served.edge.clone();
     let request = edge_request(&Method::GET, &uri, &headers, Bytes::new());
     let first = match edge.live_events(&request, &call_id).await {
         Ok(page) => page,
@@ -221,6 +258,16 @@ pub async fn serve(
     edge: Arc<NativeEdge>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, edge, ServeLimits::default(), shutdown).await
+}
+
+/// [`serve`] with the request deadlines given.
+pub async fn serve_with(
+    listener: TcpListener,
+    edge: Arc<NativeEdge>,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let retrier = {
         let edge = edge.clone();
         tokio::spawn(async move {
@@ -233,9 +280,36 @@ pub async fn serve(
             }
         })
     };
-    let app =
-        Router::new().route("/v1/calls/{call_id}/events", axum::routing::get(live)).fallback(handle).with_state(edge);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let app = Router::new()
+        .route("/v1/calls/{call_id}/events", axum::routing::get(live))
+        .fallback(handle)
+        .with_state(Arc::new(Served { edge, body_read: limits.body_read }));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        // Out of descriptors, say: wait a little rather than spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let connection = connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    // In-flight requests finish (live event streams get a few seconds); idle connections close.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await;
     retrier.abort();
-    served
+    Ok(())
 }

@@ -1,8 +1,9 @@
 //! One phone call: the shell around [`shared::session::CallSession`]. It owns the Twilio
 //! and OpenAI sockets, converts audio, and performs what the session decides. Steps:
 //!
-//! 1. read until Twilio's `start`, check the stream token (refuse before any OpenAI
-//!    session exists), take a concurrency slot and the call's session registration;
+//! 1. read until Twilio's `start`, check the stream token and claim its one use (refuse
+//!    before any OpenAI session exists), take a concurrency slot and the call's session
+//!    registration;
 //! 2. fetch the call's context from the edge while opening the OpenAI socket;
 //! 3. run: frames in from both sides, timers, heartbeats and shutdown, outputs out;
 //! 4. release the slot and the registration; the outbox carries the events on.
@@ -27,13 +28,20 @@ use tracing::{info, warn, Instrument};
 
 use crate::audio::{Inbound, Outbound};
 use crate::frames::MessageArena;
+use crate::gate::Admission;
 use crate::metrics::Metrics;
 use crate::store::Renewal;
 use crate::Services;
 
-/// Twilio must say `start` this soon after connecting.
-const START_DEADLINE: Duration = Duration::from_secs(10);
+/// Frames read before `start` (Twilio sends one, `connected`) before giving up.
+const MAX_FRAMES_BEFORE_START: usize = 32;
+/// Malformed frames before `start` logged one by one; the rest are counted, and logged
+/// as one sum, so junk cannot flood the log.
+const JUNK_LINES_LOGGED: usize = 3;
 const OPENAI_CONNECT_DEADLINE: Duration = Duration::from_secs(8);
+/// A stream token's once-only claim outlives the token by this much, so a worker whose
+/// clock runs behind still finds the claim while it would accept the token.
+const STREAM_CLAIM_MARGIN_SECONDS: i64 = 60;
 /// Restaurant audio kept while OpenAI is (re)connecting: 10 s of 20 ms frames.
 const PRE_ROLL_FRAMES: usize = 500;
 /// Nothing queues toward a peer beyond its socket's buffers and one write batch
@@ -70,43 +78,111 @@ struct StreamStart {
     call_sid: String,
 }
 
+/// This connection's once-only claim on its call's stream token.
+struct StreamClaim {
+    /// Names this connection alone: not the `streamSid`, which a replayed `start`
+    /// message would carry too.
+    holder: String,
+    /// When the claim may lapse (Unix seconds).
+    until: i64,
+}
+
+/// An id no other connection, on this or another instance, before or after a restart,
+/// has: the instance, when this process first asked, and a counter.
+fn connection_id(instance_id: &str) -> String {
+    static EPOCH: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let epoch = EPOCH.get_or_init(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{instance_id}/{epoch}/{n}")
+}
+
 fn unix_ms() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default()
 }
 
 /// Runs one Media Streams connection to its end. Never panics on input.
-pub async fn handle_stream(socket: WebSocket, services: Arc<Services>) {
+pub async fn handle_stream(socket: WebSocket, admission: Admission, services: Arc<Services>) {
     let (mut twilio_tx, mut twilio_rx) = socket.split();
-    let start = match read_start(&mut twilio_rx, &services.metrics).await {
+    let deadline = Duration::from_millis(services.config.start_deadline_ms);
+    let start = match read_start(&mut twilio_rx, deadline, &services.metrics).await {
         Some(start) => start,
         None => return,
     };
     let span = tracing::info_span!("call", call_id = %start.call_id, stream_sid = %start.stream_sid);
     async move {
         let now_unix = chrono::Utc::now().timestamp();
-        if let Err(error) = auth::verify_stream_token(
+        let token_expires = match auth::verify_stream_token_until(
             &services.config.internal_secret,
             &start.call_id,
             start.token.as_deref(),
             now_unix,
         ) {
-            Metrics::inc(&services.metrics.streams_refused);
-            warn!(%error, "refusing media stream: bad token");
-            send_within(&mut twilio_tx, TwilioMessage::Close(None)).await;
-            return;
+            Ok(expires) => {
+                admission.authenticated();
+                expires
+            }
+            Err(error) => {
+                Metrics::inc(&services.metrics.streams_refused);
+                warn!(%error, "refusing media stream: bad token");
+                send_within(&mut twilio_tx, TwilioMessage::Close(None)).await;
+                return;
+            }
+        };
+        // A token opens one stream, once: a second socket presenting it (a replay, while
+        // the call is live or after it ended) is refused here, before any OpenAI session,
+        // and the live stream is left alone.
+        let claim = StreamClaim {
+            holder: connection_id(&services.config.instance_id),
+            until: token_expires + STREAM_CLAIM_MARGIN_SECONDS,
+        };
+        let ttl = u64::try_from(claim.until - now_unix).unwrap_or(1);
+        match services.store.claim_stream(&start.call_id, &claim.holder, ttl, unix_ms()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                Metrics::inc(&services.metrics.streams_refused);
+                warn!("refusing media stream: the call's token has already opened a stream");
+                send_within(&mut twilio_tx, TwilioMessage::Close(None)).await;
+                return;
+            }
+            // Like every store step, an unreachable store does not stop the call; the
+            // session registry below still lets one stream at a time carry it.
+            Err(error) => warn!(%error, "store unavailable: stream token not checked for reuse"),
         }
-        run_call(start, twilio_tx, twilio_rx, services).await;
+        run_call(start, claim, twilio_tx, twilio_rx, services).await;
     }
     .instrument(span)
     .await;
 }
 
-async fn read_start(twilio_rx: &mut SplitStream<WebSocket>, metrics: &Metrics) -> Option<StreamStart> {
+/// Reads until Twilio's `start`. Twilio sends `connected` then `start`: anything more
+/// before it is junk, of which a few frames are logged, the rest only counted (then
+/// summed up in one line), and past [`MAX_FRAMES_BEFORE_START`] the socket is closed.
+async fn read_start(
+    twilio_rx: &mut SplitStream<WebSocket>,
+    deadline: Duration,
+    metrics: &Metrics,
+) -> Option<StreamStart> {
+    let mut frames = 0usize;
+    let mut junk = 0usize;
     let wait = async {
         while let Some(message) = twilio_rx.next().await {
+            frames += 1;
+            if frames > MAX_FRAMES_BEFORE_START {
+                warn!(frames, "closing a media socket: no start after {MAX_FRAMES_BEFORE_START} frames");
+                return None;
+            }
             let text = match message {
                 Ok(TwilioMessage::Text(text)) => text,
                 Ok(TwilioMessage::Close(_)) | Err(_) => return None,
+                Ok(TwilioMessage::Binary(_)) => {
+                    Metrics::inc(&metrics.frames_malformed);
+                    junk += 1;
+                    if junk <= JUNK_LINES_LOGGED {
+                        warn!("skipping a binary frame before start");
+                    }
+                    continue;
+                }
                 Ok(_) => continue,
             };
             match StreamMessage::parse(&text) {
@@ -122,13 +198,20 @@ async fn read_start(twilio_rx: &mut SplitStream<WebSocket>, metrics: &Metrics) -
                 Ok(_) => {}
                 Err(error) => {
                     Metrics::inc(&metrics.frames_malformed);
-                    warn!(%error, "skipping a malformed frame before start");
+                    junk += 1;
+                    if junk <= JUNK_LINES_LOGGED {
+                        warn!(%error, "skipping a malformed frame before start");
+                    }
                 }
             }
         }
         None
     };
-    tokio::time::timeout(START_DEADLINE, wait).await.ok().flatten()
+    let start = tokio::time::timeout(deadline, wait).await.ok().flatten();
+    if junk > JUNK_LINES_LOGGED {
+        warn!(skipped = junk, logged = JUNK_LINES_LOGGED, "malformed frames before start (only the first logged)");
+    }
+    start
 }
 
 async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {
@@ -187,6 +270,8 @@ struct Call {
     origin: Instant,
     /// What the store keeps so a survivor can finish the call (see [`crate::outbox::Registration`]).
     registration: String,
+    /// When the once-only claim on the call's stream token may lapse (Unix seconds).
+    claim: StreamClaim,
     twilio_tx: TwilioSink,
     openai: Option<OpenAiSocket>,
     inbound: Inbound,
@@ -217,6 +302,7 @@ fn slot_until(config: &crate::config::MediaConfig, now_ms: u64) -> u64 {
 
 async fn run_call(
     start: StreamStart,
+    claim: StreamClaim,
     twilio_tx: TwilioSink,
     mut twilio_rx: SplitStream<WebSocket>,
     services: Arc<Services>,
@@ -296,6 +382,7 @@ async fn run_call(
         stream_sid: start.stream_sid.clone(),
         owner: owner.session.clone(),
         registration: owner.registration.clone(),
+        claim,
         origin: Instant::now(),
         twilio_tx,
         openai,
@@ -513,10 +600,17 @@ impl Call {
         }
     }
 
-    /// Puts back what a restarted store lost: the registration a survivor would need,
-    /// the call slot, the transcript so far and the events not yet delivered.
+    /// Puts back what a restarted store lost: the stream token's once-only claim, the
+    /// registration a survivor would need, the call slot, the transcript so far and the
+    /// events not yet delivered.
     async fn restore_store_state(&mut self, now: u64) {
         let (store, config) = (&self.services.store, &self.services.config);
+        let ttl = u64::try_from(self.claim.until - chrono::Utc::now().timestamp()).unwrap_or(0);
+        if ttl > 0 {
+            if let Err(error) = store.claim_stream(&self.call_id, &self.claim.holder, ttl, now).await {
+                warn!(%error, "restore: stream claim not written back");
+            }
+        }
         if let Err(error) = store.register_call(&self.call_id, &self.registration).await {
             warn!(%error, "restore: call not registered");
         }
@@ -598,7 +692,9 @@ impl Call {
         let delta = match &event {
             ServerEvent::AudioDelta(delta) => Some(delta.delta.as_ref()),
             ServerEvent::Error { error } => {
-                Metrics::inc(&self.services.metrics.openai_errors);
+                // Most are recoverable with the socket open; the session decides (see
+                // `ApiError::ends_session`), here it is only reported.
+                Metrics::inc(&self.services.metrics.openai_error_events);
                 warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
                 None
             }

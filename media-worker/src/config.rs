@@ -30,6 +30,11 @@ pub struct MediaConfig {
     /// Bytes of undelivered events' JSON the outbox keeps in memory; past it, events
     /// the store holds are read back from it (see [`crate::outbox::Outbox`]).
     pub outbox_memory_bytes: usize,
+    /// From accepting a connection to a `start` with a valid token (the upgrade
+    /// request's headers included); past it the connection is closed.
+    pub start_deadline_ms: u64,
+    /// Connections without a valid token yet held at once; more are closed on arrival.
+    pub max_unauthenticated_connections: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +82,8 @@ impl MediaConfig {
             outbox_sweep_seconds: number("OUTBOX_SWEEP_SECONDS", 10)?.max(1),
             outbox_memory_bytes: usize::try_from(number("OUTBOX_MEMORY_BYTES", 8 * 1024 * 1024)?)
                 .map_err(|_| ConfigError("OUTBOX_MEMORY_BYTES is too large".into()))?,
+            start_deadline_ms: number("START_DEADLINE_MS", 10_000)?.max(1),
+            max_unauthenticated_connections: number("MAX_UNAUTHENTICATED_CONNECTIONS", 256)?,
             instance_id: get("FLY_MACHINE_ID")
                 .or_else(|| get("INSTANCE_ID"))
                 .unwrap_or_else(|| format!("pid-{}", std::process::id())),

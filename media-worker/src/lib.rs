@@ -7,6 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`server`] | HTTP: `/health`, `/metrics`, the `/media` WebSocket; drain on shutdown |
+//! | [`gate`] | the door: a deadline and a cap for connections without a valid token yet |
 //! | [`call`] | one call: the shell around `shared::session::CallSession` |
 //! | [`audio`] | 20 ms frames: mu-law ⇄ PCM16 with rubato 8 ⇄ 24 kHz, or passthrough |
 //! | [`frames`] | the per-frame Twilio and OpenAI messages, written directly |
@@ -21,6 +22,7 @@ pub mod call;
 pub mod clients;
 pub mod config;
 pub mod frames;
+pub mod gate;
 pub mod metrics;
 pub mod outbox;
 pub mod server;

@@ -12,10 +12,14 @@ pub struct Metrics {
     pub active_calls: AtomicU64,
     pub calls_started: AtomicU64,
     pub streams_refused: AtomicU64,
+    pub unauthenticated_connections: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_timed_out: AtomicU64,
     pub frames_in: AtomicU64,
     pub frames_out: AtomicU64,
     pub frames_malformed: AtomicU64,
     pub openai_errors: AtomicU64,
+    pub openai_error_events: AtomicU64,
     pub twilio_errors: AtomicU64,
     pub edge_errors: AtomicU64,
     pub outbox_depth: AtomicU64,
@@ -54,8 +58,26 @@ impl Metrics {
         line(
             "concierge_streams_refused_total",
             "counter",
-            "Media streams refused (bad token, capacity).",
+            "Media streams refused (bad token, token already used, capacity).",
             get(&self.streams_refused),
+        );
+        line(
+            "concierge_unauthenticated_connections",
+            "gauge",
+            "Connections that have not yet shown a valid stream token (bounded by MAX_UNAUTHENTICATED_CONNECTIONS).",
+            get(&self.unauthenticated_connections),
+        );
+        line(
+            "concierge_connections_refused_total",
+            "counter",
+            "Connections closed on arrival: MAX_UNAUTHENTICATED_CONNECTIONS were already waiting.",
+            get(&self.connections_refused),
+        );
+        line(
+            "concierge_connections_timed_out_total",
+            "counter",
+            "Connections cut for not sending a request and a valid start within START_DEADLINE_MS.",
+            get(&self.connections_timed_out),
         );
         line("concierge_frames_in_total", "counter", "Audio frames received from Twilio.", get(&self.frames_in));
         line("concierge_frames_out_total", "counter", "Audio frames sent to Twilio.", get(&self.frames_out));
@@ -68,8 +90,14 @@ impl Metrics {
         line(
             "concierge_openai_errors_total",
             "counter",
-            "OpenAI connection failures and error events.",
+            "OpenAI sockets that failed to open, dropped or stalled.",
             get(&self.openai_errors),
+        );
+        line(
+            "concierge_openai_error_events_total",
+            "counter",
+            "OpenAI error events on an open socket (logged; the call goes on).",
+            get(&self.openai_error_events),
         );
         line("concierge_twilio_errors_total", "counter", "Twilio REST failures.", get(&self.twilio_errors));
         line("concierge_edge_errors_total", "counter", "Failed deliveries to the edge.", get(&self.edge_errors));

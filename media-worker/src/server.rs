@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -21,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::clients::{EdgeClient, TwilioRest};
 use crate::config::MediaConfig;
+use crate::gate::{Door, GateLimits, GatedListener};
 use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox};
 use crate::store::LiveStore;
@@ -51,7 +51,11 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], state.services.metrics.render()).into_response()
 }
 
-async fn media(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
+async fn media(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(door): ConnectInfo<Door>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if state.services.shutdown.borrow().draining {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
@@ -63,7 +67,7 @@ async fn media(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) ->
         .read_buffer_size(call::TWILIO_READ_BUFFER_BYTES)
         .write_buffer_size(call::SOCKET_WRITE_BATCH_BYTES);
     upgrade.on_upgrade(move |socket| async move {
-        let task = call::handle_stream(socket, services);
+        let task = call::handle_stream(socket, door.admission, services);
         match app.calls.lock() {
             Ok(mut calls) => {
                 // Finished calls stay in the set until joined: reap them, so a worker
@@ -130,10 +134,12 @@ pub async fn run(
         .with_state(state.clone());
     info!(address = %listener.local_addr()?, store = store.kind(), "media worker listening");
     let drain_signal = shutdown_tx.clone();
-    // Nagle off: 20 ms frames must leave now, not wait for the previous one's ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = GateLimits {
+        deadline: Duration::from_millis(services.config.start_deadline_ms),
+        max_unauthenticated: services.config.max_unauthenticated_connections,
+    };
+    let listener = GatedListener::new(listener, limits, metrics.clone());
+    let app = app.into_make_service_with_connect_info::<Door>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         info!("shutting down: draining live calls");

@@ -1,5 +1,6 @@
-//! Live state shared by every media-worker instance: the session registry (one live
-//! stream per call, with heartbeats), the concurrent-call slots, the transcript so far,
+//! Live state shared by every media-worker instance: the once-only stream claims (a
+//! call's stream token opens one stream), the session registry (one live stream per
+//! call, with heartbeats), the concurrent-call slots, the transcript so far,
 //! and the outbox of events the edge has not yet accepted.
 //!
 //! [`LiveStore::Redis`] is the deployment; [`LiveStore::Memory`] is the same behaviour
@@ -28,7 +29,8 @@ pub enum StoreError {
 
 pub enum LiveStore {
     Redis(RedisStore),
-    Memory(MemoryStore),
+    // Boxed: the embedded state is much larger than a Redis handle.
+    Memory(Box<MemoryStore>),
 }
 
 pub struct RedisStore {
@@ -42,6 +44,8 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct MemoryState {
+    /// call id → (the connection that used its token, claim expires at ms)
+    streams: HashMap<String, (String, u64)>,
     /// call id → (owner, expires at ms)
     sessions: HashMap<String, (String, u64)>,
     /// call id → slot expires at ms
@@ -67,6 +71,19 @@ const ACQUIRE_SLOT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  return 1
+end
+return 0";
+
+/// 1: the call's stream is `ARGV[1]`'s (claimed now, or already by this same
+/// connection, as when writing back a restarted store's state). 0: another has it.
+const CLAIM_STREAM: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
   return 1
 end
 return 0";
@@ -123,13 +140,49 @@ impl LiveStore {
     }
 
     pub fn memory() -> LiveStore {
-        LiveStore::Memory(MemoryStore::default())
+        LiveStore::Memory(Box::default())
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             LiveStore::Redis(_) => "redis",
             LiveStore::Memory(_) => "embedded",
+        }
+    }
+
+    /// Claims `call_id`'s one stream for `holder` (one connection), for `ttl_seconds`
+    /// (as long as the call's token lives): true if `holder` has it, false if another
+    /// connection used the token first. One atomic step in Redis, so two workers cannot
+    /// both win.
+    pub async fn claim_stream(
+        &self,
+        call_id: &str,
+        holder: &str,
+        ttl_seconds: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let ttl_seconds = ttl_seconds.max(1);
+        match self {
+            LiveStore::Redis(r) => {
+                let mut c = r.connection.clone();
+                let script = Script::new(CLAIM_STREAM);
+                let claimed: i32 =
+                    bounded(script.key(key("stream", call_id)).arg(holder).arg(ttl_seconds).invoke_async(&mut c))
+                        .await?;
+                Ok(claimed == 1)
+            }
+            LiveStore::Memory(m) => {
+                let mut state = m.lock();
+                state.streams.retain(|_, (_, expires)| *expires > now_ms);
+                match state.streams.get(call_id) {
+                    Some((current, _)) => Ok(current == holder),
+                    None => {
+                        let expires = now_ms + ttl_seconds * 1000;
+                        state.streams.insert(call_id.to_owned(), (holder.to_owned(), expires));
+                        Ok(true)
+                    }
+                }
+            }
         }
     }
 
@@ -485,5 +538,30 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
         // A poisoned lock only means another task panicked mid-update; the maps stay usable.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_embedded_store_gives_a_calls_stream_to_one_connection_until_the_claim_lapses() {
+        let store = LiveStore::memory();
+        assert!(store.claim_stream("call_1", "worker-a/1/0", 10, 0).await.unwrap());
+        assert!(store.claim_stream("call_1", "worker-a/1/0", 10, 1_000).await.unwrap(), "the holder again");
+        assert!(!store.claim_stream("call_1", "worker-b/1/0", 10, 9_999).await.unwrap(), "anyone else: no");
+        assert!(store.claim_stream("call_2", "worker-b/1/0", 10, 9_999).await.unwrap(), "per call");
+        assert!(store.claim_stream("call_1", "worker-b/1/0", 10, 10_000).await.unwrap(), "lapsed with its token");
+    }
+
+    #[tokio::test]
+    async fn a_taken_over_stream_finds_the_tombstone_and_steps_aside() {
+        let store = LiveStore::memory();
+        store.claim_session("call_1", "old", 15, 0).await.unwrap();
+        assert_eq!(store.claim_session("call_1", "new", 15, 1).await.unwrap().as_deref(), Some("old"));
+        store.release_session("call_1", "new").await.unwrap();
+        assert_eq!(store.renew_session("call_1", "old", 15, 2).await.unwrap(), Renewal::TakenOver);
+        assert!(!store.session_alive("call_1", 2).await.unwrap());
     }
 }

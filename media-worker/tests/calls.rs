@@ -206,9 +206,7 @@ fn booking_script() -> Script {
             ),
             AgentTurn::call("end_call", json!({"reason": "booked"})),
         ],
-        drop_at_response: None,
-        max_connections: None,
-        stall_once_configured: false,
+        ..Script::default()
     }
 }
 
@@ -326,6 +324,28 @@ async fn a_dropped_openai_socket_is_reopened_with_the_conversation_so_far() {
     assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "the call still ended in a booking");
     assert_eq!(end_reason(&events), EndReason::AgentHungUp);
     assert!(metric(&world.metrics().await, "concierge_openai_errors_total") >= 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_server_errors_with_the_socket_open_do_not_end_or_reconnect_the_call() {
+    // Two recoverable `server_error` events, one as each of the first two replies starts;
+    // the socket stays open throughout.
+    let script = Script { server_error_at_responses: vec![0, 1], ..booking_script() };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    world.run(world.call(vec![Line::says(800), Line::says(1500)])).await;
+    let events = world.final_events().await;
+    let openai = world.openai.observed();
+    assert_eq!(openai.server_errors_sent, 2);
+    assert!(openai.violations.is_empty(), "{:?}", openai.violations);
+    assert_eq!(openai.connections, 1, "no reconnect");
+    assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "the call completed normally");
+    assert_eq!(end_reason(&events), EndReason::AgentHungUp);
+    let hang_up = world.hang_up().await;
+    assert!(!hang_up.iter().any(|(_, v)| v.contains("technical trouble")), "{hang_up:?}");
+    let metrics = world.metrics().await;
+    assert_eq!(metric(&metrics, "concierge_openai_error_events_total"), 2, "reported and counted");
+    assert_eq!(metric(&metrics, "concierge_openai_errors_total"), 0, "no socket was lost");
     world.stop().await;
 }
 
@@ -544,9 +564,9 @@ async fn a_restarted_redis_gets_the_calls_state_back_and_the_call_goes_on() {
     world.stop().await;
 }
 
-/// Waits until Redis at `url` holds the call's registration and `line` both in its
-/// transcript and in its outbox. Redis has no change feed here, so this polls it
-/// (bounded by the deadline).
+/// Waits until Redis at `url` holds the call's registration, its stream token's
+/// once-only claim, and `line` both in its transcript and in its outbox. Redis has no
+/// change feed here, so this polls it (bounded by the deadline).
 async fn stored_in_redis(url: &str, what: &str, line: &str) {
     let client = redis::Client::open(url).unwrap();
     let found = tokio::time::timeout(Duration::from_secs(20), async {
@@ -562,9 +582,14 @@ async fn stored_in_redis(url: &str, what: &str, line: &str) {
                         .unwrap_or_default();
                 let registered: Option<String> =
                     redis::AsyncCommands::hget(&mut redis, "concierge:calls", CALL_ID).await.unwrap_or_default();
+                let token_used: Option<String> =
+                    redis::AsyncCommands::get(&mut redis, format!("concierge:stream:{CALL_ID}"))
+                        .await
+                        .unwrap_or_default();
                 if transcript.iter().any(|l| l.contains(line))
                     && outbox.iter().any(|e| e.contains(line))
                     && registered.is_some()
+                    && token_used.is_some()
                 {
                     return;
                 }
@@ -740,36 +765,168 @@ async fn secrets_and_tokens_never_reach_the_logs() {
     world.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_stream_for_the_same_call_takes_over() {
-    let script = Script { restaurant: vec!["Hello?".into(), "Hello, are you there?".into()], ..Script::default() };
-    let extra = vec![("SESSION_TTL_SECONDS", "3".to_owned())];
-    let world = World::with(Setup { extra, ..Setup::new(script) }).await;
-    let first = world.call(vec![Line::says(600)]);
+/// A call's stream token opens one stream, once: a second socket presenting it while the
+/// call is live (a replay of the same `start`, or another `streamSid`) and again after the
+/// call ended is refused before any OpenAI session, and the live stream goes on undisturbed.
+async fn a_stream_token_opens_one_stream_once(redis: bool) {
+    let script = Script { restaurant: vec!["Hello?".into()], ..Script::default() };
+    let world = World::with(Setup { redis, ..Setup::new(script) }).await;
+    let mut first = world.call(vec![Line::says(600)]);
+    first.max_audio_ms = 16_000;
+    let (token, first_sid) = (first.token.clone(), first.stream_sid.clone());
     let twilio = world.twilio.watch();
     let running = tokio::spawn(async move { first.run(twilio).await });
     let mut log = world.edge.watch();
     wait_until(&mut log, "the first stream starting", |l| (!l.received.is_empty()).then_some(())).await.unwrap();
-    let mut second = world.call(vec![Line::says(600)]);
-    second.stream_sid = "MZ00000000000000000000000000000002".into();
-    second.hang_up_after_last_line = true;
-    let twilio = world.twilio.watch();
-    let taking_over = tokio::spawn(async move { second.run(twilio).await });
-    // The older stream notices at its next heartbeat and steps aside.
-    let first = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
-    assert_eq!(first.ended_by, "closed_by_worker");
-    let mut log = world.edge.watch();
-    let superseded = wait_until(&mut log, "the older stream's end", |l| {
-        l.applied().into_iter().find(|e| {
-            e.id.starts_with("MZ00000000000000000000000000000001")
-                && matches!(e.kind, CallEventKind::StreamEnded { .. })
-        })
+
+    let replay = |stream_sid: &str| {
+        let mut call = world.call(vec![Line::says(600)]);
+        call.token = token.clone();
+        call.stream_sid = stream_sid.into();
+        call
+    };
+    for stream_sid in [first_sid.as_str(), "MZ00000000000000000000000000000002"] {
+        let report = world.run(replay(stream_sid)).await;
+        assert_eq!(report.ended_by, "closed_by_worker", "a second socket with the token ({stream_sid})");
+        assert_eq!(report.agent_frames, 0);
+    }
+    assert!(!running.is_finished(), "the refusals came while the first stream was live");
+    assert_eq!(world.openai.observed().connections, 1, "no second agent");
+
+    let first = tokio::time::timeout(Duration::from_secs(60), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.ended_by, "stop_sent", "the live stream ran to its own end");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::CallerHungUp, "not superseded");
+    let delivered = world.edge.log().received.len();
+
+    // After the call ended, the token (still within its life) opens nothing.
+    let report = world.run(replay("MZ00000000000000000000000000000003")).await;
+    assert_eq!(report.ended_by, "closed_by_worker");
+    assert_eq!(world.openai.observed().connections, 1, "no new OpenAI session");
+    assert_eq!(world.edge.log().received.len(), delivered, "the completed record is left alone");
+    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "no refusal hung up the call");
+    assert_eq!(metric(&world.metrics().await, "concierge_streams_refused_total"), 3);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_token_opens_one_stream_once_with_redis() {
+    a_stream_token_opens_one_stream_once(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_token_opens_one_stream_once_with_the_embedded_store() {
+    a_stream_token_opens_one_stream_once(false).await;
+}
+
+/// Reads a raw socket until the worker closes it (bounded by a deadline).
+async fn closed_by_worker(socket: &mut tokio::net::TcpStream, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = socket.read(&mut buffer).await {
+            if n == 0 {
+                return;
+            }
+        }
     })
-    .await
-    .unwrap();
-    assert!(matches!(superseded.kind, CallEventKind::StreamEnded { reason: EndReason::Superseded, .. }));
-    let second = tokio::time::timeout(Duration::from_secs(30), taking_over).await.unwrap().unwrap().unwrap();
-    assert_eq!(second.ended_by, "stop_sent", "the newer stream ran to its own end");
-    assert!(world.twilio.ledger().calls[0].updates.is_empty(), "stepping aside does not hang up the call");
+    .await;
+    assert!(closed.is_ok(), "{what}: the worker closed the socket");
+}
+
+/// Waits until the worker ends a WebSocket (close frame, end or error).
+async fn websocket_closed<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>, what: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: the worker closed the socket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_valid_start_are_capped_and_cut_at_the_deadline() {
+    use futures_util::SinkExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let extra = vec![("START_DEADLINE_MS", "1000".to_owned()), ("MAX_UNAUTHENTICATED_CONNECTIONS", "2".to_owned())];
+    let world = World::with(Setup { redis: false, extra, ..Setup::new(booking_script()) }).await;
+    let address = world.worker_url.trim_start_matches("ws://").trim_end_matches("/media").to_owned();
+
+    // Two half-sent upgrade requests take both places at the door...
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(b"GET /media HTTP/1.1\r\nHost: worker\r\nUpgrade: websocket\r\n").await.unwrap();
+        held.push(socket);
+    }
+    // ...so a third connection is closed as soon as it arrives,
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    closed_by_worker(&mut third, "a connection beyond the cap").await;
+    // and the two are cut at the deadline, their headers never finished.
+    for socket in &mut held {
+        closed_by_worker(socket, "a half-sent request").await;
+    }
+
+    // A socket that upgrades but never sends `start` is cut at the deadline too.
+    let (mut silent, _) = tokio_tungstenite::connect_async(world.worker_url.as_str()).await.unwrap();
+    websocket_closed(&mut silent, "an upgraded socket without start").await;
+
+    // Junk before `start` is skipped and counted, and past a few dozen frames the socket
+    // is closed without waiting for a `start`.
+    let (mut noisy, _) = tokio_tungstenite::connect_async(world.worker_url.as_str()).await.unwrap();
+    for _ in 0..40 {
+        if noisy.send(Message::Text("not a media streams message".into())).await.is_err() {
+            break;
+        }
+    }
+    websocket_closed(&mut noisy, "a socket sending junk before start").await;
+
+    assert_eq!(world.openai.observed().connections, 0);
+    let metrics = world.metrics().await;
+    assert_eq!(metric(&metrics, "concierge_connections_refused_total"), 1);
+    assert_eq!(metric(&metrics, "concierge_connections_timed_out_total"), 3);
+    assert_eq!(metric(&metrics, "concierge_frames_malformed_total"), 32);
+    assert!(metric(&metrics, "concierge_unauthenticated_connections") <= 1, "only the metrics request itself");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_before_start_is_logged_a_few_lines_then_summed() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let world = World::with(Setup { redis: false, ..Setup::new(booking_script()) }).await;
+    let (mut process, url, log) = worker_process(&world).await;
+    let (mut noisy, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    for _ in 0..20 {
+        noisy.send(Message::Text("not a media streams message".into())).await.unwrap();
+    }
+    noisy.send(Message::Close(None)).await.unwrap();
+    websocket_closed(&mut noisy, "a socket sending junk").await;
+    // The summary is the last thing the worker logs for that socket.
+    let summed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if log.lock().unwrap().contains("malformed frames before start") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    process.start_kill().unwrap();
+    let _ = process.wait().await;
+    let log = log.lock().unwrap().clone();
+    assert!(summed.is_ok(), "a summary line:\n{log}");
+    assert_eq!(log.matches("skipping a malformed frame before start").count(), 3, "{log}");
+    let summary = log.lines().find(|l| l.contains("malformed frames before start")).unwrap();
+    assert!(summary.contains("\"skipped\":20"), "{summary}");
     world.stop().await;
 }

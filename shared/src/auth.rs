@@ -48,6 +48,17 @@ pub fn issue_stream_token(secret: &str, call_id: &str, expires_unix: i64) -> Str
 
 /// Accepts a token for `call_id` that has not expired at `now_unix`.
 pub fn verify_stream_token(secret: &str, call_id: &str, token: Option<&str>, now_unix: i64) -> Result<(), AuthError> {
+    verify_stream_token_until(secret, call_id, token, now_unix).map(|_| ())
+}
+
+/// [`verify_stream_token`], returning when the token expires (Unix seconds), so a
+/// once-only claim on it can be kept as long as it lives.
+pub fn verify_stream_token_until(
+    secret: &str,
+    call_id: &str,
+    token: Option<&str>,
+    now_unix: i64,
+) -> Result<i64, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
     let (expires, mac) = token.split_once('.').ok_or(AuthError::Malformed)?;
     let expires_unix: i64 = expires.parse().map_err(|_| AuthError::Malformed)?;
@@ -58,7 +69,7 @@ pub fn verify_stream_token(secret: &str, call_id: &str, token: Option<&str>, now
     if now_unix > expires_unix {
         return Err(AuthError::Expired);
     }
-    Ok(())
+    Ok(expires_unix)
 }
 
 /// `X-Concierge-Signature: t={unix},v1={hex(HMAC-SHA256(secret, "{t}.{METHOD}.{path}.{body}"))}`
@@ -146,6 +157,7 @@ mod tests {
         let token = issue_stream_token(SECRET, "call_1", 1_000);
         assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 999), Ok(()));
         assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 1_000), Ok(()));
+        assert_eq!(verify_stream_token_until(SECRET, "call_1", Some(&token), 999), Ok(1_000));
         assert_eq!(verify_stream_token(SECRET, "call_1", Some(&token), 1_001), Err(AuthError::Expired));
         assert_eq!(verify_stream_token(SECRET, "call_2", Some(&token), 999), Err(AuthError::Mismatch));
         assert_eq!(verify_stream_token("other", "call_1", Some(&token), 999), Err(AuthError::Mismatch));

@@ -365,6 +365,25 @@ fn openai_dropping_reconnects_once_with_the_conversation_then_ends_politely() {
 }
 
 #[test]
+fn openai_error_events_with_the_socket_open_are_survived_without_a_reconnect() {
+    // OpenAI: "Most errors are recoverable and the session will stay open"
+    // (https://developers.openai.com/api/reference/resources/realtime/server-events).
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Good evening, Chez Panisse.");
+    let server_error = json!({"type": "error", "event_id": "e", "error": {"type": "server_error", "code": null,
+        "message": "The server had an error while processing your request.", "param": null, "event_id": null}});
+    for _ in 0..2 {
+        assert!(call.openai(server_error.clone()).is_empty(), "no reconnect, no hang-up");
+        assert!(call.session.accepts_audio(), "the socket is still open: audio keeps flowing");
+    }
+    assert_eq!(call.ended(), None);
+    // The one reconnect is still there for a socket that really closes.
+    assert_eq!(call.input(Input::OpenAiLost), vec![Output::ReconnectOpenAi]);
+}
+
+#[test]
 fn the_agent_opens_when_the_restaurant_stays_silent() {
     let mut call = Call::start(AudioMode::Pcm24k);
     call.connect();

@@ -44,7 +44,12 @@ fn server_events_parse_from_recorded_frames() {
         other => panic!("{other:?}"),
     }
     match ServerEvent::parse(&fixture("error_session_expired.json")).unwrap() {
-        ServerEvent::Error { error } => assert!(error.is_fatal()),
+        ServerEvent::Error { error } => assert!(error.ends_session()),
+        other => panic!("{other:?}"),
+    }
+    let server_error = r#"{"type":"error","event_id":"event_G2","error":{"type":"server_error","code":null,"message":"The server had an error while processing your request.","param":null,"event_id":null}}"#;
+    match ServerEvent::parse(server_error).unwrap() {
+        ServerEvent::Error { error } => assert!(!error.ends_session(), "recoverable: the socket stays open"),
         other => panic!("{other:?}"),
     }
     match ServerEvent::parse(&fixture("rate_limits_updated.json")).unwrap() {

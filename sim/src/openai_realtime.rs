@@ -7,7 +7,8 @@
 //!   so a broken codec or resampler means no speech is heard and the test fails.
 //! - The agent is scripted: each turn is audio (a tone, real samples), its transcript,
 //!   and optionally a function call. Restaurant utterances get transcripts in order.
-//! - Faults: drop the socket after a number of responses, refuse connections.
+//! - Faults: drop the socket after a number of responses, refuse connections, send a
+//!   recoverable `server_error` with the socket left open.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,6 +66,9 @@ pub struct Script {
     /// Stop reading the socket once the session is configured, holding it open: a
     /// stalled consumer, whose socket buffers fill until the client cannot send.
     pub stall_once_configured: bool,
+    /// Send a recoverable `error` event (type `server_error`) as these responses start,
+    /// keeping the socket open; the response then goes on as scripted.
+    pub server_error_at_responses: Vec<usize>,
 }
 
 /// What the fake saw, for assertions.
@@ -84,6 +88,8 @@ pub struct Observed {
     pub cancelled_responses: usize,
     /// Connections that stopped reading (`Script::stall_once_configured`).
     pub stalled_connections: usize,
+    /// `server_error` events sent (`Script::server_error_at_responses`).
+    pub server_errors_sent: usize,
 }
 
 struct Shared {
@@ -254,11 +260,20 @@ impl Connection {
     /// Starts the next scripted response; its deltas go out as the loop polls them.
     fn start_response(&mut self) -> Vec<Value> {
         let index = self.shared.next_turn.load(Ordering::SeqCst);
-        let (turn, drop_here) = {
+        let (turn, drop_here, server_error) = {
             let script = self.shared.script.lock().map(|s| s.clone()).unwrap_or_default();
-            (script.agent.get(index).cloned(), script.drop_at_response == Some(index))
+            (
+                script.agent.get(index).cloned(),
+                script.drop_at_response == Some(index),
+                script.server_error_at_responses.contains(&index),
+            )
         };
         let Some(turn) = turn else { return Vec::new() };
+        let mut out = Vec::new();
+        if server_error {
+            self.observe(|o| o.server_errors_sent += 1);
+            out.push(json!({"type": "error", "error": {"type": "server_error", "code": null, "message": "The server had an error while processing your request. Sorry about that!", "param": null, "event_id": null}}));
+        }
         if drop_here {
             if let Ok(mut dropped) = self.shared.dropped.lock() {
                 if !*dropped {
@@ -273,10 +288,10 @@ impl Connection {
         let response_id = format!("resp_{index}");
         let item_id = format!("item_agent_{index}");
         self.active_response = Some(response_id.clone());
-        let mut out = vec![
+        out.extend([
             json!({"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06}]}),
             json!({"type": "response.created", "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}}),
-        ];
+        ]);
         if turn.audio_ms > 0 {
             let format = self.format.unwrap_or(AudioFormat::Pcmu);
             let audio = tone(format, turn.audio_ms);

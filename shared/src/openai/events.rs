@@ -212,19 +212,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Errors after which the session cannot go on: the socket is about to close or
-    /// the conversation is gone. Others (a bad truncate, say) are logged and survived.
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self.code.as_deref(),
-            Some(
-                "session_expired"
-                    | "beta_api_shape_disabled"
-                    | "invalid_api_key"
-                    | "insufficient_quota"
-                    | "model_not_found"
-            )
-        ) || self.kind == "server_error"
+    /// Whether this error ends the session. OpenAI documents error events as mostly
+    /// recoverable, the session staying open ("Most errors are recoverable and the
+    /// session will stay open", <https://developers.openai.com/api/reference/resources/realtime/server-events>):
+    /// a `server_error` or a rejected client event is logged and the call goes on. A
+    /// session that is really gone shows as its socket closing, which the shell reports
+    /// as [`crate::session::Input::OpenAiLost`]. The exception is `session_expired`: the
+    /// session hit its maximum duration and cannot take another event, so it counts as
+    /// lost now rather than when the close arrives.
+    pub fn ends_session(&self) -> bool {
+        self.code.as_deref() == Some("session_expired")
     }
 }
 

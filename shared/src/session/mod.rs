@@ -409,7 +409,8 @@ impl CallSession {
             ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, .. } => {
                 self.tool_call(name, call_id, arguments, now);
             }
-            ServerEvent::Error { error } if error.is_fatal() => self.openai_lost(now),
+            // Reported by the shell (logged, counted); only an ended session is lost.
+            ServerEvent::Error { error } if error.ends_session() => self.openai_lost(now),
             _ => {}
         }
     }
