@@ -19,11 +19,15 @@ struct Call {
 
 impl Call {
     fn start(mode: AudioMode) -> Call {
+        Call::start_with(AgentSettings::new("gpt-realtime", "marin", mode).unwrap())
+    }
+
+    fn start_with(settings: AgentSettings) -> Call {
         let params = SessionParams {
             call_id: "call_1".into(),
             stream_sid: STREAM.into(),
             instructions: "Book a table for 4 at 19:30.".into(),
-            settings: AgentSettings::new("gpt-realtime", "marin", mode).unwrap(),
+            settings,
             limits: SessionLimits::with_max_call_seconds(120),
         };
         let mut call = Call { session: CallSession::new(params, 1_000), now: 1_000, outputs: Vec::new() };
@@ -459,4 +463,66 @@ fn event_ids_are_unique_and_name_the_stream() {
     assert_eq!(unique.len(), ids.len());
     assert!(ids.iter().all(|id| id.starts_with("MZ0001-")));
     assert_eq!(call.ended(), Some(EndReason::CallerHungUp));
+}
+
+#[test]
+fn the_stream_reports_its_usage_audio_and_estimated_cost() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    // 100 frames of Twilio's 20 ms mu-law audio: 2 s of restaurant audio in.
+    let payload = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+    for n in 0..100u64 {
+        call.twilio(json!({"event": "media", "sequenceNumber": (n + 2).to_string(), "streamSid": STREAM, "media": {"track": "inbound", "chunk": (n + 1).to_string(), "timestamp": (n * 20).to_string(), "payload": payload}}));
+    }
+    call.restaurant_says("Chez Panisse."); // a 900 ms turn for transcription
+    call.agent_audio("resp_1", "item_1", 1_500);
+    let usage = |text_in: u64, audio_in: u64, cached: serde_json::Value, text_out: u64, audio_out: u64| {
+        json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_1", "object": "realtime.response", "status": "completed", "output": [], "usage": {
+            "total_tokens": text_in + audio_in + text_out + audio_out, "input_tokens": text_in + audio_in, "output_tokens": text_out + audio_out,
+            "input_token_details": cached_details(text_in, audio_in, cached),
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}}})
+    };
+    fn cached_details(text: u64, audio: u64, cached: serde_json::Value) -> serde_json::Value {
+        let total = cached["text_tokens"].as_u64().unwrap_or(0) + cached["audio_tokens"].as_u64().unwrap_or(0);
+        json!({"text_tokens": text, "audio_tokens": audio, "image_tokens": 0, "cached_tokens": total, "cached_tokens_details": cached})
+    }
+    call.openai(usage(600, 200, json!({"text_tokens": 0, "audio_tokens": 0}), 40, 300));
+    call.openai(usage(640, 1_800, json!({"text_tokens": 576, "audio_tokens": 192}), 60, 700));
+    // A cancelled response without usage, and one whose cached split is missing.
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_x", "status": "cancelled", "output": []}}));
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_3", "status": "completed", "output": [],
+        "usage": {"input_tokens": 10, "output_tokens": 0, "input_token_details": {"text_tokens": 10, "audio_tokens": 0, "cached_tokens": 4}}}}));
+    call.input(Input::TwilioLost);
+
+    let stats = call
+        .reports()
+        .into_iter()
+        .find_map(|k| if let CallEventKind::StreamEnded { stats, .. } = k { Some(stats) } else { None })
+        .unwrap();
+    let used = stats.usage;
+    assert_eq!(used.responses, 3);
+    assert_eq!((used.text_input_tokens, used.audio_input_tokens), (1_250, 2_000));
+    assert_eq!((used.cached_text_tokens, used.cached_audio_tokens), (580, 192));
+    assert_eq!((used.text_output_tokens, used.audio_output_tokens), (100, 1_000));
+    assert_eq!(stats.audio_in_ms, 2_000);
+    assert_eq!(stats.audio_out_ms, 1_500);
+    assert_eq!(stats.transcribed_ms, 900);
+    assert_eq!(stats.model.as_deref(), Some("gpt-realtime"));
+    assert_eq!(stats.transcription_model.as_deref(), Some("gpt-transcribe"));
+    // `gpt-realtime` has no default prices here: no estimate rather than a wrong one.
+    assert_eq!(stats.estimated_cost_micro_usd, None);
+
+    let mut priced = Call::start_with(AgentSettings::new("gpt-realtime-2.1", "marin", AudioMode::Pcm24k).unwrap());
+    priced.connect();
+    priced.restaurant_says("Hello.");
+    priced.openai(usage(1_000, 5_000, json!({"text_tokens": 200, "audio_tokens": 1_000}), 300, 2_000));
+    priced.input(Input::TwilioLost);
+    let stats = priced
+        .reports()
+        .into_iter()
+        .find_map(|k| if let CallEventKind::StreamEnded { stats, .. } = k { Some(stats) } else { None })
+        .unwrap();
+    // Tokens $0.26688 (see the pricing module's test) + 0.9 s of gpt-transcribe at
+    // $0.0045 a minute ($0.0000675).
+    assert_eq!(stats.estimated_cost_micro_usd, Some(266_880 + 68));
 }

@@ -187,6 +187,10 @@ pub struct CallSession {
     responses_with_audio: Vec<String>,
     stats: CallStats,
     latest_media_ms: u64,
+    // Usage bookkeeping: audio each way in bytes, and the open VAD turn's start.
+    audio_in_bytes: u64,
+    audio_out_bytes: u64,
+    speech_started_ms: Option<u64>,
 }
 
 impl CallSession {
@@ -217,6 +221,9 @@ impl CallSession {
             responses_with_audio: Vec::new(),
             stats: CallStats::default(),
             latest_media_ms: 0,
+            audio_in_bytes: 0,
+            audio_out_bytes: 0,
+            speech_started_ms: None,
         };
         let stream_sid = session.params.stream_sid.clone();
         session.report(CallEventKind::StreamStarted { stream_sid });
@@ -343,7 +350,10 @@ impl CallSession {
 
     fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: u64) {
         match message {
-            StreamMessage::Media(media) => self.latest_media_ms = media.media.timestamp,
+            StreamMessage::Media(media) => {
+                self.latest_media_ms = media.media.timestamp;
+                self.audio_in_bytes += base64_decoded_len(&media.media.payload);
+            }
             StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
             StreamMessage::Stop(_) => self.finish(EndReason::CallerHungUp, now),
             // `start` created this session; `connected` and DTMF need nothing.
@@ -353,12 +363,17 @@ impl CallSession {
 
     fn handle_openai(&mut self, event: &ServerEvent<'_>, now: u64) {
         match event {
-            ServerEvent::SpeechStarted { .. } => {
+            ServerEvent::SpeechStarted { audio_start_ms, .. } => {
+                self.speech_started_ms = Some(*audio_start_ms);
                 self.activity(now);
                 self.greeting_due = None;
                 self.barge_in(now);
             }
-            ServerEvent::SpeechStopped { .. } => {
+            ServerEvent::SpeechStopped { audio_end_ms, .. } => {
+                // A committed turn: what input transcription bills, by the minute.
+                if let Some(start) = self.speech_started_ms.take() {
+                    self.stats.transcribed_ms += audio_end_ms.saturating_sub(start);
+                }
                 self.activity(now);
                 self.speech_stopped_at = Some(now);
             }
@@ -366,6 +381,11 @@ impl CallSession {
                 self.add_line(Speaker::Restaurant, transcript, now);
             }
             ServerEvent::ResponseCreated { .. } => self.greeting_due = None,
+            ServerEvent::ResponseDone { response } => {
+                if let Some(usage) = &response.usage {
+                    self.stats.usage.add(&usage.tokens());
+                }
+            }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
             ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
                 // Kept as it streams: a reply cut off by barge-in may never get its `done`.
@@ -436,6 +456,8 @@ impl CallSession {
 
     fn openai_lost(&mut self, now: u64) {
         self.openai_ready = false;
+        // A new socket counts audio from zero again.
+        self.speech_started_ms = None;
         if self.reconnects_left > 0 {
             self.reconnects_left -= 1;
             self.outputs.push_back(Output::ReconnectOpenAi);
@@ -453,6 +475,7 @@ impl CallSession {
         if bytes == 0 {
             return;
         }
+        self.audio_out_bytes += bytes;
         if self.stats.first_agent_audio_ms.is_none() {
             self.stats.first_agent_audio_ms = Some(now.saturating_sub(self.started_at));
         }
@@ -644,12 +667,27 @@ impl CallSession {
             let at_ms = now.saturating_sub(self.started_at);
             self.report(CallEventKind::Outcome { outcome, at_ms });
         }
-        let stats = std::mem::take(&mut self.stats);
+        let stats = self.final_stats();
         self.report(CallEventKind::StreamEnded { reason, stats });
         self.outputs.push_back(Output::CloseOpenAi);
         self.outputs.push_back(Output::Finished);
         self.phase = Phase::Ended;
         self.openai_ready = false;
+    }
+}
+
+impl CallSession {
+    /// The stream's figures with the audio each way, the models and the cost estimate.
+    fn final_stats(&mut self) -> CallStats {
+        let mut stats = std::mem::take(&mut self.stats);
+        let settings = &self.params.settings;
+        // Twilio's audio is 8 kHz mu-law: 8 bytes a millisecond.
+        stats.audio_in_ms = self.audio_in_bytes / 8;
+        stats.audio_out_ms = self.audio_out_bytes / settings.audio_mode.bytes_per_ms();
+        stats.model = Some(settings.model.clone());
+        stats.transcription_model = Some(settings.transcription_model.clone());
+        stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
+        stats
     }
 }
 
