@@ -507,7 +507,7 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: boo
             .await;
         return;
     }
-    let created = conn.event(json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_fake", "model": "gpt-realtime"}}));
+    let created = conn.event(json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_fake", "model": shared::openai::DEFAULT_MODEL}}));
     if socket.send(created).await.is_err() {
         return;
     }
