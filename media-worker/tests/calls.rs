@@ -259,15 +259,12 @@ async fn a_booking_call_runs_end_to_end_with_redis() {
     assert_eq!(metrics.model.as_deref(), Some("gpt-realtime-2.1"));
     assert_eq!(metrics.transcription_model.as_deref(), Some("gpt-transcribe"));
     assert!(metrics.first_agent_audio_ms.is_some() && !metrics.reply_latencies_ms.is_empty(), "{metrics:?}");
-    // Every response.done the worker read before hanging up is counted; the fake bills
-    // 20 audio tokens a second out, so the two spoken replies (2.1 s) are 42 at least.
+    // Every response.done the fake billed is counted, the one that called end_call too;
+    // the fake bills 20 audio tokens a second out: the two spoken replies (2.1 s) are 42.
     let used = metrics.usage;
-    assert!(used.responses >= 2 && used.responses <= billed.responses, "{used:?} of {billed:?}");
-    assert!(used.audio_output_tokens >= 42 && used.audio_output_tokens <= billed.audio_output_tokens, "{used:?}");
+    assert_eq!(used, billed, "the worker counted exactly what OpenAI billed");
+    assert_eq!((used.responses, used.audio_output_tokens), (3, 42));
     assert!(used.text_input_tokens > 0 && used.cached_text_tokens > 0 && used.audio_input_tokens > 0, "{used:?}");
-    assert!(
-        used.text_input_tokens <= billed.text_input_tokens && used.cached_audio_tokens <= billed.cached_audio_tokens
-    );
     assert!((2_000..=2_300).contains(&metrics.audio_out_ms), "2.1 s of agent audio, padded: {}", metrics.audio_out_ms);
     assert!(metrics.audio_in_ms >= 2_300, "the restaurant's two lines came in: {}", metrics.audio_in_ms);
     assert!(metrics.transcribed_ms > 1_000, "both lines were committed turns: {}", metrics.transcribed_ms);

@@ -105,6 +105,12 @@ impl Call {
         self.openai(json!({"type": "response.function_call_arguments.done", "event_id": "e", "response_id": "r", "item_id": "fc", "output_index": 0, "call_id": format!("call_{name}"), "name": name, "arguments": arguments.to_string()}))
     }
 
+    /// `response.done` for the response the tool calls belong to ("r"), billing `audio_out` tokens.
+    fn tools_done(&mut self, audio_out: u64) -> Vec<Output> {
+        self.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "r", "status": "completed", "output": [],
+            "usage": {"input_tokens": 0, "output_tokens": audio_out, "output_token_details": {"text_tokens": 0, "audio_tokens": audio_out}}}}))
+    }
+
     fn mark_echo(&mut self, name: &str) -> Vec<Output> {
         self.twilio(json!({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM, "mark": {"name": name}}))
     }
@@ -203,6 +209,8 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
     let goodbye = call.agent_audio("resp_2", "item_a2", 200);
     let out = call.tool("end_call", json!({}));
     assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the goodbye is still playing");
+    let out = call.tools_done(7);
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the goodbye is still playing");
     call.at(4_500);
     let out = call.mark_echo(&marks(&goodbye)[0]);
     assert!(out.contains(&Output::HangUp { farewell: None }));
@@ -216,6 +224,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
             assert_eq!(stats.first_agent_audio_ms, Some(800));
             assert_eq!(stats.reply_latencies_ms, vec![300, 250]);
             assert_eq!(stats.barge_ins, 0);
+            assert_eq!(stats.usage.audio_output_tokens, 7, "the goodbye's response is counted");
         }
         other => panic!("{other:?}"),
     }
@@ -311,7 +320,9 @@ fn voicemail_leaves_no_message_and_hangs_up() {
     call.restaurant_says("You've reached Chez Panisse. Please leave a message after the beep.");
     call.tool("report_outcome", json!({"result": "voicemail"}));
     let out = call.tool("end_call", json!({"reason": "voicemail"}));
-    assert!(out.contains(&Output::HangUp { farewell: None }), "nothing queued: hang up at once");
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "its response.done follows at once");
+    let out = call.tools_done(0);
+    assert!(out.contains(&Output::HangUp { farewell: None }), "nothing queued: hang up as it comes");
     assert_eq!(call.outcome().unwrap().result, OutcomeResult::Voicemail);
     assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
     assert!(call.transcript().iter().all(|(s, _)| *s == Speaker::Restaurant), "the agent said nothing");
@@ -525,4 +536,20 @@ fn the_stream_reports_its_usage_audio_and_estimated_cost() {
     // Tokens $0.26688 (see the pricing module's test) + 0.9 s of gpt-transcribe at
     // $0.0045 a minute ($0.0000675).
     assert_eq!(stats.estimated_cost_micro_usd, Some(266_880 + 68));
+}
+
+#[test]
+fn end_call_waits_for_its_response_to_be_done_but_not_forever() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Goodbye then.");
+    let out = call.tool("end_call", json!({}));
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })));
+    // Another response finishing changes nothing; the deadline hangs up regardless.
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "other", "status": "completed", "output": []}}));
+    assert!(!call.session.is_finished());
+    let out = call.at(2_000 + 8_000);
+    assert!(out.contains(&Output::HangUp { farewell: None }));
+    assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
 }

@@ -182,6 +182,8 @@ pub struct CallSession {
     nudged: bool,
     wrap_up_sent: bool,
     hang_up_due: Option<u64>,
+    /// The response that called `end_call`, until its `response.done` (and usage) came.
+    ending_response: Option<String>,
     // Latency bookkeeping.
     speech_stopped_at: Option<u64>,
     responses_with_audio: Vec<String>,
@@ -217,6 +219,7 @@ impl CallSession {
             nudged: false,
             wrap_up_sent: false,
             hang_up_due: None,
+            ending_response: None,
             speech_stopped_at: None,
             responses_with_audio: Vec::new(),
             stats: CallStats::default(),
@@ -385,6 +388,10 @@ impl CallSession {
                 if let Some(usage) = &response.usage {
                     self.stats.usage.add(&usage.tokens());
                 }
+                if self.ending_response.as_deref() == Some(response.id.as_str()) {
+                    self.ending_response = None;
+                    self.hang_up_when_done(now);
+                }
             }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
             ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
@@ -426,8 +433,8 @@ impl CallSession {
                     self.release_line(item_id, None);
                 }
             }
-            ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, .. } => {
-                self.tool_call(name, call_id, arguments, now);
+            ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, response_id, .. } => {
+                self.tool_call(name, call_id, arguments, response_id, now);
             }
             ServerEvent::Error { error } if error.is_fatal() => self.openai_lost(now),
             _ => {}
@@ -520,7 +527,13 @@ impl CallSession {
                 self.release_line(&mark.item_id, None);
             }
         }
-        if self.hang_up_due.is_some() && self.marks.is_empty() {
+        self.hang_up_when_done(now);
+    }
+
+    /// After `end_call`: hang up once the goodbye has played and the response that
+    /// asked for it is done (its usage counted); the deadline ends the wait regardless.
+    fn hang_up_when_done(&mut self, now: u64) {
+        if self.hang_up_due.is_some() && self.marks.is_empty() && self.ending_response.is_none() {
             self.finish(EndReason::AgentHungUp, now);
         }
     }
@@ -570,7 +583,7 @@ impl CallSession {
         }
     }
 
-    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, now: u64) {
+    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: u64) {
         match name {
             REPORT_OUTCOME => {
                 let reply = match Outcome::from_tool_arguments(arguments) {
@@ -585,12 +598,13 @@ impl CallSession {
                 self.tool_reply(call_id, reply);
             }
             END_CALL => {
-                // Let the goodbye finish playing, but not forever.
-                if self.marks.is_empty() {
-                    self.finish(EndReason::AgentHungUp, now);
-                } else {
-                    self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                // Let the goodbye finish playing and this response's `response.done`
+                // (which follows at once) arrive with its usage, but not forever.
+                if !response_id.is_empty() {
+                    self.ending_response = Some(response_id.to_owned());
                 }
+                self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                self.hang_up_when_done(now);
             }
             other => {
                 let reply =
