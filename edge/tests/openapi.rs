@@ -161,7 +161,7 @@ fn every_documented_response_is_real_and_fits_its_schema() {
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0404"));
     conforms(&spec, record, "get", &get(&edge, "Bearer wrong", "call_0001"));
-    // A record with an outcome, a transcript and an error still fits.
+    // A record with an outcome, a transcript, metrics and an error still fits.
     status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "machine_start")]);
     status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "9")]);
     internal(
@@ -170,7 +170,22 @@ fn every_documented_response_is_real_and_fits_its_schema() {
         "/internal/calls/call_0001/events",
         &json!({"id": "e1", "type": "transcript", "speaker": "agent", "text": "Hello", "at_ms": 10}).to_string(),
     );
-    conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
+    let stats = json!({
+        "first_agent_audio_ms": 1200, "reply_latencies_ms": [640, 900], "barge_ins": 1,
+        "model": "gpt-realtime-2.1", "transcription_model": "gpt-transcribe",
+        "usage": {"responses": 2, "text_input_tokens": 900, "audio_input_tokens": 300, "cached_text_tokens": 512,
+                  "cached_audio_tokens": 0, "text_output_tokens": 40, "audio_output_tokens": 400},
+        "audio_in_ms": 9000, "audio_out_ms": 4000, "transcribed_ms": 3000, "estimated_cost_micro_usd": 35_000
+    });
+    internal(
+        &edge,
+        "POST",
+        "/internal/calls/call_0001/events",
+        &json!({"id": "e2", "type": "stream_ended", "reason": "agent_hung_up", "stats": stats}).to_string(),
+    );
+    let with_metrics = get(&edge, KEY_A, "call_0001");
+    assert_eq!(with_metrics.json_body()["metrics"], stats, "the record keeps what the worker measured");
+    conforms(&spec, record, "get", &with_metrics);
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0004"));
 
     let cancel = "/v1/calls/{call_id}/cancel";

@@ -792,6 +792,16 @@ impl Call {
                     }
                 }
                 Output::Report(event) => {
+                    if let CallEventKind::StreamEnded { stats, .. } = &event.kind {
+                        self.services.metrics.observe_call(stats);
+                        info!(
+                            estimated_cost_micro_usd = ?stats.estimated_cost_micro_usd,
+                            responses = stats.usage.responses,
+                            audio_in_ms = stats.audio_in_ms,
+                            audio_out_ms = stats.audio_out_ms,
+                            "stream usage"
+                        );
+                    }
                     if let CallEventKind::Transcript { .. } = &event.kind {
                         let store = self.services.store.clone();
                         let call_id = self.call_id.clone();

@@ -1,6 +1,7 @@
 //! Settings from the environment (CONTRACT.md "Configuration").
 
-use shared::openai::config::{AgentSettings, AudioMode, DEFAULT_VOICE};
+use shared::openai::config::{AgentSettings, AudioMode, DEFAULT_TRANSCRIPTION_MODEL, DEFAULT_VOICE};
+use shared::openai::pricing::{MicroUsd, TokenPrices};
 use shared::openai::{DEFAULT_MODEL, DEFAULT_REALTIME_URL};
 use shared::twilio::rest::DEFAULT_API_BASE;
 
@@ -58,7 +59,28 @@ impl MediaConfig {
             &get("REALTIME_VOICE").unwrap_or_else(|| DEFAULT_VOICE.into()),
             audio_mode,
         )
+        .and_then(|a| {
+            a.with_transcription_model(
+                &get("OPENAI_TRANSCRIPTION_MODEL").unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.into()),
+            )
+        })
         .map_err(ConfigError)?;
+        let agent = {
+            let mut pricing = agent.pricing;
+            if let Some(text) = get("OPENAI_REALTIME_PRICES") {
+                pricing.tokens = Some(
+                    TokenPrices::parse(&text, pricing.tokens)
+                        .map_err(|e| ConfigError(format!("OPENAI_REALTIME_PRICES: {e}")))?,
+                );
+            }
+            if let Some(text) = get("OPENAI_TRANSCRIPTION_PRICE_PER_MINUTE") {
+                pricing.transcription_per_minute = Some(
+                    MicroUsd::parse(&text)
+                        .map_err(|e| ConfigError(format!("OPENAI_TRANSCRIPTION_PRICE_PER_MINUTE: {e}")))?,
+                );
+            }
+            agent.with_pricing(pricing)
+        };
         let port = number("PORT", 8080)?;
         let config = MediaConfig {
             port: u16::try_from(port).map_err(|_| ConfigError(format!("PORT {port} is not a port")))?,
@@ -98,5 +120,71 @@ impl MediaConfig {
     pub fn realtime_url(&self) -> String {
         let separator = if self.openai_realtime_url.contains('?') { '&' } else { '?' };
         format!("{}{separator}model={}", self.openai_realtime_url, self.agent.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::openai::pricing::Pricing;
+
+    fn config(extra: &[(&str, &str)]) -> Result<MediaConfig, ConfigError> {
+        let base = [
+            ("OPENAI_API_KEY", "sk-test"),
+            ("INTERNAL_SECRET", "secret"),
+            ("EDGE_BASE_URL", "http://edge"),
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+        ];
+        MediaConfig::from_lookup(|name| {
+            extra.iter().chain(base.iter()).find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn models_default_to_current_ones_with_list_prices() {
+        let agent = config(&[]).unwrap().agent;
+        assert_eq!(agent.model, "gpt-realtime-2.1");
+        assert_eq!(agent.transcription_model, "gpt-transcribe");
+        assert_eq!(agent.pricing, Pricing::default_for("gpt-realtime-2.1", "gpt-transcribe"));
+        assert!(agent.pricing.tokens.is_some() && agent.pricing.transcription_per_minute.is_some());
+    }
+
+    #[test]
+    fn the_transcription_model_and_prices_are_settings() {
+        let agent = config(&[
+            ("OPENAI_TRANSCRIPTION_MODEL", "gpt-realtime-whisper"),
+            ("OPENAI_REALTIME_PRICES", "audio_output=50"),
+        ])
+        .unwrap()
+        .agent;
+        assert_eq!(agent.transcription_model, "gpt-realtime-whisper");
+        assert_eq!(agent.pricing.transcription_per_minute, Some(MicroUsd(17_000)));
+        assert_eq!(
+            agent.pricing.tokens.map(|t| (t.audio_output, t.audio_input)),
+            Some((MicroUsd(50_000_000), MicroUsd(32_000_000)))
+        );
+
+        // A model without list prices: no estimate unless all of them are given.
+        let agent = config(&[("OPENAI_REALTIME_MODEL", "gpt-realtime-9"), ("OPENAI_TRANSCRIPTION_MODEL", "stt-9")])
+            .unwrap()
+            .agent;
+        assert_eq!(agent.pricing, Pricing::default());
+        let error = config(&[("OPENAI_REALTIME_MODEL", "gpt-realtime-9"), ("OPENAI_REALTIME_PRICES", "text_input=1")])
+            .unwrap_err();
+        assert!(error.0.starts_with("OPENAI_REALTIME_PRICES: no default prices"), "{error}");
+        let agent = config(&[
+            ("OPENAI_REALTIME_MODEL", "gpt-realtime-9"),
+            (
+                "OPENAI_REALTIME_PRICES",
+                "text_input=1,text_cached_input=0.1,text_output=2,audio_input=3,audio_cached_input=0.3,audio_output=4",
+            ),
+            ("OPENAI_TRANSCRIPTION_PRICE_PER_MINUTE", "0.006"),
+        ])
+        .unwrap()
+        .agent;
+        assert_eq!(agent.pricing.tokens.map(|t| t.audio_output), Some(MicroUsd(4_000_000)));
+        assert_eq!(agent.pricing.transcription_per_minute, Some(MicroUsd(6_000)));
+        assert!(config(&[("OPENAI_TRANSCRIPTION_PRICE_PER_MINUTE", "cheap")]).is_err());
     }
 }

@@ -11,6 +11,7 @@ use media_worker::server;
 use serde_json::json;
 use shared::auth;
 use shared::booking::BookingRequest;
+use shared::call::CallLedger;
 use shared::events::{CallEvent, CallEventKind, EndReason, OutcomeResult, Speaker};
 use shared::openai::config::AudioFormat;
 use sim::fake_edge::FakeEdge;
@@ -245,6 +246,36 @@ async fn a_booking_call_runs_end_to_end_with_redis() {
     let stored: Vec<String> =
         redis::AsyncCommands::lrange(&mut connection, format!("concierge:transcript:{CALL_ID}"), 0, -1).await.unwrap();
     assert_eq!(stored.len(), lines.len());
+
+    // What the worker measured reaches the record, as the edge's ledger folds it.
+    let mut ledger = CallLedger::new(CALL_ID.into(), "owner".into(), booking(), chrono::Utc::now());
+    for event in &events {
+        ledger.apply_event(event, chrono::Utc::now());
+    }
+    let metrics = ledger.record.metrics.clone().expect("the record keeps the stream's metrics");
+    let billed = world.openai.observed().usage;
+    assert_eq!(metrics.model.as_deref(), Some("gpt-realtime-2.1"));
+    assert_eq!(metrics.transcription_model.as_deref(), Some("gpt-transcribe"));
+    assert!(metrics.first_agent_audio_ms.is_some() && !metrics.reply_latencies_ms.is_empty(), "{metrics:?}");
+    // Every response.done the fake billed is counted, the one that called end_call too;
+    // the fake bills 20 audio tokens a second out: the two spoken replies (2.1 s) are 42.
+    let used = metrics.usage;
+    assert_eq!(used, billed, "the worker counted exactly what OpenAI billed");
+    assert_eq!((used.responses, used.audio_output_tokens), (3, 42));
+    assert!(used.text_input_tokens > 0 && used.cached_text_tokens > 0 && used.audio_input_tokens > 0, "{used:?}");
+    assert!((2_000..=2_300).contains(&metrics.audio_out_ms), "2.1 s of agent audio, padded: {}", metrics.audio_out_ms);
+    assert!(metrics.audio_in_ms >= 2_300, "the restaurant's two lines came in: {}", metrics.audio_in_ms);
+    assert!(metrics.transcribed_ms > 1_000, "both lines were committed turns: {}", metrics.transcribed_ms);
+    let cost = metrics.estimated_cost_micro_usd.expect("gpt-realtime-2.1 and gpt-transcribe have list prices");
+    assert!(cost > 0, "{cost}");
+
+    // And Prometheus has the same call in its histograms and counters.
+    let text = world.metrics().await;
+    assert_eq!(metric(&text, "concierge_first_agent_audio_seconds_count"), 1, "{text}");
+    assert_eq!(metric(&text, "concierge_reply_latency_seconds_count"), metrics.reply_latencies_ms.len() as u64);
+    let audio_out = r#"concierge_openai_tokens_total{modality="audio",direction="output",cached="false"}"#;
+    assert_eq!(metric(&text, audio_out), used.audio_output_tokens, "{text}");
+    assert!(text.lines().any(|l| l.starts_with("concierge_estimated_cost_usd_total 0.")), "{text}");
     world.stop().await;
 }
 

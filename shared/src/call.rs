@@ -3,15 +3,15 @@
 //!
 //! Every fold is order-independent: status only moves forward (a fixed rank, with a
 //! fixed precedence between terminal states), facts are set once and kept, transcript
-//! lines are de-duplicated by event id and kept in time order, and the newest outcome
-//! (by its time in the call) wins. So duplicated and reordered deliveries end in the
+//! lines are de-duplicated by event id and kept in time order, the newest outcome
+//! (by its time in the call) wins, and each ended stream's metrics are summed in. So duplicated and reordered deliveries end in the
 //! same record, which `tests/call_ledger_properties.rs` checks.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::booking::BookingRequest;
-use crate::events::{CallEvent, CallEventKind, Outcome, OutcomeResult, Speaker};
+use crate::events::{CallEvent, CallEventKind, CallStats, Outcome, OutcomeResult, Speaker};
 use crate::twilio::status::{AnsweredBy, StatusCallback, TwilioCallStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,6 +123,10 @@ pub struct CallRecord {
     pub outcome: Option<Outcome>,
     pub transcript: Vec<TranscriptLine>,
     pub error: Option<CallError>,
+    /// What the media worker measured (latencies, tokens, audio, estimated cost),
+    /// summed over the call's streams; absent until a stream has ended.
+    #[serde(default)]
+    pub metrics: Option<CallStats>,
 }
 
 /// Where the media stream stands, as the media worker reported it.
@@ -198,6 +202,7 @@ impl CallLedger {
                 outcome: None,
                 transcript: Vec::new(),
                 error: None,
+                metrics: None,
             },
             owner,
             applied_event_ids: Vec::new(),
@@ -327,13 +332,15 @@ impl CallLedger {
                     self.outcome_stream = stream.map(str::to_owned);
                 }
             }
-            CallEventKind::StreamEnded { .. } => {
+            CallEventKind::StreamEnded { stats, .. } => {
                 if let Some(stream) = stream {
                     self.ended_streams.push(stream.to_owned());
                 }
                 if from_current {
                     self.stream = StreamPhase::Ended;
                 }
+                // Each stream's figures once (the event id guards it), in any order.
+                self.record.metrics.get_or_insert_with(CallStats::default).merge(stats);
             }
         }
         self.touch(now)

@@ -124,14 +124,83 @@ pub enum EndReason {
     WorkerLost,
 }
 
-/// Latencies the caller feels, measured per call.
+/// What the media worker measured on one stream: the latencies the caller feels, the
+/// tokens and audio the call used, and what that is estimated to have cost. The edge
+/// keeps it in the record as `metrics`, summed over the call's streams.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CallStats {
     /// From the stream's start to the first agent audio sent to Twilio.
     pub first_agent_audio_ms: Option<u64>,
     /// From the restaurant going quiet to the agent's reply starting, per turn.
     pub reply_latencies_ms: Vec<u64>,
     pub barge_ins: u32,
+    /// The Realtime model and the input transcription model the stream used.
+    pub model: Option<String>,
+    pub transcription_model: Option<String>,
+    /// Token usage summed over every `response.done`.
+    pub usage: TokenUsage,
+    /// Restaurant audio received from Twilio.
+    pub audio_in_ms: u64,
+    /// Agent audio sent to Twilio.
+    pub audio_out_ms: u64,
+    /// Restaurant speech the model's VAD committed, which input transcription bills.
+    pub transcribed_ms: u64,
+    /// Estimated cost in millionths of a US dollar, from the configured prices; absent
+    /// when a model's prices are unknown.
+    pub estimated_cost_micro_usd: Option<u64>,
+}
+
+impl CallStats {
+    /// Adds another stream's figures: sums, the earliest first audio, latencies as a
+    /// sorted multiset, the greater model name. Commutative and associative, so the
+    /// ledger's fold stays order-independent.
+    pub fn merge(&mut self, other: &CallStats) {
+        self.first_agent_audio_ms = match (self.first_agent_audio_ms, other.first_agent_audio_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.reply_latencies_ms.extend_from_slice(&other.reply_latencies_ms);
+        self.reply_latencies_ms.sort_unstable();
+        self.barge_ins = self.barge_ins.saturating_add(other.barge_ins);
+        self.model = self.model.take().max(other.model.clone());
+        self.transcription_model = self.transcription_model.take().max(other.transcription_model.clone());
+        self.usage.add(&other.usage);
+        self.audio_in_ms = self.audio_in_ms.saturating_add(other.audio_in_ms);
+        self.audio_out_ms = self.audio_out_ms.saturating_add(other.audio_out_ms);
+        self.transcribed_ms = self.transcribed_ms.saturating_add(other.transcribed_ms);
+        self.estimated_cost_micro_usd = match (self.estimated_cost_micro_usd, other.estimated_cost_micro_usd) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// Realtime tokens summed over a stream's responses. Cached tokens are the part of the
+/// input tokens served from the cache (billed at the cached price).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenUsage {
+    /// `response.done` events that carried usage.
+    pub responses: u32,
+    pub text_input_tokens: u64,
+    pub audio_input_tokens: u64,
+    pub cached_text_tokens: u64,
+    pub cached_audio_tokens: u64,
+    pub text_output_tokens: u64,
+    pub audio_output_tokens: u64,
+}
+
+impl TokenUsage {
+    pub fn add(&mut self, other: &TokenUsage) {
+        self.responses = self.responses.saturating_add(other.responses);
+        self.text_input_tokens = self.text_input_tokens.saturating_add(other.text_input_tokens);
+        self.audio_input_tokens = self.audio_input_tokens.saturating_add(other.audio_input_tokens);
+        self.cached_text_tokens = self.cached_text_tokens.saturating_add(other.cached_text_tokens);
+        self.cached_audio_tokens = self.cached_audio_tokens.saturating_add(other.cached_audio_tokens);
+        self.text_output_tokens = self.text_output_tokens.saturating_add(other.text_output_tokens);
+        self.audio_output_tokens = self.audio_output_tokens.saturating_add(other.audio_output_tokens);
+    }
 }
 
 /// `GET /internal/calls/{id}`: what the media worker needs to run the call.

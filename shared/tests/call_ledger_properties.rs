@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use shared::booking::BookingRequest;
 use shared::call::{Applied, CallLedger, CallStatus};
-use shared::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker};
+use shared::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker, TokenUsage};
 use shared::twilio::form;
 use shared::twilio::status::{AnsweredBy, StatusCallback};
 
@@ -50,7 +50,31 @@ fn confirmed(code: &str) -> Outcome {
     }
 }
 
-/// A complete answered call as Twilio and the media worker would deliver it.
+fn stats(first_audio: u64, latencies: &[u64], audio_tokens: u64, cost: Option<u64>) -> CallStats {
+    CallStats {
+        first_agent_audio_ms: Some(first_audio),
+        reply_latencies_ms: latencies.to_vec(),
+        barge_ins: 1,
+        model: Some("gpt-realtime-2.1".into()),
+        transcription_model: Some("gpt-transcribe".into()),
+        usage: TokenUsage {
+            responses: 2,
+            text_input_tokens: 100,
+            audio_input_tokens: audio_tokens,
+            cached_text_tokens: 10,
+            cached_audio_tokens: 0,
+            text_output_tokens: 20,
+            audio_output_tokens: 2 * audio_tokens,
+        },
+        audio_in_ms: 3_000,
+        audio_out_ms: 2_000,
+        transcribed_ms: 1_500,
+        estimated_cost_micro_usd: cost,
+    }
+}
+
+/// A complete answered call as Twilio and the media worker would deliver it: a first
+/// stream that was superseded after one reply, then the stream that finished the call.
 fn answered_call() -> Vec<Delivery> {
     vec![
         Delivery::Status(callback("initiated", 0, "")),
@@ -73,8 +97,15 @@ fn answered_call() -> Vec<Delivery> {
         // The agent corrected itself later: the newer outcome must win in any order.
         Delivery::Event(event("MZ1-6", CallEventKind::Outcome { outcome: confirmed("A73X"), at_ms: 5200 })),
         Delivery::Event(event(
+            "MZ0-9",
+            CallEventKind::StreamEnded { reason: EndReason::Superseded, stats: stats(700, &[640], 400, Some(40_000)) },
+        )),
+        Delivery::Event(event(
             "MZ1-7",
-            CallEventKind::StreamEnded { reason: EndReason::AgentHungUp, stats: CallStats::default() },
+            CallEventKind::StreamEnded {
+                reason: EndReason::AgentHungUp,
+                stats: stats(1_100, &[900, 450], 1_000, Some(95_000)),
+            },
         )),
         Delivery::Status(callback("completed", 3, "&CallDuration=49&AnsweredBy=human")),
     ]
@@ -112,6 +143,53 @@ fn an_answered_call_in_order_ends_complete() {
     let texts: Vec<&str> = record.transcript.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["Chez Panisse.", "A table for four?", "Booked, code A73X."]);
     assert!(ledger.is_final());
+    // Both streams' metrics, summed: the record keeps what the worker measured.
+    let metrics = record.metrics.as_ref().expect("the record keeps the metrics");
+    assert_eq!(metrics.first_agent_audio_ms, Some(700));
+    assert_eq!(metrics.reply_latencies_ms, [450, 640, 900]);
+    assert_eq!(metrics.barge_ins, 2);
+    assert_eq!(metrics.model.as_deref(), Some("gpt-realtime-2.1"));
+    assert_eq!(metrics.usage.responses, 4);
+    assert_eq!(metrics.usage.audio_input_tokens, 1_400);
+    assert_eq!(metrics.usage.audio_output_tokens, 2_800);
+    assert_eq!(metrics.usage.cached_text_tokens, 20);
+    assert_eq!((metrics.audio_in_ms, metrics.audio_out_ms, metrics.transcribed_ms), (6_000, 4_000, 3_000));
+    assert_eq!(metrics.estimated_cost_micro_usd, Some(135_000));
+}
+
+#[test]
+fn metrics_appear_with_the_first_ended_stream_and_a_repeat_adds_nothing() {
+    let mut ledger = ledger();
+    assert!(ledger.record.metrics.is_none());
+    let ended = event(
+        "MZ1-9",
+        CallEventKind::StreamEnded { reason: EndReason::CallerHungUp, stats: stats(800, &[500], 10, None) },
+    );
+    ledger.apply_event(&ended, now());
+    ledger.apply_event(&ended, now());
+    let metrics = ledger.record.metrics.clone().unwrap();
+    assert_eq!(metrics, stats(800, &[500], 10, None));
+    // A stream lost with its worker reports no figures: the record's stay as they were,
+    // and a known cost is kept when another stream's is unknown.
+    let lost =
+        event("MZ1-lost", CallEventKind::StreamEnded { reason: EndReason::WorkerLost, stats: CallStats::default() });
+    ledger.apply_event(&lost, now());
+    assert_eq!(ledger.record.metrics.as_ref(), Some(&metrics));
+    let priced = event(
+        "MZ2-9",
+        CallEventKind::StreamEnded { reason: EndReason::AgentHungUp, stats: stats(900, &[], 10, Some(7)) },
+    );
+    ledger.apply_event(&priced, now());
+    assert_eq!(ledger.record.metrics.as_ref().unwrap().estimated_cost_micro_usd, Some(7));
+}
+
+#[test]
+fn stream_ended_events_from_before_metrics_still_parse() {
+    let old = r#"{"id":"MZ1-9","type":"stream_ended","reason":"agent_hung_up","stats":{"first_agent_audio_ms":5,"reply_latencies_ms":[],"barge_ins":0}}"#;
+    let parsed: CallEvent = serde_json::from_str(old).unwrap();
+    let CallEventKind::StreamEnded { stats, .. } = parsed.kind else { panic!("{parsed:?}") };
+    assert_eq!(stats.first_agent_audio_ms, Some(5));
+    assert_eq!(stats.usage, TokenUsage::default());
 }
 
 #[test]

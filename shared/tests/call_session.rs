@@ -19,11 +19,15 @@ struct Call {
 
 impl Call {
     fn start(mode: AudioMode) -> Call {
+        Call::start_with(AgentSettings::new("gpt-realtime", "marin", mode).unwrap())
+    }
+
+    fn start_with(settings: AgentSettings) -> Call {
         let params = SessionParams {
             call_id: "call_1".into(),
             stream_sid: STREAM.into(),
             instructions: "Book a table for 4 at 19:30.".into(),
-            settings: AgentSettings::new("gpt-realtime", "marin", mode).unwrap(),
+            settings,
             limits: SessionLimits::with_max_call_seconds(120),
         };
         let mut call = Call { session: CallSession::new(params, 1_000), now: 1_000, outputs: Vec::new() };
@@ -99,6 +103,12 @@ impl Call {
 
     fn tool(&mut self, name: &str, arguments: serde_json::Value) -> Vec<Output> {
         self.openai(json!({"type": "response.function_call_arguments.done", "event_id": "e", "response_id": "r", "item_id": "fc", "output_index": 0, "call_id": format!("call_{name}"), "name": name, "arguments": arguments.to_string()}))
+    }
+
+    /// `response.done` for the response the tool calls belong to ("r"), billing `audio_out` tokens.
+    fn tools_done(&mut self, audio_out: u64) -> Vec<Output> {
+        self.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "r", "status": "completed", "output": [],
+            "usage": {"input_tokens": 0, "output_tokens": audio_out, "output_token_details": {"text_tokens": 0, "audio_tokens": audio_out}}}}))
     }
 
     fn mark_echo(&mut self, name: &str) -> Vec<Output> {
@@ -199,6 +209,8 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
     let goodbye = call.agent_audio("resp_2", "item_a2", 200);
     let out = call.tool("end_call", json!({}));
     assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the goodbye is still playing");
+    let out = call.tools_done(7);
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "the goodbye is still playing");
     call.at(4_500);
     let out = call.mark_echo(&marks(&goodbye)[0]);
     assert!(out.contains(&Output::HangUp { farewell: None }));
@@ -212,6 +224,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
             assert_eq!(stats.first_agent_audio_ms, Some(800));
             assert_eq!(stats.reply_latencies_ms, vec![300, 250]);
             assert_eq!(stats.barge_ins, 0);
+            assert_eq!(stats.usage.audio_output_tokens, 7, "the goodbye's response is counted");
         }
         other => panic!("{other:?}"),
     }
@@ -307,7 +320,9 @@ fn voicemail_leaves_no_message_and_hangs_up() {
     call.restaurant_says("You've reached Chez Panisse. Please leave a message after the beep.");
     call.tool("report_outcome", json!({"result": "voicemail"}));
     let out = call.tool("end_call", json!({"reason": "voicemail"}));
-    assert!(out.contains(&Output::HangUp { farewell: None }), "nothing queued: hang up at once");
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })), "its response.done follows at once");
+    let out = call.tools_done(0);
+    assert!(out.contains(&Output::HangUp { farewell: None }), "nothing queued: hang up as it comes");
     assert_eq!(call.outcome().unwrap().result, OutcomeResult::Voicemail);
     assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
     assert!(call.transcript().iter().all(|(s, _)| *s == Speaker::Restaurant), "the agent said nothing");
@@ -478,4 +493,82 @@ fn event_ids_are_unique_and_name_the_stream() {
     assert_eq!(unique.len(), ids.len());
     assert!(ids.iter().all(|id| id.starts_with("MZ0001-")));
     assert_eq!(call.ended(), Some(EndReason::CallerHungUp));
+}
+
+#[test]
+fn the_stream_reports_its_usage_audio_and_estimated_cost() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    // 100 frames of Twilio's 20 ms mu-law audio: 2 s of restaurant audio in.
+    let payload = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+    for n in 0..100u64 {
+        call.twilio(json!({"event": "media", "sequenceNumber": (n + 2).to_string(), "streamSid": STREAM, "media": {"track": "inbound", "chunk": (n + 1).to_string(), "timestamp": (n * 20).to_string(), "payload": payload}}));
+    }
+    call.restaurant_says("Chez Panisse."); // a 900 ms turn for transcription
+    call.agent_audio("resp_1", "item_1", 1_500);
+    let usage = |text_in: u64, audio_in: u64, cached: serde_json::Value, text_out: u64, audio_out: u64| {
+        json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_1", "object": "realtime.response", "status": "completed", "output": [], "usage": {
+            "total_tokens": text_in + audio_in + text_out + audio_out, "input_tokens": text_in + audio_in, "output_tokens": text_out + audio_out,
+            "input_token_details": cached_details(text_in, audio_in, cached),
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}}})
+    };
+    fn cached_details(text: u64, audio: u64, cached: serde_json::Value) -> serde_json::Value {
+        let total = cached["text_tokens"].as_u64().unwrap_or(0) + cached["audio_tokens"].as_u64().unwrap_or(0);
+        json!({"text_tokens": text, "audio_tokens": audio, "image_tokens": 0, "cached_tokens": total, "cached_tokens_details": cached})
+    }
+    call.openai(usage(600, 200, json!({"text_tokens": 0, "audio_tokens": 0}), 40, 300));
+    call.openai(usage(640, 1_800, json!({"text_tokens": 576, "audio_tokens": 192}), 60, 700));
+    // A cancelled response without usage, and one whose cached split is missing.
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_x", "status": "cancelled", "output": []}}));
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "resp_3", "status": "completed", "output": [],
+        "usage": {"input_tokens": 10, "output_tokens": 0, "input_token_details": {"text_tokens": 10, "audio_tokens": 0, "cached_tokens": 4}}}}));
+    call.input(Input::TwilioLost);
+
+    let stats = call
+        .reports()
+        .into_iter()
+        .find_map(|k| if let CallEventKind::StreamEnded { stats, .. } = k { Some(stats) } else { None })
+        .unwrap();
+    let used = stats.usage;
+    assert_eq!(used.responses, 3);
+    assert_eq!((used.text_input_tokens, used.audio_input_tokens), (1_250, 2_000));
+    assert_eq!((used.cached_text_tokens, used.cached_audio_tokens), (580, 192));
+    assert_eq!((used.text_output_tokens, used.audio_output_tokens), (100, 1_000));
+    assert_eq!(stats.audio_in_ms, 2_000);
+    assert_eq!(stats.audio_out_ms, 1_500);
+    assert_eq!(stats.transcribed_ms, 900);
+    assert_eq!(stats.model.as_deref(), Some("gpt-realtime"));
+    assert_eq!(stats.transcription_model.as_deref(), Some("gpt-transcribe"));
+    // `gpt-realtime` has no default prices here: no estimate rather than a wrong one.
+    assert_eq!(stats.estimated_cost_micro_usd, None);
+
+    let mut priced = Call::start_with(AgentSettings::new("gpt-realtime-2.1", "marin", AudioMode::Pcm24k).unwrap());
+    priced.connect();
+    priced.restaurant_says("Hello.");
+    priced.openai(usage(1_000, 5_000, json!({"text_tokens": 200, "audio_tokens": 1_000}), 300, 2_000));
+    priced.input(Input::TwilioLost);
+    let stats = priced
+        .reports()
+        .into_iter()
+        .find_map(|k| if let CallEventKind::StreamEnded { stats, .. } = k { Some(stats) } else { None })
+        .unwrap();
+    // Tokens $0.26688 (see the pricing module's test) + 0.9 s of gpt-transcribe at
+    // $0.0045 a minute ($0.0000675).
+    assert_eq!(stats.estimated_cost_micro_usd, Some(266_880 + 68));
+}
+
+#[test]
+fn end_call_waits_for_its_response_to_be_done_but_not_forever() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Goodbye then.");
+    let out = call.tool("end_call", json!({}));
+    assert!(!out.iter().any(|o| matches!(o, Output::HangUp { .. })));
+    // Another response finishing changes nothing; the deadline hangs up regardless.
+    call.openai(json!({"type": "response.done", "event_id": "e", "response": {"id": "other", "status": "completed", "output": []}}));
+    assert!(!call.session.is_finished());
+    let out = call.at(2_000 + 8_000);
+    assert!(out.contains(&Output::HangUp { farewell: None }));
+    assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
 }

@@ -36,7 +36,7 @@ impl AiHost {
         AiHost {
             realtime_url: realtime_url.to_owned(),
             api_key: api_key.to_owned(),
-            model: "gpt-realtime".into(),
+            model: shared::openai::DEFAULT_MODEL.into(),
             voice: "cedar".into(),
             instructions: "You are the host answering the phone at Chez Panisse, a restaurant in Berkeley. \
 Greet the caller briefly (\"Chez Panisse, good evening\"). Tonight 7:30 PM is available for parties up to 6. \

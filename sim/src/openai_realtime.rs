@@ -24,8 +24,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 use shared::codec::mulaw;
+use shared::events::TokenUsage;
 use shared::openai::config::AudioFormat;
-use shared::openai::events::{ClientEvent, Item};
+use shared::openai::events::{ClientEvent, Item, Usage};
 use tokio::sync::watch;
 
 /// One scripted agent reply.
@@ -90,6 +91,8 @@ pub struct Observed {
     pub stalled_connections: usize,
     /// `server_error` events sent (`Script::server_error_at_responses`).
     pub server_errors_sent: usize,
+    /// Token usage summed over the `response.done` events actually sent.
+    pub usage: TokenUsage,
 }
 
 struct Shared {
@@ -222,6 +225,31 @@ struct Connection {
     pending_deltas: VecDeque<Value>,
     pending_tail: Vec<Value>,
     active_response: Option<String>,
+    /// The conversation so far in tokens (text, audio): every response's input.
+    context: (u64, u64),
+    /// The previous response's input, which the next one finds in the cache.
+    cached_prefix: (u64, u64),
+    /// The input of the response in flight, billed even if it is cancelled.
+    active_input: Option<(u64, u64)>,
+}
+
+/// `response.usage` as the GA API reports it: input (all of the conversation so far,
+/// partly cached) and output tokens split by modality. The token counts are the fake's
+/// own arithmetic (a word is a text token, audio is 10 tokens a second in and 20 out);
+/// only the shape matters.
+fn usage(input: (u64, u64), cached: (u64, u64), output: (u64, u64)) -> Value {
+    let cached = (cached.0.min(input.0), cached.1.min(input.1));
+    json!({
+        "total_tokens": input.0 + input.1 + output.0 + output.1,
+        "input_tokens": input.0 + input.1,
+        "output_tokens": output.0 + output.1,
+        "input_token_details": {
+            "text_tokens": input.0, "audio_tokens": input.1, "image_tokens": 0,
+            "cached_tokens": cached.0 + cached.1,
+            "cached_tokens_details": {"text_tokens": cached.0, "audio_tokens": cached.1, "image_tokens": 0}
+        },
+        "output_token_details": {"text_tokens": output.0, "audio_tokens": output.1}
+    })
 }
 
 fn tone(format: AudioFormat, ms: u32) -> Vec<u8> {
@@ -243,6 +271,11 @@ fn tone(format: AudioFormat, ms: u32) -> Vec<u8> {
 
 impl Connection {
     fn event(&mut self, mut value: Value) -> Message {
+        if value["type"] == "response.done" {
+            if let Ok(sent) = serde_json::from_value::<Usage>(value["response"]["usage"].clone()) {
+                self.observe(|o| o.usage.add(&sent.tokens()));
+            }
+        }
         self.seq += 1;
         value["event_id"] = json!(format!("event_{}", self.seq));
         Message::Text(server_event_text(&value).into())
@@ -314,7 +347,13 @@ impl Connection {
         if let Some((name, arguments)) = turn.tool_call {
             self.pending_tail.push(json!({"type": "response.function_call_arguments.done", "response_id": response_id, "item_id": format!("item_fc_{index}"), "output_index": 1, "call_id": format!("call_{index}"), "name": name, "arguments": arguments.to_string()}));
         }
-        self.pending_tail.push(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "completed", "output": []}}));
+        let input = self.context;
+        let output = (turn.text.split_whitespace().count() as u64, u64::from(turn.audio_ms) / 50);
+        let billed = usage(input, self.cached_prefix, output);
+        self.active_input = Some(input);
+        self.cached_prefix = input;
+        self.context = (input.0 + output.0, input.1 + output.1);
+        self.pending_tail.push(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "completed", "output": [], "usage": billed}}));
         out.extend(self.pending_deltas.drain(..1.min(self.pending_deltas.len())));
         out
     }
@@ -324,8 +363,11 @@ impl Connection {
         self.pending_deltas.clear();
         self.pending_tail.clear();
         self.observe(|o| o.cancelled_responses += 1);
+        // The input was read before the cut: it is billed, the unsent output is not.
+        let input = self.active_input.take().unwrap_or_default();
+        let billed = usage(input, (0, 0), (0, 0));
         vec![
-            json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "cancelled", "status_details": {"type": "cancelled", "reason": "turn_detected"}, "output": []}}),
+            json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "status": "cancelled", "status_details": {"type": "cancelled", "reason": "turn_detected"}, "output": [], "usage": billed}}),
         ]
     }
 
@@ -361,6 +403,7 @@ impl Connection {
                     Some(shared::openai::config::TurnDetection::ServerVad { create_response: true, .. })
                 );
                 let (format, instructions) = (session.audio.input.format, session.instructions.clone());
+                self.context.0 = self.context.0.max(instructions.split_whitespace().count() as u64);
                 self.observe(|o| {
                     o.session_format = Some(format);
                     o.instructions.push(instructions);
@@ -401,6 +444,7 @@ impl Connection {
                             out.extend(self.cancel_response());
                         }
                         VadEvent::Stopped(at) => {
+                            self.context.1 += at.saturating_sub(self.vad.started_at_ms) / 100;
                             let n = self.shared.next_utterance.fetch_add(1, Ordering::SeqCst);
                             self.observe(|o| o.utterances += 1);
                             let item = format!("item_user_{n}");
@@ -464,6 +508,9 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: boo
         pending_deltas: VecDeque::new(),
         pending_tail: Vec::new(),
         active_response: None,
+        context: (0, 0),
+        cached_prefix: (0, 0),
+        active_input: None,
     };
     if beta_header {
         let refusal = json!({"type": "error", "error": {"type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.", "param": null}});
@@ -475,7 +522,7 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, beta_header: boo
             .await;
         return;
     }
-    let created = conn.event(json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_fake", "model": "gpt-realtime"}}));
+    let created = conn.event(json!({"type": "session.created", "session": {"type": "realtime", "object": "realtime.session", "id": "sess_fake", "model": shared::openai::DEFAULT_MODEL}}));
     if socket.send(created).await.is_err() {
         return;
     }
@@ -556,5 +603,23 @@ mod tests {
         assert!(text.starts_with(r#"{"type":"response.output_audio.delta","event_id":"event_1","#), "{text}");
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), event);
         assert_eq!(server_event_text(&json!([1, 2])), "[1,2]");
+    }
+
+    #[test]
+    fn response_done_carries_usage_in_the_ga_shape() {
+        let done = json!({"type": "response.done", "event_id": "event_9", "response": {"id": "resp_1", "object": "realtime.response",
+            "status": "completed", "output": [], "usage": usage((120, 40), (100, 60), (9, 30))}});
+        let text = server_event_text(&done);
+        let shared::openai::events::ServerEvent::ResponseDone { response } =
+            shared::openai::events::ServerEvent::parse(&text).unwrap()
+        else {
+            panic!("{text}")
+        };
+        let usage = response.usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens, usage.total_tokens), (160, 39, 199));
+        assert_eq!(usage.input_token_details.cached_tokens, 140, "cached never exceeds the input");
+        let tokens = usage.tokens();
+        assert_eq!((tokens.cached_text_tokens, tokens.cached_audio_tokens), (100, 40));
+        assert_eq!((tokens.text_output_tokens, tokens.audio_output_tokens), (9, 30));
     }
 }

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::pricing::{default_transcription_price, Pricing};
 use crate::booking::BookingRequest;
 use crate::call::TranscriptLine;
 use crate::events::Speaker;
@@ -14,7 +15,13 @@ use crate::events::Speaker;
 pub const VOICES: [&str; 10] =
     ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"];
 pub const DEFAULT_VOICE: &str = "marin";
-pub const TRANSCRIPTION_MODEL: &str = "gpt-4o-transcribe";
+/// Transcribes the restaurant's committed turns. OpenAI retires `gpt-4o-transcribe` on
+/// 2027-02-26 and names `gpt-transcribe` for "committed turns in Realtime sessions over
+/// WebSocket" (https://developers.openai.com/api/docs/models/gpt-transcribe,
+/// https://developers.openai.com/api/docs/guides/transcription). `gpt-live-transcribe`
+/// is for streaming transcription sessions and its page lists `v1/realtime` as not
+/// supported, so it is not the default here.
+pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "gpt-transcribe";
 
 /// How audio travels between Twilio and OpenAI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,9 +161,13 @@ pub struct AgentSettings {
     pub model: String,
     pub voice: String,
     pub audio_mode: AudioMode,
+    pub transcription_model: String,
+    /// Prices for the call's cost estimate (see [`super::pricing`]).
+    pub pricing: Pricing,
 }
 
 impl AgentSettings {
+    /// With the default transcription model and each model's list prices.
     pub fn new(model: &str, voice: &str, audio_mode: AudioMode) -> Result<AgentSettings, String> {
         if !VOICES.contains(&voice) {
             return Err(format!("REALTIME_VOICE '{voice}' is not one of: {}", VOICES.join(", ")));
@@ -164,7 +175,28 @@ impl AgentSettings {
         if model.trim().is_empty() {
             return Err("OPENAI_REALTIME_MODEL must not be empty".into());
         }
-        Ok(AgentSettings { model: model.to_owned(), voice: voice.to_owned(), audio_mode })
+        Ok(AgentSettings {
+            model: model.to_owned(),
+            voice: voice.to_owned(),
+            audio_mode,
+            transcription_model: DEFAULT_TRANSCRIPTION_MODEL.to_owned(),
+            pricing: Pricing::default_for(model, DEFAULT_TRANSCRIPTION_MODEL),
+        })
+    }
+
+    /// Another input transcription model, priced at its list price if known.
+    pub fn with_transcription_model(mut self, model: &str) -> Result<AgentSettings, String> {
+        if model.trim().is_empty() {
+            return Err("OPENAI_TRANSCRIPTION_MODEL must not be empty".into());
+        }
+        model.clone_into(&mut self.transcription_model);
+        self.pricing.transcription_per_minute = default_transcription_price(model);
+        Ok(self)
+    }
+
+    pub fn with_pricing(mut self, pricing: Pricing) -> AgentSettings {
+        self.pricing = pricing;
+        self
     }
 
     /// The full session for a call, given its instructions.
@@ -178,9 +210,16 @@ impl AgentSettings {
             audio: AudioConfig {
                 input: AudioInput {
                     format,
-                    transcription: Some(Transcription { model: TRANSCRIPTION_MODEL.into() }),
-                    // Phones are held to the mouth.
+                    transcription: Some(Transcription { model: self.transcription_model.clone() }),
+                    // Phones are held to the mouth: `near_field` is for close-talking
+                    // microphones, `far_field` for laptops and rooms.
                     noise_reduction: Some(NoiseReduction { kind: "near_field".into() }),
+                    // Server VAD, not semantic: semantic VAD waits longer when speech
+                    // trails off, which "may have a higher latency"
+                    // (https://developers.openai.com/api/docs/guides/realtime-vad), and a
+                    // host reading out a code pauses between characters. No
+                    // `idle_timeout_ms`: the session runs its own silence nudge and
+                    // hang-up, which know what is still playing at Twilio.
                     turn_detection: Some(TurnDetection::ServerVad {
                         threshold: 0.5,
                         prefix_padding_ms: 300,
@@ -376,6 +415,8 @@ mod tests {
     fn sessions_use_the_ga_shape_for_both_audio_modes() {
         let settings = AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap();
         let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-transcribe");
+        assert_eq!(session["audio"]["input"]["noise_reduction"]["type"], "near_field");
         assert_eq!(session["type"], "realtime");
         assert_eq!(session["output_modalities"], json!(["audio"]));
         assert_eq!(session["audio"]["input"]["format"], json!({"type": "audio/pcm", "rate": 24000}));
@@ -391,6 +432,10 @@ mod tests {
         assert_eq!(session["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
         assert_eq!(session["audio"]["output"]["format"], json!({"type": "audio/pcmu"}));
         assert!(AgentSettings::new("gpt-realtime", "robot", AudioMode::Pcm24k).is_err());
+        let settings = settings.with_transcription_model("gpt-realtime-whisper").unwrap();
+        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-realtime-whisper");
+        assert!(settings.with_transcription_model(" ").is_err());
         assert_eq!(
             "nope".parse::<AudioMode>().unwrap_err(),
             "AUDIO_MODE must be 'pcm24k' or 'passthrough', not 'nope'"

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::config::Session;
+use crate::events::TokenUsage;
 
 /// What we send to OpenAI. The fake server deserializes these with the same types
 /// and rejects anything else, so a wrong event fails the tests.
@@ -234,6 +235,73 @@ pub struct Response {
     pub status_details: Option<Value>,
     #[serde(default)]
     pub output: Vec<Value>,
+    /// Present on `response.done`: what the response is billed for.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// `response.usage` on `response.done`: the response's input (the whole conversation
+/// so far, partly cached) and output tokens, split by modality. Cached tokens are a
+/// subset of the input tokens. Shape per the GA reference (`RealtimeResponseUsage`) and
+/// https://developers.openai.com/api/docs/guides/realtime-costs; every field may be absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub total_tokens: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub input_token_details: InputTokenDetails,
+    pub output_token_details: OutputTokenDetails,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputTokenDetails {
+    pub cached_tokens: u64,
+    pub text_tokens: u64,
+    pub audio_tokens: u64,
+    pub image_tokens: u64,
+    pub cached_tokens_details: Option<CachedTokenDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CachedTokenDetails {
+    pub text_tokens: u64,
+    pub audio_tokens: u64,
+    pub image_tokens: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputTokenDetails {
+    pub text_tokens: u64,
+    pub audio_tokens: u64,
+}
+
+impl Usage {
+    /// This response's tokens as one term of a call's sum. Without the cached split,
+    /// cached tokens are counted as text first (the cheaper reading is never assumed
+    /// for audio the response did not report as cached).
+    pub fn tokens(&self) -> TokenUsage {
+        let input = &self.input_token_details;
+        let (cached_text, cached_audio) = match &input.cached_tokens_details {
+            Some(cached) => (cached.text_tokens.min(input.text_tokens), cached.audio_tokens.min(input.audio_tokens)),
+            None => {
+                let text = input.cached_tokens.min(input.text_tokens);
+                (text, (input.cached_tokens - text).min(input.audio_tokens))
+            }
+        };
+        TokenUsage {
+            responses: 1,
+            text_input_tokens: input.text_tokens,
+            audio_input_tokens: input.audio_tokens,
+            cached_text_tokens: cached_text,
+            cached_audio_tokens: cached_audio,
+            text_output_tokens: self.output_token_details.text_tokens,
+            audio_output_tokens: self.output_token_details.audio_tokens,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

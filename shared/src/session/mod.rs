@@ -182,11 +182,17 @@ pub struct CallSession {
     nudged: bool,
     wrap_up_sent: bool,
     hang_up_due: Option<u64>,
+    /// The response that called `end_call`, until its `response.done` (and usage) came.
+    ending_response: Option<String>,
     // Latency bookkeeping.
     speech_stopped_at: Option<u64>,
     responses_with_audio: Vec<String>,
     stats: CallStats,
     latest_media_ms: u64,
+    // Usage bookkeeping: audio each way in bytes, and the open VAD turn's start.
+    audio_in_bytes: u64,
+    audio_out_bytes: u64,
+    speech_started_ms: Option<u64>,
 }
 
 impl CallSession {
@@ -213,10 +219,14 @@ impl CallSession {
             nudged: false,
             wrap_up_sent: false,
             hang_up_due: None,
+            ending_response: None,
             speech_stopped_at: None,
             responses_with_audio: Vec::new(),
             stats: CallStats::default(),
             latest_media_ms: 0,
+            audio_in_bytes: 0,
+            audio_out_bytes: 0,
+            speech_started_ms: None,
         };
         let stream_sid = session.params.stream_sid.clone();
         session.report(CallEventKind::StreamStarted { stream_sid });
@@ -343,7 +353,10 @@ impl CallSession {
 
     fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: u64) {
         match message {
-            StreamMessage::Media(media) => self.latest_media_ms = media.media.timestamp,
+            StreamMessage::Media(media) => {
+                self.latest_media_ms = media.media.timestamp;
+                self.audio_in_bytes += base64_decoded_len(&media.media.payload);
+            }
             StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
             StreamMessage::Stop(_) => self.finish(EndReason::CallerHungUp, now),
             // `start` created this session; `connected` and DTMF need nothing.
@@ -353,12 +366,17 @@ impl CallSession {
 
     fn handle_openai(&mut self, event: &ServerEvent<'_>, now: u64) {
         match event {
-            ServerEvent::SpeechStarted { .. } => {
+            ServerEvent::SpeechStarted { audio_start_ms, .. } => {
+                self.speech_started_ms = Some(*audio_start_ms);
                 self.activity(now);
                 self.greeting_due = None;
                 self.barge_in(now);
             }
-            ServerEvent::SpeechStopped { .. } => {
+            ServerEvent::SpeechStopped { audio_end_ms, .. } => {
+                // A committed turn: what input transcription bills, by the minute.
+                if let Some(start) = self.speech_started_ms.take() {
+                    self.stats.transcribed_ms += audio_end_ms.saturating_sub(start);
+                }
                 self.activity(now);
                 self.speech_stopped_at = Some(now);
             }
@@ -366,6 +384,15 @@ impl CallSession {
                 self.add_line(Speaker::Restaurant, transcript, now);
             }
             ServerEvent::ResponseCreated { .. } => self.greeting_due = None,
+            ServerEvent::ResponseDone { response } => {
+                if let Some(usage) = &response.usage {
+                    self.stats.usage.add(&usage.tokens());
+                }
+                if self.ending_response.as_deref() == Some(response.id.as_str()) {
+                    self.ending_response = None;
+                    self.hang_up_when_done(now);
+                }
+            }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
             ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
                 // Kept as it streams: a reply cut off by barge-in may never get its `done`.
@@ -406,8 +433,8 @@ impl CallSession {
                     self.release_line(item_id, None);
                 }
             }
-            ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, .. } => {
-                self.tool_call(name, call_id, arguments, now);
+            ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, response_id, .. } => {
+                self.tool_call(name, call_id, arguments, response_id, now);
             }
             // Reported by the shell (logged, counted); only an ended session is lost.
             ServerEvent::Error { error } if error.ends_session() => self.openai_lost(now),
@@ -437,6 +464,8 @@ impl CallSession {
 
     fn openai_lost(&mut self, now: u64) {
         self.openai_ready = false;
+        // A new socket counts audio from zero again.
+        self.speech_started_ms = None;
         if self.reconnects_left > 0 {
             self.reconnects_left -= 1;
             self.outputs.push_back(Output::ReconnectOpenAi);
@@ -454,6 +483,7 @@ impl CallSession {
         if bytes == 0 {
             return;
         }
+        self.audio_out_bytes += bytes;
         if self.stats.first_agent_audio_ms.is_none() {
             self.stats.first_agent_audio_ms = Some(now.saturating_sub(self.started_at));
         }
@@ -498,7 +528,13 @@ impl CallSession {
                 self.release_line(&mark.item_id, None);
             }
         }
-        if self.hang_up_due.is_some() && self.marks.is_empty() {
+        self.hang_up_when_done(now);
+    }
+
+    /// After `end_call`: hang up once the goodbye has played and the response that
+    /// asked for it is done (its usage counted); the deadline ends the wait regardless.
+    fn hang_up_when_done(&mut self, now: u64) {
+        if self.hang_up_due.is_some() && self.marks.is_empty() && self.ending_response.is_none() {
             self.finish(EndReason::AgentHungUp, now);
         }
     }
@@ -548,7 +584,7 @@ impl CallSession {
         }
     }
 
-    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, now: u64) {
+    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: u64) {
         match name {
             REPORT_OUTCOME => {
                 let reply = match Outcome::from_tool_arguments(arguments) {
@@ -563,12 +599,13 @@ impl CallSession {
                 self.tool_reply(call_id, reply);
             }
             END_CALL => {
-                // Let the goodbye finish playing, but not forever.
-                if self.marks.is_empty() {
-                    self.finish(EndReason::AgentHungUp, now);
-                } else {
-                    self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                // Let the goodbye finish playing and this response's `response.done`
+                // (which follows at once) arrive with its usage, but not forever.
+                if !response_id.is_empty() {
+                    self.ending_response = Some(response_id.to_owned());
                 }
+                self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                self.hang_up_when_done(now);
             }
             other => {
                 let reply =
@@ -644,12 +681,27 @@ impl CallSession {
             let at_ms = now.saturating_sub(self.started_at);
             self.report(CallEventKind::Outcome { outcome, at_ms });
         }
-        let stats = std::mem::take(&mut self.stats);
+        let stats = self.final_stats();
         self.report(CallEventKind::StreamEnded { reason, stats });
         self.outputs.push_back(Output::CloseOpenAi);
         self.outputs.push_back(Output::Finished);
         self.phase = Phase::Ended;
         self.openai_ready = false;
+    }
+}
+
+impl CallSession {
+    /// The stream's figures with the audio each way, the models and the cost estimate.
+    fn final_stats(&mut self) -> CallStats {
+        let mut stats = std::mem::take(&mut self.stats);
+        let settings = &self.params.settings;
+        // Twilio's audio is 8 kHz mu-law: 8 bytes a millisecond.
+        stats.audio_in_ms = self.audio_in_bytes / 8;
+        stats.audio_out_ms = self.audio_out_bytes / settings.audio_mode.bytes_per_ms();
+        stats.model = Some(settings.model.clone());
+        stats.transcription_model = Some(settings.transcription_model.clone());
+        stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
+        stats
     }
 }
 
