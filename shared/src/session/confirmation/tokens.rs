@@ -1,0 +1,208 @@
+//! Speech-transcript text as tokens the reader can walk: lower-case, accent-folded
+//! words, sentence stops, commas, and the two things that end a code on sight,
+//! times ("7:30") and phone numbers ("510-548-5525").
+
+/// One token of a transcript line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tok {
+    /// A word or a group of digits, folded (`é` → `e`, `ß` → `ss`), lower-case.
+    Word(String),
+    /// `.`, `?`, `!`, `;`: a sentence ends.
+    Stop,
+    /// `,`, `:`, or the seam between two joined utterances.
+    Comma,
+    /// A clock time written with a separator: "7:30", "19.30", "7:30pm".
+    Time,
+    /// Digits grouped like a phone number: "510-548-5525", "(510)", "+1".
+    Phone,
+}
+
+impl Tok {
+    pub fn word(&self) -> Option<&str> {
+        match self {
+            Tok::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// Folds accents and case so one word list serves every spelling.
+pub fn fold(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars().flat_map(char::to_lowercase) {
+        match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' => out.push('a'),
+            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
+            'í' | 'ì' | 'î' | 'ï' => out.push('i'),
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => out.push('o'),
+            'ú' | 'ù' | 'û' | 'ü' => out.push('u'),
+            'ñ' => out.push('n'),
+            'ç' => out.push('c'),
+            'ß' => out.push_str("ss"),
+            '’' | '‘' | '`' => out.push('\''),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Nouns after which "no." is "number": "confirmation no. 4412".
+const NUMBERED: [&str; 7] = ["confirmation", "conf", "reservation", "booking", "reference", "ref", "order"];
+
+/// Nouns whose "'s" is "is": "confirmation's 4412", "number's 4412".
+const IS_CONTRACTED: [&str; 8] =
+    ["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name"];
+
+fn is_time(core: &str) -> bool {
+    let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
+    let Some((hours, minutes)) = core.split_once([':', '.']) else {
+        return false;
+    };
+    (1..=2).contains(&hours.len())
+        && hours.chars().all(|c| c.is_ascii_digit())
+        && minutes.len() == 2
+        && minutes.chars().all(|c| c.is_ascii_digit())
+}
+
+fn is_phone(core: &str) -> bool {
+    let groups: Vec<&str> = core.split(['-', '.']).filter(|g| !g.is_empty()).collect();
+    let all_digits = groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()));
+    let digits: usize = groups.iter().map(|g| g.len()).sum();
+    // "510-548-5525", "548-5525", "+1": grouped digits with a 3- or 4-digit tail.
+    all_digits && groups.len() >= 2 && digits >= 7 && groups.iter().all(|g| g.len() >= 3)
+}
+
+/// Splits a chunk's core on hyphens and dots between single characters into words.
+fn push_core(core: &str, out: &mut Vec<Tok>) {
+    if core.is_empty() {
+        return;
+    }
+    if is_time(core) {
+        out.push(Tok::Time);
+        return;
+    }
+    if is_phone(core) || (core.starts_with('(') && core.ends_with(')')) || core.starts_with('+') {
+        out.push(Tok::Phone);
+        return;
+    }
+    let core = core.trim_matches(|c: char| !c.is_alphanumeric());
+    if core.is_empty() {
+        return;
+    }
+    if let Some((stem, "s")) = core.rsplit_once('\'') {
+        if IS_CONTRACTED.contains(&stem) {
+            out.push(Tok::Word(stem.to_owned()));
+            out.push(Tok::Word("is".to_owned()));
+            return;
+        }
+    }
+    // "x-ray" stays one word; "A-7-X-3", "2-oh-3-3", "forty-five", "double-seven" split.
+    if core == "x-ray" {
+        out.push(Tok::Word("xray".to_owned()));
+        return;
+    }
+    // "A.7.X.3" is four characters; "4.4" (no letters, single chars) too.
+    let parts: Vec<&str> = if core.contains('-') {
+        core.split('-').collect()
+    } else if core.contains('.') && core.split('.').all(|p| p.chars().count() == 1) {
+        core.split('.').collect()
+    } else {
+        vec![core]
+    };
+    for part in parts {
+        let part = part.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+        if !part.is_empty() {
+            out.push(Tok::Word(part.to_owned()));
+        }
+    }
+}
+
+/// Tokens of one utterance.
+pub fn tokenize(text: &str) -> Vec<Tok> {
+    let text = fold(text);
+    let mut out = Vec::new();
+    for chunk in text.split_whitespace() {
+        let bare = chunk.trim_end_matches([',', '.', ':', ';']);
+        if bare.len() > 2 && bare.starts_with('(') && bare.ends_with(')') {
+            // "(510)": an area code in parentheses.
+            out.push(Tok::Phone);
+            continue;
+        }
+        let mut chunk = chunk.trim_start_matches(['"', '(', '[', '¿', '¡', '«', '“', '\'']);
+        // "n°" / "nº" / "#" are "number".
+        let after_noun = out.last().and_then(Tok::word).is_some_and(|w| NUMBERED.contains(&w));
+        let abbreviation = chunk.trim_end_matches([',', ':']);
+        if matches!(abbreviation, "n°" | "nº" | "#" | "nr." | "nr")
+            || (after_noun && matches!(abbreviation, "no." | "no" | "num" | "num."))
+        {
+            out.push(Tok::Word("number".to_owned()));
+            if chunk.ends_with(',') || chunk.ends_with(':') {
+                out.push(Tok::Comma);
+            }
+            continue;
+        }
+        if let Some(rest) = chunk.strip_prefix('#') {
+            out.push(Tok::Word("number".to_owned()));
+            chunk = rest;
+        }
+        // Trailing punctuation, kept in order after the core.
+        let mut tail = Vec::new();
+        let mut core = chunk;
+        while let Some(last) = core.chars().last() {
+            let tok = match last {
+                '.' | '?' | '!' | ';' | '…' => Tok::Stop,
+                ',' | ':' => Tok::Comma,
+                '"' | ')' | ']' | '»' | '”' | '\'' => {
+                    // "(510)" keeps its parenthesis for the phone test below.
+                    if last == ')' && core.starts_with('(') {
+                        break;
+                    }
+                    core = &core[..core.len() - last.len_utf8()];
+                    continue;
+                }
+                _ => break,
+            };
+            // "7.30" and "A.7" keep their inner dots; only trailing ones are stops.
+            tail.push(tok);
+            core = &core[..core.len() - last.len_utf8()];
+        }
+        push_core(core, &mut out);
+        tail.reverse();
+        // Several stops in a row ("...") are one.
+        for tok in tail {
+            if out.last() != Some(&tok) {
+                out.push(tok);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        tokenize(text)
+            .into_iter()
+            .map(|t| match t {
+                Tok::Word(w) => w,
+                Tok::Stop => ".".into(),
+                Tok::Comma => ",".into(),
+                Tok::Time => "<time>".into(),
+                Tok::Phone => "<phone>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_codes_times_phones_and_contractions() {
+        assert_eq!(words("A-7-X-3, at 7:30."), ["a", "7", "x", "3", ",", "at", "<time>", "."]);
+        assert_eq!(words("Confirmation's 2-oh-3-3"), ["confirmation", "is", "2", "oh", "3", "3"]);
+        assert_eq!(words("call 510-548-5525 or (510) 548-5525"), ["call", "<phone>", "or", "<phone>", "<phone>"]);
+        assert_eq!(words("X-ray Número: 19.30h"), ["xray", "numero", ",", "<time>"]);
+        assert_eq!(words("confirmation no. 4412"), ["confirmation", "number", "4412"]);
+        assert_eq!(words("#4412... ok"), ["number", "4412", ".", "ok"]);
+        assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
+    }
+}
