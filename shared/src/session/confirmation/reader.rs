@@ -4,9 +4,9 @@
 //! "A as in apple", "double seven") that follows a trigger ("confirmation number is,
 //! uh,") or answers the agent's question about the code. The run ends at a sentence's
 //! end, a time, a phone number, a quantity ("2 people", "30 pm") or any other word.
-//! Consecutive host utterances are read as one; a correction ("no, sorry, …")
-//! replaces the code and a repeat collapses; two different codes with nothing to
-//! choose between them give no code at all.
+//! Consecutive host utterances are read as one (also across the agent's "mm-hm");
+//! a correction ("no, sorry, …") replaces the code and a repeat collapses; two
+//! different codes with nothing to choose between them give no code at all.
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -14,8 +14,10 @@ use crate::events::Speaker;
 
 const MIN_LEN: usize = 3;
 const MAX_LEN: usize = 16;
-/// Words skipped at most between a trigger and its code.
-const PREAMBLE_BUDGET: usize = 10;
+/// Tokens skipped at most between a trigger and its code.
+const PREAMBLE_BUDGET: usize = 24;
+/// Tokens searched at most after "no, sorry" for the code that replaces one.
+const CORRECTION_WINDOW: usize = 16;
 
 /// One code character group and where reading continues.
 struct Unit {
@@ -30,14 +32,16 @@ pub(super) struct Run {
     pub code: String,
     pub start: usize,
     pub end: usize,
+    /// Where the code ends cannot be told ("3 9 2 0 1 2 people"): never a code.
+    pub ambiguous: bool,
 }
 
 impl Run {
-    fn valid(&self) -> bool {
+    pub fn valid(&self) -> bool {
         let len = self.code.chars().count();
         let digits = self.code.chars().filter(char::is_ascii_digit).count();
         // Ten digits and more is a phone number, not a booking code.
-        (MIN_LEN..=MAX_LEN).contains(&len) && !(digits == len && len >= 10)
+        !self.ambiguous && (MIN_LEN..=MAX_LEN).contains(&len) && !(digits == len && len >= 10)
     }
 }
 
@@ -49,45 +53,63 @@ fn in_list(list: &[&str], w: Option<&str>) -> bool {
     w.is_some_and(|w| list.contains(&w))
 }
 
-/// A number said in words starting at `i`: "forty five", "treinta y cinco",
-/// "soixante dix sept", "twelve hundred".
-fn number_words(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+/// A number below 100 starting at `i`: "7", "forty five", "treinta y cinco",
+/// "quatre vingt", "soixantedixsept".
+fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
     let w = word(toks, i)?;
-    let (mut value, mut next) = if let Some(t) = tens(w) {
-        let mut value = t;
-        let mut next = i + 1;
-        // "treinta y cinco", "vingt et un", "einund…" arrive as words.
-        let joined = matches!(word(toks, next), Some("y" | "et" | "e" | "und"));
-        let unit_at = if joined { next + 1 } else { next };
-        if t == 60 {
-            if let Some(teen) = word(toks, unit_at).and_then(teen) {
-                return Some((60 + teen, unit_at + 1));
+    if !w.is_empty() && w.len() <= 2 && w.chars().all(|c| c.is_ascii_digit()) {
+        return w.parse().ok().map(|v| (v, i + 1));
+    }
+    if let Some(t) = tens(w) {
+        // "treinta y cinco", "vingt et un".
+        let joined = matches!(word(toks, i + 1), Some("y" | "et" | "e" | "und"));
+        let unit_at = if joined { i + 2 } else { i + 1 };
+        if let Some(u) = word(toks, unit_at).and_then(digit).filter(|&u| u > 0) {
+            return Some((t + u, unit_at + 1));
+        }
+        return Some((t, i + 1));
+    }
+    if w == "quatre" && matches!(word(toks, i + 1), Some("vingt" | "vingts")) {
+        let after = i + 2;
+        if let Some(v) = word(toks, after).and_then(|w| teen(w).or_else(|| digit(w).filter(|&d| d > 0))) {
+            return Some((80 + v, after + 1));
+        }
+        return Some((80, after));
+    }
+    teen(w).or_else(|| compound(w)).or_else(|| digit(w).filter(|_| w != "oh")).map(|v| (v, i + 1))
+}
+
+/// A number said with "hundred" or "thousand": "fifteen hundred forty five",
+/// "two thousand and nineteen", "5 hundred 30", "cuatrocientos quince".
+fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+    let w = word(toks, i)?;
+    let (mut value, mut next) = if let Some(h) = hundreds_word(w) {
+        (h, i + 1)
+    } else {
+        let (v, next) = small_number(toks, i)?;
+        match word(toks, next) {
+            Some("hundred") => (v * 100, next + 1),
+            Some("thousand") => (v * 1000, next + 1),
+            _ => return None,
+        }
+    };
+    if value >= 1000 && value % 1000 == 0 {
+        // "two thousand [and] nineteen", "one thousand one hundred".
+        let at = if word(toks, next) == Some("and") { next + 1 } else { next };
+        if let Some((v, after)) = small_number(toks, at) {
+            match word(toks, after) {
+                Some("hundred") => {
+                    value += v * 100;
+                    next = after + 1;
+                }
+                _ => return Some((value + v, after)),
             }
         }
-        if let Some(u) = word(toks, unit_at).and_then(digit).filter(|&u| u > 0) {
-            value += u;
-            next = unit_at + 1;
-        }
-        (value, next)
-    } else if w == "quatre" && matches!(word(toks, i + 1), Some("vingt" | "vingts")) {
-        let after = i + 2;
-        if let Some(teen) = word(toks, after).and_then(teen) {
-            return Some((80 + teen, after + 1));
-        }
-        match word(toks, after).and_then(digit).filter(|&u| u > 0) {
-            Some(u) => (80 + u, after + 1),
-            None => (80, after),
-        }
-    } else if let Some(v) = teen(w).or_else(|| compound(w)) {
-        (v, i + 1)
-    } else if w == "dix" {
-        (10, i + 1)
-    } else {
-        return None;
-    };
-    if matches!(word(toks, next), Some("hundred")) && value < 100 {
-        value *= 100;
-        next += 1;
+    }
+    let at = if matches!(word(toks, next), Some("and" | "y" | "e")) { next + 1 } else { next };
+    if let Some((v, after)) = small_number(toks, at).filter(|&(v, _)| v < 100) {
+        value += v;
+        next = after;
     }
     Some((value, next))
 }
@@ -112,36 +134,57 @@ fn plain_unit_follows(toks: &[Tok], mut i: usize) -> bool {
         || NATO.contains(&w)
         || DOUBLE.contains(&w)
         || TRIPLE.contains(&w)
-        || number_words(toks, i).is_some()
+        || small_number(toks, i).is_some()
+        || spelled_example(toks, i + 1, w.chars().next().unwrap_or(' ')).is_some()
 }
 
-/// "A as in apple", "B for boy", "C wie Cäsar": the index after the example, if one follows.
-fn spelled_example(toks: &[Tok], i: usize, letter: char) -> Option<usize> {
+/// "A as in apple", "B for boy", "C, wie Cäsar": the index after the example, if one follows.
+fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
+    while matches!(toks.get(i), Some(Tok::Comma)) {
+        i += 1;
+    }
     let joiner = word(toks, i)?;
     if !SPELL_JOINERS.contains(&joiner) {
         return None;
     }
-    let at = if joiner == "as" && word(toks, i + 1) == Some("in") { i + 2 } else { i + 1 };
+    let mut at = if joiner == "as" && word(toks, i + 1) == Some("in") { i + 2 } else { i + 1 };
+    while matches!(toks.get(at), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, at)) {
+        at += 1;
+    }
     let example = word(toks, at)?;
     let starts_alike = example.starts_with(letter) && example.len() > 1;
     let alphabetic = example.chars().all(char::is_alphabetic);
     (starts_alike && alphabetic).then_some(at + 1)
 }
 
-fn unit_at(toks: &[Tok], i: usize) -> Option<Unit> {
+fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     let w = word(toks, i)?;
+    // "one second", "one moment": not a digit.
+    if matches!(w, "one" | "un" | "uno" | "ein" | "eine") && in_list(QUANTITY, word(toks, i + 1)) && !in_run {
+        return None;
+    }
+    // "the wrong one", "that one": a pronoun.
+    if w == "one" && in_list(ONE_AS_PRONOUN, word(toks, i.wrapping_sub(1))) {
+        return None;
+    }
+    if let Some((value, next)) = large_number(toks, i) {
+        return Some(Unit { chars: value.to_string(), next, numeric: true });
+    }
     if w.chars().all(|c| c.is_ascii_digit()) {
         return Some(Unit { chars: w.to_owned(), next: i + 1, numeric: true });
     }
-    if let Some((value, next)) = number_words(toks, i) {
+    if let Some((value, next)) = small_number(toks, i) {
         return Some(Unit { chars: value.to_string(), next, numeric: true });
     }
-    if let Some(d) = digit(w) {
-        // "oh" is an exclamation unless more code follows.
-        if w == "oh" && !plain_unit_follows(toks, i + 1) {
-            return None;
-        }
-        return Some(Unit { chars: d.to_string(), next: i + 1, numeric: true });
+    if w == "oh" {
+        // "Oh," opening a sentence is an exclamation; inside a code, or before more of
+        // one, it is zero.
+        let ends = matches!(toks.get(i + 1), Some(Tok::Stop) | None);
+        return (plain_unit_follows(toks, i + 1) || (in_run && ends)).then(|| Unit {
+            chars: "0".into(),
+            next: i + 1,
+            numeric: true,
+        });
     }
     if NATO.contains(&w) {
         let letter = w.chars().next()?.to_ascii_uppercase();
@@ -169,47 +212,81 @@ fn unit_at(toks: &[Tok], i: usize) -> Option<Unit> {
     None
 }
 
+/// Words before "one" that make it a pronoun.
+const ONE_AS_PRONOUN: &[&str] = &[
+    "the", "that", "this", "wrong", "right", "last", "first", "other", "which", "each", "another", "new", "old",
+    "correct", "same",
+];
+
+/// Words that join the last character of a code: "four, eight, eight and one".
+const LAST_JOINERS: &[&str] = &["and", "y", "et", "und", "e"];
+
 /// The run of code characters starting exactly at `start`, if one does.
 pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut units: Vec<Unit> = Vec::new();
     let mut i = start;
+    let mut ambiguous = false;
     loop {
         let mut j = i;
+        let mut separated = false;
         if !units.is_empty() {
             while matches!(toks.get(j), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, j)) {
+                separated |= toks.get(j) == Some(&Tok::Comma);
                 j += 1;
+            }
+            // "2, B, that's B as in boy, 6": the letter said again, spelled.
+            if matches!(word(toks, j), Some("that's" | "thats")) {
+                if let Some(last) = units.last().filter(|u| !u.numeric && u.chars.len() == 1) {
+                    if let Some(again) = unit_at(toks, j + 1, true).filter(|u| u.chars == last.chars) {
+                        i = again.next;
+                        continue;
+                    }
+                }
+            }
+            // "…, and F": a last character after "and".
+            if in_list(LAST_JOINERS, word(toks, j)) {
+                match unit_at(toks, j + 1, true) {
+                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => j += 1,
+                    _ => break,
+                }
+            }
+            // "Two. Five. Four. One.": one character a sentence.
+            if toks.get(j) == Some(&Tok::Stop) && units.iter().all(|u| u.chars.len() == 1) {
+                let lone = unit_at(toks, j + 1, true)
+                    .filter(|u| u.chars.len() == 1 && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None));
+                if lone.is_some() {
+                    j += 1;
+                }
             }
         }
         let w = word(toks, j);
         let unit = if in_list(DOUBLE, w) || in_list(TRIPLE, w) {
             let times = if in_list(DOUBLE, w) { 2 } else { 3 };
-            match unit_at(toks, j + 1).filter(|u| u.chars.len() == 1) {
+            match unit_at(toks, j + 1, true).filter(|u| u.chars.len() == 1) {
                 Some(u) => Unit { chars: u.chars.repeat(times), next: u.next, numeric: u.numeric },
                 None => break,
             }
         } else {
-            match unit_at(toks, j) {
+            match unit_at(toks, j, !units.is_empty()) {
                 Some(u) => u,
                 None => break,
             }
         };
         let after = word(toks, unit.next);
         if unit.numeric && in_list(QUANTITY, after) {
-            // "2 people", "7 30 pm": a quantity or a time, and the code ended before it.
-            let clock =
-                matches!(after, Some("pm" | "am" | "p" | "oclock" | "o'clock" | "uhr" | "heures" | "horas" | "ore"));
-            if clock && units.last().is_some_and(|u| u.numeric && u.chars.len() <= 2) && unit.chars.len() == 2 {
-                units.pop();
-            }
+            // "…2, 2 people" ends the code; "3 9 2 0 1 2 people" or "5 5 2 1 7 30 pm"
+            // cannot say where it ended.
+            ambiguous |= !units.is_empty() && !separated;
             break;
         }
         i = unit.next;
         units.push(unit);
     }
-    let first = units.first()?;
-    let _ = first;
+    if units.is_empty() {
+        return None;
+    }
     let code: String = units.iter().map(|u| u.chars.as_str()).collect();
-    Some(Run { code: collapse_repeat(&code), start, end: i })
+    Some(Run { code: collapse_repeat(&code), start, end: i, ambiguous })
 }
 
 /// "4412 4412" said twice in one breath is "4412".
@@ -269,17 +346,24 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
         )
 }
 
-/// Reads the code after a trigger ending at `after`: skips the preamble, then a run.
-fn read_after_trigger(toks: &[Tok], after: usize) -> Option<Run> {
+/// A quantity said before the code ("for 2 people", "three letters and then"): skipped.
+fn quantity_at(toks: &[Tok], j: usize) -> Option<usize> {
+    let unit = unit_at(toks, j, false).filter(|u| u.numeric)?;
+    in_list(QUANTITY, word(toks, unit.next)).then_some(unit.next + 1)
+}
+
+/// Reads the code after a trigger ending at `after`: skips the preamble (and, after a
+/// strong trigger, a host's stalling), then a run.
+fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
     let mut j = after;
     let mut stops = 0;
-    let mut budget = PREAMBLE_BUDGET;
-    while j < toks.len() && budget > 0 {
+    let max_stops = if strong { 3 } else { 1 };
+    while j < toks.len() && j < after + PREAMBLE_BUDGET {
         match &toks[j] {
             Tok::Comma | Tok::Time => {}
             Tok::Stop => {
                 stops += 1;
-                if stops > 1 {
+                if stops > max_stops {
                     return None;
                 }
             }
@@ -289,30 +373,38 @@ fn read_after_trigger(toks: &[Tok], after: usize) -> Option<Run> {
                     if run.valid() {
                         return Some(run);
                     }
+                    if run.ambiguous {
+                        return None;
+                    }
                 }
-                let skippable = PREAMBLE.contains(&w.as_str())
-                    || PREAMBLE_MORE.contains(&w.as_str())
-                    || AMBIGUOUS_LETTERS.contains(&w.as_str())
-                    || STRONG_TRIGGERS.contains(&w.as_str())
-                    || WEAK_TRIGGERS.contains(&w.as_str());
+                if let Some(next) = quantity_at(toks, j) {
+                    j = next;
+                    continue;
+                }
+                let w = w.as_str();
+                let skippable = PREAMBLE.contains(&w)
+                    || PREAMBLE_MORE.contains(&w)
+                    || AMBIGUOUS_LETTERS.contains(&w)
+                    || STRONG_TRIGGERS.contains(&w)
+                    || WEAK_TRIGGERS.contains(&w)
+                    || (strong && STALLING.contains(&w));
                 if !skippable {
                     return None;
                 }
             }
         }
         j += 1;
-        budget -= 1;
     }
     None
 }
 
-/// The index after the trigger at `i`, if `i` is one.
-fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<usize> {
+/// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
+fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<(usize, bool)> {
     let w = word(toks, i)?;
     if STRONG_TRIGGERS.contains(&w) {
-        return Some(i + 1);
+        return Some((i + 1, true));
     }
-    (WEAK_TRIGGERS.contains(&w) && weak_trigger_ok(toks, i, context)).then_some(i + 1)
+    (WEAK_TRIGGERS.contains(&w) && weak_trigger_ok(toks, i, context)).then_some((i + 1, false))
 }
 
 /// What one host turn said about the code.
@@ -335,7 +427,45 @@ fn answer_opening(w: &str) -> bool {
         || AFFIRM.contains(&w)
         || DENY.contains(&w)
         || CORRECTION.contains(&w)
-        || matches!(w, "i" | "let" | "me" | "see" | "check" | "hmm" | "well" | "mm")
+        || STALLING.contains(&w)
+        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+}
+
+/// Words saying the code just given was wrong in part: "the last digit is 5".
+const PARTIAL: &[&str] = &["last", "first", "digit", "letter", "end", "ultimo", "dernier", "letzte", "ultima"];
+
+/// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
+/// with that one character replaced.
+fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
+    let to = (from + CORRECTION_WINDOW).min(toks.len());
+    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
+    let first = word(toks, at) == Some("first");
+    let mut k = at + 1;
+    while in_list(
+        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s"],
+        word(toks, k),
+    ) || matches!(toks.get(k), Some(Tok::Comma))
+    {
+        k += 1;
+    }
+    let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
+    // The sentence must end there: "the last digit is 5 and…" is not this.
+    if !matches!(toks.get(unit.next), Some(Tok::Stop | Tok::Comma) | None) {
+        return None;
+    }
+    let mut chars: Vec<char> = code.chars().collect();
+    let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
+    *slot = unit.chars.chars().next()?;
+    Some(chars.into_iter().collect())
+}
+
+fn takes_back(toks: &[Tok], j: usize) -> bool {
+    let Some(w) = word(toks, j) else {
+        return false;
+    };
+    CORRECTION.contains(&w)
+        || (DENY.contains(&w) && matches!(toks.get(j + 1), Some(Tok::Comma | Tok::Stop) | None))
+        || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)))
 }
 
 /// After a code ending at `end`: repeats collapse, corrections replace.
@@ -344,7 +474,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
         let mut j = end;
         let mut correcting = false;
         let mut partial = false;
-        while j < toks.len() && j < end + 10 {
+        let mut limit = end + 10;
+        while j < toks.len() && j < limit {
             let w = match &toks[j] {
                 Tok::Comma | Tok::Stop => {
                     j += 1;
@@ -366,48 +497,48 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                     continue 'outer;
                 }
                 if correcting {
+                    // "last one's a 2": part of a code, not all of it; read on.
                     partial = true;
+                    j = run.end.max(j + 1);
+                    continue;
                 }
                 break;
             }
-            let taken_back = CORRECTION.contains(&w)
-                || (DENY.contains(&w) && matches!(toks.get(j + 1), Some(Tok::Comma | Tok::Stop) | None))
-                || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)));
-            if taken_back {
+            if takes_back(toks, j) {
+                // Once the host takes the code back, the replacement may come after
+                // any words ("that's the other party. Yours is …").
                 correcting = true;
-            } else if !(REPEAT.contains(&w)
-                || PREAMBLE.contains(&w)
-                || (correcting && (answer_opening(w) || STRONG_TRIGGERS.contains(&w) || WEAK_TRIGGERS.contains(&w))))
-            {
+                limit = j + CORRECTION_WINDOW;
+            } else if !(correcting || REPEAT.contains(&w) || PREAMBLE.contains(&w) || w == "oh") {
                 break;
             }
             j += 1;
         }
-        // "…2, sorry, the last one is 3": taken back, and what replaces it is not whole.
-        if correcting
-            && (partial
-                || near(
-                    toks,
-                    end,
-                    (end + 12).min(toks.len()),
-                    &["last", "first", "digit", "letter", "end", "ultimo", "dernier", "letzte"],
-                ))
-        {
-            out.push(Said::Doubt);
+        if correcting {
+            // "…4, sorry, the last digit is 5": one character replaced.
+            match replaced_character(toks, end, &current) {
+                Some(code) => out.push(Said::Code { code, corrects: true }),
+                // Taken back, and what replaces it is not whole.
+                None if partial || near(toks, end, (end + CORRECTION_WINDOW).min(toks.len()), PARTIAL) => {
+                    out.push(Said::Doubt)
+                }
+                None => {}
+            }
         }
         return end;
     }
 }
 
 /// Everything one host turn (consecutive utterances joined) says about the code.
-pub(super) fn read_host_turn(toks: &[Tok], answering: bool) -> Vec<Said> {
+pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
     let mut out = Vec::new();
     let mut i = 0;
     if answering {
         let mut affirmed = false;
         let mut denied = false;
-        while let Some(tok) = toks.get(i) {
-            match tok {
+        let mut limit = PREAMBLE_BUDGET;
+        while i < toks.len().min(limit) {
+            match &toks[i] {
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
@@ -415,11 +546,23 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool) -> Vec<Said> {
                         i = follow_ups(toks, run.end, run.code, &mut out);
                         break;
                     }
-                    if !answer_opening(w) {
+                    if let Some(next) = quantity_at(toks, i) {
+                        i = next;
+                        continue;
+                    }
+                    // After "no, I gave you the wrong one" to a read-back, the right one may
+                    // follow any words; "no" to a question is "there is none".
+                    let correcting = denied && after_read_back;
+                    if (!answer_opening(w) && !correcting) || OTHER_CODES.contains(&w.as_str()) {
                         break;
                     }
                     affirmed |= AFFIRM.contains(&w.as_str());
-                    denied |= DENY.contains(&w.as_str()) || CORRECTION.contains(&w.as_str());
+                    if takes_back(toks, i) || (i == 0 && DENY.contains(&w.as_str())) {
+                        denied = true;
+                        if after_read_back {
+                            limit = i + CORRECTION_WINDOW;
+                        }
+                    }
                 }
                 Tok::Time | Tok::Phone => break,
             }
@@ -435,7 +578,8 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool) -> Vec<Said> {
     }
     let context = answering || near(toks, 0, toks.len(), BOOKED);
     while i < toks.len() {
-        match trigger_at(toks, i, context).and_then(|after| read_after_trigger(toks, after)) {
+        let found = trigger_at(toks, i, context).and_then(|(after, strong)| read_after_trigger(toks, after, strong));
+        match found {
             Some(run) => {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
                 i = follow_ups(toks, run.end, run.code, &mut out).max(i + 1);
@@ -480,11 +624,56 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
     })
 }
 
-/// A conversation as turns: consecutive lines of one speaker joined.
+/// An agent line that only keeps the host talking ("mm-hm", "okay") or echoes the
+/// characters so far ("Alpha, bravo."), so a code split around it reads on.
+fn transparent(agent: &[Tok]) -> bool {
+    let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
+    let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    let echo = !words.is_empty() && {
+        let mut i = 0;
+        let mut all_code = true;
+        while i < agent.len() {
+            match &agent[i] {
+                Tok::Word(_) => match unit_at(agent, i, true) {
+                    Some(u) => i = u.next,
+                    None => {
+                        all_code = false;
+                        break;
+                    }
+                },
+                _ => i += 1,
+            }
+        }
+        all_code
+    };
+    backchannel || echo
+}
+
+/// A conversation as turns: consecutive lines of one speaker joined, and a host
+/// cut off mid-code joined across the agent's backchannel.
 pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Vec<(Speaker, Vec<Tok>)> {
     let mut out: Vec<(Speaker, Vec<Tok>)> = Vec::new();
     for (speaker, text) in lines {
         let toks = tokenize(text);
+        let n = out.len();
+        // Host, backchannel, host: the backchannel drops out when the host had not
+        // finished a sentence.
+        if speaker == Speaker::Restaurant && n >= 2 {
+            let (before, last) = out.split_at_mut(n - 1);
+            let (agent_speaker, agent) = &last[0];
+            let (host_speaker, host) = &mut before[n - 2];
+            if *agent_speaker == Speaker::Agent
+                && *host_speaker == Speaker::Restaurant
+                && !matches!(host.last(), Some(Tok::Stop))
+                && transparent(agent)
+                && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+            {
+                host.push(Tok::Comma);
+                host.extend(toks);
+                out.pop();
+                continue;
+            }
+        }
         match out.last_mut() {
             Some((last, joined)) if *last == speaker => {
                 // A code split across two utterances reads on; a stop still ends it.
@@ -515,7 +704,7 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         // The agent asked about the code, or read one back: the reply may be the code.
         let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
             || (code_in_play && !read_back.is_empty());
-        for said in read_host_turn(toks, answering) {
+        for said in read_host_turn(toks, answering, !read_back.is_empty()) {
             match said {
                 Said::Code { code, corrects } => match &current {
                     Some(c) if *c == code => {}
@@ -562,7 +751,7 @@ mod tests {
         assert_eq!(host(&["confirmation number 4 4 1 2 and our number is 510-548-5525"]).as_deref(), Some("4412"));
         assert_eq!(host(&["Confirmation number is 8 8 1 9 I put a note about the window"]).as_deref(), Some("8819"));
         assert_eq!(host(&["Confirmation number is 8 8 1 9. I put a note."]).as_deref(), Some("8819"));
-        assert_eq!(host(&["confirmation is 5 5 2 1 7 30 pm"]).as_deref(), Some("5521"));
+        assert_eq!(host(&["confirmation is 5 5 2 1 7 30 pm"]), None, "where the code ends cannot be told");
     }
 
     #[test]
@@ -595,7 +784,12 @@ mod tests {
     fn corrections_replace_and_partial_ones_void() {
         assert_eq!(host(&["Confirmation is 5 5 8 2, no sorry, 5 5 8 3."]).as_deref(), Some("5583"));
         assert_eq!(host(&["Confirmation is 5 5 8 2, I mean 5 5 8 3."]).as_deref(), Some("5583"));
-        assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last digit is 3."]), None);
+        assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last digit is 3."]).as_deref(), Some("5583"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last two are 3 1."]), None);
+        assert_eq!(
+            host(&["Confirmation is 6 6 1 2, oh wait no that's the other party. Yours is 8 2 1 7."]).as_deref(),
+            Some("8217")
+        );
         assert_eq!(host(&["Confirmation is 5 5 8 2. No problem at all."]).as_deref(), Some("5582"));
     }
 

@@ -49,9 +49,36 @@ pub fn fold(word: &str) -> String {
 /// Nouns after which "no." is "number": "confirmation no. 4412".
 const NUMBERED: [&str; 7] = ["confirmation", "conf", "reservation", "booking", "reference", "ref", "order"];
 
+/// Parts of French numbers written with hyphens.
+const FRENCH_NUMBER_PARTS: &[&str] = &[
+    "un",
+    "deux",
+    "trois",
+    "quatre",
+    "cinq",
+    "six",
+    "sept",
+    "huit",
+    "neuf",
+    "dix",
+    "onze",
+    "douze",
+    "treize",
+    "quatorze",
+    "quinze",
+    "seize",
+    "vingt",
+    "vingts",
+    "trente",
+    "quarante",
+    "cinquante",
+    "soixante",
+    "et",
+];
+const FRENCH_TENS: &[&str] = &["dix", "vingt", "trente", "quarante", "cinquante", "soixante", "quatre"];
+
 /// Nouns whose "'s" is "is": "confirmation's 4412", "number's 4412".
-const IS_CONTRACTED: [&str; 8] =
-    ["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name"];
+const IS_CONTRACTED: &[&str] = &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name"];
 
 fn is_time(core: &str) -> bool {
     let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
@@ -89,17 +116,52 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
     if core.is_empty() {
         return;
     }
-    if let Some((stem, "s")) = core.rsplit_once('\'') {
-        if IS_CONTRACTED.contains(&stem) {
+    match core.rsplit_once('\'') {
+        Some((stem, "s")) if IS_CONTRACTED.contains(&stem) => {
             out.push(Tok::Word(stem.to_owned()));
             out.push(Tok::Word("is".to_owned()));
             return;
         }
+        // "number'll be".
+        Some((stem, "ll")) if IS_CONTRACTED.contains(&stem) => {
+            out.push(Tok::Word(stem.to_owned()));
+            out.push(Tok::Word("will".to_owned()));
+            return;
+        }
+        _ => {}
+    }
+    // "4,412": a thousands separator, not a pause.
+    let groups: Vec<&str> = core.split(',').collect();
+    if groups.len() > 1
+        && groups.iter().all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
+        && groups[0].len() <= 3
+        && groups[1..].iter().all(|g| g.len() == 3)
+    {
+        out.push(Tok::Word(groups.concat()));
+        return;
     }
     // "x-ray" stays one word; "A-7-X-3", "2-oh-3-3", "forty-five", "double-seven" split.
     if core == "x-ray" {
         out.push(Tok::Word("xray".to_owned()));
         return;
+    }
+    let hyphened: Vec<&str> = core.split('-').collect();
+    if hyphened.len() > 1 {
+        // "soixante-dix-sept", "quatre-vingt-dix": French numbers are one number.
+        if hyphened.iter().all(|p| FRENCH_NUMBER_PARTS.contains(p)) && FRENCH_TENS.contains(&hyphened[0]) {
+            out.push(Tok::Word(hyphened.concat()));
+            return;
+        }
+        // "ZQ-4471", "A-7-X-3", "44-12": one code written with hyphens.
+        let code_like = hyphened.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        let has_digit = hyphened.iter().any(|p| p.chars().any(|c| c.is_ascii_digit()));
+        let short_letters = hyphened
+            .iter()
+            .all(|p| p.chars().any(|c| c.is_ascii_digit()) || (p.len() <= 3 && super::words::digit(p).is_none()));
+        if code_like && has_digit && short_letters {
+            out.push(Tok::Word(hyphened.concat()));
+            return;
+        }
     }
     // "A.7.X.3" is four characters; "4.4" (no letters, single chars) too.
     let parts: Vec<&str> = if core.contains('-') {
@@ -197,12 +259,14 @@ mod tests {
 
     #[test]
     fn splits_codes_times_phones_and_contractions() {
-        assert_eq!(words("A-7-X-3, at 7:30."), ["a", "7", "x", "3", ",", "at", "<time>", "."]);
+        assert_eq!(words("A-7-X-3, at 7:30."), ["a7x3", ",", "at", "<time>", "."]);
         assert_eq!(words("Confirmation's 2-oh-3-3"), ["confirmation", "is", "2", "oh", "3", "3"]);
         assert_eq!(words("call 510-548-5525 or (510) 548-5525"), ["call", "<phone>", "or", "<phone>", "<phone>"]);
         assert_eq!(words("X-ray Número: 19.30h"), ["xray", "numero", ",", "<time>"]);
         assert_eq!(words("confirmation no. 4412"), ["confirmation", "number", "4412"]);
         assert_eq!(words("#4412... ok"), ["number", "4412", ".", "ok"]);
         assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
+        assert_eq!(words("ZQ-4471, 44-12, 4,412"), ["zq4471", ",", "4412", ",", "4412"]);
+        assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
     }
 }

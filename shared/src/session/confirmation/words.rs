@@ -111,6 +111,7 @@ const TEENS: &[(&str, u32)] = &[
     ("dixsept", 17),
     ("dixhuit", 18),
     ("dixneuf", 19),
+    ("dix", 10),
 ];
 
 /// 20, 30, … 90.
@@ -173,8 +174,68 @@ pub fn tens(word: &str) -> Option<u32> {
     TENS.iter().find(|(w, _)| *w == word).map(|&(_, v)| v)
 }
 
-/// One-word compounds: "veintidos", "quarantacinque", "ventitre", "funfundvierzig".
+/// Hundreds said as one word: "cuatrocientos", "trecento".
+const HUNDREDS: &[(&str, u32)] = &[
+    ("cien", 100),
+    ("ciento", 100),
+    ("doscientos", 200),
+    ("trescientos", 300),
+    ("cuatrocientos", 400),
+    ("quinientos", 500),
+    ("seiscientos", 600),
+    ("setecientos", 700),
+    ("ochocientos", 800),
+    ("novecientos", 900),
+    ("cento", 100),
+    ("duecento", 200),
+    ("trecento", 300),
+    ("quattrocento", 400),
+    ("cinquecento", 500),
+    ("seicento", 600),
+    ("settecento", 700),
+    ("ottocento", 800),
+    ("novecento", 900),
+    ("hundert", 100),
+    ("einhundert", 100),
+];
+
+/// Numbers below 100 said as one word, in any of the languages.
+pub fn below_hundred(word: &str) -> Option<u32> {
+    digit(word).or_else(|| teen(word)).or_else(|| tens(word)).or_else(|| compound(word))
+}
+
+/// A whole number said as one word with hundreds: "cuatrocientos", "zweihundertzwolf",
+/// "duecentocinquanta".
+pub fn hundreds_word(word: &str) -> Option<u32> {
+    if let Some(&(_, v)) = HUNDREDS.iter().find(|(w, _)| *w == word) {
+        return Some(v);
+    }
+    for marker in ["hundert", "cento"] {
+        if let Some((head, rest)) = word.split_once(marker) {
+            let times = if head.is_empty() || head == "ein" { Some(1) } else { digit(head).filter(|&d| d > 1) };
+            let rest_value = if rest.is_empty() { Some(0) } else { below_hundred(rest.trim_start_matches("und")) };
+            if let (Some(times), Some(rest)) = (times, rest_value) {
+                return Some(times * 100 + rest);
+            }
+        }
+    }
+    None
+}
+
+/// One-word compounds: "veintidos", "quarantacinque", "ventitre", "funfundvierzig",
+/// and French joined from hyphens: "soixantedixsept", "quatrevingtdix", "vingtetun".
 pub fn compound(word: &str) -> Option<u32> {
+    for (head, base) in [("quatrevingts", 80), ("quatrevingt", 80), ("soixante", 60)] {
+        if let Some(rest) = word.strip_prefix(head) {
+            let rest = rest.strip_prefix("et").unwrap_or(rest);
+            if rest.is_empty() {
+                return Some(base);
+            }
+            if let Some(v) = teen(rest).or_else(|| digit(rest).filter(|&d| d > 0)) {
+                return Some(base + v);
+            }
+        }
+    }
     if let Some((unit, ten)) = word.split_once("und") {
         if let (Some(u), Some(t)) = (digit(unit), tens(ten)) {
             return (u > 0).then_some(t + u);
@@ -188,6 +249,7 @@ pub fn compound(word: &str) -> Option<u32> {
         let stems = [ten, &ten[..ten.len() - 1]];
         for stem in stems {
             if let Some(rest) = word.strip_prefix(stem) {
+                let rest = rest.strip_prefix("et").unwrap_or(rest);
                 if let Some(u) = digit(rest).filter(|&u| u > 0) {
                     return Some(value + u);
                 }
@@ -223,6 +285,15 @@ pub const CODE_FILLERS: &[&str] = &[
 
 /// After a number, these make it a quantity or a time, not part of a code.
 pub const QUANTITY: &[&str] = &[
+    "letters",
+    "digits",
+    "numbers",
+    "characters",
+    "second",
+    "seconds",
+    "sec",
+    "moment",
+    "minute",
     "people",
     "persons",
     "person",
@@ -308,6 +379,15 @@ pub const BOOKING: &[&str] = &[
 
 /// Qualifiers that make a "code"/"number" something else: never a booking code.
 pub const OTHER_CODES: &[&str] = &[
+    "postleitzahl",
+    "plz",
+    "navi",
+    "buzzer",
+    "elevator",
+    "lift",
+    "order",
+    "codigo postal",
+    "cap",
     "area",
     "zip",
     "postal",
@@ -451,6 +531,20 @@ pub const PREAMBLE: &[&str] = &[
 
 /// More preamble: Italian and a few politeness words.
 pub const PREAMBLE_MORE: &[&str] = &[
+    "della",
+    "dello",
+    "delle",
+    "des",
+    "vom",
+    "zur",
+    "letter",
+    "then",
+    "on",
+    "actually",
+    "oh",
+    "mm",
+    "hm",
+    "mhm",
     "sara",
     "codice",
     "allora",
@@ -536,3 +630,78 @@ pub const CORRECTION: &[&str] = &[
 
 /// Words said before a code repeated: "4412, again 4412", "I repeat".
 pub const REPEAT: &[&str] = &["again", "repeat", "once", "more", "so", "that's", "i", "otra", "vez", "encore"];
+
+/// Filler phrases a busy host says before the code ("hang on, the screen's slow,
+/// let me see"), skipped after a strong trigger.
+pub const STALLING: &[&str] = &[
+    "hang",
+    "hold",
+    "on",
+    "let",
+    "let's",
+    "lets",
+    "me",
+    "see",
+    "check",
+    "look",
+    "bear",
+    "with",
+    "second",
+    "sec",
+    "moment",
+    "screen",
+    "screen's",
+    "computer",
+    "system",
+    "here",
+    "my",
+    "slow",
+    "today",
+    "pull",
+    "up",
+    "find",
+    "where",
+    "was",
+    "alright",
+    "all",
+    "right",
+    "and",
+    "kind",
+    "of",
+    "hidden",
+    "this",
+    "one",
+    "sorry",
+    "just",
+    "give",
+    "wait",
+    "ok",
+    "okay",
+    "oh",
+    "well",
+    "now",
+    "got",
+    "it",
+    "bit",
+    "a",
+    "the",
+    "momento",
+    "attendez",
+    "warten",
+    "sie",
+    "momentino",
+    "vediamo",
+    "voyons",
+    "veamos",
+    "mal",
+    "kurz",
+    "numbers",
+    "letters",
+    "digits",
+];
+
+/// Agent lines that only keep the host talking: "uh-huh", "mm-hm", "okay".
+pub const BACKCHANNEL: &[&str] = &[
+    "uh", "huh", "mm", "hm", "mhm", "okay", "ok", "yes", "yeah", "yep", "sure", "go", "on", "aja", "aha", "si", "oui",
+    "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá",
+];
