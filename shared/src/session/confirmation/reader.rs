@@ -85,6 +85,8 @@ fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
     let w = word(toks, i)?;
     let (mut value, mut next) = if let Some(h) = hundreds_word(w) {
         (h, i + 1)
+    } else if w == "a" && matches!(word(toks, i + 1), Some("hundred")) {
+        (100, i + 2)
     } else {
         let (v, next) = small_number(toks, i)?;
         match word(toks, next) {
@@ -104,6 +106,12 @@ fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
                 }
                 _ => return Some((value + v, after)),
             }
+        }
+    }
+    // "seven hundred oh five".
+    if value % 100 == 0 && matches!(word(toks, next), Some("oh" | "o")) {
+        if let Some(d) = word(toks, next + 1).and_then(digit).filter(|_| word(toks, next + 1) != Some("oh")) {
+            return Some((value + d, next + 2));
         }
     }
     let at = if matches!(word(toks, next), Some("and" | "y" | "e")) { next + 1 } else { next };
@@ -158,7 +166,21 @@ fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
 }
 
 fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
+    if let Some(Tok::Letters(letters)) = toks.get(i) {
+        // "PQ 7 7 2": capitals run together are letters only next to the rest of a code.
+        return (in_run || plain_unit_follows(toks, i + 1)).then(|| Unit {
+            chars: letters.to_ascii_uppercase(),
+            next: i + 1,
+            numeric: false,
+        });
+    }
     let w = word(toks, i)?;
+    // "7 O 8": a transcribed "oh" between digits.
+    let numeric_before =
+        i > 0 && word(toks, i - 1).is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()) || digit(p).is_some());
+    if w == "o" && in_run && numeric_before && plain_unit_follows(toks, i + 1) {
+        return Some(Unit { chars: "0".into(), next: i + 1, numeric: true });
+    }
     // "one second", "one moment": not a digit.
     if matches!(w, "one" | "un" | "uno" | "ein" | "eine") && in_list(QUANTITY, word(toks, i + 1)) && !in_run {
         return None;
@@ -224,6 +246,8 @@ const LAST_JOINERS: &[&str] = &["and", "y", "et", "und", "e"];
 /// The run of code characters starting exactly at `start`, if one does.
 pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut units: Vec<Unit> = Vec::new();
+    // Unit indices where a comma came before: the code's spoken groups.
+    let mut group_starts: Vec<usize> = Vec::new();
     let mut i = start;
     let mut ambiguous = false;
     loop {
@@ -252,12 +276,20 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             }
             // "Two. Five. Four. One.": one character a sentence.
             if toks.get(j) == Some(&Tok::Stop) && units.iter().all(|u| u.chars.len() == 1) {
-                let lone = unit_at(toks, j + 1, true)
-                    .filter(|u| u.chars.len() == 1 && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None));
+                let lone = unit_at(toks, j + 1, true).filter(|u| {
+                    u.chars.len() == 1
+                        && word(toks, j + 1) != Some("oh")
+                        && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None)
+                });
                 if lone.is_some() {
                     j += 1;
                 }
             }
+        }
+        // "…4 4 1 2, seven thirty": a clock time, never a code nor part of one.
+        if is_clock_words(toks, j) {
+            ambiguous |= !separated;
+            break;
         }
         let w = word(toks, j);
         let unit = if in_list(DOUBLE, w) || in_list(TRIPLE, w) {
@@ -273,11 +305,19 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             }
         };
         let after = word(toks, unit.next);
-        if unit.numeric && in_list(QUANTITY, after) {
-            // "…2, 2 people" ends the code; "3 9 2 0 1 2 people" or "5 5 2 1 7 30 pm"
-            // cannot say where it ended.
-            ambiguous |= !units.is_empty() && !separated;
+        if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
+            // "…2, 2 people" ends the code; so does "…2, 7 30 pm" (back to the comma);
+            // "3 9 2 0 1 2 people" cannot say where it ended.
+            if !units.is_empty() && !separated {
+                match group_starts.last() {
+                    Some(&g) if g > 0 => units.truncate(g),
+                    _ => ambiguous = true,
+                }
+            }
             break;
+        }
+        if separated {
+            group_starts.push(units.len());
         }
         i = unit.next;
         units.push(unit);
@@ -285,8 +325,60 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     if units.is_empty() {
         return None;
     }
+    // "A73X, 510 548 5525": a phone number said after the code.
+    if let Some(g) = trailing_phone(&units, &group_starts) {
+        units.truncate(g);
+    }
     let code: String = units.iter().map(|u| u.chars.as_str()).collect();
     Some(Run { code: collapse_repeat(&code), start, end: i, ambiguous })
+}
+
+/// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
+fn is_clock_words(toks: &[Tok], j: usize) -> bool {
+    let hour = word(toks, j).and_then(|w| digit(w).or_else(|| teen(w))).filter(|h| (1..=12).contains(h));
+    let is_word = word(toks, j).is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()));
+    hour.is_some()
+        && is_word
+        && matches!(
+            word(toks, j + 1),
+            Some("fifteen" | "thirty" | "forty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half")
+        )
+}
+
+/// The unit index where a trailing phone number starts (groups of 3-3-4 or 3-4
+/// digits, or one group of 7 to 11), if the code ends with one.
+fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
+    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0).collect();
+    starts.dedup();
+    let groups: Vec<(usize, usize)> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &g)| {
+            let end = starts.get(k + 1).copied().unwrap_or(units.len());
+            (g, end)
+        })
+        .collect();
+    let digits = |(from, to): (usize, usize)| -> Option<usize> {
+        let part = &units[from..to];
+        part.iter().all(|u| u.numeric).then(|| part.iter().map(|u| u.chars.len()).sum())
+    };
+    let lens: Vec<Option<usize>> = groups.iter().map(|&g| digits(g)).collect();
+    let n = groups.len();
+    for take in [3usize, 2, 1] {
+        if n < take {
+            continue;
+        }
+        let tail: Option<Vec<usize>> = lens[n - take..].iter().copied().collect();
+        let phone = match tail.as_deref() {
+            Some([3, 3, 4]) | Some([3, 4]) => true,
+            Some([one]) => (7..=11).contains(one),
+            _ => false,
+        };
+        if phone {
+            return Some(groups[n - take].0);
+        }
+    }
+    None
 }
 
 /// "4412 4412" said twice in one breath is "4412".
@@ -368,7 +460,7 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                 }
             }
             Tok::Phone => return None,
-            Tok::Word(w) => {
+            Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
                     if run.valid() {
                         return Some(run);
@@ -431,9 +523,6 @@ fn answer_opening(w: &str) -> bool {
         || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
 }
 
-/// Words saying the code just given was wrong in part: "the last digit is 5".
-const PARTIAL: &[&str] = &["last", "first", "digit", "letter", "end", "ultimo", "dernier", "letzte", "ultima"];
-
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
 /// with that one character replaced.
 fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
@@ -473,7 +562,6 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
     'outer: loop {
         let mut j = end;
         let mut correcting = false;
-        let mut partial = false;
         let mut limit = end + 10;
         while j < toks.len() && j < limit {
             let w = match &toks[j] {
@@ -482,7 +570,7 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                     continue;
                 }
                 Tok::Time | Tok::Phone => break,
-                Tok::Word(w) => w.as_str(),
+                Tok::Word(w) | Tok::Letters(w) => w.as_str(),
             };
             if let Some(run) = run_at(toks, j) {
                 if run.valid() {
@@ -498,7 +586,6 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                 }
                 if correcting {
                     // "last one's a 2": part of a code, not all of it; read on.
-                    partial = true;
                     j = run.end.max(j + 1);
                     continue;
                 }
@@ -518,11 +605,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
             // "…4, sorry, the last digit is 5": one character replaced.
             match replaced_character(toks, end, &current) {
                 Some(code) => out.push(Said::Code { code, corrects: true }),
-                // Taken back, and what replaces it is not whole.
-                None if partial || near(toks, end, (end + CORRECTION_WINDOW).min(toks.len()), PARTIAL) => {
-                    out.push(Said::Doubt)
-                }
-                None => {}
+                // Taken back, and nothing whole replaces it: the code is withdrawn.
+                None => out.push(Said::Doubt),
             }
         }
         return end;
@@ -540,7 +624,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
         while i < toks.len().min(limit) {
             match &toks[i] {
                 Tok::Comma | Tok::Stop => {}
-                Tok::Word(w) => {
+                Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
                         i = follow_ups(toks, run.end, run.code, &mut out);
@@ -634,7 +718,7 @@ fn transparent(agent: &[Tok]) -> bool {
         let mut all_code = true;
         while i < agent.len() {
             match &agent[i] {
-                Tok::Word(_) => match unit_at(agent, i, true) {
+                Tok::Word(_) | Tok::Letters(_) => match unit_at(agent, i, true) {
                     Some(u) => i = u.next,
                     None => {
                         all_code = false;
@@ -647,6 +731,29 @@ fn transparent(agent: &[Tok]) -> bool {
         all_code
     };
     backchannel || echo
+}
+
+/// Appends the host's next utterance. If it starts over the code the first one left
+/// unfinished ("…is 4 4" then "4 4 1 2"), the unfinished part gives way.
+fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
+    if !matches!(host.last(), Some(Tok::Stop)) {
+        let mut end = host.len();
+        while end > 0 && host[end - 1] == Tok::Comma {
+            end -= 1;
+        }
+        let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end));
+        let first = next.iter().position(|t| t.word().is_some());
+        let restarted = first.and_then(|f| run_at(&next, f)).filter(|r| r.start == first.unwrap_or(0));
+        if let (Some(unfinished), Some(restarted)) = (unfinished, restarted) {
+            if restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code) {
+                host.truncate(unfinished.start);
+                host.extend(next);
+                return;
+            }
+        }
+        host.push(Tok::Comma);
+    }
+    host.extend(next);
 }
 
 /// A conversation as turns: consecutive lines of one speaker joined, and a host
@@ -668,20 +775,14 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
                 && transparent(agent)
                 && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
             {
-                host.push(Tok::Comma);
-                host.extend(toks);
+                join(host, toks);
                 out.pop();
                 continue;
             }
         }
         match out.last_mut() {
-            Some((last, joined)) if *last == speaker => {
-                // A code split across two utterances reads on; a stop still ends it.
-                if !matches!(joined.last(), Some(Tok::Stop)) {
-                    joined.push(Tok::Comma);
-                }
-                joined.extend(toks);
-            }
+            // A code split across two utterances reads on; a stop still ends it.
+            Some((last, joined)) if *last == speaker => join(joined, toks),
             _ => out.push((speaker, toks)),
         }
     }
@@ -791,11 +892,36 @@ mod tests {
             Some("8217")
         );
         assert_eq!(host(&["Confirmation is 5 5 8 2. No problem at all."]).as_deref(), Some("5582"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, oh sorry, that was the old booking."]), None, "withdrawn");
     }
 
     #[test]
     fn a_code_split_across_two_utterances_reads_on() {
         assert_eq!(host(&["Your confirmation number is 4 4", "1 2"]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Your confirmation number is 4 4", "4 4 1 2."]).as_deref(), Some("4412"), "started over");
+        let lines = [("r", "Confirmation is K 7,"), ("a", "Mm-hm."), ("r", "7 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("K772"));
+        let lines = [("r", "Confirmation is K 7,"), ("a", "Could you slow down?"), ("r", "7 2.")];
+        assert_eq!(convo(&lines), None, "a real question is no backchannel");
+    }
+
+    #[test]
+    fn a_time_a_phone_number_or_an_address_after_the_code_is_cut_off() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2, seven thirty then."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 seven thirty."]), None);
+        assert_eq!(host(&["Confirmation is A 7 3 X, 510 548 5525 if you need us."]).as_deref(), Some("A73X"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 7 30 pm."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 215 Main Street."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn capitals_run_together_are_letters_only_beside_a_code() {
+        assert_eq!(host(&["Your confirmation is PQ 7 7 2."]).as_deref(), Some("PQ772"));
+        assert_eq!(host(&["Your confirmation is by SMS."]), None);
+        assert_eq!(host(&["Confirmation number is seven hundred oh five."]).as_deref(), Some("705"));
+        assert_eq!(host(&["Confirmation number is a hundred and twelve."]).as_deref(), Some("112"));
+        assert_eq!(host(&["Confirmation number is 7 O 8 1."]).as_deref(), Some("7081"));
+        assert_eq!(host(&["Confirmation number is 4 4 1 2. Oh."]).as_deref(), Some("4412"));
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub enum Tok {
     Stop,
     /// `,`, `:`, or the seam between two joined utterances.
     Comma,
+    /// Two to four capitals written together ("PQ", "LMN"): letters of a code, when
+    /// one is being read.
+    Letters(String),
     /// A clock time written with a separator: "7:30", "19.30", "7:30pm".
     Time,
     /// Digits grouped like a phone number: "510-548-5525", "(510)", "+1".
@@ -20,7 +23,7 @@ pub enum Tok {
 impl Tok {
     pub fn word(&self) -> Option<&str> {
         match self {
-            Tok::Word(w) => Some(w),
+            Tok::Word(w) | Tok::Letters(w) => Some(w),
             _ => None,
         }
     }
@@ -180,10 +183,26 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
 }
 
 /// Tokens of one utterance.
+/// Capitals that are words or abbreviations, not letters of a code.
+const CAPITAL_WORDS: &[&str] = &[
+    "OK", "AM", "PM", "ID", "US", "IT", "NO", "SO", "TV", "AN", "AT", "BE", "DO", "GO", "HI", "IF", "IN", "IS", "ME",
+    "MY", "OF", "ON", "OR", "TO", "UP", "WE", "THE", "AND", "FOR", "YES", "YOU", "ARE", "SMS", "USA", "BBQ", "VIP",
+    "ASAP", "OH", "UH", "UM", "MM", "HM", "MHM", "NYC", "LA", "SF", "EST", "PST", "CET", "EUR", "USD", "DJ", "RSVP",
+    "NOTE", "CODE", "ALL", "SET", "DONE", "NOT", "BUT", "YEAH", "YEP", "SURE", "HOLD", "WAIT", "ONE", "TWO", "SIX",
+    "TEN", "FIVE", "FOUR", "NINE", "ZERO", "ES", "EL", "LE", "DE", "DU", "IL", "DI", "DIE", "DER", "DAS", "IST",
+];
+
+fn capital_letters(original: &str) -> bool {
+    let core = original.trim_matches(|c: char| !c.is_alphanumeric());
+    (2..=4).contains(&core.len()) && core.chars().all(|c| c.is_ascii_uppercase()) && !CAPITAL_WORDS.contains(&core)
+}
+
 pub fn tokenize(text: &str) -> Vec<Tok> {
-    let text = fold(text);
     let mut out = Vec::new();
-    for chunk in text.split_whitespace() {
+    for original in text.split_whitespace() {
+        let capitals = capital_letters(original);
+        let folded = fold(original);
+        let chunk = folded.as_str();
         let bare = chunk.trim_end_matches([',', '.', ':', ';']);
         if bare.len() > 2 && bare.starts_with('(') && bare.ends_with(')') {
             // "(510)": an area code in parentheses.
@@ -228,7 +247,15 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
             tail.push(tok);
             core = &core[..core.len() - last.len_utf8()];
         }
+        let before = out.len();
         push_core(core, &mut out);
+        if capitals && out.len() == before + 1 {
+            if let Some(Tok::Word(w)) = out.last_mut() {
+                let letters = std::mem::take(w);
+                out.pop();
+                out.push(Tok::Letters(letters));
+            }
+        }
         tail.reverse();
         // Several stops in a row ("...") are one.
         for tok in tail {
@@ -249,6 +276,7 @@ mod tests {
             .into_iter()
             .map(|t| match t {
                 Tok::Word(w) => w,
+                Tok::Letters(l) => format!("<{l}>"),
                 Tok::Stop => ".".into(),
                 Tok::Comma => ",".into(),
                 Tok::Time => "<time>".into(),
@@ -267,6 +295,7 @@ mod tests {
         assert_eq!(words("#4412... ok"), ["number", "4412", ".", "ok"]);
         assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
         assert_eq!(words("ZQ-4471, 44-12, 4,412"), ["zq4471", ",", "4412", ",", "4412"]);
+        assert_eq!(words("It's PQ 7, OK, SMS"), ["it's", "<pq>", "7", ",", "ok", ",", "sms"]);
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
     }
 }

@@ -705,3 +705,33 @@ pub const BACKCHANNEL: &[&str] = &[
     "uh", "huh", "mm", "hm", "mhm", "okay", "ok", "yes", "yeah", "yep", "sure", "go", "on", "aja", "aha", "si", "oui",
     "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá",
 ];
+
+/// After a number, these make it an address, not part of a code.
+pub const STREET: &[&str] = &[
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "boulevard",
+    "blvd",
+    "drive",
+    "dr",
+    "lane",
+    "ln",
+    "way",
+    "place",
+    "main",
+    "broadway",
+    "calle",
+    "avenida",
+    "rue",
+    "strasse",
+    "str",
+    "via",
+    "viale",
+    "piazza",
+    "plaza",
+    "suite",
+];
