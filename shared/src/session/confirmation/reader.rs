@@ -229,7 +229,21 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     let has_digit = w.chars().any(|c| c.is_ascii_digit());
     let has_letter = w.chars().any(|c| c.is_ascii_alphabetic());
     if alnum && has_digit && has_letter && w.len() <= MAX_LEN && !is_ordinal_or_clock(w) {
-        return Some(Unit { chars: w.to_ascii_uppercase(), next: i + 1, numeric: false });
+        // "4o77", "4-O-7-7": an "oh" between digits is a zero.
+        let chars: Vec<char> = w.chars().collect();
+        let code: String = chars
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                let digit_at = |at: Option<usize>| at.and_then(|a| chars.get(a)).is_some_and(char::is_ascii_digit);
+                if c == 'o' && digit_at(k.checked_sub(1)) && digit_at(Some(k + 1)) {
+                    '0'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        return Some(Unit { chars: code, next: i + 1, numeric: false });
     }
     None
 }
@@ -554,6 +568,8 @@ fn takes_back(toks: &[Tok], j: usize) -> bool {
     };
     CORRECTION.contains(&w)
         || (DENY.contains(&w) && matches!(toks.get(j + 1), Some(Tok::Comma | Tok::Stop) | None))
+        // "9 9 1 4, no 9 9 4 1".
+        || (DENY.contains(&w) && unit_at(toks, j + 1, false).is_some())
         || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)))
 }
 
@@ -577,7 +593,12 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                     if correcting {
                         out.push(Said::Code { code: run.code.clone(), corrects: true });
                     } else if run.code != current {
-                        // A second code with no word saying why: the reader cannot choose.
+                        // Numbers going on into a sentence ("7 30 works for us") are not a
+                        // code; a second code on its own, with no word saying why, leaves
+                        // the reader unable to choose.
+                        if !matches!(toks.get(run.end), Some(Tok::Stop | Tok::Comma) | None) {
+                            break;
+                        }
                         out.push(Said::Code { code: run.code.clone(), corrects: false });
                     }
                     current = run.code;
@@ -743,15 +764,19 @@ fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
         }
         let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end));
         let first = next.iter().position(|t| t.word().is_some());
-        let restarted = first.and_then(|f| run_at(&next, f)).filter(|r| r.start == first.unwrap_or(0));
-        if let (Some(unfinished), Some(restarted)) = (unfinished, restarted) {
+        let opening = first.and_then(|f| run_at(&next, f));
+        if let (Some(unfinished), Some(restarted)) = (unfinished, opening.clone()) {
             if restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code) {
                 host.truncate(unfinished.start);
                 host.extend(next);
                 return;
             }
         }
-        host.push(Tok::Comma);
+        // Only an utterance that opens with code characters up to a pause goes on with
+        // the code ("0 4,", "7. That's it."); "7 30 works for us" is something else.
+        let spelled_on = first.is_some_and(|f| in_list(SPELL_JOINERS, word(&next, f)));
+        let code_goes_on = opening.is_some_and(|r| matches!(next.get(r.end), Some(Tok::Stop | Tok::Comma) | None));
+        host.push(if code_goes_on || spelled_on { Tok::Comma } else { Tok::Stop });
     }
     host.extend(next);
 }
@@ -885,6 +910,12 @@ mod tests {
     fn corrections_replace_and_partial_ones_void() {
         assert_eq!(host(&["Confirmation is 5 5 8 2, no sorry, 5 5 8 3."]).as_deref(), Some("5583"));
         assert_eq!(host(&["Confirmation is 5 5 8 2, I mean 5 5 8 3."]).as_deref(), Some("5583"));
+        assert_eq!(host(&["Confirmation is 9 9 1 4, no 9 9 4 1."]).as_deref(), Some("9941"));
+        assert_eq!(
+            host(&["Confirmation is 7 7 1 8, hold on, that's the Thompson party. Yours is 7 7 8 1."]).as_deref(),
+            Some("7781")
+        );
+        assert_eq!(host(&["Confirmation is 4-O-7-7."]).as_deref(), Some("4077"));
         assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last digit is 3."]).as_deref(), Some("5583"));
         assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last two are 3 1."]), None);
         assert_eq!(
@@ -899,6 +930,7 @@ mod tests {
     fn a_code_split_across_two_utterances_reads_on() {
         assert_eq!(host(&["Your confirmation number is 4 4", "1 2"]).as_deref(), Some("4412"));
         assert_eq!(host(&["Your confirmation number is 4 4", "4 4 1 2."]).as_deref(), Some("4412"), "started over");
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2", "7 30 works for us?"]).as_deref(), Some("4412"));
         let lines = [("r", "Confirmation is K 7,"), ("a", "Mm-hm."), ("r", "7 2.")];
         assert_eq!(convo(&lines).as_deref(), Some("K772"));
         let lines = [("r", "Confirmation is K 7,"), ("a", "Could you slow down?"), ("r", "7 2.")];

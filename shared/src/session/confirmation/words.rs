@@ -602,6 +602,14 @@ pub const DENY: &[&str] = &["no", "nope", "incorrect", "wrong", "nein", "non", "
 
 /// Words that take back the code just said: "5 5 8 2, no sorry, 5 5 8 3".
 pub const CORRECTION: &[&str] = &[
+    "hold",
+    "hang",
+    "mistake",
+    "instead",
+    "whoops",
+    "misread",
+    "typo",
+    "wrong",
     "sorry",
     "actually",
     "wait",
