@@ -362,7 +362,7 @@ fn is_clock_words(toks: &[Tok], j: usize) -> bool {
 /// The unit index where a trailing phone number starts (groups of 3-3-4 or 3-4
 /// digits, or one group of 7 to 11), if the code ends with one.
 fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
-    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0).collect();
+    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()).collect();
     starts.dedup();
     let groups: Vec<(usize, usize)> = starts
         .iter()
