@@ -37,8 +37,9 @@ fn transcript_turns(transcript: &[TranscriptLine]) -> Vec<(Speaker, Vec<Tok>)> {
 
 /// Whether a host reply accepts what the agent just read back: "yes, that's right".
 fn affirms(reply: &[Tok], code: &str) -> bool {
-    let first = reply.iter().find_map(Tok::word);
-    let opens_yes = first.is_some_and(|w| words::AFFIRM.contains(&w));
+    // "uh-huh" and "mm-hm" arrive as two words each.
+    let first = reply.iter().filter_map(Tok::word).find(|w| !matches!(*w, "uh" | "um" | "oh" | "well"));
+    let opens_yes = first.is_some_and(|w| words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"));
     let takes_back =
         reply.iter().filter_map(Tok::word).any(|w| words::DENY.contains(&w) || words::CORRECTION.contains(&w));
     let other_code = runs(reply).iter().any(|r| r.code != code);
@@ -235,6 +236,14 @@ mod tests {
         let outcome = verify(reported(None), &transcript);
         assert_eq!(outcome.confirmation_number.as_deref(), Some("K914"));
         assert_eq!(outcome.code_verification, Some(CodeVerification::ReadBackConfirmed));
+        let mumbled = [
+            line(Speaker::Agent, "So the confirmation is K 9 1 4?", 1000),
+            line(Speaker::Restaurant, "Uh-huh, see you tonight.", 2000),
+        ];
+        assert_eq!(
+            verify(reported(Some("K914")), &mumbled).code_verification,
+            Some(CodeVerification::ReadBackConfirmed)
+        );
         let refused =
             [line(Speaker::Agent, "So that's K 9 1 4?", 1000), line(Speaker::Restaurant, "No, not quite.", 2000)];
         assert_eq!(verify(reported(Some("K914")), &refused).code_verification, Some(CodeVerification::Unverifiable));
