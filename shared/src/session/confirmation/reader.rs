@@ -452,6 +452,31 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
         )
 }
 
+/// Whether the code ending at `end` may go on after a word the reader did not know
+/// ("7 7 B like in boy 4"): more code characters follow in the same breath, with no
+/// time or party size to explain them. Then the run read is not the whole code.
+fn cut_short(toks: &[Tok], end: usize) -> bool {
+    let mut k = end;
+    while k < toks.len() && k < end + 4 {
+        let Some(w) = toks.get(k).and_then(Tok::word) else {
+            return false;
+        };
+        if matches!(
+            w,
+            "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under" | "and"
+        ) {
+            return false;
+        }
+        if k > end {
+            if let Some(unit) = unit_at(toks, k, false) {
+                return !in_list(QUANTITY, word(toks, unit.next));
+            }
+        }
+        k += 1;
+    }
+    false
+}
+
 /// A quantity said before the code ("for 2 people", "three letters and then"): skipped.
 fn quantity_at(toks: &[Tok], j: usize) -> Option<usize> {
     let unit = unit_at(toks, j, false).filter(|u| u.numeric)?;
@@ -476,10 +501,10 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             Tok::Phone => return None,
             Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
-                    if run.valid() {
+                    if run.valid() && !cut_short(toks, run.end) {
                         return Some(run);
                     }
-                    if run.ambiguous {
+                    if run.ambiguous || run.valid() {
                         return None;
                     }
                 }
@@ -488,6 +513,10 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     continue;
                 }
                 let w = w.as_str();
+                // "confirmation code for the valet is …": another code after all.
+                if OTHER_CODES.contains(&w) {
+                    return None;
+                }
                 let skippable = PREAMBLE.contains(&w)
                     || PREAMBLE_MORE.contains(&w)
                     || AMBIGUOUS_LETTERS.contains(&w)
@@ -647,6 +676,9 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
+                        if cut_short(toks, run.end) {
+                            break;
+                        }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
                         i = follow_ups(toks, run.end, run.code, &mut out);
                         break;
@@ -885,6 +917,14 @@ mod tests {
         assert_eq!(host(&["Confirmation 4 4 1 2, 4 4 1 2."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Confirmation number is 4412. Again, 4412."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Confirmation is A73X A73X"]).as_deref(), Some("A73X"));
+    }
+
+    #[test]
+    fn a_code_that_may_go_on_past_an_unknown_word_is_not_taken() {
+        assert_eq!(host(&["Confirmation is 7 7 B like in boy 4."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 for 2 people at 7."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 $40 deposit."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["The confirmation code for the valet is 3 3 4."]), None);
     }
 
     #[test]

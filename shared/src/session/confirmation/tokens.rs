@@ -14,7 +14,8 @@ pub enum Tok {
     /// Two to four capitals written together ("PQ", "LMN"): letters of a code, when
     /// one is being read.
     Letters(String),
-    /// A clock time written with a separator: "7:30", "19.30", "7:30pm".
+    /// A clock time written with a separator ("7:30", "19.30", "7:30pm") or an amount
+    /// of money ("$40", "25€"): never part of a code.
     Time,
     /// Digits grouped like a phone number: "510-548-5525", "(510)", "+1".
     Phone,
@@ -107,7 +108,9 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
     if core.is_empty() {
         return;
     }
-    if is_time(core) {
+    let money = (core.starts_with(['$', '€', '£']) || core.ends_with(['€', '$', '£']))
+        && core.chars().any(|c| c.is_ascii_digit());
+    if is_time(core) || money {
         out.push(Tok::Time);
         return;
     }
@@ -296,6 +299,7 @@ mod tests {
         assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
         assert_eq!(words("ZQ-4471, 44-12, 4,412"), ["zq4471", ",", "4412", ",", "4412"]);
         assert_eq!(words("It's PQ 7, OK, SMS"), ["it's", "<pq>", "7", ",", "ok", ",", "sms"]);
+        assert_eq!(words("4412 $40 25€"), ["4412", "<time>", "<time>"]);
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
     }
 }

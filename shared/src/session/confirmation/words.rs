@@ -285,6 +285,14 @@ pub const CODE_FILLERS: &[&str] = &[
 
 /// After a number, these make it a quantity or a time, not part of a code.
 pub const QUANTITY: &[&str] = &[
+    "dollars",
+    "dollar",
+    "bucks",
+    "euros",
+    "euro",
+    "pounds",
+    "deposit",
+    "percent",
     "letters",
     "digits",
     "numbers",
@@ -379,6 +387,22 @@ pub const BOOKING: &[&str] = &[
 
 /// Qualifiers that make a "code"/"number" something else: never a booking code.
 pub const OTHER_CODES: &[&str] = &[
+    "valet",
+    "coat",
+    "locker",
+    "voucher",
+    "gift",
+    "pin",
+    "verification",
+    "membership",
+    "loyalty",
+    "member",
+    "account",
+    "invoice",
+    "receipt",
+    "transaction",
+    "tracking",
+    "elevator",
     "postleitzahl",
     "plz",
     "navi",
