@@ -1039,6 +1039,17 @@ mod tests {
         assert_eq!(host(&["Ihre Bestätigungsnummer lautet vier fünf acht zwei."]).as_deref(), Some("4582"));
         assert_eq!(host(&["Il numero di prenotazione è quattro cinque otto due."]).as_deref(), Some("4582"));
         assert_eq!(host(&["Su número de confirmación es treinta y cinco, ochenta y dos."]).as_deref(), Some("3582"));
+        assert_eq!(
+            host(&["C'est noté, votre code de confirmation : 7 7 3 2, à vingt heures."]).as_deref(),
+            Some("7732")
+        );
+        assert_eq!(host(&["Votre numéro de réservation est le A B 4 4 2."]).as_deref(), Some("AB442"));
+        assert_eq!(host(&["Ihre Reservierungsnummer ist die 4 4 1 2 für 19 Uhr."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il numero di prenotazione è il 3 3 9 4 per due persone."]).as_deref(), Some("3394"));
+        assert_eq!(host(&["Su número de reserva es el 5 5 2 1 a nombre de García."]).as_deref(), Some("5521"));
+        assert_eq!(host(&["Votre numéro de confirmation, c'est le 12 34 56."]).as_deref(), Some("123456"));
+        assert_eq!(host(&["Die Postleitzahl ist 1 0 1 1 5, die Reservierung ist bestätigt."]), None);
     }
 
     #[test]
