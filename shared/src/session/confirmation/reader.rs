@@ -1002,6 +1002,10 @@ mod tests {
         assert_eq!(convo(&lines).as_deref(), Some("3318"));
         let lines = [("a", "And the time, seven thirty?"), ("r", "Yes, 7 30.")];
         assert_eq!(convo(&lines), None);
+        let lines = [("a", "And the confirmation number?"), ("r", "Um, 7 30 tomorrow, right?")];
+        assert_eq!(convo(&lines), None, "a time is no answer");
+        let lines = [("a", "Do you have a confirmation number?"), ("r", "Not really, we're at 2 1 5 Main Street.")];
+        assert_eq!(convo(&lines), None);
         let lines = [("r", "Confirmation number is 5 5 8 2."), ("a", "That's 5 5 8 2?"), ("r", "No, 5 5 8 3.")];
         assert_eq!(convo(&lines).as_deref(), Some("5583"));
         let lines = [("r", "Confirmation number is 5 5 8 2."), ("a", "That's 5 5 8 2?"), ("r", "No.")];

@@ -285,6 +285,17 @@ pub const CODE_FILLERS: &[&str] = &[
 
 /// After a number, these make it a quantity or a time, not part of a code.
 pub const QUANTITY: &[&str] = &[
+    "tonight",
+    "tomorrow",
+    "today",
+    "sharp",
+    "noon",
+    "midnight",
+    "morning",
+    "evening",
+    "night",
+    "hrs",
+    "mins",
     "dollars",
     "dollar",
     "bucks",
