@@ -46,10 +46,16 @@ pub enum Scenario {
     /// The host is a Realtime model session (a second fake here; real OpenAI with
     /// `--real-openai`), talking with the agent through the phone line.
     AiHost,
+    /// The model reports a code other than the one the host spelled: the record keeps
+    /// it, flagged `mismatch`, with the host's code beside it.
+    MisreadsCode,
+    /// The agent reads the code back wrong, the host corrects it, and the agent reports
+    /// the corrected code.
+    CorrectsReadBack,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Confirms,
         Scenario::OffersAnotherTime,
         Scenario::FullyBooked,
@@ -59,6 +65,8 @@ impl Scenario {
         Scenario::Busy,
         Scenario::NoAnswer,
         Scenario::AiHost,
+        Scenario::MisreadsCode,
+        Scenario::CorrectsReadBack,
     ];
 
     pub fn parse(name: &str) -> Option<Scenario> {
@@ -76,6 +84,8 @@ impl Scenario {
             Scenario::Busy => "busy",
             Scenario::NoAnswer => "no-answer",
             Scenario::AiHost => "ai-host",
+            Scenario::MisreadsCode => "misreads-code",
+            Scenario::CorrectsReadBack => "corrects-read-back",
         }
     }
 
@@ -156,6 +166,39 @@ impl Scenario {
                         AgentTurn::say("Perfect, B, two, two. Thank you, goodbye!", 900).then_call(
                             "report_outcome",
                             json!({"result": "confirmed", "confirmation_number": "B22", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::MisreadsCode => (
+                person(vec![Line::says(800), Line::says(1600)]),
+                script(
+                    &["Chez Panisse, good evening.", "Yes, seven thirty for four works. Your confirmation number is A as in apple, seven, three, X."],
+                    vec![
+                        hello,
+                        AgentTurn::say("Wonderful, thank you so much. Goodbye!", 1000).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "A73Y", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
+            Scenario::CorrectsReadBack => (
+                person(vec![Line::says(800), Line::says(1600), Line::says(900)]),
+                script(
+                    &[
+                        "Chez Panisse, good evening.",
+                        "Yes, seven thirty for four works. Your confirmation is K as in kilo, nine, one.",
+                        "No, K, nine, one.",
+                    ],
+                    vec![
+                        hello,
+                        AgentTurn::say("Let me read that back: K, nine, seven?", 900),
+                        AgentTurn::say("K, nine, one. Thank you, goodbye!", 900).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "K91", "confirmed_time": "19:30", "party_size": 4}),
                         ),
                         goodbye,
                     ],

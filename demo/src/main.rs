@@ -2,7 +2,8 @@
 //! shows the call as it happens. Everything runs on this machine; no accounts needed.
 //!
 //! Usage: concierge-demo [scenario]   (confirms, offers-another-time, fully-booked,
-//!        on-hold, interrupts, voicemail, busy, no-answer, ai-host; default: confirms)
+//!        on-hold, interrupts, voicemail, busy, no-answer, ai-host, misreads-code,
+//!        corrects-read-back; default: confirms)
 //!        concierge-demo --real-openai  (needs OPENAI_API_KEY: the agent is the real
 //!        Realtime model, and so is the restaurant's host, on a simulated phone line)
 

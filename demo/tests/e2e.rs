@@ -8,11 +8,15 @@ use demo::{EdgeMode, LocalStack, OpenAiMode, Scenario, StackOptions, API_KEY};
 use serde_json::Value;
 
 async fn run(scenario: Scenario) -> (LocalStack, Value) {
+    run_on(scenario, EdgeMode::Wrangler).await
+}
+
+async fn run_on(scenario: Scenario, edge: EdgeMode) -> (LocalStack, Value) {
     demo::install_tls();
     let stack = LocalStack::start(StackOptions {
         scenario,
         openai: OpenAiMode::Fake,
-        edge: EdgeMode::Wrangler,
+        edge,
         redis: true,
         unruly_callbacks: true,
         speed: 2,
@@ -209,4 +213,32 @@ async fn a_listener_that_drops_and_reconnects_gets_every_event_once_in_order() {
         assert_eq!(lines, pushed["transcript"].as_array().map_or(0, Vec::len), "every line streamed");
         assert!(seen.iter().any(|e| e.kind == "status" && e.data["status"] == "in_progress"));
     }
+}
+
+// The confirmation code's checks are the shared core's, the same in both edges; these
+// two run on the native edge so they need no wrangler toolchain.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_the_host_did_not_say_is_recorded_as_a_mismatch_with_both_codes() {
+    let (stack, record) = run_on(Scenario::MisreadsCode, EdgeMode::Native).await;
+    assert_eq!(record["status"], "completed");
+    let outcome = &record["outcome"];
+    assert_eq!(outcome["result"], "confirmed");
+    assert_eq!(outcome["confirmation_number"], "A73Y", "the model's code is kept, not replaced: {outcome}");
+    assert_eq!(outcome["code_verification"], "mismatch", "{outcome}");
+    assert_eq!(outcome["heard_code"], "A73X", "{outcome}");
+    assert_no_protocol_violations(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_correcting_the_read_back_leaves_the_corrected_code() {
+    let (stack, record) = run_on(Scenario::CorrectsReadBack, EdgeMode::Native).await;
+    let outcome = &record["outcome"];
+    assert_eq!(outcome["confirmation_number"], "K91", "{outcome}");
+    assert_eq!(outcome["code_verification"], "heard", "{outcome}");
+    assert_eq!(outcome["heard_code"], Value::Null);
+    let lines = lines(&record);
+    assert!(lines.iter().any(|(s, t)| s == "agent" && t.contains("nine, seven?")), "{lines:?}");
+    assert!(lines.iter().any(|(s, t)| s == "restaurant" && t == "No, K, nine, one."), "{lines:?}");
+    assert_no_protocol_violations(&stack);
 }

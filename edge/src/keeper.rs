@@ -402,6 +402,8 @@ mod tests {
             confirmed_time: None,
             party_size: None,
             notes: None,
+            code_verification: None,
+            heard_code: None,
         };
         event(stream, 50, CallEventKind::Outcome { outcome, at_ms })
     }

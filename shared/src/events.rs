@@ -22,6 +22,20 @@ pub enum OutcomeResult {
     NoDecision,
 }
 
+/// How far the confirmation code is backed by what the host said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeVerification {
+    /// The host's own words give the same code.
+    Heard,
+    /// The agent read the code back and the host confirmed it.
+    ReadBackConfirmed,
+    /// The host's words give a different code (`heard_code`): to be reviewed by a person.
+    Mismatch,
+    /// Nothing the host said confirms or contradicts it.
+    Unverifiable,
+}
+
 /// How the call ended for the booking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -31,6 +45,12 @@ pub struct Outcome {
     pub confirmed_time: Option<String>,
     pub party_size: Option<u32>,
     pub notes: Option<String>,
+    /// Set whenever there is a confirmation number; absent from records made before it.
+    #[serde(default)]
+    pub code_verification: Option<CodeVerification>,
+    /// The code read from the host's words when it differs from `confirmation_number`.
+    #[serde(default)]
+    pub heard_code: Option<String>,
 }
 
 impl Outcome {
@@ -42,6 +62,8 @@ impl Outcome {
             confirmed_time: None,
             party_size: None,
             notes: Some(notes.to_owned()),
+            code_verification: None,
+            heard_code: None,
         }
     }
 }
@@ -256,6 +278,15 @@ impl Outcome {
             Some(n) => return Err(fail(format!("party_size {n} must be between 1 and 50"))),
         };
         let notes = args.notes.map(|n| n.chars().take(1000).collect::<String>()).filter(|n| !n.trim().is_empty());
-        Ok(Outcome { result: args.result, confirmation_number, confirmed_date, confirmed_time, party_size, notes })
+        Ok(Outcome {
+            result: args.result,
+            confirmation_number,
+            confirmed_date,
+            confirmed_time,
+            party_size,
+            notes,
+            code_verification: None,
+            heard_code: None,
+        })
     }
 }

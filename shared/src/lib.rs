@@ -14,7 +14,7 @@
 //! | [`twiml`] | the TwiML we serve, escaped in one place |
 //! | [`twilio`] | Media Streams messages, status callbacks, the Calls REST forms, `X-Twilio-Signature` |
 //! | [`openai`] | Realtime GA events (unknown ones tolerated) and the agent's session configuration |
-//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, timers, outcome |
+//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, timers, outcome; the confirmation code read from the conversation and every reported code verified |
 //! | [`codec`] | G.711 mu-law (scalar reference + AVX2), PCM16 LE, base64 into reused buffers |
 //!
 //! # Driving a call session

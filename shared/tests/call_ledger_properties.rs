@@ -47,6 +47,8 @@ fn confirmed(code: &str) -> Outcome {
         confirmed_time: Some("19:30".into()),
         party_size: Some(4),
         notes: None,
+        code_verification: None,
+        heard_code: None,
     }
 }
 

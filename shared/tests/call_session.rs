@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use serde_json::json;
-use shared::events::{CallEventKind, EndReason, OutcomeResult, Speaker};
+use shared::events::{CallEventKind, CodeVerification, EndReason, OutcomeResult, Speaker};
 use shared::openai::config::{AgentSettings, AudioMode};
 use shared::openai::events::{ClientEvent, Item, ServerEvent};
 use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
@@ -111,6 +111,24 @@ impl Call {
             "usage": {"input_tokens": 0, "output_tokens": audio_out, "output_token_details": {"text_tokens": 0, "audio_tokens": audio_out}}}}))
     }
 
+    /// The agent says `text` and Twilio plays all of it.
+    fn agent_says(&mut self, item: &str, text: &str) {
+        let sent = self.agent_audio(&format!("resp_{item}"), item, 100);
+        self.agent_transcript(item, text);
+        for name in marks(&sent) {
+            self.mark_echo(&name);
+        }
+    }
+
+    fn outcomes(&self) -> Vec<(shared::events::Outcome, u64)> {
+        self.reports()
+            .into_iter()
+            .filter_map(
+                |k| if let CallEventKind::Outcome { outcome, at_ms } = k { Some((outcome, at_ms)) } else { None },
+            )
+            .collect()
+    }
+
     fn mark_echo(&mut self, name: &str) -> Vec<Output> {
         self.twilio(json!({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM, "mark": {"name": name}}))
     }
@@ -203,6 +221,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
     let outcome = call.outcome().unwrap();
     assert_eq!(outcome.result, OutcomeResult::Confirmed);
     assert_eq!(outcome.confirmation_number.as_deref(), Some("A73X"));
+    assert_eq!(outcome.code_verification, Some(CodeVerification::Heard), "the host said it");
     assert_eq!(outcome.party_size, Some(4));
 
     call.at(4_250);
@@ -571,4 +590,62 @@ fn end_call_waits_for_its_response_to_be_done_but_not_forever() {
     let out = call.at(2_000 + 8_000);
     assert!(out.contains(&Output::HangUp { farewell: None }));
     assert_eq!(call.ended(), Some(EndReason::AgentHungUp));
+}
+
+#[test]
+fn a_reported_code_that_differs_from_the_hosts_is_a_mismatch_showing_both() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("You're all set, your confirmation number is A as in apple, seven, three, X.");
+    call.tool("report_outcome", json!({"result": "confirmed", "confirmation_number": "A73Y"}));
+    call.input(Input::TwilioLost);
+    let outcome = call.outcome().unwrap();
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("A73Y"), "the agent's code is kept, not replaced");
+    assert_eq!(outcome.code_verification, Some(CodeVerification::Mismatch));
+    assert_eq!(outcome.heard_code.as_deref(), Some("A73X"));
+}
+
+#[test]
+fn the_host_correcting_the_read_back_gives_the_corrected_code() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Confirmation is K as in kilo, nine, one.");
+    call.at(3_000);
+    call.agent_says("item_a1", "K, nine, seven?");
+    call.tool("report_outcome", json!({"result": "confirmed", "confirmation_number": "K97"}));
+    assert_eq!(call.outcome().unwrap().code_verification, Some(CodeVerification::Mismatch));
+    call.at(4_000);
+    call.restaurant_says("No, K, nine, one.");
+    call.tool("report_outcome", json!({"result": "confirmed", "confirmation_number": "K91"}));
+    call.input(Input::TwilioLost);
+    let outcome = call.outcome().unwrap();
+    assert_eq!(outcome.confirmation_number.as_deref(), Some("K91"));
+    assert_eq!(outcome.code_verification, Some(CodeVerification::Heard));
+    assert_eq!(outcome.heard_code, None);
+}
+
+#[test]
+fn a_read_back_confirmed_after_the_report_is_recorded_at_the_end() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    // The transcription lost the code; the model heard it.
+    call.restaurant_says("You're booked, the confirmation is, um...");
+    call.tool("report_outcome", json!({"result": "confirmed", "confirmation_number": "K914"}));
+    let (first, first_at) = call.outcomes()[0].clone();
+    assert_eq!(first.code_verification, Some(CodeVerification::Unverifiable));
+    call.at(3_000);
+    call.agent_says("item_a1", "So the confirmation is K, 9, 1, 4?");
+    call.at(4_000);
+    call.restaurant_says("Yes, that's right.");
+    call.at(4_000);
+    call.input(Input::TwilioLost);
+    let outcomes = call.outcomes();
+    assert_eq!(outcomes.len(), 2, "the checked outcome is recorded again: {outcomes:?}");
+    let (last, last_at) = outcomes[1].clone();
+    assert!(last_at > first_at, "newer, so the edge keeps it");
+    assert_eq!(last.confirmation_number.as_deref(), Some("K914"));
+    assert_eq!(last.code_verification, Some(CodeVerification::ReadBackConfirmed));
 }

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use shared::auth;
 use shared::booking::BookingRequest;
-use shared::events::Outcome;
+use shared::call::TranscriptLine;
+use shared::events::{Outcome, OutcomeResult, Speaker};
 use shared::openai::config::{AgentSettings, AudioMode};
 use shared::openai::events::ServerEvent;
 use shared::session::{confirmation, CallSession, Input, SessionLimits, SessionParams};
@@ -32,6 +33,66 @@ fn mutated() -> impl Strategy<Value = String> {
             String::from_utf8_lossy(&bytes).into_owned()
         },
     )
+}
+
+/// Words the code reader cares about, and some it should not.
+fn code_word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::sample::select(vec![
+            "confirmation",
+            "number",
+            "code",
+            "is",
+            "no",
+            "sorry",
+            "the",
+            "last",
+            "digit",
+            "oh",
+            "O",
+            "a",
+            "I",
+            "double",
+            "hundred",
+            "thousand",
+            "and",
+            "as",
+            "in",
+            "apple",
+            "A",
+            "K",
+            "PQ",
+            "seven",
+            "thirty",
+            "forty-five",
+            "2-oh-3",
+            "people",
+            "pm",
+            "7:30",
+            "510-548-5525",
+            "(510)",
+            ",",
+            ".",
+            "?",
+            "...",
+            "mm-hm",
+            "yes",
+            "zip",
+            "área",
+            "número",
+            "confirmación",
+            "soixante-dix-sept",
+            "zweihundertzwölf",
+            "4,412",
+            "'s",
+            "ß",
+            "-",
+            "4o77",
+        ])
+        .prop_map(str::to_owned),
+        "[0-9]{1,4}",
+        any::<String>(),
+    ]
 }
 
 fn any_text() -> impl Strategy<Value = String> {
@@ -75,6 +136,31 @@ proptest! {
         let _ = confirmation::extract(&text);
         let now = "2026-11-24T12:00:00Z".parse().unwrap();
         let _ = BookingRequest::parse(text.as_bytes(), now);
+    }
+
+    /// Whole conversations of code-like words, punctuation and noise: the reader and the
+    /// verification answer, and a code they give is always 3 to 16 letters and digits.
+    #[test]
+    fn the_code_reader_answers_every_conversation(
+        lines in proptest::collection::vec((any::<bool>(), proptest::collection::vec(code_word(), 0..14)), 0..6),
+        reported in proptest::option::of("[A-Z0-9]{1,8}"),
+    ) {
+        let transcript: Vec<TranscriptLine> = lines
+            .iter()
+            .map(|(agent, words)| TranscriptLine {
+                speaker: if *agent { Speaker::Agent } else { Speaker::Restaurant },
+                text: words.join(" "),
+                at_ms: 0,
+            })
+            .collect();
+        let code = confirmation::host_code(transcript.iter().map(|l| (l.speaker, l.text.as_str())));
+        if let Some(code) = &code {
+            prop_assert!((3..=16).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+        }
+        let outcome = Outcome { confirmation_number: reported, ..Outcome::without_decision(OutcomeResult::Confirmed, "") };
+        let checked = confirmation::verify(outcome, &transcript);
+        prop_assert_eq!(checked.code_verification.is_some(), checked.confirmation_number.is_some());
+        let _ = confirmation::fallback_outcome(&transcript);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! - barge-in: when the restaurant starts speaking over unplayed agent audio, Twilio
 //!   `clear` and `conversation.item.truncate` at the position actually played;
 //! - transcripts of both sides, the agent's held until heard (or cut where interrupted);
-//! - the outcome, from `report_outcome` or, failing that, from the transcript;
+//! - the outcome, from `report_outcome` or, failing that, from the transcript, its
+//!   confirmation code checked against what the host said (again when the call ends);
 //! - `end_call` (hang up once the goodbye has played), the maximum call length, a
 //!   restaurant that never speaks or goes silent, and either side going away.
 
@@ -170,6 +171,9 @@ pub struct CallSession {
     event_seq: u64,
     transcript: Vec<TranscriptLine>,
     outcome_reported: bool,
+    /// The agent's last `report_outcome` as it gave it, and the `at_ms` it was recorded
+    /// at; its code is checked again against the whole transcript when the call ends.
+    agent_outcome: Option<(Outcome, Outcome, u64)>,
     // Playback and barge-in.
     playback: Option<ItemPlayback>,
     marks: VecDeque<PendingMark>,
@@ -209,6 +213,7 @@ impl CallSession {
             event_seq: 0,
             transcript: Vec::new(),
             outcome_reported: false,
+            agent_outcome: None,
             playback: None,
             marks: VecDeque::new(),
             mark_seq: 0,
@@ -588,9 +593,11 @@ impl CallSession {
         match name {
             REPORT_OUTCOME => {
                 let reply = match Outcome::from_tool_arguments(arguments) {
-                    Ok(outcome) => {
+                    Ok(given) => {
                         self.outcome_reported = true;
                         let at_ms = now.saturating_sub(self.started_at);
+                        let outcome = confirmation::verify(given.clone(), &self.transcript);
+                        self.agent_outcome = Some((given, outcome.clone(), at_ms));
                         self.report(CallEventKind::Outcome { outcome, at_ms });
                         r#"{"ok":true}"#.to_owned()
                     }
@@ -671,6 +678,15 @@ impl CallSession {
         }
         for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
             self.release_line(&item, None);
+        }
+        // The read-back and the host's answer often come after `report_outcome`: check the
+        // code again against the whole conversation, and record it if that changes.
+        if let Some((given, recorded, at_ms)) = self.agent_outcome.take().filter(|_| reason != EndReason::Superseded) {
+            let outcome = confirmation::verify(given, &self.transcript);
+            if outcome != recorded {
+                let at_ms = now.saturating_sub(self.started_at).max(at_ms + 1);
+                self.report(CallEventKind::Outcome { outcome, at_ms });
+            }
         }
         if !self.outcome_reported && reason != EndReason::Superseded {
             let mut outcome = confirmation::fallback_outcome(&self.transcript);

@@ -1,0 +1,1063 @@
+//! Reads the host's confirmation code out of a conversation.
+//!
+//! A code is a run of code characters (digits, number words, letters, NATO words,
+//! "A as in apple", "double seven") that follows a trigger ("confirmation number is,
+//! uh,") or answers the agent's question about the code. The run ends at a sentence's
+//! end, a time, a phone number, a quantity ("2 people", "30 pm") or any other word.
+//! Consecutive host utterances are read as one (also across the agent's "mm-hm");
+//! a correction ("no, sorry, …") replaces the code and a repeat collapses; two
+//! different codes with nothing to choose between them give no code at all.
+
+use super::tokens::{tokenize, Tok};
+use super::words::*;
+use crate::events::Speaker;
+
+const MIN_LEN: usize = 3;
+const MAX_LEN: usize = 16;
+/// Tokens skipped at most between a trigger and its code.
+const PREAMBLE_BUDGET: usize = 24;
+/// Tokens searched at most after "no, sorry" for the code that replaces one.
+const CORRECTION_WINDOW: usize = 16;
+
+/// One code character group and where reading continues.
+struct Unit {
+    chars: String,
+    next: usize,
+    numeric: bool,
+}
+
+/// A run of code characters over `start..end` tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Run {
+    pub code: String,
+    pub start: usize,
+    pub end: usize,
+    /// Where the code ends cannot be told ("3 9 2 0 1 2 people"): never a code.
+    pub ambiguous: bool,
+}
+
+impl Run {
+    pub fn valid(&self) -> bool {
+        let len = self.code.chars().count();
+        let digits = self.code.chars().filter(char::is_ascii_digit).count();
+        // Ten digits and more is a phone number, not a booking code.
+        !self.ambiguous && (MIN_LEN..=MAX_LEN).contains(&len) && !(digits == len && len >= 10)
+    }
+}
+
+fn word(toks: &[Tok], i: usize) -> Option<&str> {
+    toks.get(i).and_then(Tok::word)
+}
+
+fn in_list(list: &[&str], w: Option<&str>) -> bool {
+    w.is_some_and(|w| list.contains(&w))
+}
+
+/// A number below 100 starting at `i`: "7", "forty five", "treinta y cinco",
+/// "quatre vingt", "soixantedixsept".
+fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+    let w = word(toks, i)?;
+    if !w.is_empty() && w.len() <= 2 && w.chars().all(|c| c.is_ascii_digit()) {
+        return w.parse().ok().map(|v| (v, i + 1));
+    }
+    if let Some(t) = tens(w) {
+        // "treinta y cinco", "vingt et un".
+        let joined = matches!(word(toks, i + 1), Some("y" | "et" | "e" | "und"));
+        let unit_at = if joined { i + 2 } else { i + 1 };
+        if let Some(u) = word(toks, unit_at).and_then(digit).filter(|&u| u > 0) {
+            return Some((t + u, unit_at + 1));
+        }
+        return Some((t, i + 1));
+    }
+    if w == "quatre" && matches!(word(toks, i + 1), Some("vingt" | "vingts")) {
+        let after = i + 2;
+        if let Some(v) = word(toks, after).and_then(|w| teen(w).or_else(|| digit(w).filter(|&d| d > 0))) {
+            return Some((80 + v, after + 1));
+        }
+        return Some((80, after));
+    }
+    teen(w).or_else(|| compound(w)).or_else(|| digit(w).filter(|_| w != "oh")).map(|v| (v, i + 1))
+}
+
+/// A number said with "hundred" or "thousand": "fifteen hundred forty five",
+/// "two thousand and nineteen", "5 hundred 30", "cuatrocientos quince".
+fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+    let w = word(toks, i)?;
+    let (mut value, mut next) = if let Some(h) = hundreds_word(w) {
+        (h, i + 1)
+    } else if w == "a" && matches!(word(toks, i + 1), Some("hundred")) {
+        (100, i + 2)
+    } else {
+        let (v, next) = small_number(toks, i)?;
+        match word(toks, next) {
+            Some("hundred") => (v * 100, next + 1),
+            Some("thousand") => (v * 1000, next + 1),
+            _ => return None,
+        }
+    };
+    if value >= 1000 && value % 1000 == 0 {
+        // "two thousand [and] nineteen", "one thousand one hundred".
+        let at = if word(toks, next) == Some("and") { next + 1 } else { next };
+        if let Some((v, after)) = small_number(toks, at) {
+            match word(toks, after) {
+                Some("hundred") => {
+                    value += v * 100;
+                    next = after + 1;
+                }
+                _ => return Some((value + v, after)),
+            }
+        }
+    }
+    // "seven hundred oh five".
+    if value % 100 == 0 && matches!(word(toks, next), Some("oh" | "o")) {
+        if let Some(d) = word(toks, next + 1).and_then(digit).filter(|_| word(toks, next + 1) != Some("oh")) {
+            return Some((value + d, next + 2));
+        }
+    }
+    let at = if matches!(word(toks, next), Some("and" | "y" | "e")) { next + 1 } else { next };
+    if let Some((v, after)) = small_number(toks, at).filter(|&(v, _)| v < 100) {
+        value += v;
+        next = after;
+    }
+    Some((value, next))
+}
+
+fn is_ordinal_or_clock(w: &str) -> bool {
+    let letters: String = w.chars().skip_while(char::is_ascii_digit).collect();
+    w.starts_with(|c: char| c.is_ascii_digit())
+        && matches!(letters.as_str(), "st" | "nd" | "rd" | "th" | "pm" | "am" | "h" | "er" | "e" | "eme" | "o" | "a")
+}
+
+/// Whether a code character of any kind (ambiguous letters aside) starts at `i`.
+fn plain_unit_follows(toks: &[Tok], mut i: usize) -> bool {
+    while matches!(toks.get(i), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, i)) {
+        i += 1;
+    }
+    let Some(w) = word(toks, i) else {
+        return false;
+    };
+    (w.len() == 1 && !AMBIGUOUS_LETTERS.contains(&w))
+        || w.chars().all(|c| c.is_ascii_digit())
+        || digit(w).is_some()
+        || NATO.contains(&w)
+        || DOUBLE.contains(&w)
+        || TRIPLE.contains(&w)
+        || small_number(toks, i).is_some()
+        || spelled_example(toks, i + 1, w.chars().next().unwrap_or(' ')).is_some()
+}
+
+/// "A as in apple", "B for boy", "C, wie Cäsar": the index after the example, if one follows.
+fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
+    while matches!(toks.get(i), Some(Tok::Comma)) {
+        i += 1;
+    }
+    let joiner = word(toks, i)?;
+    if !SPELL_JOINERS.contains(&joiner) {
+        return None;
+    }
+    let mut at = if joiner == "as" && word(toks, i + 1) == Some("in") { i + 2 } else { i + 1 };
+    while matches!(toks.get(at), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, at)) {
+        at += 1;
+    }
+    let example = word(toks, at)?;
+    let starts_alike = example.starts_with(letter) && example.len() > 1;
+    let alphabetic = example.chars().all(char::is_alphabetic);
+    (starts_alike && alphabetic).then_some(at + 1)
+}
+
+fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
+    if let Some(Tok::Letters(letters)) = toks.get(i) {
+        // "PQ 7 7 2": capitals run together are letters only next to the rest of a code.
+        return (in_run || plain_unit_follows(toks, i + 1)).then(|| Unit {
+            chars: letters.to_ascii_uppercase(),
+            next: i + 1,
+            numeric: false,
+        });
+    }
+    let w = word(toks, i)?;
+    // "7 O 8": a transcribed "oh" between digits.
+    let numeric_before =
+        i > 0 && word(toks, i - 1).is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()) || digit(p).is_some());
+    if w == "o" && in_run && numeric_before && plain_unit_follows(toks, i + 1) {
+        return Some(Unit { chars: "0".into(), next: i + 1, numeric: true });
+    }
+    // "one second", "one moment": not a digit.
+    if matches!(w, "one" | "un" | "uno" | "ein" | "eine") && in_list(QUANTITY, word(toks, i + 1)) && !in_run {
+        return None;
+    }
+    // "the wrong one", "that one": a pronoun.
+    if w == "one" && in_list(ONE_AS_PRONOUN, word(toks, i.wrapping_sub(1))) {
+        return None;
+    }
+    if let Some((value, next)) = large_number(toks, i) {
+        return Some(Unit { chars: value.to_string(), next, numeric: true });
+    }
+    if w.chars().all(|c| c.is_ascii_digit()) {
+        return Some(Unit { chars: w.to_owned(), next: i + 1, numeric: true });
+    }
+    if let Some((value, next)) = small_number(toks, i) {
+        return Some(Unit { chars: value.to_string(), next, numeric: true });
+    }
+    if w == "oh" {
+        // "Oh," opening a sentence is an exclamation; inside a code, or before more of
+        // one, it is zero.
+        let ends = matches!(toks.get(i + 1), Some(Tok::Stop) | None);
+        return (plain_unit_follows(toks, i + 1) || (in_run && ends)).then(|| Unit {
+            chars: "0".into(),
+            next: i + 1,
+            numeric: true,
+        });
+    }
+    if NATO.contains(&w) {
+        let letter = w.chars().next()?.to_ascii_uppercase();
+        return Some(Unit { chars: letter.to_string(), next: i + 1, numeric: false });
+    }
+    let mut chars = w.chars();
+    if let (Some(letter), None) = (chars.next(), chars.next()) {
+        if !letter.is_ascii_alphabetic() {
+            return None;
+        }
+        if let Some(next) = spelled_example(toks, i + 1, letter) {
+            return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next, numeric: false });
+        }
+        if AMBIGUOUS_LETTERS.contains(&w) && !(LETTER_IF_FOLLOWED.contains(&w) && plain_unit_follows(toks, i + 1)) {
+            return None;
+        }
+        return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next: i + 1, numeric: false });
+    }
+    let alnum = w.chars().all(|c| c.is_ascii_alphanumeric());
+    let has_digit = w.chars().any(|c| c.is_ascii_digit());
+    let has_letter = w.chars().any(|c| c.is_ascii_alphabetic());
+    if alnum && has_digit && has_letter && w.len() <= MAX_LEN && !is_ordinal_or_clock(w) {
+        // "4o77", "4-O-7-7": an "oh" between digits is a zero.
+        let chars: Vec<char> = w.chars().collect();
+        let code: String = chars
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                let digit_at = |at: Option<usize>| at.and_then(|a| chars.get(a)).is_some_and(char::is_ascii_digit);
+                if c == 'o' && digit_at(k.checked_sub(1)) && digit_at(Some(k + 1)) {
+                    '0'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        return Some(Unit { chars: code, next: i + 1, numeric: false });
+    }
+    None
+}
+
+/// Words before "one" that make it a pronoun.
+const ONE_AS_PRONOUN: &[&str] = &[
+    "the", "that", "this", "wrong", "right", "last", "first", "other", "which", "each", "another", "new", "old",
+    "correct", "same",
+];
+
+/// Words that join the last character of a code: "four, eight, eight and one".
+const LAST_JOINERS: &[&str] = &["and", "y", "et", "und", "e"];
+
+/// The run of code characters starting exactly at `start`, if one does.
+pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
+    let mut units: Vec<Unit> = Vec::new();
+    // Unit indices where a comma came before: the code's spoken groups.
+    let mut group_starts: Vec<usize> = Vec::new();
+    let mut i = start;
+    let mut ambiguous = false;
+    loop {
+        let mut j = i;
+        let mut separated = false;
+        if !units.is_empty() {
+            while matches!(toks.get(j), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, j)) {
+                separated |= toks.get(j) == Some(&Tok::Comma);
+                j += 1;
+            }
+            // "2, B, that's B as in boy, 6": the letter said again, spelled.
+            if matches!(word(toks, j), Some("that's" | "thats")) {
+                if let Some(last) = units.last().filter(|u| !u.numeric && u.chars.len() == 1) {
+                    if let Some(again) = unit_at(toks, j + 1, true).filter(|u| u.chars == last.chars) {
+                        i = again.next;
+                        continue;
+                    }
+                }
+            }
+            // "…, and F": a last character after "and".
+            if in_list(LAST_JOINERS, word(toks, j)) {
+                match unit_at(toks, j + 1, true) {
+                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => j += 1,
+                    _ => break,
+                }
+            }
+            // "Two. Five. Four. One.": one character a sentence.
+            if toks.get(j) == Some(&Tok::Stop) && units.iter().all(|u| u.chars.len() == 1) {
+                let lone = unit_at(toks, j + 1, true).filter(|u| {
+                    u.chars.len() == 1
+                        && word(toks, j + 1) != Some("oh")
+                        && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None)
+                });
+                if lone.is_some() {
+                    j += 1;
+                }
+            }
+        }
+        // "…4 4 1 2, seven thirty": a clock time, never a code nor part of one.
+        if is_clock_words(toks, j) {
+            ambiguous |= !separated;
+            break;
+        }
+        let w = word(toks, j);
+        let unit = if in_list(DOUBLE, w) || in_list(TRIPLE, w) {
+            let times = if in_list(DOUBLE, w) { 2 } else { 3 };
+            match unit_at(toks, j + 1, true).filter(|u| u.chars.len() == 1) {
+                Some(u) => Unit { chars: u.chars.repeat(times), next: u.next, numeric: u.numeric },
+                None => break,
+            }
+        } else {
+            match unit_at(toks, j, !units.is_empty()) {
+                Some(u) => u,
+                None => break,
+            }
+        };
+        let after = word(toks, unit.next);
+        if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
+            // "…2, 2 people" ends the code; so does "…2, 7 30 pm" (back to the comma);
+            // "3 9 2 0 1 2 people" cannot say where it ended.
+            if !units.is_empty() && !separated {
+                match group_starts.last() {
+                    Some(&g) if g > 0 => units.truncate(g),
+                    _ => ambiguous = true,
+                }
+            }
+            break;
+        }
+        if separated {
+            group_starts.push(units.len());
+        }
+        i = unit.next;
+        units.push(unit);
+    }
+    if units.is_empty() {
+        return None;
+    }
+    // "A73X, 510 548 5525": a phone number said after the code.
+    if let Some(g) = trailing_phone(&units, &group_starts) {
+        units.truncate(g);
+    }
+    let code: String = units.iter().map(|u| u.chars.as_str()).collect();
+    Some(Run { code: collapse_repeat(&code), start, end: i, ambiguous })
+}
+
+/// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
+fn is_clock_words(toks: &[Tok], j: usize) -> bool {
+    let hour = word(toks, j).and_then(|w| digit(w).or_else(|| teen(w))).filter(|h| (1..=12).contains(h));
+    let is_word = word(toks, j).is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()));
+    hour.is_some()
+        && is_word
+        && matches!(
+            word(toks, j + 1),
+            Some("fifteen" | "thirty" | "forty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half")
+        )
+}
+
+/// The unit index where a trailing phone number starts (groups of 3-3-4 or 3-4
+/// digits, or one group of 7 to 11), if the code ends with one.
+fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
+    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()).collect();
+    starts.dedup();
+    let groups: Vec<(usize, usize)> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &g)| {
+            let end = starts.get(k + 1).copied().unwrap_or(units.len());
+            (g, end)
+        })
+        .collect();
+    let digits = |(from, to): (usize, usize)| -> Option<usize> {
+        let part = &units[from..to];
+        part.iter().all(|u| u.numeric).then(|| part.iter().map(|u| u.chars.len()).sum())
+    };
+    let lens: Vec<Option<usize>> = groups.iter().map(|&g| digits(g)).collect();
+    let n = groups.len();
+    for take in [3usize, 2, 1] {
+        if n < take {
+            continue;
+        }
+        let tail: Option<Vec<usize>> = lens[n - take..].iter().copied().collect();
+        let phone = match tail.as_deref() {
+            Some([3, 3, 4]) | Some([3, 4]) => true,
+            Some([one]) => (7..=11).contains(one),
+            _ => false,
+        };
+        if phone {
+            return Some(groups[n - take].0);
+        }
+    }
+    None
+}
+
+/// "4412 4412" said twice in one breath is "4412".
+fn collapse_repeat(code: &str) -> String {
+    let len = code.len();
+    if len >= 2 * MIN_LEN && len % 2 == 0 && code[..len / 2] == code[len / 2..] {
+        return code[..len / 2].to_owned();
+    }
+    code.to_owned()
+}
+
+/// Every valid run in `toks`, left to right.
+pub(super) fn runs(toks: &[Tok]) -> Vec<Run> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        match run_at(toks, i) {
+            Some(run) if run.end > i => {
+                i = run.end;
+                if run.valid() {
+                    out.push(run);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+fn near(toks: &[Tok], from: usize, to: usize, list: &[&str]) -> bool {
+    (from..to.min(toks.len())).any(|k| in_list(list, word(toks, k)))
+}
+
+/// Whether a weak trigger ("number", "code", "id") at `i` names the booking's code.
+fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
+    let before = i.saturating_sub(2);
+    if near(toks, before, i, OTHER_CODES) || near(toks, i + 1, i + 4, OTHER_CODES) {
+        return false;
+    }
+    // "number of people", "our number", "my number".
+    if matches!(word(toks, i + 1), Some("of"))
+        || matches!(word(toks, i.wrapping_sub(1)), Some("our" | "my" | "this" | "a"))
+    {
+        return false;
+    }
+    if near(toks, before, i, BOOKING) || near(toks, before, i, STRONG_TRIGGERS) {
+        return true;
+    }
+    // "número de reserva", "the code for your booking".
+    if near(toks, i + 1, i + 4, BOOKING) {
+        return true;
+    }
+    context
+        && matches!(
+            word(toks, i.wrapping_sub(1)),
+            Some("the" | "your" | "su" | "el" | "votre" | "le" | "ihre" | "die" | "il" | "suo" | "vostro")
+        )
+}
+
+/// Whether the code ending at `end` may go on after a word the reader did not know
+/// ("7 7 B like in boy 4"): more code characters follow in the same breath, with no
+/// time or party size to explain them. Then the run read is not the whole code.
+fn cut_short(toks: &[Tok], end: usize) -> bool {
+    let mut k = end;
+    while k < toks.len() && k < end + 4 {
+        let Some(w) = toks.get(k).and_then(Tok::word) else {
+            return false;
+        };
+        if matches!(
+            w,
+            "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under" | "and"
+        ) {
+            return false;
+        }
+        if k > end {
+            if let Some(unit) = unit_at(toks, k, false) {
+                return !in_list(QUANTITY, word(toks, unit.next));
+            }
+        }
+        k += 1;
+    }
+    false
+}
+
+/// A quantity said before the code ("for 2 people", "three letters and then"): skipped.
+fn quantity_at(toks: &[Tok], j: usize) -> Option<usize> {
+    let unit = unit_at(toks, j, false).filter(|u| u.numeric)?;
+    in_list(QUANTITY, word(toks, unit.next)).then_some(unit.next + 1)
+}
+
+/// Reads the code after a trigger ending at `after`: skips the preamble (and, after a
+/// strong trigger, a host's stalling), then a run.
+fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
+    let mut j = after;
+    let mut stops = 0;
+    let max_stops = if strong { 3 } else { 1 };
+    while j < toks.len() && j < after + PREAMBLE_BUDGET {
+        match &toks[j] {
+            Tok::Comma | Tok::Time => {}
+            Tok::Stop => {
+                stops += 1;
+                if stops > max_stops {
+                    return None;
+                }
+            }
+            Tok::Phone => return None,
+            Tok::Word(w) | Tok::Letters(w) => {
+                if let Some(run) = run_at(toks, j) {
+                    if run.valid() && !cut_short(toks, run.end) {
+                        return Some(run);
+                    }
+                    if run.ambiguous || run.valid() {
+                        return None;
+                    }
+                }
+                if let Some(next) = quantity_at(toks, j) {
+                    j = next;
+                    continue;
+                }
+                let w = w.as_str();
+                // "confirmation code for the valet is …": another code after all.
+                if OTHER_CODES.contains(&w) {
+                    return None;
+                }
+                let skippable = PREAMBLE.contains(&w)
+                    || PREAMBLE_MORE.contains(&w)
+                    || AMBIGUOUS_LETTERS.contains(&w)
+                    || STRONG_TRIGGERS.contains(&w)
+                    || WEAK_TRIGGERS.contains(&w)
+                    || (strong && STALLING.contains(&w));
+                if !skippable {
+                    return None;
+                }
+            }
+        }
+        j += 1;
+    }
+    None
+}
+
+/// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
+fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<(usize, bool)> {
+    let w = word(toks, i)?;
+    if STRONG_TRIGGERS.contains(&w) {
+        return Some((i + 1, true));
+    }
+    (WEAK_TRIGGERS.contains(&w) && weak_trigger_ok(toks, i, context)).then_some((i + 1, false))
+}
+
+/// What one host turn said about the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Said {
+    /// A code; `corrects` when it takes back an earlier one.
+    Code { code: String, corrects: bool },
+    /// The code just said was taken back without a whole new one.
+    Doubt,
+    /// A reply accepting what the agent just read back.
+    Affirm,
+    /// A reply refusing it.
+    Deny,
+}
+
+/// Words a host may open an answer with before the code: "sure, it's", "no, sorry,".
+fn answer_opening(w: &str) -> bool {
+    PREAMBLE.contains(&w)
+        || PREAMBLE_MORE.contains(&w)
+        || AFFIRM.contains(&w)
+        || DENY.contains(&w)
+        || CORRECTION.contains(&w)
+        || STALLING.contains(&w)
+        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+}
+
+/// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
+/// with that one character replaced.
+fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
+    let to = (from + CORRECTION_WINDOW).min(toks.len());
+    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
+    let first = word(toks, at) == Some("first");
+    let mut k = at + 1;
+    while in_list(
+        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s"],
+        word(toks, k),
+    ) || matches!(toks.get(k), Some(Tok::Comma))
+    {
+        k += 1;
+    }
+    let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
+    // The sentence must end there: "the last digit is 5 and…" is not this.
+    if !matches!(toks.get(unit.next), Some(Tok::Stop | Tok::Comma) | None) {
+        return None;
+    }
+    let mut chars: Vec<char> = code.chars().collect();
+    let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
+    *slot = unit.chars.chars().next()?;
+    Some(chars.into_iter().collect())
+}
+
+fn takes_back(toks: &[Tok], j: usize) -> bool {
+    let Some(w) = word(toks, j) else {
+        return false;
+    };
+    CORRECTION.contains(&w)
+        || (DENY.contains(&w) && matches!(toks.get(j + 1), Some(Tok::Comma | Tok::Stop) | None))
+        // "9 9 1 4, no 9 9 4 1".
+        || (DENY.contains(&w) && unit_at(toks, j + 1, false).is_some())
+        || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)))
+}
+
+/// After a code ending at `end`: repeats collapse, corrections replace.
+fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<Said>) -> usize {
+    'outer: loop {
+        let mut j = end;
+        let mut correcting = false;
+        let mut limit = end + 10;
+        while j < toks.len() && j < limit {
+            let w = match &toks[j] {
+                Tok::Comma | Tok::Stop => {
+                    j += 1;
+                    continue;
+                }
+                Tok::Time | Tok::Phone => break,
+                Tok::Word(w) | Tok::Letters(w) => w.as_str(),
+            };
+            if let Some(run) = run_at(toks, j) {
+                if run.valid() {
+                    if correcting {
+                        out.push(Said::Code { code: run.code.clone(), corrects: true });
+                    } else if run.code != current {
+                        // Numbers going on into a sentence ("7 30 works for us") are not a
+                        // code; a second code on its own, with no word saying why, leaves
+                        // the reader unable to choose.
+                        if !matches!(toks.get(run.end), Some(Tok::Stop | Tok::Comma) | None) {
+                            break;
+                        }
+                        out.push(Said::Code { code: run.code.clone(), corrects: false });
+                    }
+                    current = run.code;
+                    end = run.end;
+                    continue 'outer;
+                }
+                if correcting {
+                    // "last one's a 2": part of a code, not all of it; read on.
+                    j = run.end.max(j + 1);
+                    continue;
+                }
+                break;
+            }
+            if takes_back(toks, j) {
+                // Once the host takes the code back, the replacement may come after
+                // any words ("that's the other party. Yours is …").
+                correcting = true;
+                limit = j + CORRECTION_WINDOW;
+            } else if !(correcting || REPEAT.contains(&w) || PREAMBLE.contains(&w) || w == "oh") {
+                break;
+            }
+            j += 1;
+        }
+        if correcting {
+            // "…4, sorry, the last digit is 5": one character replaced.
+            match replaced_character(toks, end, &current) {
+                Some(code) => out.push(Said::Code { code, corrects: true }),
+                // Taken back, and nothing whole replaces it: the code is withdrawn.
+                None => out.push(Said::Doubt),
+            }
+        }
+        return end;
+    }
+}
+
+/// Everything one host turn (consecutive utterances joined) says about the code.
+pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    if answering {
+        let mut affirmed = false;
+        let mut denied = false;
+        let mut limit = PREAMBLE_BUDGET;
+        while i < toks.len().min(limit) {
+            match &toks[i] {
+                Tok::Comma | Tok::Stop => {}
+                Tok::Word(w) | Tok::Letters(w) => {
+                    if let Some(run) = run_at(toks, i).filter(Run::valid) {
+                        if cut_short(toks, run.end) {
+                            break;
+                        }
+                        out.push(Said::Code { code: run.code.clone(), corrects: denied });
+                        i = follow_ups(toks, run.end, run.code, &mut out);
+                        break;
+                    }
+                    if let Some(next) = quantity_at(toks, i) {
+                        i = next;
+                        continue;
+                    }
+                    // After "no, I gave you the wrong one" to a read-back, the right one may
+                    // follow any words; "no" to a question is "there is none".
+                    let correcting = denied && after_read_back;
+                    if (!answer_opening(w) && !correcting) || OTHER_CODES.contains(&w.as_str()) {
+                        break;
+                    }
+                    affirmed |= AFFIRM.contains(&w.as_str());
+                    if takes_back(toks, i) || (i == 0 && DENY.contains(&w.as_str())) {
+                        denied = true;
+                        if after_read_back {
+                            limit = i + CORRECTION_WINDOW;
+                        }
+                    }
+                }
+                Tok::Time | Tok::Phone => break,
+            }
+            i += 1;
+        }
+        if out.is_empty() {
+            if denied {
+                out.push(Said::Deny);
+            } else if affirmed {
+                out.push(Said::Affirm);
+            }
+        }
+    }
+    let context = answering || near(toks, 0, toks.len(), BOOKED);
+    while i < toks.len() {
+        let found = trigger_at(toks, i, context).and_then(|(after, strong)| read_after_trigger(toks, after, strong));
+        match found {
+            Some(run) => {
+                out.push(Said::Code { code: run.code.clone(), corrects: false });
+                i = follow_ups(toks, run.end, run.code, &mut out).max(i + 1);
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// Words that put "the number" / "the code" in a booking's context.
+const BOOKED: &[&str] = &[
+    "booked",
+    "confirmed",
+    "reserved",
+    "reservation",
+    "booking",
+    "reservado",
+    "confirmado",
+    "reserve",
+    "confirme",
+    "gebucht",
+    "bestatigt",
+    "reserviert",
+    "prenotato",
+    "confermato",
+    "reserva",
+    "prenotazione",
+];
+
+/// Whether an agent line asks about the code (so the next host turn may answer it
+/// without a trigger): "do you have a confirmation number?", "could you spell that?".
+pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
+    toks.iter().enumerate().any(|(i, t)| match t {
+        Tok::Word(w) => match w.as_str() {
+            "confirmation" | "reference" | "confirmacion" | "conferma" | "referencia" | "bestatigungsnummer" => true,
+            "code" | "number" | "numero" | "codigo" | "nummer" | "codice" => weak_trigger_ok(toks, i, true),
+            "spell" | "repeat" | "again" => code_in_play,
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
+/// An agent line that only keeps the host talking ("mm-hm", "okay") or echoes the
+/// characters so far ("Alpha, bravo."), so a code split around it reads on.
+fn transparent(agent: &[Tok]) -> bool {
+    let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
+    let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    let echo = !words.is_empty() && {
+        let mut i = 0;
+        let mut all_code = true;
+        while i < agent.len() {
+            match &agent[i] {
+                Tok::Word(_) | Tok::Letters(_) => match unit_at(agent, i, true) {
+                    Some(u) => i = u.next,
+                    None => {
+                        all_code = false;
+                        break;
+                    }
+                },
+                _ => i += 1,
+            }
+        }
+        all_code
+    };
+    backchannel || echo
+}
+
+/// Appends the host's next utterance. If it starts over the code the first one left
+/// unfinished ("…is 4 4" then "4 4 1 2"), the unfinished part gives way.
+fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
+    if !matches!(host.last(), Some(Tok::Stop)) {
+        let mut end = host.len();
+        while end > 0 && host[end - 1] == Tok::Comma {
+            end -= 1;
+        }
+        let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end));
+        let first = next.iter().position(|t| t.word().is_some());
+        let opening = first.and_then(|f| run_at(&next, f));
+        if let (Some(unfinished), Some(restarted)) = (unfinished, opening.clone()) {
+            if restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code) {
+                host.truncate(unfinished.start);
+                host.extend(next);
+                return;
+            }
+        }
+        // Only an utterance that opens with code characters up to a pause goes on with
+        // the code ("0 4,", "7. That's it."); "7 30 works for us" is something else.
+        let spelled_on = first.is_some_and(|f| in_list(SPELL_JOINERS, word(&next, f)));
+        let code_goes_on = opening.is_some_and(|r| matches!(next.get(r.end), Some(Tok::Stop | Tok::Comma) | None));
+        host.push(if code_goes_on || spelled_on { Tok::Comma } else { Tok::Stop });
+    }
+    host.extend(next);
+}
+
+/// A conversation as turns: consecutive lines of one speaker joined, and a host
+/// cut off mid-code joined across the agent's backchannel.
+pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Vec<(Speaker, Vec<Tok>)> {
+    let mut out: Vec<(Speaker, Vec<Tok>)> = Vec::new();
+    for (speaker, text) in lines {
+        let toks = tokenize(text);
+        let n = out.len();
+        // Host, backchannel, host: the backchannel drops out when the host had not
+        // finished a sentence.
+        if speaker == Speaker::Restaurant && n >= 2 {
+            let (before, last) = out.split_at_mut(n - 1);
+            let (agent_speaker, agent) = &last[0];
+            let (host_speaker, host) = &mut before[n - 2];
+            if *agent_speaker == Speaker::Agent
+                && *host_speaker == Speaker::Restaurant
+                && !matches!(host.last(), Some(Tok::Stop))
+                && transparent(agent)
+                && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+            {
+                join(host, toks);
+                out.pop();
+                continue;
+            }
+        }
+        match out.last_mut() {
+            // A code split across two utterances reads on; a stop still ends it.
+            Some((last, joined)) if *last == speaker => join(joined, toks),
+            _ => out.push((speaker, toks)),
+        }
+    }
+    out
+}
+
+/// The code the host gave, after corrections, or `None` when there was none or the
+/// conversation does not settle on one.
+pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
+    let mut current: Option<String> = None;
+    let mut conflict = false;
+    let mut agent_before: Option<&[Tok]> = None;
+    for (speaker, toks) in turns {
+        if *speaker == Speaker::Agent {
+            agent_before = Some(toks);
+            continue;
+        }
+        let code_in_play = current.is_some() || conflict;
+        let read_back = agent_before.map(runs).unwrap_or_default();
+        // The agent asked about the code, or read one back: the reply may be the code.
+        let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
+            || (code_in_play && !read_back.is_empty());
+        for said in read_host_turn(toks, answering, !read_back.is_empty()) {
+            match said {
+                Said::Code { code, corrects } => match &current {
+                    Some(c) if *c == code => {}
+                    Some(_) if !corrects && !conflict => conflict = true,
+                    _ if corrects || current.is_none() => {
+                        current = Some(code);
+                        conflict = false;
+                    }
+                    _ => {}
+                },
+                Said::Doubt => conflict = true,
+                // "No" to a read-back of the very code we heard: the host disowns it.
+                Said::Deny if read_back.iter().any(|r| Some(&r.code) == current.as_ref()) => conflict = true,
+                Said::Deny | Said::Affirm => {}
+            }
+        }
+        agent_before = None;
+    }
+    if conflict {
+        None
+    } else {
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(lines: &[&str]) -> Option<String> {
+        host_code(&turns(lines.iter().map(|l| (Speaker::Restaurant, *l))))
+    }
+
+    fn convo(lines: &[(&str, &str)]) -> Option<String> {
+        let lines =
+            lines.iter().map(|(who, text)| (if *who == "a" { Speaker::Agent } else { Speaker::Restaurant }, *text));
+        host_code(&turns(lines))
+    }
+
+    #[test]
+    fn text_after_the_code_ends_it() {
+        assert_eq!(host(&["Your confirmation is 4 4 1 2. 7:30, party of 2."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Your confirmation is 4 4 1 2, 7:30 for two people"]).as_deref(), Some("4412"));
+        assert_eq!(host(&["confirmation number 4 4 1 2 and our number is 510-548-5525"]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation number is 8 8 1 9 I put a note about the window"]).as_deref(), Some("8819"));
+        assert_eq!(host(&["Confirmation number is 8 8 1 9. I put a note."]).as_deref(), Some("8819"));
+        assert_eq!(host(&["confirmation is 5 5 2 1 7 30 pm"]), None, "where the code ends cannot be told");
+    }
+
+    #[test]
+    fn a_code_said_twice_is_one_code() {
+        assert_eq!(host(&["Confirmation 4 4 1 2, 4 4 1 2."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation number is 4412. Again, 4412."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is A73X A73X"]).as_deref(), Some("A73X"));
+    }
+
+    #[test]
+    fn a_code_that_may_go_on_past_an_unknown_word_is_not_taken() {
+        assert_eq!(host(&["Confirmation is 7 7 B like in boy 4."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 for 2 people at 7."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 $40 deposit."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["The confirmation code for the valet is 3 3 4."]), None);
+    }
+
+    #[test]
+    fn words_between_the_trigger_and_the_code_are_skipped() {
+        assert_eq!(host(&["Your confirmation number is, uh, 7 2 1 9."]).as_deref(), Some("7219"));
+        assert_eq!(host(&["the confirmation is going to be B 4 4 2"]).as_deref(), Some("B442"));
+        assert_eq!(host(&["and the confirmation for that is 3 0 9 1"]).as_deref(), Some("3091"));
+        assert_eq!(host(&["Your confirmation's 6 6 1 0"]).as_deref(), Some("6610"));
+        assert_eq!(host(&["Your reservation number's 6 6 1 0"]).as_deref(), Some("6610"));
+    }
+
+    #[test]
+    fn numbers_in_words_pairs_and_hyphens() {
+        assert_eq!(host(&["confirmation number forty-five eighty-two"]).as_deref(), Some("4582"));
+        assert_eq!(host(&["confirmation number is 2-oh-3-3"]).as_deref(), Some("2033"));
+        assert_eq!(host(&["confirmation number is double-seven four one"]).as_deref(), Some("7741"));
+        assert_eq!(host(&["confirmation is twelve hundred"]).as_deref(), Some("1200"));
+        assert_eq!(host(&["Confirmation is A as in apple, seven, three, X."]).as_deref(), Some("A73X"));
+        assert_eq!(host(&["Reference is X-ray, Yankee, 5, 5."]).as_deref(), Some("XY55"));
+    }
+
+    #[test]
+    fn corrections_replace_and_partial_ones_void() {
+        assert_eq!(host(&["Confirmation is 5 5 8 2, no sorry, 5 5 8 3."]).as_deref(), Some("5583"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, I mean 5 5 8 3."]).as_deref(), Some("5583"));
+        assert_eq!(host(&["Confirmation is 9 9 1 4, no 9 9 4 1."]).as_deref(), Some("9941"));
+        assert_eq!(
+            host(&["Confirmation is 7 7 1 8, hold on, that's the Thompson party. Yours is 7 7 8 1."]).as_deref(),
+            Some("7781")
+        );
+        assert_eq!(host(&["Confirmation is 4-O-7-7."]).as_deref(), Some("4077"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last digit is 3."]).as_deref(), Some("5583"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, sorry, the last two are 3 1."]), None);
+        assert_eq!(
+            host(&["Confirmation is 6 6 1 2, oh wait no that's the other party. Yours is 8 2 1 7."]).as_deref(),
+            Some("8217")
+        );
+        assert_eq!(host(&["Confirmation is 5 5 8 2. No problem at all."]).as_deref(), Some("5582"));
+        assert_eq!(host(&["Confirmation is 5 5 8 2, oh sorry, that was the old booking."]), None, "withdrawn");
+    }
+
+    #[test]
+    fn a_code_split_across_two_utterances_reads_on() {
+        assert_eq!(host(&["Your confirmation number is 4 4", "1 2"]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Your confirmation number is 4 4", "4 4 1 2."]).as_deref(), Some("4412"), "started over");
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2", "7 30 works for us?"]).as_deref(), Some("4412"));
+        let lines = [("r", "Confirmation is K 7,"), ("a", "Mm-hm."), ("r", "7 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("K772"));
+        let lines = [("r", "Confirmation is K 7,"), ("a", "Could you slow down?"), ("r", "7 2.")];
+        assert_eq!(convo(&lines), None, "a real question is no backchannel");
+    }
+
+    #[test]
+    fn a_time_a_phone_number_or_an_address_after_the_code_is_cut_off() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2, seven thirty then."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 seven thirty."]), None);
+        assert_eq!(host(&["Confirmation is A 7 3 X, 510 548 5525 if you need us."]).as_deref(), Some("A73X"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 7 30 pm."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 215 Main Street."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn capitals_run_together_are_letters_only_beside_a_code() {
+        assert_eq!(host(&["Your confirmation is PQ 7 7 2."]).as_deref(), Some("PQ772"));
+        assert_eq!(host(&["Your confirmation is by SMS."]), None);
+        assert_eq!(host(&["Confirmation number is seven hundred oh five."]).as_deref(), Some("705"));
+        assert_eq!(host(&["Confirmation number is a hundred and twelve."]).as_deref(), Some("112"));
+        assert_eq!(host(&["Confirmation number is 7 O 8 1."]).as_deref(), Some("7081"));
+        assert_eq!(host(&["Confirmation number is 4 4 1 2. Oh."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_hosts_answer_to_the_agents_question_needs_no_trigger() {
+        let lines = [("a", "Great. Do you have a confirmation number?"), ("r", "Sure, it's 3 3 1 8.")];
+        assert_eq!(convo(&lines).as_deref(), Some("3318"));
+        let lines = [("a", "And the time, seven thirty?"), ("r", "Yes, 7 30.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [("a", "And the confirmation number?"), ("r", "Um, 7 30 tomorrow, right?")];
+        assert_eq!(convo(&lines), None, "a time is no answer");
+        let lines = [("a", "Do you have a confirmation number?"), ("r", "Not really, we're at 2 1 5 Main Street.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [("r", "Confirmation number is 5 5 8 2."), ("a", "That's 5 5 8 2?"), ("r", "No, 5 5 8 3.")];
+        assert_eq!(convo(&lines).as_deref(), Some("5583"));
+        let lines = [("r", "Confirmation number is 5 5 8 2."), ("a", "That's 5 5 8 2?"), ("r", "No.")];
+        assert_eq!(convo(&lines), None);
+    }
+
+    #[test]
+    fn other_codes_never_count() {
+        for text in [
+            "The area code is 5 1 0.",
+            "Our zip code is 9 4 7 0 9.",
+            "The parking code is 4 4 1 2.",
+            "The door code is 1 2 3 4, the gate code is 5 6 7 8.",
+            "Dress code is smart casual.",
+            "You're booked. The code for the door is 4 4 1 2.",
+            "Our phone number is 5 1 0 5 4 8 5 5 2 5.",
+            "Table number 12 for 4 people.",
+            "Confirmation will be sent to 510-548-5525.",
+        ] {
+            assert_eq!(host(&[text]), None, "{text}");
+        }
+        assert_eq!(host(&["You're booked, the code is 4 4 1 2."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["The code is 4 4 1 2."]), None, "code alone needs a booking");
+        assert_eq!(host(&["Confirmation number 4 4 1 2 and the parking code is 9 9 8 8."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn unknown_triggers_and_other_languages() {
+        assert_eq!(host(&["your conf number is 7 7 1 2"]).as_deref(), Some("7712"));
+        assert_eq!(host(&["reservation ID is K 9 1 4"]).as_deref(), Some("K914"));
+        assert_eq!(host(&["confirmation no. 3 3 4 5"]).as_deref(), Some("3345"));
+        assert_eq!(host(&["Su número de confirmación es 4 5 8 2."]).as_deref(), Some("4582"));
+        assert_eq!(host(&["El código de reserva es cuatro, cinco, ocho, dos."]).as_deref(), Some("4582"));
+        assert_eq!(host(&["Votre numéro de confirmation est le 4 5 8 2."]).as_deref(), Some("4582"));
+        assert_eq!(host(&["Ihre Bestätigungsnummer lautet vier fünf acht zwei."]).as_deref(), Some("4582"));
+        assert_eq!(host(&["Il numero di prenotazione è quattro cinque otto due."]).as_deref(), Some("4582"));
+        assert_eq!(host(&["Su número de confirmación es treinta y cinco, ochenta y dos."]).as_deref(), Some("3582"));
+        assert_eq!(
+            host(&["C'est noté, votre code de confirmation : 7 7 3 2, à vingt heures."]).as_deref(),
+            Some("7732")
+        );
+        assert_eq!(host(&["Votre numéro de réservation est le A B 4 4 2."]).as_deref(), Some("AB442"));
+        assert_eq!(host(&["Ihre Reservierungsnummer ist die 4 4 1 2 für 19 Uhr."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il numero di prenotazione è il 3 3 9 4 per due persone."]).as_deref(), Some("3394"));
+        assert_eq!(host(&["Su número de reserva es el 5 5 2 1 a nombre de García."]).as_deref(), Some("5521"));
+        assert_eq!(host(&["Votre numéro de confirmation, c'est le 12 34 56."]).as_deref(), Some("123456"));
+        assert_eq!(host(&["Die Postleitzahl ist 1 0 1 1 5, die Reservierung ist bestätigt."]), None);
+    }
+
+    #[test]
+    fn two_different_codes_give_none() {
+        assert_eq!(host(&["Confirmation is 4412.", "Reference number 9931."]), None);
+    }
+}

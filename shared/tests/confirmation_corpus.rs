@@ -1,0 +1,48 @@
+//! The confirmation-code reader over the evaluation set (README in
+//! `fixtures/confirmation/`): on the dev file, which the reader was tuned on, not one
+//! wrong code and not one code where there was none, and a floor on exact matches;
+//! the held-out file is only scored (counts, never its cases), with the floors
+//! measured when the reader last changed.
+
+mod support {
+    pub mod code_corpus;
+}
+
+use support::code_corpus::{parse, read, score};
+
+fn cases(name: &str) -> Vec<support::code_corpus::Case> {
+    let path = format!("{}/tests/fixtures/confirmation/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn dev_set_has_no_wrong_code_and_no_false_code() {
+    let score = score(&cases("dev.jsonl"), read);
+    let wrong: Vec<String> = score
+        .failures
+        .iter()
+        .filter(|(_, got)| got.is_some())
+        .map(|(case, got)| format!("{} expected {:?} read {:?}", case.id, case.expected, got))
+        .collect();
+    assert!(wrong.is_empty(), "wrong codes on dev: {wrong:#?}\n{}", score.report());
+    assert!(score.total.exact >= DEV_EXACT_FLOOR, "{}", score.report());
+}
+
+#[test]
+fn held_out_set_scores_within_its_measured_bounds() {
+    let score = score(&cases("heldout.jsonl"), read);
+    let t = score.total;
+    // Only totals are printed: the held-out cases are never read while tuning.
+    let totals = format!(
+        "exact {}/{}, wrong {}, false positives {}/{}",
+        t.exact, t.with_code, t.wrong, t.false_positives, t.without_code
+    );
+    assert!(t.exact >= HELD_OUT_EXACT_FLOOR, "{totals}");
+    assert!(t.wrong <= HELD_OUT_WRONG_CEILING, "{totals}");
+    assert_eq!(t.false_positives, 0, "{totals}");
+}
+
+const DEV_EXACT_FLOOR: usize = 150;
+const HELD_OUT_EXACT_FLOOR: usize = 215;
+const HELD_OUT_WRONG_CEILING: usize = 3;
