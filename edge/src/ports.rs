@@ -38,8 +38,11 @@ pub trait Store {
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
     /// Uses a once-only key ([`crate::idempotency::spend`]): true the first time, atomically.
     async fn spend_key(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Asks an API key's allowance for a booking ([`crate::allowance::admit`]), atomically.
+    /// Asks an API key's or destination's allowance for a booking
+    /// ([`crate::allowance::admit`]), atomically.
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
+    /// Undoes an admission another allowance then refused ([`crate::allowance::withdraw`]).
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError>;
     /// Gives an ended call's slot back to its key's allowance ([`crate::allowance::release`]).
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError>;
 }
@@ -51,7 +54,8 @@ pub trait TwilioApi {
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError>;
 }
 
-/// POSTs the final record to the user's `callback_url`; returns the HTTP status.
+/// POSTs the final record to the user's `callback_url` with its `Concierge-Signature`
+/// header ([`shared::webhook`]); returns the HTTP status. Never follows a redirect.
 #[allow(async_fn_in_trait)]
 pub trait WebhookSender {
     async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String>;
