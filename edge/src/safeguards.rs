@@ -29,9 +29,15 @@ pub fn vet_booking(config: &EdgeConfig, owner: &str, booking: &BookingRequest) -
         let invalid = |message: String| ApiError::InvalidField { field: "callback_url".into(), message };
         let checked = shared::callback_url::check(url, config.allow_insecure_callbacks)
             .map_err(|e| invalid(format!("callback_url {e}")))?;
-        // The edge's own routes are no callback: a webhook must never land on them.
-        let own = shared::callback_url::check(&config.public_base_url, true).ok().map(|base| base.host);
-        if own.is_some_and(|host| host == checked.host) {
+        // The edge's own routes are no callback: a webhook must never land on them. A
+        // deployed Worker's fetch ignores custom ports (Cloudflare's known issues), so
+        // the host alone decides; locally, another port is another service.
+        let own = shared::callback_url::check(&config.public_base_url, true).ok();
+        let port = |url: &shared::callback_url::CallbackUrl| url.port.unwrap_or(if url.https { 443 } else { 80 });
+        let is_own = own.is_some_and(|own| {
+            own.host == checked.host && (!config.allow_insecure_callbacks || port(&own) == port(&checked))
+        });
+        if is_own {
             return Err(invalid("callback_url must not point at this service itself".into()));
         }
         if shared::webhook::secret_for_owner(&config.api_keys, owner).is_none() {

@@ -767,3 +767,16 @@ fn twilio_failures_name_neither_the_api_base_nor_the_account() {
         }
     }
 }
+
+#[test]
+fn in_local_development_only_the_edges_own_port_counts_as_itself() {
+    let mut config = config();
+    config.allow_insecure_callbacks = true;
+    config.public_base_url = "http://127.0.0.1:8787".into();
+    let local = Edge { config, ..edge() };
+    let mut body = booking();
+    body["callback_url"] = json!("http://127.0.0.1:8787/internal/calls/call_0001/events");
+    assert_eq!(book(&local, KEY_A, &body).status, 422);
+    body["callback_url"] = json!("http://127.0.0.1:9000/hooks");
+    assert_eq!(book(&local, KEY_A, &body).status, 201);
+}
