@@ -173,6 +173,10 @@ pub fn parse_ipv4_loose(text: &str) -> Option<Ipv4Addr> {
     }
     let mut numbers = Vec::with_capacity(parts.len());
     for part in &parts {
+        // Digits only: Rust's integer parsing would also take a leading `+`.
+        if !part.bytes().all(|b| b.is_ascii_hexdigit() || b == b'x') {
+            return None;
+        }
         let value = if let Some(hex) = part.strip_prefix("0x") {
             if hex.is_empty() {
                 0
@@ -380,5 +384,7 @@ mod tests {
         assert_eq!(parse_ipv4_loose("4294967296"), None);
         assert_eq!(parse_ipv4_loose("127.0.0.256"), None);
         assert_eq!(parse_ipv4_loose("08.0.0.1"), None, "8 is not an octal digit");
+        assert_eq!(parse_ipv4_loose("1.+2.3.4"), None);
+        assert_eq!(parse_ipv4_loose("0x+7f.0.0.1"), None);
     }
 }

@@ -96,7 +96,8 @@ impl Destinations {
 
 fn check_nanp(national: &str) -> Result<(), DestinationError> {
     let digits = national.as_bytes();
-    if digits.len() != 10 || !(b'2'..=b'9').contains(&digits[0]) || !(b'2'..=b'9').contains(&digits[3]) {
+    let well_formed = digits.len() == 10 && digits.iter().all(u8::is_ascii_digit);
+    if !well_formed || !(b'2'..=b'9').contains(&digits[0]) || !(b'2'..=b'9').contains(&digits[3]) {
         return Err(DestinationError::Invalid("NANP numbers are +1, a 3-digit area code and 7 digits"));
     }
     let (area, exchange) = (&national[..3], &national[3..6]);
@@ -174,6 +175,8 @@ mod tests {
             ("+151054855250", "invalid"),
             ("+10105485525", "invalid"),
             ("+15101485525", "invalid"),
+            ("+1510548552é", "invalid"),
+            ("+121250é678", "invalid"),
             ("+18762001234", "not_allowed"),
             ("+18092001234", "not_allowed"),
             ("+14732001234", "not_allowed"),
