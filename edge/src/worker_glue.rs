@@ -124,10 +124,10 @@ impl Store for KvCalls {
 }
 
 /// Decides what must be decided atomically, for one name: an idempotency key, a
-/// once-only key, or an API key's or destination number's allowance. A Durable Object runs one request at a
-/// time and its storage is strongly consistent, so its decisions hold across isolates
-/// and locations (KV's read-modify-writes do not). The rules are sans-IO, in
-/// [`idempotency`] and [`allowance`]; this only stores what they return.
+/// once-only key, or an API key's or destination number's allowance. A Durable Object
+/// runs one request at a time and its storage is strongly consistent, so its decisions
+/// hold across isolates and locations (KV's read-modify-writes do not). The rules are
+/// sans-IO, in [`idempotency`] and [`allowance`]; this only stores what they return.
 #[durable_object]
 pub struct Arbiter {
     state: State,
