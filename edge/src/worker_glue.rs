@@ -253,9 +253,10 @@ impl TwilioApi for FetchTwilio {
 /// Sends completion webhooks with `fetch`. The URL passed [`shared::callback_url`] at
 /// booking and again before each send (`app`); a redirect is not followed but
 /// answered as the refusal it is (`redirect: manual`). Names that resolve inside are
-/// left to Cloudflare: a deployed Worker's `fetch` leaves from Cloudflare's network,
-/// which does not route to private networks (reaching one takes a Tunnel or Workers
-/// VPC binding), and never connects to a bare IP address
+/// left to Cloudflare: a deployed Worker's `fetch` leaves from Cloudflare's network, not
+/// ours, so a private address leads nowhere of ours (reaching a private network takes a
+/// bound Tunnel, https://developers.cloudflare.com/workers-vpc/configuration/vpc-networks/,
+/// which this Worker has none of), and it never connects to a bare IP address
 /// (https://developers.cloudflare.com/workers/platform/known-issues/#fetch-to-ip-addresses).
 struct FetchWebhooks;
 
