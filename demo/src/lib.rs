@@ -23,6 +23,8 @@ use tokio::net::TcpListener;
 
 pub const RESTAURANT_PHONE: &str = "+15105485525";
 pub const API_KEY: &str = "demo-key";
+/// The demo key's webhook signing secret, configured beside it in `API_KEYS`.
+pub const WEBHOOK_SECRET: &str = "whsec_demo_0123456789abcdef0123";
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 const AUTH_TOKEN: &str = "local-twilio-auth-token";
 const SECRET: &str = "local-internal-secret";
@@ -339,7 +341,9 @@ impl LocalStack {
             ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
             ("INTERNAL_SECRET", SECRET.to_owned()),
-            ("API_KEYS", API_KEY.to_owned()),
+            ("API_KEYS", format!("{API_KEY}:{WEBHOOK_SECRET}")),
+            // The webhook sink listens on loopback over plain http.
+            ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
             ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
             ("RING_TIMEOUT_SECONDS", "10".to_owned()),
         ];
@@ -400,7 +404,8 @@ impl LocalStack {
         Ok(http.get(format!("{}/v1/calls/{call_id}", self.edge_url)).bearer_auth(API_KEY).send().await?.json().await?)
     }
 
-    /// Waits for the completion webhook: the final record, pushed by the edge.
+    /// Waits for the completion webhook: the final record, pushed by the edge, its
+    /// signature checked with the key's webhook secret.
     pub async fn final_record(&self) -> anyhow::Result<Value> {
         let mut deliveries = self.sink.watch();
         let delivery = tokio::time::timeout(Duration::from_secs(120), async {
@@ -414,6 +419,9 @@ impl LocalStack {
         .await
         .context("no completion webhook within two minutes")?
         .map_err(|e: tokio::sync::watch::error::RecvError| anyhow::anyhow!(e))?;
+        delivery
+            .verify(WEBHOOK_SECRET, chrono::Utc::now().timestamp())
+            .map_err(|e| anyhow::anyhow!("the completion webhook's signature: {e}"))?;
         Ok(serde_json::from_str(&delivery.body)?)
     }
 

@@ -1,7 +1,9 @@
-//! One API key's allowance: at most `MAX_CALLS_IN_FLIGHT` calls at once and
-//! `BOOKINGS_PER_MINUTE` bookings per calendar minute. Sans-IO: [`admit`] takes the
-//! key's state and a booking and decides. The store applies it atomically (in the
-//! key's own Durable Object in a Worker), so simultaneous bookings cannot overshoot
+//! An allowance: at most so many calls at once and so many bookings per fixed window.
+//! One API key's is `MAX_CALLS_IN_FLIGHT` and `BOOKINGS_PER_MINUTE` per calendar
+//! minute; one destination number's, across all keys, is one live call and
+//! `CALLS_PER_DESTINATION_PER_HOUR` per calendar hour. Sans-IO: [`admit`] takes the
+//! state and a booking and decides. The store applies it atomically (in the key's or
+//! number's own Durable Object in a Worker), so simultaneous bookings cannot overshoot
 //! a limit wherever they land.
 //!
 //! The edge gives a slot back when a call's record first shows it ended ([`release`]).
@@ -24,13 +26,18 @@ pub struct Slot {
     pub until: DateTime<Utc>,
 }
 
-/// What the store keeps per API key.
+/// What the store keeps per API key or destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allowance {
     pub in_flight: Vec<Slot>,
-    /// Minutes since the Unix epoch, and the bookings admitted in it.
-    pub minute: i64,
+    /// Windows since the Unix epoch, and the bookings admitted in the current one.
+    #[serde(alias = "minute")]
+    pub window: i64,
     pub booked: u32,
+}
+
+fn default_window_seconds() -> u32 {
+    60
 }
 
 /// A booking asking for a slot.
@@ -40,7 +47,12 @@ pub struct Admit {
     /// Calls of this key the edge found ended since it last asked.
     pub ended: Vec<String>,
     pub max_in_flight: u32,
-    pub per_minute: u32,
+    /// Bookings per window.
+    #[serde(alias = "per_minute")]
+    pub per_window: u32,
+    /// The window's length: 60 for an API key, 3600 for a destination.
+    #[serde(default = "default_window_seconds")]
+    pub window_seconds: u32,
     pub now: DateTime<Utc>,
     pub slot_until: DateTime<Utc>,
 }
@@ -52,22 +64,24 @@ pub enum Admission {
     Admitted,
     /// Every slot is held, by these calls (which the edge may find ended).
     TooManyCalls { in_flight: Vec<Slot> },
-    /// This minute's bookings are used up.
+    /// This window's bookings are used up.
     RateLimited { retry_after_seconds: u32 },
 }
 
 /// Decides `request` and updates `allowance`. Refusals change nothing but dropping
-/// ended and lapsed slots, so they do not count against the minute.
+/// ended and lapsed slots, so they do not count against the window.
 pub fn admit(allowance: &mut Allowance, request: &Admit) -> Admission {
-    let Admit { call_id, ended, max_in_flight, per_minute, now, slot_until } = request;
+    let Admit { call_id, ended, max_in_flight, per_window, window_seconds, now, slot_until } = request;
+    let window_seconds = i64::from((*window_seconds).max(1));
     allowance.in_flight.retain(|slot| slot.until > *now && !ended.contains(&slot.call_id));
-    let minute = now.timestamp().div_euclid(60);
-    if allowance.minute != minute {
-        allowance.minute = minute;
+    let window = now.timestamp().div_euclid(window_seconds);
+    if allowance.window != window {
+        allowance.window = window;
         allowance.booked = 0;
     }
-    if allowance.booked >= *per_minute {
-        let retry_after_seconds = u32::try_from(60 - now.timestamp().rem_euclid(60)).unwrap_or(60);
+    if allowance.booked >= *per_window {
+        let left = window_seconds - now.timestamp().rem_euclid(window_seconds);
+        let retry_after_seconds = u32::try_from(left).unwrap_or(u32::MAX);
         return Admission::RateLimited { retry_after_seconds };
     }
     if allowance.in_flight.len() >= *max_in_flight as usize {
@@ -81,6 +95,17 @@ pub fn admit(allowance: &mut Allowance, request: &Admit) -> Admission {
 /// Gives back the slot of a call that has ended (nothing if it holds none).
 pub fn release(allowance: &mut Allowance, call_id: &str) {
     allowance.in_flight.retain(|slot| slot.call_id != call_id);
+}
+
+/// Undoes `request`'s admission: a booking admitted here but refused by another
+/// allowance (the destination's) gives its slot back and is not counted in the window.
+pub fn withdraw(allowance: &mut Allowance, request: &Admit) {
+    let held = allowance.in_flight.len();
+    release(allowance, &request.call_id);
+    let window = request.now.timestamp().div_euclid(i64::from(request.window_seconds.max(1)));
+    if allowance.in_flight.len() < held && allowance.window == window {
+        allowance.booked = allowance.booked.saturating_sub(1);
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +122,8 @@ mod tests {
             call_id: call_id.into(),
             ended: Vec::new(),
             max_in_flight: 2,
-            per_minute: 3,
+            per_window: 3,
+            window_seconds: 60,
             now: at(now),
             slot_until: at(now + 1_000),
         }
@@ -132,6 +158,39 @@ mod tests {
     }
 
     #[test]
+    fn a_withdrawn_admission_frees_its_slot_and_its_place_in_the_window() {
+        let mut allowance = Allowance::default();
+        assert_eq!(admit(&mut allowance, &booking("a", 0)), Admission::Admitted);
+        assert_eq!(admit(&mut allowance, &booking("b", 0)), Admission::Admitted);
+        withdraw(&mut allowance, &booking("b", 0));
+        withdraw(&mut allowance, &booking("never-admitted", 0));
+        assert_eq!((allowance.in_flight.len(), allowance.booked), (1, 1));
+        assert_eq!(admit(&mut allowance, &booking("c", 1)), Admission::Admitted);
+        assert_eq!(
+            admit(&mut allowance, &booking("d", 2)),
+            Admission::TooManyCalls { in_flight: allowance.in_flight.clone() }
+        );
+    }
+
+    #[test]
+    fn an_hourly_window_counts_by_the_hour() {
+        let mut allowance = Allowance::default();
+        let hourly = |call_id: &str, now: i64| Admit {
+            max_in_flight: 1,
+            per_window: 2,
+            window_seconds: 3600,
+            ..booking(call_id, now)
+        };
+        assert_eq!(admit(&mut allowance, &hourly("a", 0)), Admission::Admitted);
+        assert!(matches!(admit(&mut allowance, &hourly("b", 10)), Admission::TooManyCalls { .. }), "one live call");
+        release(&mut allowance, "a");
+        assert_eq!(admit(&mut allowance, &hourly("b", 100)), Admission::Admitted);
+        release(&mut allowance, "b");
+        assert_eq!(admit(&mut allowance, &hourly("c", 600)), Admission::RateLimited { retry_after_seconds: 3000 });
+        assert_eq!(admit(&mut allowance, &hourly("c", 3600)), Admission::Admitted, "the next hour");
+    }
+
+    #[test]
     fn the_minute_allowance_resets_with_the_minute() {
         let mut allowance = Allowance::default();
         let roomy = |call_id: &str, now: i64| Admit { max_in_flight: 10, ..booking(call_id, now) };
@@ -141,6 +200,9 @@ mod tests {
         assert_eq!(admit(&mut allowance, &roomy("d", 45)), Admission::RateLimited { retry_after_seconds: 15 });
         assert_eq!(admit(&mut allowance, &roomy("d", 60)), Admission::Admitted, "a new minute");
         assert_eq!((allowance.booked, allowance.in_flight.len()), (1, 4));
+        let stored_before_windows = r#"{"in_flight":[],"minute":5,"booked":2}"#;
+        let read: Allowance = serde_json::from_str(stored_before_windows).expect("the older form reads");
+        assert_eq!((read.window, read.booked), (5, 2));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::Claim;
 use crate::keeper::{record_key, Change, LiveEvent, Reply, StreamGrant};
 use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
+use crate::safeguards;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -128,6 +129,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let owner = self.owner(request)?;
         let now = self.ports.clock.now();
         let booking = BookingRequest::parse(&request.body, now)?;
+        safeguards::vet_booking(&self.config, &owner, &booking)?;
         let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&booking).unwrap_or_default()));
 
         let idempotency_key = request
@@ -179,7 +181,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         idempotency: Option<(&str, &str)>,
     ) -> Result<EdgeResponse, ApiError> {
         let call_id = self.ports.ids.call_id();
-        self.admit_booking(&owner, &call_id, now).await?;
+        self.admit_booking(&owner, &call_id, &booking.restaurant.phone, now).await?;
         let ledger = CallLedger::new(call_id.clone(), owner, booking, now);
         // The record exists at its writer before Twilio can call back about it.
         self.change(&call_id, Change::Create { ledger: Box::new(ledger.clone()) }).await?;
@@ -211,10 +213,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 }
             }
             Err(error) => {
-                let (code, message) = match &error {
-                    TwilioError::Api(api) => (format!("twilio_{}", api.code), api.message.clone()),
-                    TwilioError::Network(message) => ("twilio_unreachable".to_owned(), message.clone()),
-                };
+                let (code, message) = crate::error::recorded_failure(&error);
                 self.change(&call_id, Change::DialFailed { code, message }).await?;
                 // The caller hears of the failure now, not by webhook; the slot goes back.
                 self.release_slot(&ledger).await;
@@ -224,36 +223,67 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     }
 
     /// Takes one of the key's in-flight slots and counts the booking in this minute,
-    /// or refuses with the limit it would break. Refused for want of a slot, it reads
-    /// the records of the calls holding them and asks once more with those that ended.
-    async fn admit_booking(&self, owner: &str, call_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    /// then the number's one live slot and its count this hour, or refuses with the
+    /// limit it would break. A number's refusal gives the key's admission back.
+    async fn admit_booking(&self, owner: &str, call_id: &str, phone: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         let config = &self.config;
         let longest_call = i64::from(config.ring_timeout_seconds) + i64::from(config.call_time_limit_seconds);
-        let mut request = Admit {
+        let request = Admit {
             call_id: call_id.to_owned(),
             ended: Vec::new(),
             max_in_flight: config.max_calls_in_flight,
-            per_minute: config.bookings_per_minute,
+            per_window: config.bookings_per_minute,
+            window_seconds: 60,
             now,
             slot_until: now + Duration::seconds(longest_call) + SLOT_MARGIN,
         };
         let key = format!("{ALLOWANCE_PREFIX}{owner}");
+        self.admit_to(&key, request.clone(), |admission| match admission {
+            Admission::RateLimited { retry_after_seconds } => {
+                ApiError::RateLimited { limit: config.bookings_per_minute, retry_after_seconds: *retry_after_seconds }
+            }
+            Admission::TooManyCalls { in_flight } => {
+                ApiError::TooManyCalls { in_flight: in_flight.len(), limit: config.max_calls_in_flight }
+            }
+            Admission::Admitted => ApiError::TooManyCalls { in_flight: 0, limit: config.max_calls_in_flight },
+        })
+        .await?;
+        let destination = safeguards::destination_key(phone);
+        let admitted = self
+            .admit_to(&destination, safeguards::destination_admit(config, &request), |admission| {
+                safeguards::destination_refusal(config, admission)
+            })
+            .await;
+        if admitted.is_err() {
+            // Nothing dialed: the key's slot and its place in the minute go back (best
+            // effort; a slot not given back lapses like any other).
+            let _withdrawn = self.ports.store.withdraw(&key, &request).await;
+        }
+        admitted
+    }
+
+    /// Asks the allowance at `key`. Refused for want of a slot, it reads the records of
+    /// the calls holding them and asks once more with those that ended.
+    async fn admit_to(
+        &self,
+        key: &str,
+        mut request: Admit,
+        refusal: impl Fn(&Admission) -> ApiError,
+    ) -> Result<(), ApiError> {
         loop {
-            match self.ports.store.admit(&key, &request).await? {
+            match self.ports.store.admit(key, &request).await? {
                 Admission::Admitted => return Ok(()),
-                Admission::RateLimited { retry_after_seconds } => {
-                    return Err(ApiError::RateLimited { limit: config.bookings_per_minute, retry_after_seconds })
-                }
+                refused @ Admission::RateLimited { .. } => return Err(refusal(&refused)),
                 Admission::TooManyCalls { in_flight } => {
-                    let too_many =
-                        ApiError::TooManyCalls { in_flight: in_flight.len(), limit: config.max_calls_in_flight };
-                    if !request.ended.is_empty() {
-                        return Err(too_many);
+                    let ended = if request.ended.is_empty() {
+                        self.ended_calls(&in_flight, request.now).await?
+                    } else {
+                        Vec::new()
+                    };
+                    if ended.is_empty() {
+                        return Err(refusal(&Admission::TooManyCalls { in_flight }));
                     }
-                    request.ended = self.ended_calls(&in_flight, now).await?;
-                    if request.ended.is_empty() {
-                        return Err(too_many);
-                    }
+                    request.ended = ended;
                 }
             }
         }
@@ -434,12 +464,14 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
     }
 
-    /// Gives an ended call's slot back to its key's allowance. Best effort: a slot not
-    /// given back here is found ended when it is next needed (see `admit_booking`), so
-    /// this failing must not fail the update that ended the call.
+    /// Gives an ended call's slot back to its key's allowance and its number's. Best
+    /// effort: a slot not given back here is found ended when it is next needed (see
+    /// `admit_booking`), so this failing must not fail the update that ended the call.
     async fn release_slot(&self, ledger: &CallLedger) {
         let key = format!("{ALLOWANCE_PREFIX}{}", ledger.owner);
         let _released = self.ports.store.release(&key, &ledger.record.call_id).await;
+        let destination = safeguards::destination_key(&ledger.record.request.restaurant.phone);
+        let _released = self.ports.store.release(&destination, &ledger.record.call_id).await;
     }
 
     /// Sends the call's completion webhook if it is due, and tells the call's writer how
@@ -449,14 +481,12 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let Some(job) = self.change(call_id, Change::TakeWebhook).await?.webhook else { return Ok(false) };
         let now = self.ports.clock.now();
         let body = serde_json::to_string(&job.record).map_err(|e| ApiError::Storage(e.to_string()))?;
-        let signature = auth::sign_request(
-            &self.config.internal_secret,
-            now.timestamp(),
-            "POST",
-            url_path(&job.url),
-            body.as_bytes(),
-        );
-        let accepted = matches!(self.ports.webhooks.post(&job.url, &body, &signature).await, Ok(200..=299));
+        // Signed with the owner's own webhook secret; without one (or with a URL the
+        // deployment no longer allows) nothing is sent and the attempt counts as refused.
+        let accepted = match safeguards::webhook_signature(&self.config, &job.owner, &job.url, now, &body) {
+            Some(signature) => matches!(self.ports.webhooks.post(&job.url, &body, &signature).await, Ok(200..=299)),
+            None => false,
+        };
         let result = Change::WebhookResult { accepted, retry_base_seconds: self.config.webhook_retry_base_seconds };
         self.change(call_id, result).await?;
         Ok(accepted)
@@ -521,12 +551,6 @@ pub fn log_line(fields: &serde_json::Value) {
     worker::console_log!("{fields}");
     #[cfg(not(target_arch = "wasm32"))]
     tracing::info!(target: "edge", "{fields}");
-}
-
-/// The path (and query) part of an absolute URL, which the webhook signature covers.
-fn url_path(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.find('/').map_or("/", |at| &rest[at..])
 }
 
 fn created_body(status: u16, ledger: &CallLedger) -> EdgeResponse {

@@ -1,6 +1,7 @@
 //! The edge's settings (wrangler vars and secrets), read through a lookup function so
 //! the Worker's `Env` and tests supply them the same way.
 
+use shared::destination::{Destinations, DEFAULT_ALLOWED};
 use shared::twilio::rest::DEFAULT_API_BASE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct EdgeConfig {
     pub twilio_account_sid: String,
     pub twilio_auth_token: String,
     pub internal_secret: String,
+    /// Comma-separated `key` or `key:webhook_secret` ([`shared::webhook::key_entries`]).
+    /// A key without a webhook secret may book, but not with a `callback_url`.
     pub api_keys: String,
     /// Ring time before Twilio gives up (`Timeout`).
     pub ring_timeout_seconds: u32,
@@ -27,6 +30,12 @@ pub struct EdgeConfig {
     pub max_calls_in_flight: u32,
     /// Bookings one API key may make per calendar minute; more is a 429.
     pub bookings_per_minute: u32,
+    /// Numbers that may be dialed (`ALLOWED_DESTINATIONS`, default `+1`).
+    pub destinations: Destinations,
+    /// Calls one number may receive per calendar hour, across all keys; more is a 429.
+    pub calls_per_destination_per_hour: u32,
+    /// Local development only: plain-http and loopback callback URLs are accepted.
+    pub allow_insecure_callbacks: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +77,20 @@ impl EdgeConfig {
             webhook_retry_base_seconds: number("WEBHOOK_RETRY_BASE_SECONDS", 60)?,
             max_calls_in_flight: number("MAX_CALLS_IN_FLIGHT", 20)?,
             bookings_per_minute: number("BOOKINGS_PER_MINUTE", 30)?,
+            destinations: Destinations::parse(
+                &lookup("ALLOWED_DESTINATIONS").filter(|v| !v.trim().is_empty()).unwrap_or(DEFAULT_ALLOWED.to_owned()),
+            )
+            .map_err(|e| ConfigError(format!("ALLOWED_DESTINATIONS: {e}")))?,
+            calls_per_destination_per_hour: number("CALLS_PER_DESTINATION_PER_HOUR", 4)?,
+            allow_insecure_callbacks: match lookup("ALLOW_INSECURE_CALLBACKS").as_deref().map(str::trim) {
+                None | Some("" | "0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!("ALLOW_INSECURE_CALLBACKS must be 1 or 0, not '{other}'")))
+                }
+            },
         };
+        shared::webhook::check_key_entries(&config.api_keys).map_err(|e| ConfigError(format!("API_KEYS: {e}")))?;
         if !config.media_ws_url.starts_with("wss://") && !config.media_ws_url.starts_with("ws://") {
             return Err(ConfigError("MEDIA_WS_URL must be a ws:// or wss:// URL".into()));
         }

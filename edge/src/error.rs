@@ -1,5 +1,6 @@
 //! The one error type of the edge's HTTP boundary, mapped to status and the contract's
-//! JSON shape in one place.
+//! JSON shape in one place. What only the operator should see (internal URLs such as
+//! `TWILIO_API_BASE`, the Twilio account id, storage details) is logged, never answered.
 
 use serde_json::json;
 
@@ -28,13 +29,22 @@ pub enum ApiError {
     TooManyCalls { in_flight: usize, limit: u32 },
     #[error("this API key may book {limit} calls a minute; try again in {retry_after_seconds} s")]
     RateLimited { limit: u32, retry_after_seconds: u32 },
+    #[error(
+        "a call to this number is already in progress; one call at a time per number. Try again when it has ended."
+    )]
+    DestinationBusy { retry_after_seconds: u32 },
+    #[error("this number may receive {limit} calls an hour; try again in {retry_after_seconds} s")]
+    DestinationRateLimited { limit: u32, retry_after_seconds: u32 },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// `message` is Twilio's, with URLs and account ids taken out ([`scrub`]).
     #[error("Twilio refused the call: {message} (Twilio error {code})")]
     TwilioRefused { code: u32, message: String },
-    #[error("Twilio could not be reached: {0}")]
+    /// The detail (which names `TWILIO_API_BASE`) is logged only.
+    #[error("Twilio could not be reached; try again shortly")]
     TwilioUnreachable(String),
-    #[error("call storage is unavailable: {0}")]
+    /// The detail is logged only.
+    #[error("call storage is unavailable; try again shortly")]
     Storage(String),
     #[error("{0}")]
     BadRequest(String),
@@ -51,7 +61,7 @@ impl From<StoreError> for ApiError {
 impl From<TwilioError> for ApiError {
     fn from(error: TwilioError) -> ApiError {
         match error {
-            TwilioError::Api(api) => ApiError::TwilioRefused { code: api.code, message: api.message },
+            TwilioError::Api(api) => ApiError::TwilioRefused { code: api.code, message: scrub(&api.message) },
             TwilioError::Network(message) => ApiError::TwilioUnreachable(message),
         }
     }
@@ -67,7 +77,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
-            ApiError::TooManyCalls { .. } | ApiError::RateLimited { .. } => 429,
+            ApiError::TooManyCalls { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::DestinationBusy { .. }
+            | ApiError::DestinationRateLimited { .. } => 429,
             ApiError::InvalidField { .. } => 422,
             ApiError::TwilioRefused { .. } | ApiError::TwilioUnreachable(_) => 502,
             ApiError::Storage(_) | ApiError::Misconfigured(_) => 503,
@@ -88,6 +101,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyCalls { .. } => "too_many_calls",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::DestinationBusy { .. } => "destination_busy",
+            ApiError::DestinationRateLimited { .. } => "destination_rate_limited",
             ApiError::TwilioRefused { .. } => "twilio_refused",
             ApiError::TwilioUnreachable(_) => "twilio_unreachable",
             ApiError::Storage(_) => "storage_unavailable",
@@ -95,24 +110,87 @@ impl ApiError {
         }
     }
 
+    /// What the operator's log gets beyond the answer, if anything.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::TwilioUnreachable(detail) | ApiError::Storage(detail) | ApiError::Misconfigured(detail) => {
+                Some(detail)
+            }
+            _ => None,
+        }
+    }
+
+    fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            ApiError::RateLimited { retry_after_seconds, .. }
+            | ApiError::DestinationBusy { retry_after_seconds }
+            | ApiError::DestinationRateLimited { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+
     pub fn to_response(&self) -> EdgeResponse {
+        if let Some(detail) = self.detail() {
+            log_error(&format!("{}: {detail}", self.code()));
+        }
         let mut error = json!({"code": self.code(), "message": self.to_string()});
         match self {
             ApiError::InvalidField { field, .. } => error["field"] = json!(field),
             ApiError::TwilioRefused { code, message } => {
                 error["twilio"] = json!({"code": code, "message": message});
             }
-            ApiError::RateLimited { retry_after_seconds, .. } => {
-                error["retry_after_seconds"] = json!(retry_after_seconds)
-            }
             _ => {}
         }
-        let mut response = EdgeResponse::json(self.status(), &json!({ "error": error }));
-        if let ApiError::RateLimited { retry_after_seconds, .. } = self {
-            response.retry_after_seconds = Some(*retry_after_seconds);
+        let retry_after_seconds = self.retry_after_seconds();
+        if let Some(seconds) = retry_after_seconds {
+            error["retry_after_seconds"] = json!(seconds);
         }
+        let mut response = EdgeResponse::json(self.status(), &json!({ "error": error }));
+        response.retry_after_seconds = retry_after_seconds;
         response
     }
+}
+
+/// What a failed dial writes into the call's record (`error.code`, `error.message`):
+/// nothing the caller may not see.
+pub fn recorded_failure(error: &TwilioError) -> (String, String) {
+    match error {
+        TwilioError::Api(api) => (format!("twilio_{}", api.code), scrub(&api.message)),
+        TwilioError::Network(_) => ("twilio_unreachable".to_owned(), "Twilio could not be reached".to_owned()),
+    }
+}
+
+/// Twilio's error message without the URLs and account ids it may quote (a 404's
+/// message names `/2010-04-01/Accounts/AC…/Calls.json`).
+pub fn scrub(message: &str) -> String {
+    let words: Vec<&str> = message
+        .split(' ')
+        .map(|word| {
+            let secret = word.contains("://") || word.contains("/Accounts/") || has_account_sid(word);
+            if secret {
+                "[redacted]"
+            } else {
+                word
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// True if `text` holds `AC` followed by 32 hex digits: a Twilio account id.
+fn has_account_sid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.windows(34).any(|w| w.starts_with(b"AC") && w[2..].iter().all(u8::is_ascii_hexdigit))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn log_error(line: &str) {
+    worker::console_error!("{line}");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log_error(line: &str) {
+    eprintln!("{line}");
 }
 
 impl From<shared::booking::BookingError> for ApiError {
@@ -123,5 +201,21 @@ impl From<shared::booking::BookingError> for ApiError {
                 ApiError::InvalidField { field: field.to_owned(), message: format!("{field} {message}") }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_account_ids_are_taken_out_of_twilio_messages() {
+        let message =
+            "The requested resource /2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls.json was not found";
+        assert_eq!(scrub(message), "The requested resource [redacted] was not found");
+        let sid =
+            "Account AC0123456789abcdef0123456789abcdef is suspended; see https://www.twilio.com/docs/errors/20003";
+        assert_eq!(scrub(sid), "Account [redacted] is suspended; see [redacted]");
+        assert_eq!(scrub("Invalid 'To' Phone Number"), "Invalid 'To' Phone Number");
     }
 }

@@ -7,7 +7,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`app`] | the route table: one async function per route, over [`ports`] |
-//! | [`allowance`] | an API key's limits: calls in flight and bookings per minute |
+//! | [`allowance`] | limits decided atomically: an API key's calls in flight and bookings per minute, a number's live call and calls per hour |
+//! | [`safeguards`] | what a booking must pass beyond validation: allowed destinations, a callback URL that cannot reach inside, the key's webhook secret |
 //! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
 //! | [`http`] | plain request/response data the handlers see |
 //! | [`idempotency`] | `Idempotency-Key` claims: who books, who waits, who gets the earlier call |
@@ -30,5 +31,6 @@ pub mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod ports;
+pub mod safeguards;
 #[cfg(target_arch = "wasm32")]
 mod worker_glue;

@@ -79,6 +79,10 @@ impl Store for MemoryStore {
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
         self.update_allowance(key, |state| allowance::release(state, call_id))
     }
+
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError> {
+        self.update_allowance(key, |state| allowance::withdraw(state, request))
+    }
 }
 
 /// Where the memory store keeps a call's [`Keeper`] (the Durable Object's storage in a Worker).

@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -15,9 +16,10 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use tokio::net::TcpListener;
 
-use crate::app::{sse_frame, Edge, LivePage};
+use crate::app::{sse_frame, Edge, LivePage, MAX_BODY_BYTES};
 use crate::config::EdgeConfig;
-use crate::http::EdgeRequest;
+use crate::error::ApiError;
+use crate::http::{EdgeRequest, EdgeResponse};
 use crate::memory::MemoryStore;
 use crate::ports::{Clock, IdSource, Ports, TwilioApi, TwilioError, WebhookSender};
 
@@ -25,6 +27,8 @@ const HTTP_DEADLINE: Duration = Duration::from_secs(10);
 /// How often the server looks for calls whose keeper wants waking (a webhook retry due):
 /// the Worker's Durable Object alarms, done by one timer over the memory store.
 const WAKE_EVERY: Duration = Duration::from_secs(1);
+/// A webhook endpoint gets this long to accept the connection, and [`HTTP_DEADLINE`] in all.
+const WEBHOOK_CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
 pub struct HttpTwilio {
     api_base: String,
@@ -79,20 +83,67 @@ impl TwilioApi for HttpTwilio {
     }
 }
 
-pub struct HttpWebhooks(reqwest::Client);
+/// Sends completion webhooks. Redirects are never followed (a 3xx is a refusal), and a
+/// name is resolved here and refused if any of its addresses is not public
+/// ([`PublicOnly`]), so a `callback_url` whose name points inside cannot reach there.
+pub struct HttpWebhooks {
+    http: reqwest::Client,
+    allow_insecure: bool,
+}
+
+impl HttpWebhooks {
+    pub fn new(config: &EdgeConfig) -> HttpWebhooks {
+        let allow_insecure = config.allow_insecure_callbacks;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(WEBHOOK_CONNECT_DEADLINE)
+            .timeout(HTTP_DEADLINE)
+            .dns_resolver(Arc::new(PublicOnly { allow_loopback: allow_insecure }))
+            .build()
+            .unwrap_or_default();
+        HttpWebhooks { http, allow_insecure }
+    }
+}
 
 impl WebhookSender for HttpWebhooks {
     async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String> {
+        // IP literals never reach the resolver: the URL's own check covers them.
+        shared::callback_url::check(url, self.allow_insecure).map_err(|e| format!("callback_url {e}"))?;
         let response = self
-            .0
+            .http
             .post(url)
             .header("Content-Type", "application/json")
-            .header(shared::auth::SIGNATURE_HEADER, signature)
+            .header(shared::webhook::SIGNATURE_HEADER, signature)
             .body(body.to_owned())
             .send()
             .await
             .map_err(|e| e.to_string())?;
         Ok(response.status().as_u16())
+    }
+}
+
+/// Resolves a webhook's host and refuses it if any answer is not a public address
+/// (loopback allowed for local development), checked on the very addresses the
+/// connection then uses, so a name cannot pass the check and then rebind.
+pub struct PublicOnly {
+    pub allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let inside = addresses.iter().map(|a| a.ip()).find(|ip| {
+                !(shared::callback_url::is_public(*ip) || (allow_loopback && shared::callback_url::is_loopback(*ip)))
+            });
+            if let Some(ip) = inside {
+                let refusal = format!("{host} resolves to {ip}, which is not a public address");
+                return Err(refusal.into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -124,7 +175,7 @@ pub type NativeEdge = Edge<MemoryStore, HttpTwilio, HttpWebhooks, SystemClock, R
 
 pub fn edge(config: EdgeConfig) -> NativeEdge {
     let twilio = HttpTwilio::new(&config);
-    let webhooks = HttpWebhooks(reqwest::Client::builder().timeout(HTTP_DEADLINE).build().unwrap_or_default());
+    let webhooks = HttpWebhooks::new(&config);
     Edge::new(config, Ports { store: MemoryStore::default(), twilio, webhooks, clock: SystemClock, ids: RandomIds })
 }
 
@@ -144,10 +195,6 @@ impl Default for ServeLimits {
     }
 }
 
-/// The largest body read at all (axum's own default limit); the route table refuses
-/// anything over its 64 KiB with the contract's 413.
-const BODY_READ_LIMIT: usize = 2 * 1024 * 1024;
-
 struct Served {
     edge: Arc<NativeEdge>,
     body_read: Duration,
@@ -158,12 +205,17 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: axum::body::Body,
+    body: Body,
 ) -> Response {
-    let body: Bytes = match tokio::time::timeout(served.body_read, axum::body::to_bytes(body, BODY_READ_LIMIT)).await {
+    // Read at most the limit (axum's own limit would answer a plain-text 413).
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || into_response(ApiError::PayloadTooLarge(MAX_BODY_BYTES).to_response());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match tokio::time::timeout(served.body_read, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(body)) => body,
-        // Too long (a client that went away gets no answer either way).
-        Ok(Err(_)) => return (StatusCode::PAYLOAD_TOO_LARGE, [("connection", "close")]).into_response(),
+        Ok(Err(_)) => return too_large(),
         Err(_) => {
             return (StatusCode::REQUEST_TIMEOUT, [("connection", "close")], "request body not received in time")
                 .into_response()
@@ -183,7 +235,7 @@ fn edge_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) ->
     }
 }
 
-fn into_response(response: crate::http::EdgeResponse) -> Response {
+fn into_response(response: EdgeResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut answer = (status, [("content-type", response.content_type)], response.body).into_response();
     if let Some(seconds) = response.retry_after_seconds {

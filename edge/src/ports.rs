@@ -38,8 +38,11 @@ pub trait Store {
     /// Applies one change to a call through the call's one writer ([`crate::keeper`]),
     /// which publishes the record for reads; in a Worker, the call's Durable Object.
     async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError>;
-    /// Asks an API key's allowance for a booking ([`crate::allowance::admit`]), atomically.
+    /// Asks an API key's or destination's allowance for a booking
+    /// ([`crate::allowance::admit`]), atomically.
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
+    /// Undoes an admission another allowance then refused ([`crate::allowance::withdraw`]).
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError>;
     /// Gives an ended call's slot back to its key's allowance ([`crate::allowance::release`]).
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError>;
 }
@@ -51,7 +54,8 @@ pub trait TwilioApi {
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError>;
 }
 
-/// POSTs the final record to the user's `callback_url`; returns the HTTP status.
+/// POSTs the final record to the user's `callback_url` with its `Concierge-Signature`
+/// header ([`shared::webhook`]); returns the HTTP status. Never follows a redirect.
 #[allow(async_fn_in_trait)]
 pub trait WebhookSender {
     async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String>;

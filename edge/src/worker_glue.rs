@@ -7,12 +7,11 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use worker::{
     durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
-    RequestInit, Response, State, Storage,
+    RequestInit, RequestRedirect, Response, State, Storage,
 };
 
 use crate::allowance::{self, Admission, Admit, Allowance};
-use crate::app::sse_frame;
-use crate::app::Edge;
+use crate::app::{sse_frame, Edge, MAX_BODY_BYTES};
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
@@ -38,6 +37,7 @@ enum ArbiterCommand {
     Key(KeyCommand),
     Admit(Admit),
     Release { call_id: String },
+    Withdraw(Admit),
 }
 
 /// Call records in KV; what must be decided atomically, by [`Arbiter`]s; every change
@@ -172,13 +172,17 @@ impl Store for KvCalls {
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
         self.ask(key, &ArbiterCommand::Release { call_id: call_id.to_owned() }).await
     }
+
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError> {
+        self.ask(key, &ArbiterCommand::Withdraw(request.clone())).await
+    }
 }
 
 /// Decides what must be decided atomically, for one name: an idempotency key, a
-/// once-only key, or an API key's allowance. A Durable Object runs one request at a
-/// time and its storage is strongly consistent, so its decisions hold across isolates
-/// and locations (KV's read-modify-writes do not). The rules are sans-IO, in
-/// [`idempotency`] and [`allowance`]; this only stores what they return.
+/// once-only key, or an API key's or destination number's allowance. A Durable Object
+/// runs one request at a time and its storage is strongly consistent, so its decisions
+/// hold across isolates and locations (KV's read-modify-writes do not). The rules are
+/// sans-IO, in [`idempotency`] and [`allowance`]; this only stores what they return.
 #[durable_object]
 pub struct Arbiter {
     state: State,
@@ -246,6 +250,7 @@ impl DurableObject for Arbiter {
             }
             ArbiterCommand::Admit(request) => self.allowance(|state| allowance::admit(state, &request)).await,
             ArbiterCommand::Release { call_id } => self.allowance(|state| allowance::release(state, &call_id)).await,
+            ArbiterCommand::Withdraw(request) => self.allowance(|state| allowance::withdraw(state, &request)).await,
         }
     }
 
@@ -404,6 +409,14 @@ impl TwilioApi for FetchTwilio {
     }
 }
 
+/// Sends completion webhooks with `fetch`. The URL passed [`shared::callback_url`] at
+/// booking and again before each send (`app`); a redirect is not followed but
+/// answered as the refusal it is (`redirect: manual`). Names that resolve inside are
+/// left to Cloudflare: a deployed Worker's `fetch` leaves from Cloudflare's network, not
+/// ours, so a private address leads nowhere of ours (reaching a private network takes a
+/// bound Tunnel, https://developers.cloudflare.com/workers-vpc/configuration/vpc-networks/,
+/// which this Worker has none of), and it never connects to a bare IP address
+/// (https://developers.cloudflare.com/workers/platform/known-issues/#fetch-to-ip-addresses).
 struct FetchWebhooks;
 
 impl WebhookSender for FetchWebhooks {
@@ -411,9 +424,12 @@ impl WebhookSender for FetchWebhooks {
         let send = async {
             let headers = Headers::new();
             headers.set("Content-Type", "application/json")?;
-            headers.set(shared::auth::SIGNATURE_HEADER, signature)?;
+            headers.set(shared::webhook::SIGNATURE_HEADER, signature)?;
             let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_redirect(RequestRedirect::Manual)
+                .with_body(Some(body.into()));
             let response = Fetch::Request(Request::new_with_init(url, &init)?).send().await?;
             Ok::<u16, worker::Error>(response.status_code())
         };
@@ -454,16 +470,22 @@ fn config(env: &Env) -> Result<EdgeConfig, ApiError> {
     .map_err(|e| ApiError::Misconfigured(e.to_string()))
 }
 
-async fn read_request(mut req: Request) -> worker::Result<EdgeRequest> {
+/// The request as the route table sees it, or the 413 for a body declared larger
+/// than [`MAX_BODY_BYTES`], refused before a byte of it is read.
+async fn read_request(mut req: Request) -> worker::Result<Result<EdgeRequest, EdgeResponse>> {
+    let declared = req.headers().get("Content-Length")?.and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Ok(Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).to_response()));
+    }
     let url = req.url()?;
     let headers = req.headers().entries().collect();
-    Ok(EdgeRequest {
+    Ok(Ok(EdgeRequest {
         method: req.method().to_string(),
         path: url.path().to_owned(),
         query: url.query().unwrap_or_default().to_owned(),
         headers,
         body: req.bytes().await.unwrap_or_default(),
-    })
+    }))
 }
 
 fn write_response(response: EdgeResponse) -> worker::Result<Response> {
@@ -501,7 +523,10 @@ fn edge(env: &Env, local: Option<(String, Storage)>) -> Result<WorkerEdge, ApiEr
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let request = read_request(req).await?;
+    let request = match read_request(req).await? {
+        Ok(request) => request,
+        Err(too_large) => return write_response(too_large),
+    };
     let edge = match edge(&env, None) {
         Ok(edge) => edge,
         Err(error) => return write_response(error.to_response()),

@@ -47,6 +47,10 @@ impl Store for InterleavingStore {
         yield_now().await;
         self.0.release(key, call_id).await
     }
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError> {
+        yield_now().await;
+        self.0.withdraw(key, request).await
+    }
 }
 
 /// One store seen from one of several Worker isolates: each isolate has its own
@@ -71,6 +75,9 @@ impl Store for Isolate<'_> {
     }
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError> {
         self.0.release(key, call_id).await
+    }
+    async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError> {
+        self.0.withdraw(key, request).await
     }
 }
 
@@ -118,10 +125,14 @@ fn concurrent_edge() -> ConcurrentEdge {
 }
 
 fn booking_request(idempotency_key: &str) -> EdgeRequest {
+    booking_request_to(idempotency_key, KEY_A, &booking())
+}
+
+fn booking_request_to(idempotency_key: &str, key: &str, body: &Value) -> EdgeRequest {
     EdgeRequest::new("POST", "/v1/calls")
-        .header("Authorization", KEY_A)
+        .header("Authorization", key)
         .header("Idempotency-Key", idempotency_key)
-        .body(booking().to_string())
+        .body(body.to_string())
 }
 
 fn event_request(call_id: &str, event: &Value) -> EdgeRequest {
@@ -226,12 +237,17 @@ fn simultaneous_bookings_cannot_exceed_the_in_flight_limit_together() {
     assert_eq!((accepted, refused), (2, 3));
 }
 
-/// `count` different bookings at once, spread over two isolates sharing one store;
-/// checks that exactly the accepted ones dialed.
+/// `count` different bookings (each to its own restaurant) at once, spread over two
+/// isolates sharing one store; checks that exactly the accepted ones dialed.
 fn book_in_two_isolates(config: EdgeConfig, count: usize) -> Vec<EdgeResponse> {
+    let requests: Vec<EdgeRequest> =
+        (0..count).map(|n| booking_request_to(&format!("order-{n}"), KEY_A, &booking_to(&restaurant(n)))).collect();
+    send_in_two_isolates(config, requests)
+}
+
+fn send_in_two_isolates(config: EdgeConfig, requests: Vec<EdgeRequest>) -> Vec<EdgeResponse> {
     let store = InterleavingStore::default();
     let (east, west) = (isolate_with(&store, "east", config.clone()), isolate_with(&store, "west", config));
-    let requests: Vec<EdgeRequest> = (0..count).map(|n| booking_request(&format!("order-{n}"))).collect();
     let responses = pollster::block_on(join_all(requests.iter().enumerate().map(|(n, r)| {
         if n % 2 == 0 {
             east.handle(r)
@@ -252,6 +268,18 @@ fn simultaneous_bookings_cannot_exceed_the_per_minute_allowance_together() {
     let limited = responses.iter().filter(|r| r.status == 429 && r.json_body()["error"]["code"] == "rate_limited");
     assert_eq!(limited.count(), 3);
     assert_eq!(responses.iter().filter(|r| r.status == 201).count(), 3);
+}
+
+#[test]
+fn simultaneous_bookings_of_one_number_by_several_keys_ring_it_once() {
+    let requests: Vec<EdgeRequest> = (0..6)
+        .map(|n| booking_request_to(&format!("order-{n}"), if n < 3 { KEY_A } else { KEY_B }, &booking()))
+        .collect();
+    let responses = send_in_two_isolates(config(), requests);
+    let accepted = responses.iter().filter(|r| r.status == 201).count();
+    let busy = responses.iter().filter(|r| r.status == 429 && r.json_body()["error"]["code"] == "destination_busy");
+    assert_eq!((accepted, busy.count()), (1, 5), "{:#?}", responses.iter().map(|r| r.json_body()).collect::<Vec<_>>());
+    assert!(responses.iter().filter(|r| r.status == 429).all(|r| r.retry_after_seconds.is_some()));
 }
 
 #[test]

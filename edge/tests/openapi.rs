@@ -129,9 +129,10 @@ fn every_documented_response_is_real_and_fits_its_schema() {
                 .body(body.to_string()),
         )
     };
-    assert_eq!(idempotent(&booking()).status, 201);
-    conforms(&spec, create, "post", &idempotent(&booking()));
-    let mut other = booking();
+    let elsewhere = booking_to(&restaurant(1));
+    assert_eq!(idempotent(&elsewhere).status, 201);
+    conforms(&spec, create, "post", &idempotent(&elsewhere));
+    let mut other = elsewhere.clone();
     other["reservation"]["party_size"] = json!(2);
     conforms(&spec, create, "post", &idempotent(&other));
     conforms(
@@ -154,8 +155,16 @@ fn every_documented_response_is_real_and_fits_its_schema() {
         more_info: None,
         status: 400,
     }));
-    conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
+    conforms(&spec, create, "post", &book(&edge, KEY_A, &booking_to(&restaurant(2))));
     *edge.ports.twilio.refuse_with.borrow_mut() = None;
+    // Refused destinations and callback URLs are 422s naming their field.
+    for (field, value) in [("/restaurant/phone", "+19005551234"), ("/callback_url", "http://169.254.169.254/")] {
+        let mut refused = booking();
+        *refused.pointer_mut(field).unwrap() = json!(value);
+        let response = book(&edge, KEY_A, &refused);
+        assert_eq!(response.status, 422, "{field}");
+        conforms(&spec, create, "post", &response);
+    }
 
     let record = "/v1/calls/{call_id}";
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
@@ -163,13 +172,12 @@ fn every_documented_response_is_real_and_fits_its_schema() {
     conforms(&spec, record, "get", &get(&edge, "Bearer wrong", "call_0001"));
     // A record with an outcome, a transcript, metrics and an error still fits.
     status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "machine_start")]);
-    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "9")]);
-    internal(
-        &edge,
-        "POST",
-        "/internal/calls/call_0001/events",
-        &json!({"id": "e1", "type": "transcript", "speaker": "agent", "text": "Hello", "at_ms": 10}).to_string(),
-    );
+    for event in [
+        json!({"id": "e0", "type": "stream_started", "stream_sid": "MZ1"}),
+        json!({"id": "e1", "type": "transcript", "speaker": "agent", "text": "Hello", "at_ms": 10}),
+    ] {
+        internal(&edge, "POST", "/internal/calls/call_0001/events", &event.to_string());
+    }
     let stats = json!({
         "first_agent_audio_ms": 1200, "reply_latencies_ms": [640, 900], "barge_ins": 1,
         "model": "gpt-realtime-2.1", "transcription_model": "gpt-transcribe",
@@ -183,6 +191,8 @@ fn every_documented_response_is_real_and_fits_its_schema() {
         "/internal/calls/call_0001/events",
         &json!({"id": "e2", "type": "stream_ended", "reason": "agent_hung_up", "stats": stats}).to_string(),
     );
+    // Completed once the stream has ended: the record is final (and sealed) from here.
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "9")]);
     let with_metrics = get(&edge, KEY_A, "call_0001");
     assert_eq!(with_metrics.json_body()["metrics"], stats, "the record keeps what the worker measured");
     conforms(&spec, record, "get", &with_metrics);
@@ -202,6 +212,21 @@ fn every_documented_response_is_real_and_fits_its_schema() {
     let rate_limited = book(&limited, KEY_A, &booking());
     assert_eq!(rate_limited.status, 429);
     conforms(&spec, create, "post", &rate_limited);
+
+    // One live call per number, across keys; so many calls per number an hour.
+    let mut hourly_config = common::config();
+    hourly_config.calls_per_destination_per_hour = 2;
+    let two_an_hour = edge::app::Edge { config: hourly_config, ..common::edge() };
+    assert_eq!(book(&two_an_hour, KEY_A, &booking()).status, 201);
+    let busy = book(&two_an_hour, KEY_B, &booking());
+    assert_eq!((busy.status, error_code(&busy)), (429, "destination_busy".into()));
+    conforms(&spec, create, "post", &busy);
+    status(&two_an_hour, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    assert_eq!(book(&two_an_hour, KEY_B, &booking()).status, 201, "the line is free again");
+    status(&two_an_hour, "call_0002", &[("CallSid", "CA2"), ("CallStatus", "busy")]);
+    let hourly = book(&two_an_hour, KEY_B, &booking());
+    assert_eq!((hourly.status, error_code(&hourly)), (429, "destination_rate_limited".into()));
+    conforms(&spec, create, "post", &hourly);
 
     edge.ports.store.set_unavailable(true);
     conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));

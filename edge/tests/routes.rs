@@ -92,7 +92,7 @@ fn idempotency_keys_never_dial_twice() {
         EdgeRequest::new("POST", "/v1/calls")
             .header("Authorization", KEY_B)
             .header("Idempotency-Key", "order-77")
-            .body(booking().to_string()),
+            .body(booking_to(&restaurant(1)).to_string()),
     );
     assert_eq!(other_tenant.status, 201);
     assert_eq!(edge.ports.twilio.created.borrow().len(), 2);
@@ -338,11 +338,74 @@ fn callbacks_in_any_order_move_forward_only_and_the_webhook_fires_once() {
     assert_eq!(url, "https://user.example/hooks/concierge?source=test");
     let delivered: Value = serde_json::from_str(body).unwrap();
     assert_eq!(delivered["outcome"]["result"], "confirmed");
+    assert_eq!(shared::webhook::verify(WHSEC_A, Some(signature), body.as_bytes(), start().timestamp()), Ok(()));
+}
+
+/// The README's recipe, step by step, with nothing but an HMAC: split the header,
+/// HMAC-SHA256 of `t`, `.`, the raw body with the key's webhook secret, compare, and
+/// refuse a `t` more than 300 s away.
+fn verify_as_the_readme_says(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1.push(value.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    v1.contains(&expected) && (now - t).abs() <= 300
+}
+
+#[test]
+fn a_webhook_is_signed_with_its_own_keys_webhook_secret_never_the_internal_one() {
+    let edge = edge();
+    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+    assert_eq!(book(&edge, KEY_B, &booking_to(&restaurant(1))).status, 201);
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    status(&edge, "call_0002", &[("CallSid", "CA2"), ("CallStatus", "no-answer")]);
+    let sent = edge.ports.webhooks.sent.borrow();
+    assert_eq!(sent.len(), 2);
     let now = start().timestamp();
-    assert_eq!(
-        auth::verify_request(SECRET, Some(signature), "POST", "/hooks/concierge?source=test", body.as_bytes(), now),
-        Ok(())
-    );
+    for ((_, body, header), (own, other)) in sent.iter().zip([(WHSEC_A, WHSEC_B), (WHSEC_B, WHSEC_A)]) {
+        assert!(verify_as_the_readme_says(own, header, body.as_bytes(), now), "{header}");
+        assert!(!verify_as_the_readme_says(other, header, body.as_bytes(), now), "another key's secret");
+        assert!(!verify_as_the_readme_says(SECRET, header, body.as_bytes(), now), "INTERNAL_SECRET");
+        assert!(!verify_as_the_readme_says(own, header, body.as_bytes(), now + 301), "stale");
+        assert!(auth::verify_request(
+            SECRET,
+            Some(header),
+            "POST",
+            "/hooks/concierge?source=test",
+            body.as_bytes(),
+            now
+        )
+        .is_err());
+    }
+}
+
+#[test]
+fn a_delivered_webhook_sent_back_to_an_internal_route_is_refused_by_the_signature_check() {
+    let edge = edge();
+    // The user picks the callback's path: the one of the edge's internal event route.
+    let mut body = booking();
+    body["callback_url"] = json!("https://user.example/internal/calls/call_0001/events");
+    assert_eq!(book(&edge, KEY_A, &body).status, 201);
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    let (_, delivered, signature) = edge.ports.webhooks.sent.borrow()[0].clone();
+    for header in [shared::webhook::SIGNATURE_HEADER, auth::SIGNATURE_HEADER] {
+        let replay = EdgeRequest::new("POST", "/internal/calls/call_0001/events")
+            .header(header, &signature)
+            .body(delivered.clone());
+        let response = send(&edge, replay);
+        assert_eq!((response.status, error_code(&response)), (403, "forbidden".into()), "under {header}");
+    }
 }
 
 #[test]
@@ -451,19 +514,19 @@ fn unknown_routes_methods_and_storage_outages_are_clean_errors() {
 fn too_many_calls_in_flight_is_a_429_until_one_ends() {
     let edge = edge();
     for n in 1..=20 {
-        assert_eq!(book(&edge, KEY_A, &booking()).status, 201, "call {n}");
+        assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(n))).status, 201, "call {n}");
     }
-    let refused = book(&edge, KEY_A, &booking());
+    let refused = book(&edge, KEY_A, &booking_to(&restaurant(21)));
     assert_eq!((refused.status, error_code(&refused)), (429, "too_many_calls".into()));
     assert!(refused.json_body()["error"]["message"].as_str().unwrap().contains("limit is 20"));
     assert_eq!(edge.ports.twilio.created.borrow().len(), 20, "the refused booking dialed nothing");
     // Another key has its own allowance.
-    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+    assert_eq!(book(&edge, KEY_B, &booking_to(&restaurant(22))).status, 201);
     // One call ends: its slot goes back at once, and there is room again.
     assert_eq!(slots_held(&edge), 21);
     status(&edge, "call_0003", &[("CallSid", "CA3"), ("CallStatus", "busy")]);
     assert_eq!(slots_held(&edge), 20, "given back when the call ended, not when next needed");
-    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+    assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(23))).status, 201);
 }
 
 /// Slots held across every key's allowance in the store.
@@ -486,9 +549,9 @@ fn bookings_beyond_the_per_minute_allowance_are_a_429_with_retry_after() {
     let edge = Edge { config, ..edge() };
     edge.ports.clock.advance(Duration::seconds(15));
     for n in 1..=3 {
-        assert_eq!(book(&edge, KEY_A, &booking()).status, 201, "booking {n}");
+        assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(n))).status, 201, "booking {n}");
     }
-    let refused = book(&edge, KEY_A, &booking());
+    let refused = book(&edge, KEY_A, &booking_to(&restaurant(4)));
     assert_eq!((refused.status, error_code(&refused)), (429, "rate_limited".into()));
     assert_eq!(refused.retry_after_seconds, Some(45), "the next minute starts in 45 s");
     assert_eq!(refused.json_body()["error"]["retry_after_seconds"], 45);
@@ -497,10 +560,10 @@ fn bookings_beyond_the_per_minute_allowance_are_a_429_with_retry_after() {
     // Invalid bookings are refused before they count.
     assert_eq!(book(&edge, KEY_A, &json!({"restaurant": {}})).status, 422);
     // Another key has its own allowance.
-    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+    assert_eq!(book(&edge, KEY_B, &booking_to(&restaurant(5))).status, 201);
     // A new minute, a new allowance.
     edge.ports.clock.advance(Duration::seconds(45));
-    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+    assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(6))).status, 201);
 }
 
 #[test]
@@ -526,6 +589,13 @@ fn configuration_errors_name_the_setting() {
     assert!(with("TWILIO_FROM_NUMBER", "5005550006").unwrap_err().to_string().contains("TWILIO_FROM_NUMBER"));
     assert!(with("RING_TIMEOUT_SECONDS", "soon").unwrap_err().to_string().contains("RING_TIMEOUT_SECONDS"));
     assert_eq!(with("RING_TIMEOUT_SECONDS", "45").unwrap().ring_timeout_seconds, 45);
+    assert!(with("API_KEYS", "key:whsec_short").unwrap_err().to_string().contains("API_KEYS"));
+    assert!(with("ALLOWED_DESTINATIONS", "1,44").unwrap_err().to_string().contains("ALLOWED_DESTINATIONS"));
+    assert!(with("ALLOW_INSECURE_CALLBACKS", "yes").unwrap_err().to_string().contains("ALLOW_INSECURE_CALLBACKS"));
+    let defaults = with("RING_TIMEOUT_SECONDS", "45").unwrap();
+    assert_eq!(defaults.destinations, shared::destination::Destinations::default());
+    assert_eq!((defaults.calls_per_destination_per_hour, defaults.allow_insecure_callbacks), (4, false));
+    assert!(with("ALLOW_INSECURE_CALLBACKS", "1").unwrap().allow_insecure_callbacks);
 }
 
 #[test]
@@ -536,4 +606,178 @@ fn the_clock_is_injected() {
     let response = book(&edge, KEY_A, &booking());
     assert_eq!(response.status, 422);
     assert_eq!(response.json_body()["error"]["field"], "reservation.time");
+}
+
+#[test]
+fn callback_urls_that_could_reach_inside_are_refused_at_booking() {
+    let edge = edge();
+    for url in [
+        "http://user.example/hook",
+        "https://127.0.0.1/hook",
+        "https://127.1/hook",
+        "https://2130706433/hook",
+        "https://0x7f000001/hook",
+        "https://0177.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hook",
+        "https://100.64.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[fd00::1]/hook",
+        "https://localhost/hook",
+        "https://localhost./hook",
+        "https://api.localhost/hook",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://%6c%6fcalhost/hook",
+        "https://user:pass@user.example/hook",
+        "https://edge.example.com/internal/calls/call_0001/events",
+    ] {
+        let mut body = booking();
+        body["callback_url"] = json!(url);
+        let response = book(&edge, KEY_A, &body);
+        assert_eq!(response.status, 422, "{url}");
+        assert_eq!(response.json_body()["error"]["field"], "callback_url", "{url}");
+        assert!(response.json_body()["error"]["message"].as_str().unwrap().starts_with("callback_url "), "{url}");
+    }
+    assert!(edge.ports.twilio.created.borrow().is_empty(), "nothing was dialed");
+}
+
+#[test]
+fn plain_http_and_loopback_callbacks_need_the_local_development_setting() {
+    let mut body = booking();
+    body["callback_url"] = json!("http://127.0.0.1:8080/hooks");
+    assert_eq!(book(&edge(), KEY_A, &body).status, 422);
+    let mut config = config();
+    config.allow_insecure_callbacks = true;
+    let local = Edge { config, ..edge() };
+    assert_eq!(book(&local, KEY_A, &body).status, 201);
+    body["callback_url"] = json!("http://192.168.1.10/hooks");
+    assert_eq!(book(&local, KEY_A, &booking_to(&restaurant(1))).status, 201);
+    let private = book(&local, KEY_A, &{
+        let mut b = booking_to(&restaurant(2));
+        b["callback_url"] = json!("http://192.168.1.10/hooks");
+        b
+    });
+    assert_eq!(private.status, 422, "private ranges stay closed in local development");
+}
+
+#[test]
+fn a_key_without_a_webhook_secret_books_but_not_with_a_callback_url() {
+    let mut config = config();
+    config.api_keys = format!("key-alpha:{WHSEC_A},key-beta");
+    let edge = Edge { config, ..edge() };
+    let refused = book(&edge, KEY_B, &booking());
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.json_body()["error"]["field"], "callback_url");
+    assert!(refused.json_body()["error"]["message"].as_str().unwrap().contains("no webhook signing secret"));
+    let mut without = booking();
+    without.as_object_mut().unwrap().remove("callback_url");
+    assert_eq!(book(&edge, KEY_B, &without).status, 201, "the older API_KEYS form still books");
+    // A call whose key lost its secret since is not signed with anything else: not sent.
+    let (mut config, ports) = (edge.config, edge.ports);
+    config.api_keys = "key-alpha,key-beta".into();
+    let edge = Edge { config, ports };
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "busy")]);
+    assert!(edge.ports.webhooks.sent.borrow().is_empty());
+}
+
+#[test]
+fn premium_rate_special_and_foreign_numbers_are_refused_at_booking() {
+    let edge = edge();
+    for phone in [
+        "+19005551234",
+        "+12129761234",
+        "+18005551234",
+        "+18332001234",
+        "+15005550001",
+        "+19112001234",
+        "+15105550123",
+        "+18762001234",
+        "+442079460000",
+        "+882123456789",
+    ] {
+        let response = book(&edge, KEY_A, &booking_to(phone));
+        assert_eq!(response.status, 422, "{phone}");
+        assert_eq!(response.json_body()["error"]["field"], "restaurant.phone", "{phone}");
+    }
+    assert!(edge.ports.twilio.created.borrow().is_empty(), "nothing was dialed");
+    let mut config = config();
+    config.destinations = shared::destination::Destinations::parse("+1,+44").unwrap();
+    let uk = Edge { config, ..edge };
+    assert_eq!(book(&uk, KEY_A, &booking_to("+442079460000")).status, 201);
+    assert_eq!(book(&uk, KEY_A, &booking_to("+449098790000")).status, 422, "UK premium rate");
+}
+
+#[test]
+fn one_number_takes_one_live_call_and_so_many_an_hour_across_keys() {
+    let mut config = config();
+    config.calls_per_destination_per_hour = 3;
+    config.bookings_per_minute = 2;
+    let edge = Edge { config, ..edge() };
+    assert_eq!(book(&edge, KEY_A, &booking()).status, 201);
+    for key in [KEY_A, KEY_B, KEY_A] {
+        let busy = book(&edge, key, &booking());
+        assert_eq!((busy.status, error_code(&busy)), (429, "destination_busy".into()));
+        assert_eq!(busy.retry_after_seconds, Some(60));
+    }
+    // Refused by the number, the key's minute was not spent: one more booking fits.
+    assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(1))).status, 201);
+    // The call ends: the number is free at once.
+    status(&edge, "call_0001", &[("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "20")]);
+    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+    // A dial Twilio refuses gives the number back too. (Refused bookings used ids 2–4.)
+    status(&edge, "call_0006", &[("CallSid", "CA3"), ("CallStatus", "no-answer")]);
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Network("connection refused".into()));
+    assert_eq!(book(&edge, KEY_B, &booking()).status, 502);
+    *edge.ports.twilio.refuse_with.borrow_mut() = None;
+    // Three calls this hour (the refused dial counted): the fourth waits for the next hour.
+    edge.ports.clock.advance(Duration::minutes(10));
+    let hourly = book(&edge, KEY_B, &booking());
+    assert_eq!((hourly.status, error_code(&hourly)), (429, "destination_rate_limited".into()));
+    assert_eq!(hourly.retry_after_seconds, Some(50 * 60), "the next hour starts at 13:00");
+    assert!(hourly.json_body()["error"]["message"].as_str().unwrap().contains("3 calls an hour"));
+    edge.ports.clock.advance(Duration::minutes(50));
+    assert_eq!(book(&edge, KEY_B, &booking()).status, 201);
+}
+
+#[test]
+fn twilio_failures_name_neither_the_api_base_nor_the_account() {
+    let edge = edge();
+    let detail =
+        "error sending request for url (http://127.0.0.1:1/2010-04-01/Accounts/AC1/Calls.json): connection refused";
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Network(detail.into()));
+    let unreachable = book(&edge, KEY_A, &booking());
+    assert_eq!((unreachable.status, error_code(&unreachable)), (502, "twilio_unreachable".into()));
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    *edge.ports.twilio.refuse_with.borrow_mut() = Some(TwilioError::Api(TwilioApiError {
+        code: 20404,
+        message: format!("The requested resource /2010-04-01/Accounts/{sid}/Calls.json was not found"),
+        more_info: Some("https://www.twilio.com/docs/errors/20404".into()),
+        status: 404,
+    }));
+    let refused = book(&edge, KEY_A, &booking_to(&restaurant(1)));
+    assert_eq!((refused.status, error_code(&refused)), (502, "twilio_refused".into()));
+    assert_eq!(refused.json_body()["error"]["twilio"]["code"], 20404);
+    let mut seen: Vec<String> =
+        [&unreachable, &refused].iter().map(|r| String::from_utf8_lossy(&r.body).into()).collect();
+    seen.push(get(&edge, KEY_A, "call_0001").json_body().to_string());
+    seen.push(get(&edge, KEY_A, "call_0002").json_body().to_string());
+    for text in &seen {
+        for secret in ["127.0.0.1:1", "/Accounts/", sid, "AC1/"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
+
+#[test]
+fn in_local_development_only_the_edges_own_port_counts_as_itself() {
+    let mut config = config();
+    config.allow_insecure_callbacks = true;
+    config.public_base_url = "http://127.0.0.1:8787".into();
+    let local = Edge { config, ..edge() };
+    let mut body = booking();
+    body["callback_url"] = json!("http://127.0.0.1:8787/internal/calls/call_0001/events");
+    assert_eq!(book(&local, KEY_A, &body).status, 422);
+    body["callback_url"] = json!("http://127.0.0.1:9000/hooks");
+    assert_eq!(book(&local, KEY_A, &body).status, 201);
 }

@@ -115,9 +115,10 @@ pub fn verify_request(
     Ok(())
 }
 
-/// Finds which configured key (comma-separated) the bearer token is, in time that does
-/// not depend on where they differ, and returns its owner id: a hash, so the key
-/// itself is never stored next to the calls it made.
+/// Finds which configured key (`API_KEYS`: comma-separated, each maybe followed by
+/// `:` and its webhook secret, see [`crate::webhook::key_entries`]) the bearer token
+/// is, in time that does not depend on where they differ, and returns its owner id: a
+/// hash, so the key itself is never stored next to the calls it made.
 pub fn key_owner(configured_keys: &str, authorization: Option<&str>) -> Result<String, AuthError> {
     let presented = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
@@ -126,7 +127,7 @@ pub fn key_owner(configured_keys: &str, authorization: Option<&str>) -> Result<S
         .ok_or(AuthError::Missing)?;
     let presented_hash = Sha256::digest(presented.as_bytes());
     let mut found = false;
-    for key in configured_keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+    for key in crate::webhook::key_entries(configured_keys).map(|entry| entry.key).filter(|k| !k.is_empty()) {
         // Comparing fixed-length hashes hides the keys' lengths too.
         found |= bool::from(Sha256::digest(key.as_bytes()).ct_eq(&presented_hash));
     }
@@ -192,11 +193,13 @@ mod tests {
 
     #[test]
     fn api_keys_identify_their_owner_without_revealing_the_key() {
-        let keys = "key-alpha, key-beta";
+        let keys = "key-alpha, key-beta:whsec_0123456789abcdef01234567";
         let alpha = key_owner(keys, Some("Bearer key-alpha")).unwrap();
         let beta = key_owner(keys, Some("Bearer key-beta")).unwrap();
         assert_ne!(alpha, beta);
         assert!(!alpha.contains("alpha"));
+        assert_eq!(alpha, crate::webhook::owner_of("key-alpha"));
+        assert_eq!(key_owner(keys, Some("Bearer key-beta:whsec_0123456789abcdef01234567")), Err(AuthError::Mismatch));
         assert_eq!(key_owner(keys, Some("Bearer key-gamma")), Err(AuthError::Mismatch));
         assert_eq!(key_owner(keys, Some("Basic a2V5")), Err(AuthError::Missing));
         assert_eq!(key_owner(keys, None), Err(AuthError::Missing));

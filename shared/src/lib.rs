@@ -11,6 +11,9 @@
 //! | [`call`] | the call record, its status order, and the ledger that folds callbacks and events in, order-independently |
 //! | [`events`] | media worker → edge events, the outcome, the call context |
 //! | [`auth`] | stream tokens, internal request signatures, API keys (constant-time) |
+//! | [`webhook`] | the completion webhook's signature (`Concierge-Signature`) and each API key's webhook secret |
+//! | [`callback_url`] | a `callback_url` that cannot reach inside: scheme, credentials, every spelling of private addresses |
+//! | [`destination`] | which numbers may be dialed: allowed countries, premium-rate and special ranges refused |
 //! | [`twiml`] | the TwiML we serve, escaped in one place |
 //! | [`twilio`] | Media Streams messages, status callbacks, the Calls REST forms, `X-Twilio-Signature` |
 //! | [`openai`] | Realtime GA events (unknown ones tolerated) and the agent's session configuration |
@@ -26,9 +29,12 @@
 pub mod auth;
 pub mod booking;
 pub mod call;
+pub mod callback_url;
 pub mod codec;
+pub mod destination;
 pub mod events;
 pub mod openai;
 pub mod session;
 pub mod twilio;
 pub mod twiml;
+pub mod webhook;

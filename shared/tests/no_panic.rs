@@ -172,6 +172,14 @@ proptest! {
         prop_assert!(auth::verify_stream_token("s", "c", Some(&text), 0).is_err());
         prop_assert!(auth::verify_request("s", Some(&text), "GET", "/", b"", 0).is_err());
         let _ = auth::key_owner("a,b", Some(&text));
+        prop_assert!(shared::webhook::verify("s", Some(&text), text.as_bytes(), 0).is_err());
+        let _ = shared::webhook::secret_for_owner(&text, "owner");
+        let _ = shared::webhook::check_key_entries(&text);
+        let _ = shared::callback_url::check(&text, false);
+        let _ = shared::callback_url::check(&format!("https://{text}"), true);
+        let _ = shared::callback_url::parse_ipv4_loose(&text);
+        let _ = shared::destination::Destinations::parse(&text).map(|d| d.check(&text));
+        let _ = shared::destination::Destinations::default().check(&format!("+1{text}"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A user's webhook endpoint: records every POST (path, signature header, body) and can
-//! refuse the first few, to exercise retries.
+//! A user's webhook endpoint: records every POST (path, `Concierge-Signature` header,
+//! body) and can refuse the first few, to exercise retries. [`Delivery::verify`] checks
+//! a delivery the way the README tells users to.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,14 @@ pub struct Delivery {
     pub body: String,
     /// What the sink answered.
     pub status: u16,
+}
+
+impl Delivery {
+    /// Checks the delivery's `Concierge-Signature` with the key's webhook secret, as a
+    /// user's endpoint would: the HMAC of `t.body`, `t` within 300 s of `now_unix`.
+    pub fn verify(&self, webhook_secret: &str, now_unix: i64) -> Result<(), shared::webhook::WebhookSignatureError> {
+        shared::webhook::verify(webhook_secret, self.signature.as_deref(), self.body.as_bytes(), now_unix)
+    }
 }
 
 struct Sink {
@@ -42,7 +51,7 @@ async fn record(
     headers: HeaderMap,
     body: String,
 ) -> StatusCode {
-    let signature = headers.get(shared::auth::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let signature = headers.get(shared::webhook::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let path_and_query = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let refused = sink.refuse.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let status = if refused { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::NO_CONTENT };

@@ -19,6 +19,7 @@ const ACCOUNT: &str = "AC00000000000000000000000000000001";
 const AUTH_TOKEN: &str = "fake-twilio-auth-token";
 const SECRET: &str = "internal-secret-for-tests";
 const KEY: &str = "key-for-tests";
+const WEBHOOK_SECRET: &str = "whsec_for_tests_0123456789abcdef";
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
@@ -116,7 +117,7 @@ fn booking(callback_url: &str, phone: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
-    twilio.refuse("+15005550001", 21211, "Invalid 'To' Phone Number");
+    twilio.refuse("+15105480001", 21211, "Invalid 'To' Phone Number");
     let sink = WebhookSink::start().await.unwrap();
     let port = free_port().unwrap();
     let vars = [
@@ -127,7 +128,9 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
         ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
         ("INTERNAL_SECRET", SECRET.to_owned()),
-        ("API_KEYS", format!("other-key,{KEY}")),
+        ("API_KEYS", format!("other-key,{KEY}:{WEBHOOK_SECRET}")),
+        // The sink listens on loopback over plain http.
+        ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
         ("WEBHOOK_RETRY_BASE_SECONDS", "0".to_owned()),
     ];
     let edge = WranglerDev::start(port, &vars).await.unwrap();
@@ -278,11 +281,9 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     let body: Value = serde_json::from_str(&delivery.body).unwrap();
     assert_eq!(body["call_id"], call_id.as_str());
     assert_eq!(body["outcome"]["result"], "confirmed");
-    let signature = delivery.signature.as_deref();
-    assert_eq!(
-        auth::verify_request(SECRET, signature, "POST", "/hooks/concierge", delivery.body.as_bytes(), unix_now()),
-        Ok(())
-    );
+    // Signed with the key's own webhook secret, as the README tells the user to check.
+    assert_eq!(delivery.verify(WEBHOOK_SECRET, unix_now()), Ok(()));
+    assert!(delivery.verify(SECRET, unix_now()).is_err(), "never with INTERNAL_SECRET");
 
     // Sealed: late or replayed callbacks and events of a stream opened again change nothing.
     let late_failed =
@@ -327,7 +328,7 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     assert_eq!(error["error"]["field"], "reservation.party_size");
 
     // Twilio refusing is a 502 carrying Twilio's code, and the record says failed.
-    let (status, refused) = h.book(&booking(&hook, "+15005550001"), None).await;
+    let (status, refused) = h.book(&booking(&hook, "+15105480001"), None).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{refused}");
     assert_eq!(refused["error"]["twilio"]["code"], 21211);
     assert_eq!(h.twilio.ledger().refusals, vec![(400, 21211)]);
@@ -345,7 +346,7 @@ async fn simultaneous_updates_of_one_call_all_land_through_its_durable_object() 
         ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
         ("INTERNAL_SECRET", SECRET.to_owned()),
-        ("API_KEYS", KEY.to_owned()),
+        ("API_KEYS", format!("{KEY}:{WEBHOOK_SECRET}")),
     ];
     let edge = WranglerDev::start(port, &vars).await.unwrap();
     let sink = WebhookSink::start().await.unwrap();

@@ -20,6 +20,9 @@ pub const AUTH_TOKEN: &str = "twilio-auth-token";
 pub const SECRET: &str = "internal-secret";
 pub const KEY_A: &str = "Bearer key-alpha";
 pub const KEY_B: &str = "Bearer key-beta";
+/// Each key's webhook signing secret, configured beside it in `API_KEYS`.
+pub const WHSEC_A: &str = "whsec_alpha_0123456789abcdef0123";
+pub const WHSEC_B: &str = "whsec_beta_0123456789abcdef01234";
 
 #[derive(Default)]
 pub struct FakeTwilio {
@@ -73,7 +76,7 @@ pub fn config() -> EdgeConfig {
         ("TWILIO_ACCOUNT_SID", "AC1"),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
         ("INTERNAL_SECRET", SECRET),
-        ("API_KEYS", "key-alpha,key-beta"),
+        ("API_KEYS", "key-alpha:whsec_alpha_0123456789abcdef0123,key-beta:whsec_beta_0123456789abcdef01234"),
     ];
     EdgeConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
 }
@@ -98,6 +101,18 @@ pub fn booking() -> Value {
         "timezone": "America/Los_Angeles",
         "callback_url": "https://user.example/hooks/concierge?source=test"
     })
+}
+
+/// The booking to another restaurant: each number takes one live call at a time.
+pub fn booking_to(phone: &str) -> Value {
+    let mut body = booking();
+    body["restaurant"]["phone"] = json!(phone);
+    body
+}
+
+/// A distinct geographic number per `n`, for tests that make many calls at once.
+pub fn restaurant(n: usize) -> String {
+    format!("+1510548{:04}", 5525 + n)
 }
 
 pub fn send(edge: &TestEdge, request: EdgeRequest) -> EdgeResponse {
