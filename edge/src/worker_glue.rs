@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use worker::{
     durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
-    RequestInit, RequestRedirect, Response, State, Storage,
+    RequestInit, RequestRedirect, Response, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebsocketEvent,
 };
 
 use crate::allowance::{self, Admission, Admit, Allowance};
@@ -18,7 +19,6 @@ use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::{self, Claim, Entry, KeyCommand, Write};
 use crate::keeper::{record_key, Change, Keeper, LiveEvent, Reply};
 use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
-use futures_channel::mpsc::UnboundedSender;
 use shared::call::CallLedger;
 
 /// KV binding holding call ledgers.
@@ -267,53 +267,72 @@ impl DurableObject for Arbiter {
 /// publishes what is left, retries the completion webhook, and forgets the call 30 days
 /// after its last change.
 ///
-/// It also serves the call's live event stream: each listener gets a channel that every
-/// change's new events are sent to, closed when the call is final.
+/// It also feeds the call's live event streams: each listener is a hibernatable
+/// WebSocket from the Worker serving its SSE response, so an idle listener keeps the
+/// object in no memory; each change's new events are sent to all of them, and a final
+/// call closes them.
 #[durable_object]
 pub struct CallKeeper {
     state: State,
     env: Env,
-    listeners: std::cell::RefCell<Vec<UnboundedSender<String>>>,
 }
 
-/// What a listener asks its call's keeper (`GET https://keeper/listen?after=N`).
+/// What a listener's Worker asks its call's keeper (a WebSocket upgrade of
+/// `GET https://keeper/listen?after=N`).
 const LISTEN_PATH: &str = "/listen";
+/// The close code a final call's listeners get: normal closure.
+const CLOSE_FINAL: u16 = 1000;
 
 impl CallKeeper {
-    /// Sends `events` to every listener; a final call closes their streams.
+    /// Sends `events` to every listener; a final call closes their sockets.
     fn tell_listeners(&self, events: &[LiveEvent], is_final: bool) {
         let frames: String = events.iter().map(sse_frame).collect();
-        let mut listeners = self.listeners.borrow_mut();
-        if !frames.is_empty() {
-            listeners.retain(|listener| listener.unbounded_send(frames.clone()).is_ok());
-        }
-        if is_final {
-            listeners.clear();
+        for listener in self.state.get_websockets() {
+            // A listener gone meanwhile is the runtime's to clean up.
+            if !frames.is_empty() {
+                let _sent = listener.send_with_str(&frames);
+            }
+            if is_final {
+                let _closed = listener.close(Some(CLOSE_FINAL), Some("the call is final"));
+            }
         }
     }
 
-    /// A listener's stream: the events after `after` now, then each change's as it comes.
+    /// A listener: the events after `after` at once, then each change's as it comes.
     async fn listen(&self, after: u64) -> worker::Result<Response> {
         let keeper = self.state.storage().get::<Keeper>(KEEPER).await?.unwrap_or_default();
         let backlog: String = keeper.log.iter().filter(|e| e.id > after).map(sse_frame).collect();
         let is_final = keeper.ledger.as_ref().is_none_or(CallLedger::is_final);
-        let (sender, receiver) = futures_channel::mpsc::unbounded::<String>();
-        // The backlog goes first; a final call's stream ends after it.
-        let _queued = sender.unbounded_send(if backlog.is_empty() { ": listening\n\n".to_owned() } else { backlog });
-        if !is_final {
-            self.listeners.borrow_mut().push(sender);
+        let pair = WebSocketPair::new()?;
+        // Accepted by the runtime, not by this object: it may hibernate with it open.
+        self.state.accept_web_socket(&pair.server);
+        pair.server.send_with_str(if backlog.is_empty() { ": listening\n\n".to_owned() } else { backlog })?;
+        if is_final {
+            pair.server.close(Some(CLOSE_FINAL), Some("the call is final"))?;
         }
-        let stream = futures_util::StreamExt::map(receiver, Ok::<String, worker::Error>);
-        let headers = Headers::new();
-        headers.set("Content-Type", "text/event-stream")?;
-        headers.set("Cache-Control", "no-store")?;
-        Ok(Response::from_stream(stream)?.with_headers(headers))
+        Response::from_websocket(pair.client)
     }
 }
 
 impl DurableObject for CallKeeper {
     fn new(state: State, env: Env) -> Self {
-        CallKeeper { state, env, listeners: Default::default() }
+        CallKeeper { state, env }
+    }
+
+    /// Listeners send nothing that matters.
+    async fn websocket_message(&self, _ws: WebSocket, _message: WebSocketIncomingMessage) -> worker::Result<()> {
+        Ok(())
+    }
+
+    /// A listener that went away: complete the closing handshake.
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> worker::Result<()> {
+        let code = u16::try_from(code).ok().filter(|c| *c >= 1000 && *c != 1005 && *c != 1006).unwrap_or(CLOSE_FINAL);
+        let _closed = ws.close(Some(code), Some("bye"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        Ok(())
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -538,8 +557,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     write_response(edge.handle(&request).await)
 }
 
-/// `GET /v1/calls/{id}/events`: checked here (the key must own the call), then
-/// streamed by the call's keeper, which sends each change's events as it applies it.
+/// `GET /v1/calls/{id}/events`: checked here (the key must own the call), then fed by
+/// the call's keeper over a hibernatable WebSocket, each message one or more SSE frames,
+/// relayed as they come until the keeper closes it (the call is final).
 async fn live(env: &Env, edge: &WorkerEdge, request: &EdgeRequest, call_id: &str) -> worker::Result<Response> {
     let page = match edge.live_events(request, call_id).await {
         Ok(page) => page,
@@ -548,6 +568,30 @@ async fn live(env: &Env, edge: &WorkerEdge, request: &EdgeRequest, call_id: &str
     if page.done {
         return write_response(EdgeResponse::event_stream(page.events.iter().map(sse_frame).collect()));
     }
+    let headers = Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let upgrade = Request::new_with_init(&format!("https://keeper{LISTEN_PATH}?after={}", page.after), &init)?;
     let stub = env.durable_object(KEEPERS_BINDING)?.get_by_name(call_id)?;
-    stub.fetch_with_str(&format!("https://keeper{LISTEN_PATH}?after={}", page.after)).await
+    let Some(socket) = stub.fetch_with_request(upgrade).await?.websocket() else {
+        return write_response(ApiError::Storage(format!("call keeper {call_id} refused the listener")).to_response());
+    };
+    socket.accept()?;
+    let (frames, stream) = futures_channel::mpsc::unbounded::<worker::Result<String>>();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(mut events) = socket.events() {
+            while let Some(event) = futures_util::StreamExt::next(&mut events).await {
+                let Ok(WebsocketEvent::Message(message)) = event else { break };
+                if frames.unbounded_send(Ok(message.text().unwrap_or_default())).is_err() {
+                    break; // the listener went away
+                }
+            }
+        }
+        let _closed = socket.close(Some(CLOSE_FINAL), Some("done"));
+    });
+    let headers = Headers::new();
+    headers.set("Content-Type", "text/event-stream")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::from_stream(stream)?.with_headers(headers))
 }
