@@ -202,6 +202,16 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             Ok(resource) => {
                 let dialed = Change::Dialed { call_sid: resource.sid.clone() };
                 match self.change(&call_id, dialed).await {
+                    // Canceled while Twilio was placing it: the record is sealed, so
+                    // end the call Twilio just started rather than let it ring.
+                    Ok(Reply { ledger: Some(ledger), late: true, .. }) => {
+                        if let Err(error) = self.ports.twilio.update_call(&resource.sid, &UpdateCall::HangUp).await {
+                            log_line(
+                                &json!({"call_id": call_id, "note": "could not end a call canceled while dialing", "error": error.to_string()}),
+                            );
+                        }
+                        Ok(created_body(201, &ledger))
+                    }
                     Ok(Reply { ledger: Some(ledger), .. }) => Ok(created_body(201, &ledger)),
                     // The call is dialed whatever happened to this write: answer so, and
                     // let Twilio's first callback (which carries the sid) complete the record.
@@ -328,9 +338,13 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         Ok(LivePage { events: reply.events, after, done })
     }
 
+    /// `GET /v1/calls/{id}`: the record as published (KV, the read model; see `load`).
     async fn get_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
-        let ledger = self.owned(request, call_id).await?;
-        Ok(record_body(200, &ledger))
+        let owner = self.owner(request)?;
+        match self.load(call_id).await? {
+            Some(ledger) if ledger.owner == owner => Ok(record_body(200, &ledger)),
+            _ => Err(ApiError::NotFound),
+        }
     }
 
     async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
@@ -357,7 +371,9 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let reply = self.change(call_id, Change::Cancel).await?;
         self.after_change(call_id, &reply).await;
         let ledger = reply.ledger.ok_or(ApiError::NotFound)?;
-        if reply.late {
+        // Twilio's own `canceled` callback (set off by the hang-up) may reach the writer
+        // first: the call is canceled either way, which is this request's answer.
+        if reply.late && ledger.record.status != shared::call::CallStatus::Canceled {
             return Err(ApiError::Conflict(format!("the call has already ended ({})", ledger.record.status.as_str())));
         }
         Ok(record_body(200, &ledger))

@@ -63,37 +63,36 @@ struct KeeperRequest {
 const KEEPER: &str = "keeper";
 const KEEPER_CALL_ID: &str = "call_id";
 
-/// Applies one change to the keeper in `storage`, publishes the record to KV when
-/// KV's write rate allows (else the alarm does, a second after the last write), and
-/// sets the alarm for whatever is due next: publishing, a webhook retry, or forgetting
-/// the call 30 days after its last change.
-///
-/// Reading, changing and storing the keeper awaits storage only, so the object's input
-/// gate keeps every other request out until it is stored; the KV write is outside I/O,
-/// during which other requests run, so it goes between two such atomic steps.
-async fn apply_in(
-    storage: &Storage,
-    kv: &KvStore,
-    call_id: &str,
-    change: Change,
-    now: DateTime<Utc>,
-) -> Result<Reply, StoreError> {
+/// Applies one change to the keeper in `storage` and sets the alarm for whatever is due
+/// next: publishing the record to KV, a webhook retry, or forgetting the call 30 days
+/// after its last change. It awaits storage only, so the object's input gate keeps every
+/// other request out from the read to the write: changes apply one at a time. KV is
+/// written by the alarm alone ([`publish`]): one write in flight, in order.
+async fn apply_in(storage: &Storage, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
     let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
+    let read_only = matches!(change, Change::Read { .. });
     let mut keeper = storage.get::<Keeper>(KEEPER).await.map_err(failed)?.unwrap_or_default();
     let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
-    let Some(ledger) = keeper.ledger.clone() else { return Ok(reply) };
-    let publish = keeper.start_publish(now);
-    store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
-    if let Some(version) = publish {
-        let record = serde_json::to_string(&ledger).map_err(|e| StoreError(e.to_string()))?;
-        // A refused write (KV's rate) leaves the record behind: the alarm tries again.
-        if put_record(kv, call_id, &record).await.is_ok() {
-            let mut keeper = storage.get::<Keeper>(KEEPER).await.map_err(failed)?.unwrap_or_default();
-            keeper.finish_publish(version);
-            store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
-        }
+    if keeper.ledger.is_some() && !read_only {
+        store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
     }
     Ok(reply)
+}
+
+/// Writes the record to KV if it is behind and KV's rate allows; run by the alarm only,
+/// so writes never overlap. A refused write is tried again a second later.
+async fn publish(storage: &Storage, kv: &KvStore, call_id: &str, now: DateTime<Utc>) -> worker::Result<()> {
+    let mut keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
+    let (Some(version), Some(ledger)) = (keeper.start_publish(now), keeper.ledger.clone()) else { return Ok(()) };
+    store_keeper(storage, &keeper, call_id, now).await?;
+    let record = serde_json::to_string(&ledger).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    if put_record(kv, call_id, &record).await.is_ok() {
+        // Read again: changes applied meanwhile are kept, and stay due if newer.
+        let mut keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
+        keeper.finish_publish(version);
+        store_keeper(storage, &keeper, call_id, now).await?;
+    }
+    Ok(())
 }
 
 /// Stores the keeper and sets its alarm for the next thing due.
@@ -145,7 +144,7 @@ impl Store for KvCalls {
     async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
         if let Some((local_id, storage)) = &self.local {
             if local_id == call_id {
-                return apply_in(storage, &self.kv, call_id, change, now).await;
+                return apply_in(storage, call_id, change, now).await;
             }
         }
         let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
@@ -178,8 +177,8 @@ impl Store for KvCalls {
     }
 }
 
-/// Decides what must be decided atomically, for one name: an idempotency key, a
-/// once-only key, or an API key's or destination number's allowance. A Durable Object
+/// Decides what must be decided atomically, for one name: an idempotency key, or an
+/// API key's or destination number's allowance. A Durable Object
 /// runs one request at a time and its storage is strongly consistent, so its decisions
 /// hold across isolates and locations (KV's read-modify-writes do not). The rules are
 /// sans-IO, in [`idempotency`] and [`allowance`]; this only stores what they return.
@@ -188,7 +187,7 @@ pub struct Arbiter {
     state: State,
 }
 
-/// Storage keys: an idempotency or once-only key's entry, an API key's allowance.
+/// Storage keys: an idempotency key's entry, an API key's or number's allowance.
 const ENTRY: &str = "entry";
 const ALLOWANCE: &str = "allowance";
 
@@ -346,8 +345,7 @@ impl DurableObject for CallKeeper {
             Ok(request) => request,
             Err(error) => return Response::error(format!("unreadable keeper request: {error}"), 400),
         };
-        let kv = self.env.kv(CALLS_BINDING)?;
-        match apply_in(&self.state.storage(), &kv, &request.call_id, request.change, request.now).await {
+        match apply_in(&self.state.storage(), &request.call_id, request.change, request.now).await {
             Ok(reply) => {
                 let is_final = reply.ledger.as_ref().is_some_and(CallLedger::is_final);
                 self.tell_listeners(&reply.events, is_final);
@@ -371,13 +369,15 @@ impl DurableObject for CallKeeper {
             Ok(edge) => edge,
             Err(error) => return Response::error(error.to_string(), 500),
         };
-        // Publishes what is due (the read is a change like any other, and re-arms the
-        // alarm), then sends the webhook if it is due.
-        let woken = async {
-            edge.current(&call_id).await?;
-            edge.deliver_webhook(&call_id).await
-        };
-        if let Err(error) = woken.await {
+        // Publishes what is due, then sends the webhook if it is due (only once KV holds
+        // the final record).
+        let kv = self.env.kv(CALLS_BINDING)?;
+        if let Err(error) = publish(&self.state.storage(), &kv, &call_id, now).await {
+            crate::app::log_line(
+                &serde_json::json!({"call_id": call_id, "publish": "failed", "error": error.to_string()}),
+            );
+        }
+        if let Err(error) = edge.deliver_webhook(&call_id).await {
             crate::app::log_line(
                 &serde_json::json!({"call_id": call_id, "alarm": "failed", "error": error.to_string()}),
             );
@@ -436,6 +436,9 @@ impl TwilioApi for FetchTwilio {
 /// bound Tunnel, https://developers.cloudflare.com/workers-vpc/configuration/vpc-networks/,
 /// which this Worker has none of), and it never connects to a bare IP address
 /// (https://developers.cloudflare.com/workers/platform/known-issues/#fetch-to-ip-addresses).
+/// How long a completion webhook's endpoint has to answer.
+const WEBHOOK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 struct FetchWebhooks;
 
 impl WebhookSender for FetchWebhooks {
@@ -452,7 +455,13 @@ impl WebhookSender for FetchWebhooks {
             let response = Fetch::Request(Request::new_with_init(url, &init)?).send().await?;
             Ok::<u16, worker::Error>(response.status_code())
         };
-        send.await.map_err(|e| e.to_string())
+        // Well inside the keeper's attempt lease, so a slow endpoint is a refusal (retried
+        // with backoff), never a second attempt overlapping the first.
+        let deadline = worker::Delay::from(WEBHOOK_DEADLINE);
+        match futures_util::future::select(std::pin::pin!(send), deadline).await {
+            futures_util::future::Either::Left((sent, _)) => sent.map_err(|e| e.to_string()),
+            futures_util::future::Either::Right(_) => Err(format!("no answer within {WEBHOOK_DEADLINE:?}")),
+        }
     }
 }
 

@@ -365,3 +365,55 @@ fn many_simultaneous_updates_of_one_call_across_isolates_lose_nothing() {
     assert_eq!(record["status"], "in_progress");
     assert_eq!(record["twilio_call_sid"].as_str().map(str::len), Some(34), "the dialed call's sid, not overwritten");
 }
+
+/// Twilio taking its time to place a call: a cancel can arrive meanwhile.
+#[derive(Default)]
+struct SlowTwilio(FakeTwilio);
+
+impl edge::ports::TwilioApi for SlowTwilio {
+    async fn create_call(
+        &self,
+        call: &shared::twilio::rest::CreateCall,
+    ) -> Result<shared::twilio::rest::CallResource, edge::ports::TwilioError> {
+        for _ in 0..20 {
+            yield_now().await;
+        }
+        self.0.create_call(call).await
+    }
+    async fn update_call(
+        &self,
+        call_sid: &str,
+        update: &shared::twilio::rest::UpdateCall,
+    ) -> Result<(), edge::ports::TwilioError> {
+        self.0.update_call(call_sid, update).await
+    }
+}
+
+#[test]
+fn a_call_canceled_while_twilio_places_it_is_ended_as_soon_as_twilio_returns_it() {
+    let edge = Edge::new(
+        config(),
+        Ports {
+            store: MemoryStore::default(),
+            twilio: SlowTwilio::default(),
+            webhooks: Webhooks::default(),
+            clock: ManualClock::at(start()),
+            ids: SequentialIds::default(),
+        },
+    );
+    let booking = booking_request("order-7");
+    let cancel = EdgeRequest::new("POST", "/v1/calls/call_0001/cancel").header("Authorization", KEY_A);
+    let cancel_soon = async {
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        edge.handle(&cancel).await
+    };
+    let (booked, canceled) = pollster::block_on(futures_util::future::join(edge.handle(&booking), cancel_soon));
+    assert_eq!(booked.status, 201, "{:?}", booked.json_body());
+    assert_eq!(canceled.status, 200, "{:?}", canceled.json_body());
+    assert_eq!(canceled.json_body()["status"], "canceled");
+    let updates = edge.ports.twilio.0.updates.borrow();
+    assert_eq!(updates.len(), 1, "the call Twilio placed after the cancel is hung up at once");
+    assert_eq!(updates[0].1, shared::twilio::rest::UpdateCall::HangUp);
+}

@@ -80,7 +80,8 @@ impl Destinations {
             check_nanp(national)?;
             let area = &national[..3];
             // `+1` alone does not reach the Caribbean; a prefix naming the area code does.
-            if NANP_INTERNATIONAL.contains(&area) && !covering.iter().any(|p| p.len() > 2) {
+            // (At least `+1NPA`: a shorter prefix such as `+18` names no area code.)
+            if NANP_INTERNATIONAL.contains(&area) && !covering.iter().any(|p| p.len() >= 5) {
                 return Err(self.not_allowed());
             }
         } else if let Some(national) = number.strip_prefix("+44") {

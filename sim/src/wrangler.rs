@@ -1,7 +1,7 @@
-//! Runs the edge Worker for real: `wrangler dev` (workerd, local KV) on a loopback port,
-//! configured with `--var`s, serving the Worker scripts/build-edge built. Tests talk to it
-//! over HTTP exactly as Twilio, the media worker and users would, and fire its cron
-//! trigger through `/__scheduled` (`--test-scheduled`).
+//! Runs the edge Worker for real: `wrangler dev` (workerd, local KV and Durable Objects,
+//! their alarms included) on a loopback port, configured with `--var`s, serving the
+//! Worker scripts/build-edge built. Tests talk to it over HTTP exactly as Twilio, the
+//! media worker and users would.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
