@@ -5,7 +5,7 @@ mod api;
 mod render;
 mod sse;
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -233,8 +233,10 @@ const MAX_RECONNECTS: u32 = 8;
 async fn watch(client: &Client, call_id: &str, json: bool) -> anyhow::Result<u8> {
     let mut last_event_id = None;
     let mut failures = 0u32;
+    let mut progress = Progress::new(json);
     loop {
-        let outcome = follow_once(client, call_id, json, &mut last_event_id, &mut failures).await;
+        let outcome = follow_once(client, call_id, json, &mut last_event_id, &mut failures, &mut progress).await;
+        progress.clear();
         let reason = match outcome {
             Ok(Some(record)) => {
                 if !json {
@@ -266,11 +268,20 @@ async fn follow_once(
     json: bool,
     last_event_id: &mut Option<u64>,
     failures: &mut u32,
+    progress: &mut Progress,
 ) -> Result<Option<Value>, ApiError> {
     let mut response = client.events(call_id, *last_event_id).await?;
     let mut decoder = sse::Decoder::default();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let chunk = match response.chunk().await {
+        let read = tokio::select! {
+            read = response.chunk() => read,
+            _ = ticks.tick() => {
+                progress.show();
+                continue;
+            }
+        };
+        let chunk = match read {
             Ok(Some(chunk)) => chunk,
             Ok(None) => return Ok(None),
             Err(source) => return Err(ApiError::Network { url: format!("the events of {call_id}"), source }),
@@ -282,6 +293,10 @@ async fn follow_once(
             }
             *last_event_id = Some(event.id);
             *failures = 0;
+            progress.clear();
+            if event.kind == "status" {
+                progress.status = event.data["status"].as_str().map(|s| s.replace('_', " "));
+            }
             if json {
                 println!("{}", json!({"id": event.id, "event": event.kind, "data": event.data}));
             } else if let Some(line) = render::event(&event) {
@@ -290,6 +305,40 @@ async fn follow_once(
             if event.kind == "end" {
                 return Ok(Some(event.data));
             }
+        }
+    }
+}
+
+/// The line under the conversation while a call rings and runs (`… ringing 0:07`),
+/// redrawn each second on a terminal's stderr; absent with `--json` or when stderr is
+/// not a terminal, where the status lines already say as much.
+struct Progress {
+    live: bool,
+    started: std::time::Instant,
+    status: Option<String>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        let live = !json && std::io::stderr().is_terminal();
+        Progress { live, started: std::time::Instant::now(), status: None, shown: false }
+    }
+
+    fn show(&mut self) {
+        let Some(status) = self.status.as_deref().filter(|_| self.live) else { return };
+        let seconds = self.started.elapsed().as_secs();
+        eprint!("\r\x1b[K… {status} {}:{:02}", seconds / 60, seconds % 60);
+        let _ = std::io::stderr().flush();
+        self.shown = true;
+    }
+
+    /// Erases the line before anything else is printed.
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
+            self.shown = false;
         }
     }
 }
