@@ -13,7 +13,8 @@ pub enum ApiError {
     /// An answer that is not the API's: a proxy, a wrong URL.
     #[error("unexpected answer {status} from {url}: {body}")]
     Unexpected { status: u16, url: String, body: String },
-    #[error("cannot reach {url}: {source}")]
+    // The cause follows in the error chain (`{:#}`), without the URL repeated.
+    #[error("cannot reach {url}")]
     Network { url: String, source: reqwest::Error },
 }
 
@@ -73,7 +74,10 @@ impl Client {
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
-        let response = request.send().await.map_err(|source| ApiError::Network { url: url.clone(), source })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ApiError::Network { url: url.clone(), source: source.without_url() })?;
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -91,12 +95,15 @@ pub fn is_call_id(call_id: &str) -> bool {
 }
 
 async fn json_body(url: &str, sent: Result<reqwest::Response, reqwest::Error>) -> Result<Value, ApiError> {
-    let response = sent.map_err(|source| ApiError::Network { url: url.to_owned(), source })?;
+    let response = sent.map_err(|source| ApiError::Network { url: url.to_owned(), source: source.without_url() })?;
     if !response.status().is_success() {
         return Err(refusal(url, response).await);
     }
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|source| ApiError::Network { url: url.to_owned(), source })?;
+    let body = response
+        .text()
+        .await
+        .map_err(|source| ApiError::Network { url: url.to_owned(), source: source.without_url() })?;
     serde_json::from_str(&body).map_err(|_| ApiError::Unexpected { status, url: url.to_owned(), body: clip(&body) })
 }
 

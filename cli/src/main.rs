@@ -245,7 +245,7 @@ async fn watch(client: &Client, call_id: &str, json: bool) -> anyhow::Result<u8>
                 return Ok(render::exit_code(&record));
             }
             Ok(None) => "the stream ended before the call did".to_owned(),
-            Err(error) if error.is_transient() => error.to_string(),
+            Err(error) if error.is_transient() => format!("{:#}", anyhow::Error::from(error)),
             Err(error) => return Err(error.into()),
         };
         failures += 1;
@@ -284,7 +284,9 @@ async fn follow_once(
         let chunk = match read {
             Ok(Some(chunk)) => chunk,
             Ok(None) => return Ok(None),
-            Err(source) => return Err(ApiError::Network { url: format!("the events of {call_id}"), source }),
+            Err(source) => {
+                return Err(ApiError::Network { url: format!("the events of {call_id}"), source: source.without_url() })
+            }
         };
         for event in decoder.push(&chunk) {
             // A replay after reconnecting never repeats what was printed.

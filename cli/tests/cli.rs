@@ -184,6 +184,13 @@ async fn usage_errors_exit_one_not_two() {
     let output = concierge(&stack, &["get", "../health"]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("not a call id"), "{}", stderr(&output));
+    // Nothing listening: a network error, said once and plainly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let output = concierge(&stack, &["get", "call_1", "--url", &format!("http://{closed}")]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(error.starts_with(&format!("error: cannot reach http://{closed}/v1/calls/call_1: ")), "{error}");
+    assert_eq!(error.matches("http://").count(), 1, "{error}");
     let help = concierge(&stack, &["--help"]).await;
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("Exit codes:"));
