@@ -36,8 +36,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, key: &str) -> anyhow::Result<Client> {
-        // Connect timeout only: the event stream is long-lived by design.
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
+        // No overall timeout: the event stream is long-lived by design. TCP keepalive
+        // finds a peer that vanished without closing, whatever the server sends.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_keepalive(Duration::from_secs(30))
+            .build()?;
         Ok(Client { base: base.trim_end_matches('/').to_owned(), key: key.to_owned(), http })
     }
 
