@@ -1,0 +1,346 @@
+//! `concierge`: book a restaurant table by phone through the Concierge API, follow the
+//! call live, read its record, cancel it.
+
+mod api;
+mod render;
+mod sse;
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+use api::{ApiError, Client};
+use render::{EXIT_CONFIRMED, EXIT_ERROR};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  the booking is confirmed (book --wait, watch, get of a finished call);
+     book without --wait and cancel: the API accepted the request
+  1  usage error, the API refused the request (its error is printed), or it could not be reached
+  2  the call is final and the booking is not confirmed (declined, another time offered,
+     voicemail, no answer, busy, failed, canceled)
+  3  get: the call is still under way";
+
+#[derive(Parser)]
+#[command(name = "concierge", version, about = "Book a restaurant table by phone through the Concierge API.", after_help = EXIT_CODES)]
+struct Cli {
+    /// The API's base URL, e.g. https://concierge-edge.example.workers.dev
+    #[arg(long, env = "CONCIERGE_URL", global = true)]
+    url: Option<String>,
+    /// Your API key
+    #[arg(long, env = "CONCIERGE_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
+    /// Print JSON (one document, or one event per line) instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Book a table: the call starts at once; prints its id
+    Book(Box<Book>),
+    /// Follow a call live until it is final: status, both sides of the conversation, the outcome
+    Watch { call_id: String },
+    /// Show a call's record
+    Get { call_id: String },
+    /// Cancel a call (hangs up if answered)
+    Cancel { call_id: String },
+}
+
+#[derive(Args)]
+struct Book {
+    /// The booking as JSON (the API's BookingRequest; `-` for stdin); flags override its fields
+    #[arg(long)]
+    file: Option<String>,
+    /// Restaurant name
+    #[arg(long, required_unless_present = "file")]
+    restaurant: Option<String>,
+    /// Restaurant phone, E.164 (+15105485525)
+    #[arg(long, required_unless_present = "file")]
+    phone: Option<String>,
+    /// Date, YYYY-MM-DD
+    #[arg(long, required_unless_present = "file")]
+    date: Option<String>,
+    /// Time, HH:MM (24-hour, restaurant's local time)
+    #[arg(long, required_unless_present = "file")]
+    time: Option<String>,
+    /// Number of guests
+    #[arg(long, required_unless_present = "file")]
+    party_size: Option<u32>,
+    /// Name the table is booked under
+    #[arg(long, required_unless_present = "file")]
+    name: Option<String>,
+    /// The restaurant's IANA time zone, e.g. America/Los_Angeles
+    #[arg(long, required_unless_present = "file")]
+    timezone: Option<String>,
+    /// Guest's phone for the restaurant, E.164
+    #[arg(long)]
+    contact_phone: Option<String>,
+    /// Special requests to pass on
+    #[arg(long)]
+    special_requests: Option<String>,
+    /// Minutes either side of the time the guest would accept
+    #[arg(long)]
+    flexibility: Option<u32>,
+    /// URL the final record is POSTed to (signed)
+    #[arg(long)]
+    callback_url: Option<String>,
+    /// Idempotency key: the same key and booking never dial twice
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Follow the call live until it is final; the exit code then says whether it is confirmed
+    #[arg(long)]
+    wait: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // clap's own code for bad usage is 2, which here means "not confirmed".
+            return ExitCode::from(if error.use_stderr() { EXIT_ERROR } else { EXIT_CONFIRMED });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let url = cli.url.context("no API URL: set CONCIERGE_URL or pass --url")?;
+    let key = cli.api_key.context("no API key: set CONCIERGE_API_KEY or pass --api-key")?;
+    let client = Client::new(&url, &key)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Book(book) => {
+            let booking = booking(&book)?;
+            let created = client.book(&booking, book.idempotency_key.as_deref()).await?;
+            let call_id = created["call_id"].as_str().context("the API's answer has no call_id")?.to_owned();
+            if json {
+                println!("{created}");
+            } else {
+                println!("{call_id}");
+            }
+            if book.wait {
+                watch(&client, &call_id, json).await
+            } else {
+                Ok(EXIT_CONFIRMED)
+            }
+        }
+        Command::Watch { call_id } => watch(&client, checked(&call_id)?, json).await,
+        Command::Get { call_id } => {
+            let record = client.get(checked(&call_id)?).await?;
+            print_record(&record, json);
+            Ok(render::exit_code(&record))
+        }
+        Command::Cancel { call_id } => {
+            let record = client.cancel(checked(&call_id)?).await?;
+            if json {
+                println!("{record}");
+            } else {
+                println!("{call_id}  {}", record["status"].as_str().unwrap_or("?").replace('_', " "));
+            }
+            Ok(EXIT_CONFIRMED)
+        }
+    }
+}
+
+fn checked(call_id: &str) -> anyhow::Result<&str> {
+    anyhow::ensure!(api::is_call_id(call_id), "`{call_id}` is not a call id (call_…)");
+    Ok(call_id)
+}
+
+fn print_record(record: &Value, json: bool) {
+    if json {
+        println!("{record}");
+    } else {
+        println!("{}", render::record(record));
+    }
+}
+
+/// The booking document: `--file` if given, each flag set over it.
+fn booking(book: &Book) -> anyhow::Result<Value> {
+    let mut booking = match book.file.as_deref() {
+        Some(path) => {
+            let text = if path == "-" {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text).context("reading the booking from stdin")?;
+                text
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+            };
+            let value: Value = serde_json::from_str(&text).with_context(|| format!("{path} is not JSON"))?;
+            anyhow::ensure!(value.is_object(), "{path}: a booking is a JSON object");
+            value
+        }
+        None => json!({}),
+    };
+    let mut set = |section: Option<&str>, field: &str, value: Option<Value>| {
+        let Some(value) = value else { return };
+        let Some(root) = booking.as_object_mut() else { return };
+        let target = match section {
+            Some(section) => {
+                let entry = root.entry(section).or_insert_with(|| Value::Object(Map::new()));
+                if !entry.is_object() {
+                    *entry = Value::Object(Map::new());
+                }
+                match entry.as_object_mut() {
+                    Some(object) => object,
+                    None => return,
+                }
+            }
+            None => root,
+        };
+        target.insert(field.to_owned(), value);
+    };
+    let string = |s: &Option<String>| s.clone().map(Value::from);
+    set(Some("restaurant"), "name", string(&book.restaurant));
+    set(Some("restaurant"), "phone", string(&book.phone));
+    set(Some("reservation"), "date", string(&book.date));
+    set(Some("reservation"), "time", string(&book.time));
+    set(Some("reservation"), "party_size", book.party_size.map(Value::from));
+    set(Some("reservation"), "name", string(&book.name));
+    set(Some("reservation"), "contact_phone", string(&book.contact_phone));
+    set(Some("reservation"), "special_requests", string(&book.special_requests));
+    set(Some("reservation"), "flexibility_minutes", book.flexibility.map(Value::from));
+    set(None, "timezone", string(&book.timezone));
+    set(None, "callback_url", string(&book.callback_url));
+    Ok(booking)
+}
+
+/// Consecutive failed connections (without a new event in between) before giving up.
+const MAX_RECONNECTS: u32 = 8;
+
+/// Follows the call's events to its `end`, reconnecting from the last event seen when the
+/// stream drops; returns the exit code of the final record.
+async fn watch(client: &Client, call_id: &str, json: bool) -> anyhow::Result<u8> {
+    let mut last_event_id = None;
+    let mut failures = 0u32;
+    let mut progress = Progress::new(json);
+    loop {
+        let outcome = follow_once(client, call_id, json, &mut last_event_id, &mut failures, &mut progress).await;
+        progress.clear();
+        let reason = match outcome {
+            Ok(Some(record)) => {
+                if !json {
+                    println!("{}", render::verdict(&record));
+                }
+                return Ok(render::exit_code(&record));
+            }
+            Ok(None) => "the stream ended before the call did".to_owned(),
+            Err(error) if error.is_transient() => format!("{:#}", anyhow::Error::from(error)),
+            Err(error) => return Err(error.into()),
+        };
+        failures += 1;
+        if failures > MAX_RECONNECTS {
+            anyhow::bail!("lost the event stream {MAX_RECONNECTS} times in a row: {reason}");
+        }
+        // 0.5 s, 1 s, 2 s, … up to 8 s between attempts.
+        let backoff = Duration::from_millis(500 << (failures - 1).min(4));
+        // On stderr even with --json: stdout stays one event per line.
+        eprintln!("… reconnecting in {:.1} s ({reason})", backoff.as_secs_f32());
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// One connection: prints events as they come; the final record once `end` arrives,
+/// `None` if the stream closed first.
+async fn follow_once(
+    client: &Client,
+    call_id: &str,
+    json: bool,
+    last_event_id: &mut Option<u64>,
+    failures: &mut u32,
+    progress: &mut Progress,
+) -> Result<Option<Value>, ApiError> {
+    let mut response = client.events(call_id, *last_event_id).await?;
+    let mut decoder = sse::Decoder::default();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let read = tokio::select! {
+            read = response.chunk() => read,
+            _ = ticks.tick() => {
+                progress.show();
+                continue;
+            }
+        };
+        let chunk = match read {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(None),
+            Err(source) => {
+                return Err(ApiError::Network { url: format!("the events of {call_id}"), source: source.without_url() })
+            }
+        };
+        for event in decoder.push(&chunk) {
+            // A replay after reconnecting never repeats what was printed.
+            if last_event_id.is_some_and(|last| event.id <= last) {
+                continue;
+            }
+            *last_event_id = Some(event.id);
+            *failures = 0;
+            progress.clear();
+            if event.kind == "status" {
+                progress.status = event.data["status"].as_str().map(|s| s.replace('_', " "));
+            }
+            if json {
+                println!("{}", json!({"id": event.id, "event": event.kind, "data": event.data}));
+            } else if let Some(line) = render::event(&event) {
+                println!("{line}");
+            }
+            if event.kind == "end" {
+                return Ok(Some(event.data));
+            }
+        }
+    }
+}
+
+/// The line under the conversation while a call rings and runs (`… ringing 0:07`),
+/// redrawn each second on a terminal's stderr; absent with `--json` or when stderr is
+/// not a terminal, where the status lines already say as much.
+struct Progress {
+    live: bool,
+    started: std::time::Instant,
+    status: Option<String>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        let live = !json && std::io::stderr().is_terminal();
+        Progress { live, started: std::time::Instant::now(), status: None, shown: false }
+    }
+
+    fn show(&mut self) {
+        let Some(status) = self.status.as_deref().filter(|_| self.live) else { return };
+        let seconds = self.started.elapsed().as_secs();
+        eprint!("\r\x1b[K… {status} {}:{:02}", seconds / 60, seconds % 60);
+        let _ = std::io::stderr().flush();
+        self.shown = true;
+    }
+
+    /// Erases the line before anything else is printed.
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
+            self.shown = false;
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Human output: a record's summary, one line per live event, and what a record means
+//! for the exit code.
+
+use serde_json::Value;
+
+use crate::sse::Event;
+
+/// The booking is confirmed.
+pub const EXIT_CONFIRMED: u8 = 0;
+/// Bad usage, a refusal by the API, or the API could not be reached.
+pub const EXIT_ERROR: u8 = 1;
+/// The call is final and the booking is not confirmed (declined, another time offered,
+/// voicemail, no answer, busy, failed, canceled).
+pub const EXIT_NOT_CONFIRMED: u8 = 2;
+/// `get` of a call still under way.
+pub const EXIT_NOT_FINAL: u8 = 3;
+
+const FINAL: [&str; 5] = ["completed", "no_answer", "busy", "failed", "canceled"];
+
+pub fn is_final(record: &Value) -> bool {
+    record["status"].as_str().is_some_and(|s| FINAL.contains(&s))
+}
+
+/// The exit code a record gives: confirmed only when the call completed with a
+/// `confirmed` outcome.
+pub fn exit_code(record: &Value) -> u8 {
+    if !is_final(record) {
+        EXIT_NOT_FINAL
+    } else if record["status"] == "completed" && record["outcome"]["result"] == "confirmed" {
+        EXIT_CONFIRMED
+    } else {
+        EXIT_NOT_CONFIRMED
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn clock(at_ms: &Value) -> String {
+    let ms = at_ms.as_u64().unwrap_or(0);
+    format!("{}:{:02}", ms / 60_000, ms / 1000 % 60)
+}
+
+/// `ringing`, `in_progress (answered by human)`, `failed: <error>`.
+fn status_line(status: &Value, answered_by: &Value, error: &Value) -> String {
+    let mut line = status.as_str().unwrap_or("unknown").replace('_', " ");
+    if let Some(who) = answered_by.as_str() {
+        line.push_str(&format!(" (answered by {})", who.replace('_', " ")));
+    }
+    if let Some(error) = text(error).or_else(|| error["message"].as_str().map(str::to_owned)) {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}
+
+/// The outcome in a few lines: result, confirmation code and how it was checked.
+pub fn outcome(outcome: &Value) -> Vec<String> {
+    let Some(result) = outcome["result"].as_str() else {
+        return vec!["Outcome: none".to_owned()];
+    };
+    let mut lines = vec![format!("Outcome: {}", result.replace('_', " "))];
+    if let Some(code) = text(&outcome["confirmation_number"]) {
+        let check = outcome["code_verification"].as_str().map(|v| format!(" ({})", v.replace('_', " ")));
+        lines.push(format!("Confirmation: {code}{}", check.unwrap_or_default()));
+        if outcome["code_verification"] == "mismatch" {
+            if let Some(heard) = text(&outcome["heard_code"]) {
+                lines.push(format!("  The restaurant said {heard}: check with them before relying on either."));
+            }
+        }
+    }
+    let when: Vec<String> =
+        [&outcome["confirmed_date"], &outcome["confirmed_time"]].into_iter().filter_map(text).collect();
+    if !when.is_empty() {
+        lines.push(format!("When: {}", when.join(" ")));
+    }
+    if let Some(size) = text(&outcome["party_size"]) {
+        lines.push(format!("Party: {size}"));
+    }
+    if let Some(notes) = text(&outcome["notes"]) {
+        lines.push(format!("Notes: {notes}"));
+    }
+    lines
+}
+
+/// The end of a followed call: where it ended and the final outcome (its code checked
+/// again over the whole call, so it may differ from the one reported live).
+pub fn verdict(record: &Value) -> String {
+    let mut lines = vec![format!(
+        "{}  {}",
+        record["call_id"].as_str().unwrap_or("?"),
+        status_line(&record["status"], &record["answered_by"], &record["error"])
+    )];
+    if !record["outcome"].is_null() {
+        lines.extend(outcome(&record["outcome"]));
+    }
+    lines.join("\n")
+}
+
+/// A record for a person: who was called for what, where it stands, the outcome and
+/// the conversation.
+pub fn record(record: &Value) -> String {
+    let mut lines = vec![format!(
+        "{}  {}",
+        record["call_id"].as_str().unwrap_or("?"),
+        status_line(&record["status"], &record["answered_by"], &record["error"])
+    )];
+    let request = &record["request"];
+    let reservation = &request["reservation"];
+    lines.push(format!(
+        "{} {} — {} {}, party of {}, for {}",
+        request["restaurant"]["name"].as_str().unwrap_or("?"),
+        request["restaurant"]["phone"].as_str().unwrap_or("?"),
+        reservation["date"].as_str().unwrap_or("?"),
+        reservation["time"].as_str().unwrap_or("?"),
+        text(&reservation["party_size"]).unwrap_or_else(|| "?".into()),
+        reservation["name"].as_str().unwrap_or("?"),
+    ));
+    if let Some(seconds) = record["duration_seconds"].as_u64() {
+        lines.push(format!("Duration: {seconds} s"));
+    }
+    if !record["outcome"].is_null() {
+        lines.extend(outcome(&record["outcome"]));
+    }
+    if let Some(transcript) = record["transcript"].as_array().filter(|t| !t.is_empty()) {
+        lines.push("Transcript:".to_owned());
+        lines.extend(transcript.iter().map(transcript_line));
+    }
+    lines.join("\n")
+}
+
+fn transcript_line(line: &Value) -> String {
+    format!(
+        "  [{}] {}: {}",
+        clock(&line["at_ms"]),
+        line["speaker"].as_str().unwrap_or("?"),
+        line["text"].as_str().unwrap_or("")
+    )
+}
+
+/// One live event as a line (or a few); `None` for the `end` event, whose record the
+/// caller summarises.
+pub fn event(event: &Event) -> Option<String> {
+    let data = &event.data;
+    match event.kind.as_str() {
+        "status" => Some(format!("… {}", status_line(&data["status"], &data["answered_by"], &data["error"]))),
+        "transcript" => Some(transcript_line(data)),
+        "outcome" => Some(outcome(data).join("\n")),
+        "end" => None,
+        other => Some(format!("({other}) {data}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_completed_confirmed_call_exits_zero() {
+        let confirmed = json!({"status": "completed", "outcome": {"result": "confirmed"}});
+        assert_eq!(exit_code(&confirmed), EXIT_CONFIRMED);
+        assert_eq!(exit_code(&json!({"status": "completed", "outcome": {"result": "declined"}})), EXIT_NOT_CONFIRMED);
+        assert_eq!(exit_code(&json!({"status": "canceled", "outcome": {"result": "confirmed"}})), EXIT_NOT_CONFIRMED);
+        assert_eq!(exit_code(&json!({"status": "no_answer", "outcome": null})), EXIT_NOT_CONFIRMED);
+        assert_eq!(exit_code(&json!({"status": "ringing", "outcome": null})), EXIT_NOT_FINAL);
+    }
+
+    #[test]
+    fn a_mismatched_code_is_flagged() {
+        let lines = outcome(&json!({"result": "confirmed", "confirmation_number": "A73Y",
+            "code_verification": "mismatch", "heard_code": "A73X"}));
+        assert_eq!(lines[1], "Confirmation: A73Y (mismatch)");
+        assert!(lines[2].contains("A73X"), "{lines:?}");
+    }
+}
