@@ -56,7 +56,12 @@ impl Store for MemoryStore {
             Some(text) => serde_json::from_str::<Keeper>(text).map_err(|e| StoreError(e.to_string()))?,
             None => Keeper::default(),
         };
+        let read_only = matches!(change, Change::Read { .. });
         let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
+        if read_only {
+            // Listeners poll with reads: nothing changed, nothing to write back.
+            return Ok(reply);
+        }
         // In memory the read model has no write-rate limit: it follows every change.
         if let (true, Some(ledger)) = (keeper.unpublished(), &keeper.ledger) {
             let record = serde_json::to_string(ledger).map_err(|e| StoreError(e.to_string()))?;

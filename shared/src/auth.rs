@@ -91,16 +91,7 @@ pub fn verify_request(
     now_unix: i64,
 ) -> Result<(), AuthError> {
     let header = header.filter(|h| !h.is_empty()).ok_or(AuthError::Missing)?;
-    let mut unix = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => unix = t.parse::<i64>().ok(),
-            // Several v1 values may be sent while a secret is being rotated.
-            Some(("v1", v)) => signatures.push(v),
-            _ => {}
-        }
-    }
+    let (unix, signatures) = signature_parts(header);
     let unix = unix.ok_or(AuthError::Malformed)?;
     if signatures.is_empty() {
         return Err(AuthError::Malformed);
@@ -113,6 +104,22 @@ pub fn verify_request(
         return Err(AuthError::Stale);
     }
     Ok(())
+}
+
+/// The parts of a `t=<unix>,v1=<hex>[,v1=<hex>…]` signature header (this edge's internal
+/// one and the webhooks' share the form): the time, if readable, and every `v1` (several
+/// may be sent while a secret is being rotated).
+pub fn signature_parts(header: &str) -> (Option<i64>, Vec<&str>) {
+    let mut unix = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => unix = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.push(v),
+            _ => {}
+        }
+    }
+    (unix, signatures)
 }
 
 /// Finds which configured key (`API_KEYS`: comma-separated, each maybe followed by

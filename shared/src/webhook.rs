@@ -51,15 +51,7 @@ pub fn sign(secret: &str, unix: i64, body: &[u8]) -> String {
 /// Checks a `Concierge-Signature` value the way a receiver should.
 pub fn verify(secret: &str, header: Option<&str>, body: &[u8], now_unix: i64) -> Result<(), WebhookSignatureError> {
     let header = header.filter(|h| !h.is_empty()).ok_or(WebhookSignatureError::Missing)?;
-    let mut unix = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => unix = t.parse::<i64>().ok(),
-            Some(("v1", v)) => signatures.push(v),
-            _ => {}
-        }
-    }
+    let (unix, signatures) = crate::auth::signature_parts(header);
     let unix = unix.ok_or(WebhookSignatureError::Malformed)?;
     let matches = signatures
         .iter()

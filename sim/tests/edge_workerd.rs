@@ -104,6 +104,19 @@ impl Harness {
     }
 }
 
+/// The Worker's settings every test here shares: its own port, the fake Twilio, secrets.
+fn edge_vars(port: u16, twilio: &FakeTwilioRest) -> Vec<(&'static str, String)> {
+    vec![
+        ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
+        ("MEDIA_WS_URL", "ws://127.0.0.1:9/media".to_owned()),
+        ("TWILIO_API_BASE", twilio.base_url.clone()),
+        ("TWILIO_FROM_NUMBER", "+15005550006".to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+        ("INTERNAL_SECRET", SECRET.to_owned()),
+    ]
+}
+
 fn booking(callback_url: &str, phone: &str) -> Value {
     let date = (Utc::now() + Duration::days(7)).format("%Y-%m-%d").to_string();
     json!({
@@ -120,19 +133,13 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     twilio.refuse("+15105480001", 21211, "Invalid 'To' Phone Number");
     let sink = WebhookSink::start().await.unwrap();
     let port = free_port().unwrap();
-    let vars = [
-        ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
-        ("MEDIA_WS_URL", "ws://127.0.0.1:9/media".to_owned()),
-        ("TWILIO_API_BASE", twilio.base_url.clone()),
-        ("TWILIO_FROM_NUMBER", "+15005550006".to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
-        ("INTERNAL_SECRET", SECRET.to_owned()),
+    let mut vars = edge_vars(port, &twilio);
+    vars.extend([
         ("API_KEYS", format!("other-key,{KEY}:{WEBHOOK_SECRET}")),
         // The sink listens on loopback over plain http.
         ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
         ("WEBHOOK_RETRY_BASE_SECONDS", "0".to_owned()),
-    ];
+    ]);
     let edge = WranglerDev::start(port, &vars).await.unwrap();
     let h = Harness { edge, twilio, sink, http: reqwest::Client::new() };
     let hook = format!("{}/hooks/concierge", h.sink.base_url);
@@ -338,16 +345,8 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
 async fn simultaneous_updates_of_one_call_all_land_through_its_durable_object() {
     let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await.unwrap();
     let port = free_port().unwrap();
-    let vars = [
-        ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
-        ("MEDIA_WS_URL", "ws://127.0.0.1:9/media".to_owned()),
-        ("TWILIO_API_BASE", twilio.base_url.clone()),
-        ("TWILIO_FROM_NUMBER", "+15005550006".to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
-        ("INTERNAL_SECRET", SECRET.to_owned()),
-        ("API_KEYS", format!("{KEY}:{WEBHOOK_SECRET}")),
-    ];
+    let mut vars = edge_vars(port, &twilio);
+    vars.push(("API_KEYS", format!("{KEY}:{WEBHOOK_SECRET}")));
     let edge = WranglerDev::start(port, &vars).await.unwrap();
     let sink = WebhookSink::start().await.unwrap();
     let h = Harness { edge, twilio, sink, http: reqwest::Client::new() };
