@@ -54,10 +54,12 @@ pub enum Scenario {
     /// The agent reads the code back wrong, the host corrects it, and the agent reports
     /// the corrected code.
     CorrectsReadBack,
+    /// The line is busy; the second attempt, a little later, reaches the host, who confirms.
+    BusyThenAnswers,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Confirms,
         Scenario::OffersAnotherTime,
         Scenario::FullyBooked,
@@ -69,6 +71,7 @@ impl Scenario {
         Scenario::AiHost,
         Scenario::MisreadsCode,
         Scenario::CorrectsReadBack,
+        Scenario::BusyThenAnswers,
     ];
 
     pub fn parse(name: &str) -> Option<Scenario> {
@@ -88,6 +91,7 @@ impl Scenario {
             Scenario::AiHost => "ai-host",
             Scenario::MisreadsCode => "misreads-code",
             Scenario::CorrectsReadBack => "corrects-read-back",
+            Scenario::BusyThenAnswers => "busy-then-answers",
         }
     }
 
@@ -223,6 +227,10 @@ impl Scenario {
             ),
             Scenario::Voicemail => (Pickup::Voicemail, Script::default()),
             Scenario::Busy => (Pickup::Busy, Script::default()),
+            Scenario::BusyThenAnswers => {
+                let (host, script) = Scenario::Confirms.play();
+                (Pickup::Sequence(vec![Pickup::Busy, host]), script)
+            }
             Scenario::NoAnswer => (Pickup::NoAnswer, Script::default()),
         }
     }
@@ -346,6 +354,10 @@ impl LocalStack {
             ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
             ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
             ("RING_TIMEOUT_SECONDS", "10".to_owned()),
+            // Locally the restaurant takes calls at any hour, and a busy line or no answer
+            // is tried again (three attempts in all) a second later, not ten minutes.
+            ("CALLING_WINDOW", "00:00-24:00".to_owned()),
+            ("RETRY_INTERVAL_SECONDS", "1".to_owned()),
         ];
         let edge = match options.edge {
             EdgeMode::Native => {

@@ -30,6 +30,9 @@ pub enum Pickup {
     Voicemail,
     Busy,
     NoAnswer,
+    /// A different answer each time the number is called: the first call gets the first,
+    /// and so on; the last repeats (busy at first, then a host, say).
+    Sequence(Vec<Pickup>),
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +76,8 @@ struct Context {
     http: reqwest::Client,
     ledger: watch::Receiver<Ledger>,
     log: watch::Sender<BTreeMap<String, CallLog>>,
+    /// Calls placed to each number so far (for [`Pickup::Sequence`]).
+    calls_to: std::sync::Mutex<BTreeMap<String, usize>>,
 }
 
 impl Carrier {
@@ -86,6 +91,7 @@ impl Carrier {
             http: reqwest::Client::new(),
             ledger: rest.watch(),
             log: log.clone(),
+            calls_to: std::sync::Mutex::default(),
         });
         let mut ledger = rest.watch();
         let task = tokio::spawn(async move {
@@ -130,6 +136,18 @@ pub fn stream_of(twiml: &str) -> Option<(String, BTreeMap<String, String>)> {
 }
 
 impl Context {
+    /// What the number does on this call: its pickup, or for a sequence the entry for
+    /// how many times it has been called.
+    fn pickup_for(&self, to: &str) -> Pickup {
+        let pickup = self.numbers.get(to).cloned().unwrap_or(Pickup::NoAnswer);
+        let Pickup::Sequence(answers) = pickup else { return pickup };
+        let mut calls = self.calls_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = calls.entry(to.to_owned()).or_default();
+        let answer = answers.get(*n).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer);
+        *n += 1;
+        answer
+    }
+
     fn record(&self, sid: &str, change: impl FnOnce(&mut CallLog)) {
         self.log.send_modify(|log| change(log.entry(sid.to_owned()).or_default()));
     }
@@ -180,7 +198,7 @@ impl Context {
 async fn place_call(context: Arc<Context>, call: FakeCall) {
     let started = Instant::now();
     let to = call.param("To").unwrap_or_default().to_owned();
-    let pickup = context.numbers.get(&to).cloned().unwrap_or(Pickup::NoAnswer);
+    let pickup = context.pickup_for(&to);
     let reorder = context.options.reorder_and_repeat;
     context.callback(&call, "initiated", 0, &[]).await;
     if matches!(pickup, Pickup::Busy) {
