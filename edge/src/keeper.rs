@@ -238,7 +238,7 @@ impl Keeper {
             Change::DialFailed { code, message, .. } => ledger.failed(&code, &message, now),
             Change::StartAttempt => {
                 let started = ledger.start_attempt(now);
-                reply.dial = started == Applied::Changed;
+                reply.dial = started == Applied::Changed && ledger.record.status == CallStatus::Queued;
                 started
             }
             Change::Postpone { until } => ledger.postpone(until, now),

@@ -216,3 +216,28 @@ fn a_booking_waiting_for_its_next_attempt_holds_no_call_slot() {
     assert_eq!(dialed(&edge), 3, "placed once the slot is free");
     assert_eq!(attempt_statuses(&get(&edge, KEY_A, "call_0001").json_body()), ["busy", "dialing"]);
 }
+
+#[test]
+fn a_booking_that_finds_no_free_slot_before_its_last_moment_ends_failed_with_the_reason() {
+    let edge = edge_with(&[("CALLING_WINDOW", "00:00-24:00"), ("MAX_CALLS_IN_FLIGHT", "1")]);
+    // 12:00 UTC; the table is at 12:45 UTC (04:45 in Los Angeles): the last moment to call
+    // is 12:15, before the other call's slot lapses (12:20, its longest possible call).
+    let mut soon = booking();
+    soon["reservation"]["date"] = json!("2026-11-24");
+    soon["reservation"]["time"] = json!("04:45");
+    assert_eq!(book(&edge, KEY_A, &soon).status, 201);
+    status(&edge, "call_0001", &[("CallSid", &sid(1)), ("CallStatus", "busy")]);
+    assert_eq!(book(&edge, KEY_A, &booking_to(&restaurant(1))).status, 201, "holds the key's one slot from now on");
+    for _ in 0..18 {
+        edge.ports.clock.advance(Duration::minutes(1));
+        wake_due(&edge);
+    }
+    assert_eq!(dialed(&edge), 2, "never placed: no slot until past its last moment");
+    let record = get(&edge, KEY_A, "call_0001").json_body();
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error"]["code"], "not_placed_in_time");
+    assert_eq!(record["scheduled_for"], Value::Null);
+    assert_eq!(attempt_statuses(&record), ["busy"]);
+    let webhooks = edge.ports.webhooks.sent.borrow();
+    assert_eq!(webhooks.iter().filter(|(_, body, _)| body.contains("call_0001")).count(), 1);
+}

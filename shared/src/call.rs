@@ -335,6 +335,15 @@ impl CallLedger {
         if self.record.status != CallStatus::Scheduled || !due {
             return Applied::Unchanged;
         }
+        if let Some(deadline) = self.plan.as_ref().map(|p| p.deadline).filter(|deadline| now > *deadline) {
+            // Postponed past the last moment to call (no free slot, Twilio away): the
+            // booking ends here rather than ring as the guests sit down.
+            self.record.error = Some(CallError {
+                code: "not_placed_in_time".to_owned(),
+                message: format!("no call could be placed before {deadline}, the last moment before the reservation"),
+            });
+            return self.advance(CallStatus::Failed, now);
+        }
         self.record.status = CallStatus::Queued;
         self.record.scheduled_for = None;
         self.between_attempts = false;
