@@ -80,6 +80,9 @@ struct StreamStart {
 
 /// This connection's once-only claim on its call's stream token.
 struct StreamClaim {
+    /// What is claimed: the call's token (each attempt at a call gets its own token, so
+    /// a retried call opens its stream once again).
+    token: String,
     /// Names this connection alone: not the `streamSid`, which a replayed `start`
     /// message would carry too.
     holder: String,
@@ -133,11 +136,13 @@ pub async fn handle_stream(socket: WebSocket, admission: Admission, services: Ar
         // the call is live or after it ended) is refused here, before any OpenAI session,
         // and the live stream is left alone.
         let claim = StreamClaim {
+            // A call's tokens differ by their expiry: one per TwiML request, one per attempt.
+            token: format!("{}:{token_expires}", start.call_id),
             holder: connection_id(&services.config.instance_id),
             until: token_expires + STREAM_CLAIM_MARGIN_SECONDS,
         };
         let ttl = u64::try_from(claim.until - now_unix).unwrap_or(1);
-        match services.store.claim_stream(&start.call_id, &claim.holder, ttl, unix_ms()).await {
+        match services.store.claim_stream(&claim.token, &claim.holder, ttl, unix_ms()).await {
             Ok(true) => {}
             Ok(false) => {
                 Metrics::inc(&services.metrics.streams_refused);
@@ -607,7 +612,7 @@ impl Call {
         let (store, config) = (&self.services.store, &self.services.config);
         let ttl = u64::try_from(self.claim.until - chrono::Utc::now().timestamp()).unwrap_or(0);
         if ttl > 0 {
-            if let Err(error) = store.claim_stream(&self.call_id, &self.claim.holder, ttl, now).await {
+            if let Err(error) = store.claim_stream(&self.claim.token, &self.claim.holder, ttl, now).await {
                 warn!(%error, "restore: stream claim not written back");
             }
         }

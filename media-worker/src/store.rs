@@ -150,13 +150,13 @@ impl LiveStore {
         }
     }
 
-    /// Claims `call_id`'s one stream for `holder` (one connection), for `ttl_seconds`
-    /// (as long as the call's token lives): true if `holder` has it, false if another
-    /// connection used the token first. One atomic step in Redis, so two workers cannot
+    /// Claims the stream of `token` (a call's stream token, see `call.rs`) for `holder`
+    /// (one connection), for `ttl_seconds` (as long as the token lives): true if
+    /// `holder` has it, false if another connection used the token first. One atomic step in Redis, so two workers cannot
     /// both win.
     pub async fn claim_stream(
         &self,
-        call_id: &str,
+        token: &str,
         holder: &str,
         ttl_seconds: u64,
         now_ms: u64,
@@ -167,18 +167,17 @@ impl LiveStore {
                 let mut c = r.connection.clone();
                 let script = Script::new(CLAIM_STREAM);
                 let claimed: i32 =
-                    bounded(script.key(key("stream", call_id)).arg(holder).arg(ttl_seconds).invoke_async(&mut c))
-                        .await?;
+                    bounded(script.key(key("stream", token)).arg(holder).arg(ttl_seconds).invoke_async(&mut c)).await?;
                 Ok(claimed == 1)
             }
             LiveStore::Memory(m) => {
                 let mut state = m.lock();
                 state.streams.retain(|_, (_, expires)| *expires > now_ms);
-                match state.streams.get(call_id) {
+                match state.streams.get(token) {
                     Some((current, _)) => Ok(current == holder),
                     None => {
                         let expires = now_ms + ttl_seconds * 1000;
-                        state.streams.insert(call_id.to_owned(), (holder.to_owned(), expires));
+                        state.streams.insert(token.to_owned(), (holder.to_owned(), expires));
                         Ok(true)
                     }
                 }

@@ -277,7 +277,34 @@ pub fn tools() -> Vec<Tool> {
 
 /// The agent's instructions for one booking. Guest-provided text is quoted and marked
 /// as data so it cannot redirect the agent.
+/// The sentence the agent opens with unless the deployment sets its own
+/// (`AGENT_INTRODUCTION`): it says who is calling, and for whom. `{guest}` and
+/// `{restaurant}` are filled in.
+pub const DEFAULT_INTRODUCTION: &str = "Hi, this is an AI assistant calling on behalf of {guest}.";
+/// Added to the introduction when the call is recorded.
+const RECORDING_NOTICE: &str = "This call is recorded.";
+
+/// The agent's opening sentence for this booking: `template` (or
+/// [`DEFAULT_INTRODUCTION`]) with the guest's and restaurant's names, and the recording
+/// notice when the call is recorded.
+pub fn introduction(request: &BookingRequest, template: Option<&str>) -> String {
+    let template = template.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_INTRODUCTION);
+    let mut sentence =
+        template.replace("{guest}", &request.reservation.name).replace("{restaurant}", &request.restaurant.name);
+    if request.record {
+        sentence.push(' ');
+        sentence.push_str(RECORDING_NOTICE);
+    }
+    sentence
+}
+
+/// The agent's instructions with the default introduction.
 pub fn instructions(request: &BookingRequest) -> String {
+    instructions_with(request, &introduction(request, None))
+}
+
+/// The agent's instructions for this booking, opening with `introduction`.
+pub fn instructions_with(request: &BookingRequest, introduction: &str) -> String {
     let reservation = &request.reservation;
     let when =
         request.date().map(|d| d.format("%A, %B %-d, %Y").to_string()).unwrap_or_else(|_| reservation.date.clone());
@@ -298,7 +325,8 @@ pub fn instructions(request: &BookingRequest) -> String {
     };
     let mut text = format!(
         "You are a courteous assistant phoning the restaurant {restaurant} to book a table for a guest. \
-You are an AI assistant calling on the guest's behalf; if asked, say so plainly.\n\n\
+You are an AI assistant calling on the guest's behalf, and you say so from the start: once they have greeted you, \
+your first words are exactly this sentence: {introduction} If asked again, say plainly that you are an AI assistant.\n\n\
 The booking: a table for {party} under the name {name}, on {when} at {spoken_time} (restaurant's local time, {timezone}).\n\
 {flexibility}\n",
         restaurant = quoted(&request.restaurant.name),
@@ -308,6 +336,7 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
         },
         name = quoted(&reservation.name),
         timezone = request.timezone,
+        introduction = quoted(introduction),
     );
     if let Some(phone) = &reservation.contact_phone {
         text.push_str(&format!("If they ask for a contact number, give {phone}, reading it one digit at a time.\n"));
@@ -320,7 +349,7 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
     }
     text.push_str(
         "\nHow to run the call:\n\
-- Let the restaurant greet you first, then ask for the booking in one or two short sentences. Speak naturally and briefly, one question at a time.\n\
+- Let the restaurant greet you first, then say your opening sentence and ask for the booking in one or two short sentences. Speak naturally and briefly, one question at a time.\n\
 - Use only the details above. Never invent anything (no email, card number, allergies or other details); if asked for something you do not have, say you do not have it.\n\
 - If they confirm the booking, ask for a confirmation number if they have one. Read it back one character at a time, using words for letters (\"A as in apple, seven, three\"), and have them confirm it.\n\
 - If they put you on hold, wait quietly until someone speaks to you again.\n\
@@ -372,7 +401,7 @@ mod tests {
 
     fn request() -> BookingRequest {
         BookingRequest {
-            restaurant: Restaurant { name: "Chez Panisse".into(), phone: "+15105485525".into() },
+            restaurant: Restaurant { name: "Chez Panisse".into(), phone: "+15105485525".into(), extension: None },
             reservation: Reservation {
                 date: "2026-12-05".into(),
                 time: "19:30".into(),
@@ -387,6 +416,7 @@ mod tests {
             call_at: None,
             calling_window: None,
             retry: None,
+            record: false,
         }
     }
 

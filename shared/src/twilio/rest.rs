@@ -17,8 +17,17 @@ pub struct CreateCall {
     pub timeout_seconds: u32,
     /// Hard cap on the call's length, enforced by Twilio as a backstop.
     pub time_limit_seconds: u32,
-    /// Answering-machine detection, so voicemail never reaches the agent.
-    pub machine_detection: bool,
+    /// Asynchronous answering-machine detection, its verdict POSTed here: the call is
+    /// connected at once (the host's greeting reaches the agent) and a machine's verdict
+    /// arrives mid-call ([AMD](https://www.twilio.com/docs/voice/answering-machine-detection):
+    /// `MachineDetection=Enable` returns as soon as the party is identified, `AsyncAmd`
+    /// runs it in the background).
+    pub amd_callback: Option<String>,
+    /// Digits Twilio plays once the call connects (`SendDigits`): a known extension,
+    /// `w` a half-second pause.
+    pub send_digits: Option<String>,
+    /// Record both sides, one channel each, and POST the finished recording here.
+    pub recording_callback: Option<String>,
 }
 
 impl CreateCall {
@@ -43,8 +52,26 @@ impl CreateCall {
             ("Timeout", timeout.as_str()),
             ("TimeLimit", time_limit.as_str()),
         ];
-        if self.machine_detection {
-            pairs.push(("MachineDetection", "Enable"));
+        if let Some(callback) = &self.amd_callback {
+            pairs.extend([
+                ("MachineDetection", "Enable"),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", callback.as_str()),
+                ("AsyncAmdStatusCallbackMethod", "POST"),
+            ]);
+        }
+        if let Some(digits) = &self.send_digits {
+            pairs.push(("SendDigits", digits.as_str()));
+        }
+        // https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource
+        if let Some(callback) = &self.recording_callback {
+            pairs.extend([
+                ("Record", "true"),
+                ("RecordingChannels", "dual"),
+                ("RecordingStatusCallback", callback.as_str()),
+                ("RecordingStatusCallbackMethod", "POST"),
+                ("RecordingStatusCallbackEvent", "completed"),
+            ]);
         }
         form::encode(pairs)
     }
@@ -150,7 +177,9 @@ mod tests {
             status_callback: "https://edge.example/twilio/status/c1".into(),
             timeout_seconds: 30,
             time_limit_seconds: 900,
-            machine_detection: true,
+            amd_callback: Some("https://edge.example/twilio/amd/c1".into()),
+            send_digits: Some("ww12#".into()),
+            recording_callback: Some("https://edge.example/twilio/recording/c1".into()),
         }
         .to_form();
         let pairs = form::parse(form.as_bytes());
@@ -161,7 +190,33 @@ mod tests {
         assert_eq!(form::get(&pairs, "Timeout"), Some("30"));
         assert_eq!(form::get(&pairs, "TimeLimit"), Some("900"));
         assert_eq!(form::get(&pairs, "MachineDetection"), Some("Enable"));
+        assert_eq!(form::get(&pairs, "AsyncAmd"), Some("true"), "the greeting reaches the agent");
+        assert_eq!(form::get(&pairs, "AsyncAmdStatusCallback"), Some("https://edge.example/twilio/amd/c1"));
+        assert_eq!(form::get(&pairs, "SendDigits"), Some("ww12#"));
+        assert_eq!(form::get(&pairs, "Record"), Some("true"));
+        assert_eq!(form::get(&pairs, "RecordingChannels"), Some("dual"));
+        assert_eq!(form::get(&pairs, "RecordingStatusCallback"), Some("https://edge.example/twilio/recording/c1"));
         assert_eq!(form::get(&pairs, "Url"), Some("https://edge.example/twilio/twiml/c1"));
+    }
+
+    #[test]
+    fn a_call_without_extension_or_recording_asks_for_neither() {
+        let form = CreateCall {
+            to: "+15105485525".into(),
+            from: "+15005550006".into(),
+            url: "u".into(),
+            status_callback: "s".into(),
+            timeout_seconds: 30,
+            time_limit_seconds: 900,
+            amd_callback: None,
+            send_digits: None,
+            recording_callback: None,
+        }
+        .to_form();
+        let pairs = form::parse(form.as_bytes());
+        for absent in ["MachineDetection", "AsyncAmd", "SendDigits", "Record", "RecordingStatusCallback"] {
+            assert_eq!(form::get(&pairs, absent), None, "{absent}");
+        }
     }
 
     #[test]
