@@ -613,10 +613,13 @@ async fn stored_in_redis(url: &str, what: &str, line: &str) {
                         .unwrap_or_default();
                 let registered: Option<String> =
                     redis::AsyncCommands::hget(&mut redis, "concierge:calls", CALL_ID).await.unwrap_or_default();
+                // The token's once-only claim: one key per token of the call.
                 let token_used: Option<String> =
-                    redis::AsyncCommands::get(&mut redis, format!("concierge:stream:{CALL_ID}"))
+                    redis::AsyncCommands::keys::<_, Vec<String>>(&mut redis, format!("concierge:stream:{CALL_ID}:*"))
                         .await
-                        .unwrap_or_default();
+                        .unwrap_or_default()
+                        .into_iter()
+                        .next();
                 if transcript.iter().any(|l| l.contains(line))
                     && outbox.iter().any(|e| e.contains(line))
                     && registered.is_some()
