@@ -97,6 +97,11 @@ fn connection_id(instance_id: &str) -> String {
     format!("{instance_id}/{epoch}/{n}")
 }
 
+/// The session's clock: tokio's, so a test that pauses time moves the call's timers too.
+fn clock() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 fn unix_ms() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default()
 }
@@ -267,7 +272,6 @@ struct Call {
     call_sid: String,
     stream_sid: String,
     owner: String,
-    origin: Instant,
     /// What the store keeps so a survivor can finish the call (see [`crate::outbox::Registration`]).
     registration: String,
     /// When the once-only claim on the call's stream token may lapse (Unix seconds).
@@ -375,7 +379,7 @@ async fn run_call(
     info!(audio_mode = ?config.agent.audio_mode, "call started");
     let connected = openai.is_some();
     let mut call = Call {
-        session: CallSession::new(params, 0),
+        session: CallSession::new(params, clock()),
         services: services.clone(),
         call_id: start.call_id.clone(),
         call_sid: start.call_sid.clone(),
@@ -383,7 +387,6 @@ async fn run_call(
         owner: owner.session.clone(),
         registration: owner.registration.clone(),
         claim,
-        origin: Instant::now(),
         twilio_tx,
         openai,
         inbound,
@@ -462,8 +465,8 @@ async fn flush_within<M, S: futures_util::Sink<M> + Unpin>(sink: &mut S) -> bool
 }
 
 impl Call {
-    fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn now(&self) -> Instant {
+        clock()
     }
 
     async fn run(&mut self, twilio_rx: &mut SplitStream<WebSocket>) {
@@ -483,10 +486,7 @@ impl Call {
                 }
                 continue;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(|ms| tokio::time::Instant::from_std(self.origin + Duration::from_millis(ms)));
+            let deadline = self.session.poll_timeout().map(tokio::time::Instant::from_std);
             if deadline != timer_at {
                 if let Some(at) = deadline {
                     timer.as_mut().reset(at);

@@ -5,7 +5,7 @@
 //! ```text
 //! loop {
 //!     input  = next of: Twilio frame | OpenAI frame | socket change | timer at poll_timeout()
-//!     session.handle_input(input, now_ms)          (or handle_timeout(now_ms))
+//!     session.handle_input(input, now)          (or handle_timeout(now))
 //!     while let Some(output) = session.poll_output() { perform it }
 //! }
 //! ```
@@ -20,44 +20,49 @@
 //! - the outcome, from `report_outcome` or, failing that, from the transcript, its
 //!   confirmation code checked against what the host said (again when the call ends);
 //! - `end_call` (hang up once the goodbye has played), the maximum call length, a
-//!   restaurant that never speaks or goes silent, and either side going away.
+//!   restaurant that never speaks or goes silent, and either side going away;
+//! - time: every deadline is a `timer::Timer` in one table, stopped before it is
+//!   handled; the driver passes `now` in and asks [`CallSession::poll_timeout`].
 
 pub mod confirmation;
+mod timer;
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::call::TranscriptLine;
 use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker};
 use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
+use timer::{Timer, TimerTable};
 
-/// Time limits of a call, in milliseconds.
+/// Time limits of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Past this, the agent is asked to wrap up.
-    pub max_call_ms: u64,
+    /// Past this (from the stream's start), the agent is asked to wrap up.
+    pub max_call: Duration,
     /// After asking the agent to wrap up, hang up regardless this much later.
-    pub wrap_up_grace_ms: u64,
+    pub wrap_up_grace: Duration,
     /// If the restaurant has not spoken this long after the stream starts, the agent opens.
-    pub greeting_wait_ms: u64,
+    pub greeting_wait: Duration,
     /// Nobody has spoken this long: the agent asks once whether anyone is there.
-    pub silence_nudge_ms: u64,
+    pub silence_nudge: Duration,
     /// After the nudge, nobody has spoken this long: hang up.
-    pub silence_hang_up_ms: u64,
+    pub silence_hang_up: Duration,
     /// After `end_call`, wait at most this long for the goodbye to finish playing.
-    pub goodbye_drain_ms: u64,
+    pub goodbye_drain: Duration,
 }
 
 impl SessionLimits {
     pub fn with_max_call_seconds(seconds: u64) -> SessionLimits {
         SessionLimits {
-            max_call_ms: seconds.saturating_mul(1000),
-            wrap_up_grace_ms: 20_000,
-            greeting_wait_ms: 4_000,
-            silence_nudge_ms: 15_000,
-            silence_hang_up_ms: 60_000,
-            goodbye_drain_ms: 8_000,
+            max_call: Duration::from_secs(seconds),
+            wrap_up_grace: Duration::from_secs(20),
+            greeting_wait: Duration::from_secs(4),
+            silence_nudge: Duration::from_secs(15),
+            silence_hang_up: Duration::from_secs(60),
+            goodbye_drain: Duration::from_secs(8),
         }
     }
 }
@@ -150,6 +155,7 @@ struct ItemPlayback {
 struct HeldLine {
     item_id: String,
     text: String,
+    /// When the line began, in ms since the stream started (as the transcript keeps it).
     at_ms: u64,
     /// `transcript.done` arrived; until then `text` is the deltas so far.
     complete: bool,
@@ -163,7 +169,8 @@ enum Phase {
 
 pub struct CallSession {
     params: SessionParams,
-    started_at: u64,
+    /// The stream's start: every `at_ms` the session reports counts from here.
+    started_at: Instant,
     phase: Phase,
     openai_ready: bool,
     reconnects_left: u8,
@@ -180,19 +187,17 @@ pub struct CallSession {
     mark_seq: u64,
     interrupted_items: Vec<String>,
     held_lines: Vec<HeldLine>,
-    // Timers (absolute ms).
-    greeting_due: Option<u64>,
-    last_activity: u64,
+    timers: TimerTable,
+    /// The silence nudge was sent: the next silence ends the call.
     nudged: bool,
-    wrap_up_sent: bool,
-    hang_up_due: Option<u64>,
+    /// The agent called `end_call`: hang up once its goodbye has played.
+    end_call_requested: bool,
     /// The response that called `end_call`, until its `response.done` (and usage) came.
     ending_response: Option<String>,
     // Latency bookkeeping.
-    speech_stopped_at: Option<u64>,
+    speech_stopped_at: Option<Instant>,
     responses_with_audio: Vec<String>,
     stats: CallStats,
-    latest_media_ms: u64,
     // Usage bookkeeping: audio each way in bytes, and the open VAD turn's start.
     audio_in_bytes: u64,
     audio_out_bytes: u64,
@@ -202,7 +207,7 @@ pub struct CallSession {
 impl CallSession {
     /// A session for a stream whose token has been checked. It asks for the OpenAI
     /// socket straight away (the shell should already be opening it).
-    pub fn new(params: SessionParams, now: u64) -> CallSession {
+    pub fn new(params: SessionParams, now: Instant) -> CallSession {
         let mut session = CallSession {
             params,
             started_at: now,
@@ -219,20 +224,18 @@ impl CallSession {
             mark_seq: 0,
             interrupted_items: Vec::new(),
             held_lines: Vec::new(),
-            greeting_due: None,
-            last_activity: now,
+            timers: TimerTable::default(),
             nudged: false,
-            wrap_up_sent: false,
-            hang_up_due: None,
+            end_call_requested: false,
             ending_response: None,
             speech_stopped_at: None,
             responses_with_audio: Vec::new(),
             stats: CallStats::default(),
-            latest_media_ms: 0,
             audio_in_bytes: 0,
             audio_out_bytes: 0,
             speech_started_ms: None,
         };
+        session.timers.set(Timer::WrapUp, now + session.params.limits.max_call);
         let stream_sid = session.params.stream_sid.clone();
         session.report(CallEventKind::StreamStarted { stream_sid });
         session
@@ -275,26 +278,15 @@ impl CallSession {
         self.outputs.pop_front()
     }
 
-    /// The next moment [`CallSession::handle_timeout`] must be called.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        if self.phase == Phase::Ended {
-            return None;
+    /// The next moment [`CallSession::handle_timeout`] must be called. Allocates nothing.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Live => self.timers.next_timeout(),
+            Phase::Ended => None,
         }
-        let limits = &self.params.limits;
-        let wrap_up_at = self.started_at + limits.max_call_ms;
-        let mut deadlines = vec![
-            Some(if self.wrap_up_sent { wrap_up_at + limits.wrap_up_grace_ms } else { wrap_up_at }),
-            self.greeting_due,
-            self.hang_up_due,
-        ];
-        if self.openai_ready {
-            let idle = if self.nudged { limits.silence_hang_up_ms } else { limits.silence_nudge_ms };
-            deadlines.push(Some(self.last_activity + idle));
-        }
-        deadlines.into_iter().flatten().min()
     }
 
-    pub fn handle_input(&mut self, input: Input<'_>, now: u64) {
+    pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
         if self.phase == Phase::Ended {
             return;
         }
@@ -309,43 +301,48 @@ impl CallSession {
         }
     }
 
-    pub fn handle_timeout(&mut self, now: u64) {
-        if self.phase == Phase::Ended {
-            return;
+    /// Fires every timer due at `now`, each stopped before it is handled.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in Timer::VALUES {
+            if self.phase == Phase::Ended {
+                return;
+            }
+            if self.timers.is_expired(timer, now) {
+                self.timers.stop(timer);
+                self.timer_fired(timer, now);
+            }
         }
-        let limits = self.params.limits.clone();
-        let wrap_up_at = self.started_at + limits.max_call_ms;
-        if self.wrap_up_sent && now >= wrap_up_at + limits.wrap_up_grace_ms {
-            return self.finish(EndReason::MaxDuration, now);
-        }
-        if !self.wrap_up_sent && now >= wrap_up_at {
-            self.wrap_up_sent = true;
-            if self.openai_ready {
-                self.send_openai(ClientEvent::ConversationItemCreate {
-                    previous_item_id: None,
-                    item: Item::text(Role::System, WRAP_UP_INSTRUCTIONS),
-                });
+    }
+
+    fn timer_fired(&mut self, timer: Timer, now: Instant) {
+        let limits = &self.params.limits;
+        match timer {
+            Timer::MaxDuration => self.finish(EndReason::MaxDuration, now),
+            Timer::WrapUp => {
+                let hang_up_at = self.started_at + limits.max_call + limits.wrap_up_grace;
+                self.timers.set(Timer::MaxDuration, hang_up_at);
+                if self.openai_ready {
+                    self.send_openai(ClientEvent::ConversationItemCreate {
+                        previous_item_id: None,
+                        item: Item::text(Role::System, WRAP_UP_INSTRUCTIONS),
+                    });
+                    self.send_openai(ClientEvent::ResponseCreate { response: None });
+                }
+            }
+            Timer::GoodbyeDrain => self.finish(EndReason::AgentHungUp, now),
+            Timer::Greeting => {
+                // The restaurant picked up but has said nothing: open the conversation.
                 self.send_openai(ClientEvent::ResponseCreate { response: None });
+                self.activity(now);
             }
-        }
-        if self.hang_up_due.is_some_and(|due| now >= due) {
-            return self.finish(EndReason::AgentHungUp, now);
-        }
-        if self.greeting_due.is_some_and(|due| now >= due) {
-            // The restaurant picked up but has said nothing: open the conversation.
-            self.greeting_due = None;
-            self.send_openai(ClientEvent::ResponseCreate { response: None });
-            self.last_activity = now;
-        }
-        if self.openai_ready && self.marks.is_empty() {
-            let idle = now.saturating_sub(self.last_activity);
-            if self.nudged && idle >= limits.silence_hang_up_ms {
-                return self.finish(EndReason::Silence, now);
-            }
-            if !self.nudged && idle >= limits.silence_nudge_ms {
+            // Agent audio is still unacknowledged: not silence. The next mark echo (or
+            // barge-in) is activity, and arms the countdown again.
+            Timer::Silence if !self.openai_ready || !self.marks.is_empty() => {}
+            Timer::Silence if self.nudged => self.finish(EndReason::Silence, now),
+            Timer::Silence => {
                 self.nudged = true;
                 // The hang-up countdown starts from the nudge.
-                self.last_activity = now;
+                self.activity(now);
                 self.send_openai(ClientEvent::ResponseCreate {
                     response: Some(ResponseOverrides {
                         instructions: Some(NUDGE_INSTRUCTIONS.into()),
@@ -356,10 +353,9 @@ impl CallSession {
         }
     }
 
-    fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: u64) {
+    fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: Instant) {
         match message {
             StreamMessage::Media(media) => {
-                self.latest_media_ms = media.media.timestamp;
                 self.audio_in_bytes += base64_decoded_len(&media.media.payload);
             }
             StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
@@ -369,12 +365,12 @@ impl CallSession {
         }
     }
 
-    fn handle_openai(&mut self, event: &ServerEvent<'_>, now: u64) {
+    fn handle_openai(&mut self, event: &ServerEvent<'_>, now: Instant) {
         match event {
             ServerEvent::SpeechStarted { audio_start_ms, .. } => {
                 self.speech_started_ms = Some(*audio_start_ms);
                 self.activity(now);
-                self.greeting_due = None;
+                self.timers.stop(Timer::Greeting);
                 self.barge_in(now);
             }
             ServerEvent::SpeechStopped { audio_end_ms, .. } => {
@@ -388,7 +384,7 @@ impl CallSession {
             ServerEvent::InputTranscriptCompleted { transcript, .. } => {
                 self.add_line(Speaker::Restaurant, transcript, now);
             }
-            ServerEvent::ResponseCreated { .. } => self.greeting_due = None,
+            ServerEvent::ResponseCreated { .. } => self.timers.stop(Timer::Greeting),
             ServerEvent::ResponseDone { response } => {
                 if let Some(usage) = &response.usage {
                     self.stats.usage.add(&usage.tokens());
@@ -407,7 +403,7 @@ impl CallSession {
                 match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
                     Some(line) => line.text.push_str(delta),
                     None => {
-                        let at_ms = now.saturating_sub(self.started_at);
+                        let at_ms = self.at_ms(now);
                         self.held_lines.push(HeldLine {
                             item_id: item_id.clone(),
                             text: delta.clone(),
@@ -421,7 +417,7 @@ impl CallSession {
                 if self.interrupted_items.contains(item_id) {
                     return; // already recorded as heard, cut where the restaurant spoke
                 }
-                let at_ms = now.saturating_sub(self.started_at);
+                let at_ms = self.at_ms(now);
                 match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
                     Some(line) => {
                         line.text.clone_from(transcript);
@@ -447,7 +443,7 @@ impl CallSession {
         }
     }
 
-    fn openai_connected(&mut self, now: u64) {
+    fn openai_connected(&mut self, now: Instant) {
         let first = self.reconnects_left > 0 && self.transcript.is_empty() && !self.openai_ready;
         let instructions = if self.transcript.is_empty() {
             self.params.instructions.clone()
@@ -457,18 +453,21 @@ impl CallSession {
         let session = self.params.settings.session(instructions);
         self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
         self.openai_ready = true;
-        self.last_activity = now;
+        self.activity(now);
         // Back after a drop with the restaurant waiting for an answer: give it now.
         if self.transcript.last().is_some_and(|line| line.speaker == Speaker::Restaurant) {
             self.send_openai(ClientEvent::ResponseCreate { response: None });
         }
         if first && self.stats.first_agent_audio_ms.is_none() {
-            self.greeting_due = Some(now.max(self.started_at + self.params.limits.greeting_wait_ms));
+            let greeting_at = now.max(self.started_at + self.params.limits.greeting_wait);
+            self.timers.set(Timer::Greeting, greeting_at);
         }
     }
 
-    fn openai_lost(&mut self, now: u64) {
+    fn openai_lost(&mut self, now: Instant) {
         self.openai_ready = false;
+        // Silence is not counted without a model to notice it; reconnecting arms it again.
+        self.timers.stop(Timer::Silence);
         // A new socket counts audio from zero again.
         self.speech_started_ms = None;
         if self.reconnects_left > 0 {
@@ -480,7 +479,7 @@ impl CallSession {
         }
     }
 
-    fn agent_audio(&mut self, response_id: &str, item_id: &str, delta_b64: &str, now: u64) {
+    fn agent_audio(&mut self, response_id: &str, item_id: &str, delta_b64: &str, now: Instant) {
         if self.interrupted_items.iter().any(|i| i == item_id) {
             return; // the rest of an interrupted reply: never play it
         }
@@ -490,15 +489,15 @@ impl CallSession {
         }
         self.audio_out_bytes += bytes;
         if self.stats.first_agent_audio_ms.is_none() {
-            self.stats.first_agent_audio_ms = Some(now.saturating_sub(self.started_at));
+            self.stats.first_agent_audio_ms = Some(self.at_ms(now));
         }
         if !self.responses_with_audio.iter().any(|r| r == response_id) {
             self.responses_with_audio.push(response_id.to_owned());
             if let Some(stopped) = self.speech_stopped_at.take() {
-                self.stats.reply_latencies_ms.push(now.saturating_sub(stopped));
+                self.stats.reply_latencies_ms.push(millis(now.saturating_duration_since(stopped)));
             }
         }
-        self.greeting_due = None;
+        self.timers.stop(Timer::Greeting);
         let playback = match &mut self.playback {
             Some(p) if p.item_id == item_id => p,
             slot => slot.insert(ItemPlayback { item_id: item_id.to_owned(), ..ItemPlayback::default() }),
@@ -515,7 +514,7 @@ impl CallSession {
 
     /// Twilio played up to a mark (or cleared it). Marks come back in order, so every
     /// earlier pending mark has played too; names we no longer track are ignored.
-    fn mark_played(&mut self, name: &str, now: u64) {
+    fn mark_played(&mut self, name: &str, now: Instant) {
         let Some(index) = self.marks.iter().position(|m| m.name == name) else {
             return;
         };
@@ -538,15 +537,15 @@ impl CallSession {
 
     /// After `end_call`: hang up once the goodbye has played and the response that
     /// asked for it is done (its usage counted); the deadline ends the wait regardless.
-    fn hang_up_when_done(&mut self, now: u64) {
-        if self.hang_up_due.is_some() && self.marks.is_empty() && self.ending_response.is_none() {
+    fn hang_up_when_done(&mut self, now: Instant) {
+        if self.end_call_requested && self.marks.is_empty() && self.ending_response.is_none() {
             self.finish(EndReason::AgentHungUp, now);
         }
     }
 
     /// The restaurant started speaking: if agent audio is still queued at Twilio, stop
     /// it and cut the agent's item at what was heard.
-    fn barge_in(&mut self, _now: u64) {
+    fn barge_in(&mut self, _now: Instant) {
         let Some(playback) = self.playback.clone() else {
             return;
         };
@@ -589,13 +588,13 @@ impl CallSession {
         }
     }
 
-    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: u64) {
+    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: Instant) {
         match name {
             REPORT_OUTCOME => {
                 let reply = match Outcome::from_tool_arguments(arguments) {
                     Ok(given) => {
                         self.outcome_reported = true;
-                        let at_ms = now.saturating_sub(self.started_at);
+                        let at_ms = self.at_ms(now);
                         let outcome = confirmation::verify(given.clone(), &self.transcript);
                         self.agent_outcome = Some((given, outcome.clone(), at_ms));
                         self.report(CallEventKind::Outcome { outcome, at_ms });
@@ -611,7 +610,8 @@ impl CallSession {
                 if !response_id.is_empty() {
                     self.ending_response = Some(response_id.to_owned());
                 }
-                self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                self.end_call_requested = true;
+                self.timers.set(Timer::GoodbyeDrain, now + self.params.limits.goodbye_drain);
                 self.hang_up_when_done(now);
             }
             other => {
@@ -630,8 +630,8 @@ impl CallSession {
         self.send_openai(ClientEvent::ResponseCreate { response: None });
     }
 
-    fn add_line(&mut self, speaker: Speaker, text: &str, now: u64) {
-        self.add_line_at(speaker, text, now.saturating_sub(self.started_at));
+    fn add_line(&mut self, speaker: Speaker, text: &str, now: Instant) {
+        self.add_line_at(speaker, text, self.at_ms(now));
     }
 
     fn add_line_at(&mut self, speaker: Speaker, text: &str, at_ms: u64) {
@@ -644,8 +644,18 @@ impl CallSession {
         self.report(CallEventKind::Transcript { speaker, text: text.to_owned(), at_ms });
     }
 
-    fn activity(&mut self, now: u64) {
-        self.last_activity = now;
+    /// Someone spoke or audio played: the silence countdown starts again.
+    fn activity(&mut self, now: Instant) {
+        if self.openai_ready {
+            let limits = &self.params.limits;
+            let idle = if self.nudged { limits.silence_hang_up } else { limits.silence_nudge };
+            self.timers.set(Timer::Silence, now + idle);
+        }
+    }
+
+    /// `now` as the transcript and events count time: ms since the stream started.
+    fn at_ms(&self, now: Instant) -> u64 {
+        millis(now.saturating_duration_since(self.started_at))
     }
 
     fn send_openai(&mut self, event: ClientEvent<'static>) {
@@ -661,7 +671,7 @@ impl CallSession {
         self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
     }
 
-    fn finish(&mut self, reason: EndReason, now: u64) {
+    fn finish(&mut self, reason: EndReason, now: Instant) {
         if self.phase == Phase::Ended {
             return;
         }
@@ -684,7 +694,7 @@ impl CallSession {
         if let Some((given, recorded, at_ms)) = self.agent_outcome.take().filter(|_| reason != EndReason::Superseded) {
             let outcome = confirmation::verify(given, &self.transcript);
             if outcome != recorded {
-                let at_ms = now.saturating_sub(self.started_at).max(at_ms + 1);
+                let at_ms = self.at_ms(now).max(at_ms + 1);
                 self.report(CallEventKind::Outcome { outcome, at_ms });
             }
         }
@@ -694,7 +704,7 @@ impl CallSession {
                 outcome.notes = Some("the voice model became unavailable before the booking was settled".into());
             }
             self.outcome_reported = true;
-            let at_ms = now.saturating_sub(self.started_at);
+            let at_ms = self.at_ms(now);
             self.report(CallEventKind::Outcome { outcome, at_ms });
         }
         let stats = self.final_stats();
@@ -703,6 +713,7 @@ impl CallSession {
         self.outputs.push_back(Output::Finished);
         self.phase = Phase::Ended;
         self.openai_ready = false;
+        self.timers.stop_all();
     }
 }
 
@@ -719,6 +730,10 @@ impl CallSession {
         stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
         stats
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Decoded length of standard padded base64, without decoding it.
