@@ -16,8 +16,9 @@ use axum::extract::ws::{Message as TwilioMessage, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use shared::auth;
-use shared::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult};
+use shared::events::CallEventKind;
 use shared::openai::events::{ClientEvent, ServerEvent};
+use shared::session::ending::{self, Refusal};
 use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
 use shared::twilio::stream::{StreamCommand, StreamMessage};
 use tokio::net::TcpStream;
@@ -249,19 +250,16 @@ async fn connect_openai(services: &Services) -> Option<OpenAiSocket> {
     }
 }
 
-/// Ends a call that never got an agent: say why, hang up, and record it.
-async fn refuse_call(services: &Services, start: &StreamStart, reason: EndReason, farewell: &str, notes: &str) {
-    if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(farewell)).await {
+/// Ends a call that never got an agent, as [`ending::refused`] says: the farewell and
+/// hang-up, then its events.
+async fn refuse_call(services: &Services, start: &StreamStart, refusal: Refusal) {
+    let ending = ending::refused(&start.stream_sid, refusal);
+    if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(ending.farewell)).await {
         Metrics::inc(&services.metrics.twilio_errors);
         warn!(%error, "could not hang up");
     }
-    let outcome = Outcome::without_decision(OutcomeResult::NoDecision, notes);
-    let events = [
-        CallEventKind::Outcome { outcome, at_ms: 0 },
-        CallEventKind::StreamEnded { reason, stats: CallStats::default() },
-    ];
-    for (n, kind) in events.into_iter().enumerate() {
-        services.outbox.submit(&start.call_id, &CallEvent::of_stream(&start.stream_sid, format!("refused-{n}"), kind));
+    for event in &ending.events {
+        services.outbox.submit(&start.call_id, event);
     }
 }
 
@@ -318,14 +316,7 @@ async fn run_call(
         Ok(false) => {
             Metrics::inc(&services.metrics.streams_refused);
             warn!("refusing media stream: every call slot is taken");
-            refuse_call(
-                &services,
-                &start,
-                EndReason::AtCapacity,
-                "Sorry, we can't take this call right now. Goodbye.",
-                "all media workers were busy",
-            )
-            .await;
+            refuse_call(&services, &start, Refusal::AtCapacity).await;
             return;
         }
         Err(error) => warn!(%error, "store unavailable: taking the call without a slot check"),
@@ -348,14 +339,7 @@ async fn run_call(
     // The context and the model's socket in parallel: the first reply comes sooner.
     let (context, openai) = tokio::join!(fetch_context(&services, &start.call_id), connect_openai(&services));
     let Some(context) = context else {
-        refuse_call(
-            &services,
-            &start,
-            EndReason::ContextUnavailable,
-            "Sorry, we're having technical trouble. Goodbye.",
-            "the call's details could not be loaded",
-        )
-        .await;
+        refuse_call(&services, &start, Refusal::ContextUnavailable).await;
         release(&services, &start.call_id, &owner).await;
         return;
     };

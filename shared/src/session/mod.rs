@@ -22,19 +22,23 @@
 //! - `end_call` (hang up once the goodbye has played), the maximum call length, a
 //!   restaurant that never speaks or goes silent, and either side going away;
 //! - time: every deadline is a `timer::Timer` in one table, stopped before it is
-//!   handled; the driver passes `now` in and asks [`CallSession::poll_timeout`].
+//!   handled; the driver passes `now` in and asks [`CallSession::poll_timeout`];
+//! - how the call ends, every way, and the ids of the events that record it
+//!   ([`ending`], which also builds the endings without a live session).
 
 pub mod confirmation;
+pub mod ending;
 mod timer;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::call::TranscriptLine;
-use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker};
+use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, Speaker};
 use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
+use ending::EventSlot;
 use timer::{Timer, TimerTable};
 
 /// Time limits of a call.
@@ -126,9 +130,6 @@ pub enum Output {
     Finished,
 }
 
-const FAREWELL_MODEL_UNAVAILABLE: &str =
-    "I'm sorry, I'm having technical trouble and have to end the call. We'll call back. Goodbye.";
-const FAREWELL_SHUTDOWN: &str = "I'm sorry, I have to end the call now. Goodbye.";
 const WRAP_UP_INSTRUCTIONS: &str = "The call has reached its time limit. Politely say you have to go. If the outcome is known and not yet reported, call report_outcome first; then say goodbye and call end_call.";
 const NUDGE_INSTRUCTIONS: &str =
     "The line has been quiet for a while. Ask once, briefly, whether anyone is still there. If you were put on hold, say nothing.";
@@ -474,7 +475,6 @@ impl CallSession {
             self.reconnects_left -= 1;
             self.outputs.push_back(Output::ReconnectOpenAi);
         } else {
-            self.hang_up_with(Some(FAREWELL_MODEL_UNAVAILABLE));
             self.finish(EndReason::ModelUnavailable, now);
         }
     }
@@ -664,27 +664,16 @@ impl CallSession {
 
     fn report(&mut self, kind: CallEventKind) {
         self.event_seq += 1;
-        self.outputs.push_back(Output::Report(CallEvent::of_stream(&self.params.stream_sid, self.event_seq, kind)));
-    }
-
-    fn hang_up_with(&mut self, farewell: Option<&str>) {
-        self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
+        let event = ending::event(&self.params.stream_sid, EventSlot::Live(self.event_seq), kind);
+        self.outputs.push_back(Output::Report(event));
     }
 
     fn finish(&mut self, reason: EndReason, now: Instant) {
         if self.phase == Phase::Ended {
             return;
         }
-        match reason {
-            EndReason::AgentHungUp | EndReason::MaxDuration | EndReason::Silence => self.hang_up_with(None),
-            EndReason::Shutdown => self.hang_up_with(Some(FAREWELL_SHUTDOWN)),
-            // Already hung up with a farewell, or the call is gone / owned by another stream.
-            EndReason::ModelUnavailable
-            | EndReason::CallerHungUp
-            | EndReason::Superseded
-            | EndReason::AtCapacity
-            | EndReason::ContextUnavailable
-            | EndReason::WorkerLost => {}
+        if let Some(farewell) = ending::hang_up(reason) {
+            self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
         }
         for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
             self.release_line(&item, None);
@@ -699,10 +688,7 @@ impl CallSession {
             }
         }
         if !self.outcome_reported && reason != EndReason::Superseded {
-            let mut outcome = confirmation::fallback_outcome(&self.transcript);
-            if reason == EndReason::ModelUnavailable && outcome.result == OutcomeResult::NoDecision {
-                outcome.notes = Some("the voice model became unavailable before the booking was settled".into());
-            }
+            let outcome = ending::closing_outcome(reason, &self.transcript);
             self.outcome_reported = true;
             let at_ms = self.at_ms(now);
             self.report(CallEventKind::Outcome { outcome, at_ms });
