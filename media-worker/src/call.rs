@@ -17,7 +17,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use shared::auth;
 use shared::events::CallEventKind;
-use shared::openai::events::{ClientEvent, ServerEvent};
+use shared::openai::events::ServerEvent;
 use shared::session::ending::{self, Refusal};
 use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
 use shared::twilio::stream::{StreamCommand, StreamMessage};
@@ -70,6 +70,8 @@ const READY_FRAMES_PER_TURN: usize = 8;
 
 type OpenAiSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type TwilioSink = SplitSink<WebSocket, TwilioMessage>;
+/// An OpenAI socket being opened; `None` when it could not be.
+type Connecting = std::pin::Pin<Box<dyn std::future::Future<Output = Option<OpenAiSocket>> + Send>>;
 
 /// What Twilio's `start` told us.
 struct StreamStart {
@@ -276,6 +278,8 @@ struct Call {
     claim: StreamClaim,
     twilio_tx: TwilioSink,
     openai: Option<OpenAiSocket>,
+    /// A reconnect in progress, polled by the call loop beside both sockets.
+    connecting: Option<Connecting>,
     inbound: Inbound,
     outbound: Outbound,
     pre_roll: VecDeque<String>,
@@ -373,6 +377,7 @@ async fn run_call(
         claim,
         twilio_tx,
         openai,
+        connecting: None,
         inbound,
         outbound,
         pre_roll: VecDeque::with_capacity(64),
@@ -489,6 +494,12 @@ impl Call {
                         open = self.twilio_message(message).await;
                     }
                 }
+                socket = connected(&mut self.connecting) => {
+                    self.connecting = None;
+                    let input = if socket.is_some() { Input::OpenAiConnected } else { Input::OpenAiLost };
+                    self.openai = socket;
+                    self.input(input).await;
+                }
                 message = next_openai(&mut self.openai) => match message {
                     Some(Ok(OpenAiMessage::Text(text))) => self.openai_text(&text).await,
                     Some(Ok(OpenAiMessage::Close(frame))) => {
@@ -509,7 +520,7 @@ impl Call {
                     timer_at = None;
                     let now = self.now();
                     self.session.handle_timeout(now);
-                    self.perform(None).await;
+                    self.perform().await;
                 }
                 _ = heartbeat.tick() => self.heartbeat().await,
                 changed = shutdown.changed() => {
@@ -622,7 +633,7 @@ impl Call {
     async fn input(&mut self, input: Input<'_>) {
         let now = self.now();
         self.session.handle_input(input, now);
-        self.perform(None).await;
+        self.perform().await;
     }
 
     async fn twilio_text(&mut self, text: &str) {
@@ -644,9 +655,7 @@ impl Call {
                 self.pre_roll.push_back(media.media.payload.to_string());
             }
         }
-        let now = self.now();
-        self.session.handle_input(Input::Twilio(&message), now);
-        self.perform(None).await;
+        self.input(Input::Twilio(&message)).await;
     }
 
     async fn forward_audio(&mut self, payload: &str) {
@@ -673,26 +682,13 @@ impl Call {
                 return;
             }
         };
-        let delta = match &event {
-            ServerEvent::AudioDelta(delta) => Some(delta.delta.as_ref()),
-            ServerEvent::Error { error } => {
-                // Most are recoverable with the socket open; the session decides (see
-                // `ApiError::ends_session`), here it is only reported.
-                Metrics::inc(&self.services.metrics.openai_error_events);
-                warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
-                None
-            }
-            _ => None,
-        };
-        let now = self.now();
-        self.session.handle_input(Input::OpenAi(&event), now);
-        self.perform(delta).await;
-        if matches!(event, ServerEvent::AudioDone { .. }) {
-            // The reply's last partial frame, padded with silence.
-            let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.twilio_arena);
-            let _ = self.outbound.flush(|frame| outgoing.push(arena.media(sid, frame)));
-            self.send_outgoing().await;
+        if let ServerEvent::Error { error } = &event {
+            // Most are recoverable with the socket open; the session decides (see
+            // `ApiError::ends_session`), here it is only reported.
+            Metrics::inc(&self.services.metrics.openai_error_events);
+            warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
         }
+        self.input(Input::OpenAi(&event)).await;
     }
 
     async fn send_command(&mut self, command: StreamCommand<'_>) {
@@ -735,21 +731,30 @@ impl Call {
         }
     }
 
-    /// Carries out everything the session asked for. `delta` is the audio of the event
-    /// just handled, for [`Output::PlayAgentAudio`].
-    async fn perform(&mut self, delta: Option<&str>) {
+    /// Carries out everything the session asked for, in order, until it has nothing more
+    /// (the driver's contract: see `shared::session`).
+    async fn perform(&mut self) {
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::PlayAgentAudio => {
-                    let Some(delta) = delta else { continue };
+                Output::PlayAgentAudio { base64 } => {
                     let started = Instant::now();
                     let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.twilio_arena);
-                    if let Err(error) = self.outbound.push(delta, |frame| outgoing.push(arena.media(sid, frame))) {
+                    if let Err(error) = self.outbound.push(&base64, |frame| outgoing.push(arena.media(sid, frame))) {
                         Metrics::inc(&self.services.metrics.frames_malformed);
                         warn!(%error, "skipping undecodable agent audio");
                     }
                     self.services.metrics.observe_frame(started.elapsed());
                     self.send_outgoing().await;
+                }
+                Output::FlushAgentAudio => {
+                    let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.twilio_arena);
+                    let _ = self.outbound.flush(|frame| outgoing.push(arena.media(sid, frame)));
+                    self.send_outgoing().await;
+                }
+                Output::ForwardPreRoll => {
+                    while let Some(payload) = self.pre_roll.pop_front() {
+                        self.forward_audio(&payload).await;
+                    }
                 }
                 Output::ToTwilio(TwilioCommand::Mark(name)) => {
                     let stream_sid = std::mem::take(&mut self.stream_sid);
@@ -763,17 +768,10 @@ impl Call {
                     self.stream_sid = stream_sid;
                 }
                 Output::ToOpenAi(event) => {
-                    let configured = matches!(event, ClientEvent::SessionUpdate { .. });
                     let mut json = Vec::with_capacity(256);
                     event.write_json(&mut json);
                     let text = String::from_utf8(json).unwrap_or_default();
                     self.send_to_openai(text.into()).await;
-                    if configured {
-                        // Audio that arrived while connecting: the restaurant's greeting.
-                        while let Some(payload) = self.pre_roll.pop_front() {
-                            self.forward_audio(&payload).await;
-                        }
-                    }
                 }
                 Output::Report(event) => {
                     if let CallEventKind::StreamEnded { stats, .. } = &event.kind {
@@ -800,12 +798,10 @@ impl Call {
                 }
                 Output::ReconnectOpenAi => {
                     info!("reconnecting to OpenAI with the conversation so far");
-                    // Twilio's queued audio must not wait out the connect.
-                    self.flush_peers().await;
-                    self.openai = connect_openai(&self.services).await;
-                    let input = if self.openai.is_some() { Input::OpenAiConnected } else { Input::OpenAiLost };
-                    let now = self.now();
-                    self.session.handle_input(input, now);
+                    // Opened by the call loop, which reads Twilio meanwhile (see `Call::run`).
+                    let services = self.services.clone();
+                    self.openai = None;
+                    self.connecting = Some(Box::pin(async move { connect_openai(&services).await }));
                 }
                 Output::HangUp { farewell } => {
                     let twilio = self.services.twilio.clone();
@@ -822,6 +818,7 @@ impl Call {
                     );
                 }
                 Output::CloseOpenAi => {
+                    self.connecting = None;
                     if let Some(mut openai) = self.openai.take() {
                         let _ = tokio::time::timeout(SEND_DEADLINE, openai.close(None)).await;
                     }
@@ -829,6 +826,14 @@ impl Call {
                 Output::Finished => self.finished = true,
             }
         }
+    }
+}
+
+/// The OpenAI socket being opened, if any: when it is ready (or failed).
+async fn connected(connecting: &mut Option<Connecting>) -> Option<OpenAiSocket> {
+    match connecting {
+        Some(connect) => connect.await,
+        None => std::future::pending().await,
     }
 }
 

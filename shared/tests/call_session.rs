@@ -218,6 +218,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
 
     let out = call.connect();
     assert_eq!(openai_types(&out), ["session.update"]);
+    assert_eq!(out[1], Output::ForwardPreRoll, "the audio kept while connecting follows the configuration");
     assert!(call.session.accepts_audio());
 
     call.at(1_500);
@@ -225,7 +226,10 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
     call.at(1_800);
     call.openai(json!({"type": "response.created", "event_id": "e", "response": {"id": "resp_1"}}));
     let out = call.agent_audio("resp_1", "item_a1", 100);
-    assert_eq!(out[0], Output::PlayAgentAudio, "audio goes out before its mark");
+    assert!(
+        matches!(&out[0], Output::PlayAgentAudio { base64 } if base64.len() == 6_400),
+        "audio goes out before its mark"
+    );
     let first_marks = marks(&out);
     let more = call.agent_audio("resp_1", "item_a1", 100);
     let second_marks = marks(&more);
@@ -312,7 +316,9 @@ fn barge_in_clears_twilio_and_truncates_at_what_was_played() {
     );
     assert!(out.is_empty());
     // A new reply plays normally.
-    assert_eq!(call.agent_audio("resp_2", "item_a2", 40)[0], Output::PlayAgentAudio);
+    assert!(
+        matches!(&call.agent_audio("resp_2", "item_a2", 40)[0], Output::PlayAgentAudio { base64 } if base64.len() == 2_560)
+    );
 }
 
 #[test]
@@ -498,6 +504,15 @@ fn silence_gets_one_nudge_then_a_hang_up() {
     assert_eq!(call.ended(), None);
     call.at(77_000);
     assert_eq!(call.ended(), Some(EndReason::Silence));
+}
+
+#[test]
+fn the_end_of_a_reply_flushes_its_last_frame() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.agent_audio("resp_1", "item_a1", 30);
+    let out = call.openai(json!({"type": "response.output_audio.done", "event_id": "e", "response_id": "resp_1", "item_id": "item_a1", "output_index": 0, "content_index": 0}));
+    assert_eq!(out, [Output::FlushAgentAudio]);
 }
 
 #[test]

@@ -1,30 +1,57 @@
-//! One phone call's conversation, as a sans-IO state machine.
+//! One phone call's conversation, as a sans-IO state machine: the core that owns the
+//! whole call. Inputs go in with the time they happened, outputs come out, and the
+//! deadlines are data the driver asks for; nothing here reads a clock or a socket.
 //!
-//! The media worker's per-call task owns the sockets and drives this core:
+//! # The driver's contract
+//!
+//! The media worker's per-call task (`media_worker::call`) owns the sockets and drives
+//! one [`CallSession`], after str0m's `Rtc` and quinn-proto's `Connection`:
 //!
 //! ```text
+//! session = CallSession::new(params, now)          (Twilio's `start` was checked)
 //! loop {
-//!     input  = next of: Twilio frame | OpenAI frame | socket change | timer at poll_timeout()
-//!     session.handle_input(input, now)          (or handle_timeout(now))
-//!     while let Some(output) = session.poll_output() { perform it }
+//!     drain: while let Some(output) = session.poll_output() { perform it, in order }
+//!     if the last output was Output::Finished: stop
+//!     wait for the first of: a Twilio frame | an OpenAI frame | a socket opening or
+//!                            closing | the instant session.poll_timeout() returned
+//!     session.handle_input(input, now)   or   session.handle_timeout(now)
 //! }
 //! ```
 //!
-//! Audio bytes never pass through here: the shell converts and forwards them, and the
-//! session only learns how much was sent (to place marks) and what Twilio played (from
-//! mark echoes). It owns:
+//! 1. **One mutation, then a full drain.** After every `handle_input` or
+//!    `handle_timeout`, the driver takes every output before it feeds anything else,
+//!    and performs them in the order given: audio before its mark, a `clear` before the
+//!    truncation, the pre-roll after the configuration that asked for it.
+//! 2. **Time comes from the driver.** `now` is the driver's monotonic clock at the
+//!    moment of the input; it never goes backwards. [`CallSession::poll_timeout`] is the
+//!    next instant `handle_timeout` is due (none once finished); ask again after every
+//!    mutation, since any input may move it. A timer that fires is stopped before it is
+//!    handled, so a past instant is never offered twice. Every time the session reports
+//!    (`at_ms`, latencies) counts from the `now` it was created with.
+//! 3. **The driver decides nothing about the call.** It converts audio, keeps the
+//!    pre-roll, writes frames, opens sockets when asked ([`Output::ReconnectOpenAi`])
+//!    and reads Twilio meanwhile, and reports what happened to its sockets as inputs.
+//!    Every ending — the agent's goodbye, silence, the time limit, the caller hanging
+//!    up, the model lost, a shutdown, another stream taking over — is decided here, and
+//!    the ones without a live session (a refused stream, an orphaned call) in
+//!    [`ending`]. The driver carries out [`Output::HangUp`] and [`Output::Report`]
+//!    as given, and stops at [`Output::Finished`].
+//! 4. **Audio bytes never pass through the state.** The session learns how much agent
+//!    audio was sent (to place marks) and what Twilio played (from mark echoes); the
+//!    restaurant's audio goes from Twilio to OpenAI through the driver once
+//!    [`CallSession::accepts_audio`].
+//!
+//! # What it owns
+//!
 //! - the OpenAI session configuration, and reconnecting once with the conversation so far;
 //! - barge-in: when the restaurant starts speaking over unplayed agent audio, Twilio
 //!   `clear` and `conversation.item.truncate` at the position actually played;
 //! - transcripts of both sides, the agent's held until heard (or cut where interrupted);
 //! - the outcome, from `report_outcome` or, failing that, from the transcript, its
 //!   confirmation code checked against what the host said (again when the call ends);
-//! - `end_call` (hang up once the goodbye has played), the maximum call length, a
-//!   restaurant that never speaks or goes silent, and either side going away;
-//! - time: every deadline is a `timer::Timer` in one table, stopped before it is
-//!   handled; the driver passes `now` in and asks [`CallSession::poll_timeout`];
-//! - how the call ends, every way, and the ids of the events that record it
-//!   ([`ending`], which also builds the endings without a live session).
+//! - time: every deadline of the call (the `timer` module): the greeting wait, silence, the
+//!   maximum length and its wrap-up, the goodbye's drain;
+//! - how the call ends, and the events that record it ([`ending`]).
 
 pub mod confirmation;
 pub mod ending;
@@ -114,9 +141,16 @@ pub enum TwilioCommand {
 pub enum Output {
     ToTwilio(TwilioCommand),
     ToOpenAi(ClientEvent<'static>),
-    /// Convert the audio delta just handled and send it to Twilio (before the mark
-    /// that follows this output).
-    PlayAgentAudio,
+    /// Convert this agent audio (base64, in the session's output format) and send it
+    /// to Twilio, before the mark that follows this output.
+    PlayAgentAudio {
+        base64: String,
+    },
+    /// The agent's reply is complete: send its last partial frame, padded with silence.
+    FlushAgentAudio,
+    /// OpenAI is configured: forward the restaurant audio kept while it was away (the
+    /// pre-roll), then forward audio as it comes (see [`CallSession::accepts_audio`]).
+    ForwardPreRoll,
     /// Tell the edge (through the outbox).
     Report(CallEvent),
     /// Open the OpenAI socket again.
@@ -396,6 +430,7 @@ impl CallSession {
                 }
             }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
+            ServerEvent::AudioDone { .. } => self.outputs.push_back(Output::FlushAgentAudio),
             ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
                 // Kept as it streams: a reply cut off by barge-in may never get its `done`.
                 if self.interrupted_items.contains(item_id) {
@@ -453,6 +488,7 @@ impl CallSession {
         };
         let session = self.params.settings.session(instructions);
         self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
+        self.outputs.push_back(Output::ForwardPreRoll);
         self.openai_ready = true;
         self.activity(now);
         // Back after a drop with the restaurant waiting for an answer: give it now.
@@ -507,7 +543,7 @@ impl CallSession {
         self.mark_seq += 1;
         let name = format!("a{}", self.mark_seq);
         self.marks.push_back(PendingMark { name: name.clone(), item_id: item_id.to_owned(), end_ms });
-        self.outputs.push_back(Output::PlayAgentAudio);
+        self.outputs.push_back(Output::PlayAgentAudio { base64: delta_b64.to_owned() });
         self.outputs.push_back(Output::ToTwilio(TwilioCommand::Mark(name)));
         self.activity(now);
     }
