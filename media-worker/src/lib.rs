@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`server`] | HTTP: `/health`, `/metrics`, the `/media` WebSocket; drain on shutdown |
 //! | [`gate`] | the door: a deadline and a cap for connections without a valid token yet |
-//! | [`call`] | one call: the shell around `shared::session::CallSession` |
+//! | [`call`] | one call: the thin shell around `shared::session::CallSession` — [`call::admission`] (who gets a call: `Result<Admitted, Refusal>`), [`call::twilio`] and [`call::openai`] (the two peers), [`call::lease`] (the hold on the live store), and the loop |
 //! | [`audio`] | 20 ms frames: mu-law ⇄ PCM16 with rubato 8 ⇄ 24 kHz, or passthrough |
 //! | [`frames`] | the per-frame Twilio and OpenAI messages, written directly |
 //! | [`store`] | live state: session registry, call slots, transcript, outbox (Redis or embedded) |
