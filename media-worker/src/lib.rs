@@ -16,6 +16,7 @@
 //! | [`clients`] | signed HTTP to the edge; the Twilio REST hang-up |
 //! | [`metrics`] | Prometheus counters, gauges and the frame-time histogram |
 //! | [`config`] | settings from the environment |
+#![deny(unsafe_code)]
 
 pub mod audio;
 pub mod call;
