@@ -1,4 +1,5 @@
-//! HTTP to the edge (signed, CONTRACT.md "Internal calls") and to the Twilio REST API.
+//! HTTP to the edge (signed; see docs/protocol.md "Internal HTTP") and to the Twilio
+//! REST API (docs/wire-formats.md "Twilio Calls REST").
 
 use std::time::Duration;
 

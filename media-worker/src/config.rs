@@ -1,4 +1,4 @@
-//! Settings from the environment (CONTRACT.md "Configuration").
+//! Settings from the environment (README.md, "Configuration").
 
 use shared::openai::config::{AgentSettings, AudioMode, DEFAULT_TRANSCRIPTION_MODEL, DEFAULT_VOICE};
 use shared::openai::pricing::{MicroUsd, TokenPrices};

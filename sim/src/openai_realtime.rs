@@ -1,4 +1,4 @@
-//! A fake OpenAI Realtime server speaking the GA protocol (PROTOCOLS.md §4).
+//! A fake OpenAI Realtime server speaking the GA protocol (docs/wire-formats.md).
 //!
 //! - Every client event is parsed with the project's strict types; anything else (a beta
 //!   field, a misspelled type, a truncate past the audio sent) is recorded as a protocol

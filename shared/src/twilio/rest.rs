@@ -1,4 +1,5 @@
-//! The Calls REST API (PROTOCOLS.md §2): the forms we send and the JSON we get back.
+//! The Calls REST API (docs/wire-formats.md, "Twilio Calls REST"): the forms we send and the
+//! JSON we get back.
 
 use serde::{Deserialize, Serialize};
 
