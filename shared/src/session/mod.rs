@@ -276,14 +276,6 @@ impl CallSession {
         session
     }
 
-    pub fn call_id(&self) -> &str {
-        &self.params.call_id
-    }
-
-    pub fn stream_sid(&self) -> &str {
-        &self.params.stream_sid
-    }
-
     /// Whether restaurant audio should go to OpenAI now; until then the shell keeps a
     /// short pre-roll so the restaurant's greeting is not lost.
     pub fn accepts_audio(&self) -> bool {
