@@ -1,7 +1,7 @@
 //! Who gets a call: everything between Twilio's socket opening and the session
-//! starting, as one [`admit`] that answers `Result<Admitted, Refusal>`. In order:
+//! starting, as one `admit` that answers `Result<Admitted, Refusal>`. In order:
 //!
-//! 1. read until Twilio's `start` ([`read_start`]);
+//! 1. read until Twilio's `start` (`read_start`);
 //! 2. check the stream token, then claim its one use (a replay is refused here, before
 //!    any OpenAI session, and the live stream is left alone);
 //! 3. take a call slot and the call's session registration, and register the call so a
@@ -9,7 +9,7 @@
 //! 4. fetch the call's context from the edge while opening the OpenAI socket.
 //!
 //! What each refusal means for the call is decided in `shared::session::ending`; the
-//! loop in `super` carries it out. [`release`] gives back what an admitted call holds.
+//! loop in `super` carries it out. `release` gives back what an admitted call holds.
 
 use std::time::Duration;
 
