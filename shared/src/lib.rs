@@ -17,15 +17,15 @@
 //! | [`twiml`] | the TwiML we serve, escaped in one place |
 //! | [`twilio`] | Media Streams messages, status callbacks, the Calls REST forms, `X-Twilio-Signature` |
 //! | [`openai`] | Realtime GA events (unknown ones tolerated) and the agent's session configuration |
-//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, the outcome, every deadline (`session::timer`), every ending and its event ids ([`session::ending`]); the confirmation code read from the conversation and every reported code verified ([`session::confirmation`]) |
+//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, the outcome, every deadline (`session::timer`), what was heard (`session::playback`), every ending and its event ids ([`session::ending`]); the confirmation code read from the conversation and every reported code verified ([`session::confirmation`]) |
 //! | [`codec`] | G.711 mu-law (scalar reference + AVX2), PCM16 LE, base64 into reused buffers |
 //!
 //! # Where to look
 //!
-//! - **Where a call ends**: [`session`] — the live session ends itself (its `finish`),
-//!   and [`session::ending`] builds the endings without one (a refused stream, an
-//!   orphaned call) and owns every farewell, outcome note and event id.
-//! - **Where time is decided**: [`session`] too: one `Timer` per deadline in a table;
+//! - **Where a call ends**: [`session::ending`] — the live session's `finish` and the
+//!   endings without a live session (a refused stream, an orphaned call), with every
+//!   farewell, outcome note and event id.
+//! - **Where time is decided**: `session::timer`: one `Timer` per deadline in a table;
 //!   the driver asks [`session::CallSession::poll_timeout`] and calls back. Nothing in
 //!   this crate reads a clock.
 //! - **What the shell may do**: the driver's contract in the [`session`] module docs:

@@ -1,8 +1,8 @@
 //! How a call ends, every way it can: what is said before hanging up, the outcome's
 //! note when nothing was settled, and the ids of the events that record it.
 //!
-//! A live session ends itself ([`super::CallSession`] calls [`hang_up`] and
-//! [`no_decision_note`] from its `finish`). Two endings have no live session, and are
+//! A live session ends itself: its `finish` is here, beside the rest (the hang-up and
+//! farewell from [`hang_up`], the outcome from [`closing_outcome`]). Two endings have no live session, and are
 //! built here whole for the shell to carry out:
 //! - [`refused`]: the stream was admitted but cannot get an agent (no call slot, or the
 //!   call's details could not be loaded);
@@ -15,6 +15,9 @@
 
 use std::fmt;
 
+use std::time::Instant;
+
+use super::{CallSession, Output, Phase};
 use crate::call::TranscriptLine;
 use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult};
 use crate::session::confirmation;
@@ -168,6 +171,67 @@ pub fn no_decision_note(reason: EndReason) -> Option<&'static str> {
         | EndReason::Shutdown
         | EndReason::CallerHungUp
         | EndReason::Superseded => None,
+    }
+}
+
+/// The live session's own endings.
+impl CallSession {
+    /// After `end_call`: hang up once the goodbye has played and the response that
+    /// asked for it is done (its usage counted); the deadline ends the wait regardless.
+    pub(super) fn hang_up_when_done(&mut self, now: Instant) {
+        if self.end_call_requested && self.marks.is_empty() && self.ending_response.is_none() {
+            self.finish(EndReason::AgentHungUp, now);
+        }
+    }
+
+    /// Ends the live session for `reason`: the hang-up (with its farewell) if the call
+    /// is still ours, the agent's held lines, the outcome checked again or read from the
+    /// transcript, `stream_ended` with the stream's figures, then nothing more.
+    pub(super) fn finish(&mut self, reason: EndReason, now: Instant) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        if let Some(farewell) = hang_up(reason) {
+            self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
+        }
+        for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
+            self.release_line(&item, None);
+        }
+        // The read-back and the host's answer often come after `report_outcome`: check the
+        // code again against the whole conversation, and record it if that changes.
+        if let Some((given, recorded, at_ms)) = self.agent_outcome.take().filter(|_| reason != EndReason::Superseded) {
+            let outcome = confirmation::verify(given, &self.transcript);
+            if outcome != recorded {
+                let at_ms = self.at_ms(now).max(at_ms + 1);
+                self.report(CallEventKind::Outcome { outcome, at_ms });
+            }
+        }
+        if !self.outcome_reported && reason != EndReason::Superseded {
+            let outcome = closing_outcome(reason, &self.transcript);
+            self.outcome_reported = true;
+            let at_ms = self.at_ms(now);
+            self.report(CallEventKind::Outcome { outcome, at_ms });
+        }
+        let stats = self.final_stats();
+        self.report(CallEventKind::StreamEnded { reason, stats });
+        self.outputs.push_back(Output::CloseOpenAi);
+        self.outputs.push_back(Output::Finished);
+        self.phase = Phase::Ended;
+        self.openai_ready = false;
+        self.timers.stop_all();
+    }
+
+    /// The stream's figures with the audio each way, the models and the cost estimate.
+    fn final_stats(&mut self) -> CallStats {
+        let mut stats = std::mem::take(&mut self.stats);
+        let settings = &self.params.settings;
+        // Twilio's audio is 8 kHz mu-law: 8 bytes a millisecond.
+        stats.audio_in_ms = self.audio_in_bytes / 8;
+        stats.audio_out_ms = self.audio_out_bytes / settings.audio_mode.bytes_per_ms();
+        stats.model = Some(settings.model.clone());
+        stats.transcription_model = Some(settings.transcription_model.clone());
+        stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
+        stats
     }
 }
 

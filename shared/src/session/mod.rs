@@ -41,20 +41,24 @@
 //!    restaurant's audio goes from Twilio to OpenAI through the driver once
 //!    [`CallSession::accepts_audio`].
 //!
-//! # What it owns
+//! # What it owns, and where
 //!
-//! - the OpenAI session configuration, and reconnecting once with the conversation so far;
-//! - barge-in: when the restaurant starts speaking over unplayed agent audio, Twilio
-//!   `clear` and `conversation.item.truncate` at the position actually played;
-//! - transcripts of both sides, the agent's held until heard (or cut where interrupted);
-//! - the outcome, from `report_outcome` or, failing that, from the transcript, its
-//!   confirmation code checked against what the host said (again when the call ends);
-//! - time: every deadline of the call (the `timer` module): the greeting wait, silence, the
-//!   maximum length and its wrap-up, the goodbye's drain;
-//! - how the call ends, and the events that record it ([`ending`]).
+//! - here: the inputs and outputs, the OpenAI session configuration and reconnecting
+//!   once with the conversation so far, the tools (`report_outcome`, `end_call`), what
+//!   each deadline does when it fires;
+//! - `playback`: what the restaurant actually heard — marks, the position played,
+//!   barge-in (Twilio `clear` and `conversation.item.truncate` at that position), the
+//!   agent's lines held until heard or cut where interrupted;
+//! - `timer`: time — every deadline of the call (the greeting wait, silence, the
+//!   maximum length and its wrap-up, the goodbye's drain) as data;
+//! - [`ending`]: every way the call ends — the live session's `finish`, the endings
+//!   without one, farewells, outcome notes and the events' ids;
+//! - [`confirmation`]: the confirmation code read from the conversation, and every code
+//!   the agent reports checked against what the host said (again when the call ends).
 
 pub mod confirmation;
 pub mod ending;
+mod playback;
 mod timer;
 
 use std::collections::VecDeque;
@@ -66,6 +70,7 @@ use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
 use ending::EventSlot;
+use playback::{base64_decoded_len, HeldLine, ItemPlayback, PendingMark};
 use timer::{Timer, TimerTable};
 
 /// Time limits of a call.
@@ -167,34 +172,6 @@ pub enum Output {
 const WRAP_UP_INSTRUCTIONS: &str = "The call has reached its time limit. Politely say you have to go. If the outcome is known and not yet reported, call report_outcome first; then say goodbye and call end_call.";
 const NUDGE_INSTRUCTIONS: &str =
     "The line has been quiet for a while. Ask once, briefly, whether anyone is still there. If you were put on hold, say nothing.";
-
-/// Agent audio sent to Twilio and not yet acknowledged as played.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingMark {
-    name: String,
-    item_id: String,
-    /// Position in the item (ms of audio) once this mark's audio has played.
-    end_ms: u64,
-}
-
-/// The agent item currently being played.
-#[derive(Debug, Clone, Default)]
-struct ItemPlayback {
-    item_id: String,
-    sent_bytes: u64,
-    played_ms: u64,
-}
-
-/// An agent line waiting until it has been heard.
-#[derive(Debug, Clone)]
-struct HeldLine {
-    item_id: String,
-    text: String,
-    /// When the line began, in ms since the stream started (as the transcript keeps it).
-    at_ms: u64,
-    /// `transcript.done` arrived; until then `text` is the deltas so far.
-    complete: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -423,44 +400,9 @@ impl CallSession {
             }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
             ServerEvent::AudioDone { .. } => self.outputs.push_back(Output::FlushAgentAudio),
-            ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
-                // Kept as it streams: a reply cut off by barge-in may never get its `done`.
-                if self.interrupted_items.contains(item_id) {
-                    return;
-                }
-                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
-                    Some(line) => line.text.push_str(delta),
-                    None => {
-                        let at_ms = self.at_ms(now);
-                        self.held_lines.push(HeldLine {
-                            item_id: item_id.clone(),
-                            text: delta.clone(),
-                            at_ms,
-                            complete: false,
-                        });
-                    }
-                }
-            }
+            ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => self.agent_words(item_id, delta, false, now),
             ServerEvent::AudioTranscriptDone { item_id, transcript, .. } => {
-                if self.interrupted_items.contains(item_id) {
-                    return; // already recorded as heard, cut where the restaurant spoke
-                }
-                let at_ms = self.at_ms(now);
-                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
-                    Some(line) => {
-                        line.text.clone_from(transcript);
-                        line.complete = true;
-                    }
-                    None => self.held_lines.push(HeldLine {
-                        item_id: item_id.clone(),
-                        text: transcript.clone(),
-                        at_ms,
-                        complete: true,
-                    }),
-                }
-                if !self.marks.iter().any(|m| &m.item_id == item_id) {
-                    self.release_line(item_id, None);
-                }
+                self.agent_words(item_id, transcript, true, now)
             }
             ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, response_id, .. } => {
                 self.tool_call(name, call_id, arguments, response_id, now);
@@ -504,115 +446,6 @@ impl CallSession {
             self.outputs.push_back(Output::ReconnectOpenAi);
         } else {
             self.finish(EndReason::ModelUnavailable, now);
-        }
-    }
-
-    fn agent_audio(&mut self, response_id: &str, item_id: &str, delta_b64: &str, now: Instant) {
-        if self.interrupted_items.iter().any(|i| i == item_id) {
-            return; // the rest of an interrupted reply: never play it
-        }
-        let bytes = base64_decoded_len(delta_b64);
-        if bytes == 0 {
-            return;
-        }
-        self.audio_out_bytes += bytes;
-        if self.stats.first_agent_audio_ms.is_none() {
-            self.stats.first_agent_audio_ms = Some(self.at_ms(now));
-        }
-        if !self.responses_with_audio.iter().any(|r| r == response_id) {
-            self.responses_with_audio.push(response_id.to_owned());
-            if let Some(stopped) = self.speech_stopped_at.take() {
-                self.stats.reply_latencies_ms.push(millis(now.saturating_duration_since(stopped)));
-            }
-        }
-        self.timers.stop(Timer::Greeting);
-        let playback = match &mut self.playback {
-            Some(p) if p.item_id == item_id => p,
-            slot => slot.insert(ItemPlayback { item_id: item_id.to_owned(), ..ItemPlayback::default() }),
-        };
-        playback.sent_bytes += bytes;
-        let end_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
-        self.mark_seq += 1;
-        let name = format!("a{}", self.mark_seq);
-        self.marks.push_back(PendingMark { name: name.clone(), item_id: item_id.to_owned(), end_ms });
-        self.outputs.push_back(Output::PlayAgentAudio { base64: delta_b64.to_owned() });
-        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Mark(name)));
-        self.activity(now);
-    }
-
-    /// Twilio played up to a mark (or cleared it). Marks come back in order, so every
-    /// earlier pending mark has played too; names we no longer track are ignored.
-    fn mark_played(&mut self, name: &str, now: Instant) {
-        let Some(index) = self.marks.iter().position(|m| m.name == name) else {
-            return;
-        };
-        let played: Vec<PendingMark> = self.marks.drain(..=index).collect();
-        self.activity(now);
-        for mark in &played {
-            if let Some(playback) = self.playback.as_mut().filter(|p| p.item_id == mark.item_id) {
-                playback.played_ms = playback.played_ms.max(mark.end_ms);
-            }
-        }
-        for mark in played {
-            let fully_played = !self.marks.iter().any(|m| m.item_id == mark.item_id);
-            let complete = self.held_lines.iter().any(|l| l.item_id == mark.item_id && l.complete);
-            if fully_played && complete {
-                self.release_line(&mark.item_id, None);
-            }
-        }
-        self.hang_up_when_done(now);
-    }
-
-    /// After `end_call`: hang up once the goodbye has played and the response that
-    /// asked for it is done (its usage counted); the deadline ends the wait regardless.
-    fn hang_up_when_done(&mut self, now: Instant) {
-        if self.end_call_requested && self.marks.is_empty() && self.ending_response.is_none() {
-            self.finish(EndReason::AgentHungUp, now);
-        }
-    }
-
-    /// The restaurant started speaking: if agent audio is still queued at Twilio, stop
-    /// it and cut the agent's item at what was heard.
-    fn barge_in(&mut self, _now: Instant) {
-        let Some(playback) = self.playback.clone() else {
-            return;
-        };
-        let unplayed = self.marks.iter().any(|m| m.item_id == playback.item_id);
-        if !unplayed {
-            return;
-        }
-        self.stats.barge_ins += 1;
-        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Clear));
-        let sent_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
-        let audio_end_ms = playback.played_ms.min(sent_ms);
-        self.send_openai(ClientEvent::ConversationItemTruncate {
-            item_id: playback.item_id.clone(),
-            content_index: 0,
-            audio_end_ms,
-        });
-        // Twilio echoes the cleared marks; they are no longer ours to track.
-        self.marks.clear();
-        self.interrupted_items.push(playback.item_id.clone());
-        if self.interrupted_items.len() > 16 {
-            self.interrupted_items.remove(0);
-        }
-        let heard = if sent_ms == 0 { 0.0 } else { audio_end_ms as f64 / sent_ms as f64 };
-        self.release_line(&playback.item_id, Some(heard));
-        self.playback = None;
-    }
-
-    /// Emits the agent's line for `item_id`: whole, or cut to the share heard.
-    fn release_line(&mut self, item_id: &str, heard_share: Option<f64>) {
-        let Some(index) = self.held_lines.iter().position(|l| l.item_id == item_id) else {
-            return;
-        };
-        let line = self.held_lines.remove(index);
-        let text = match heard_share {
-            None => line.text,
-            Some(share) => cut_at_share(&line.text, share),
-        };
-        if !text.trim().is_empty() {
-            self.add_line_at(Speaker::Agent, &text, line.at_ms);
         }
     }
 
@@ -695,97 +528,8 @@ impl CallSession {
         let event = ending::event(&self.params.stream_sid, EventSlot::Live(self.event_seq), kind);
         self.outputs.push_back(Output::Report(event));
     }
-
-    fn finish(&mut self, reason: EndReason, now: Instant) {
-        if self.phase == Phase::Ended {
-            return;
-        }
-        if let Some(farewell) = ending::hang_up(reason) {
-            self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
-        }
-        for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
-            self.release_line(&item, None);
-        }
-        // The read-back and the host's answer often come after `report_outcome`: check the
-        // code again against the whole conversation, and record it if that changes.
-        if let Some((given, recorded, at_ms)) = self.agent_outcome.take().filter(|_| reason != EndReason::Superseded) {
-            let outcome = confirmation::verify(given, &self.transcript);
-            if outcome != recorded {
-                let at_ms = self.at_ms(now).max(at_ms + 1);
-                self.report(CallEventKind::Outcome { outcome, at_ms });
-            }
-        }
-        if !self.outcome_reported && reason != EndReason::Superseded {
-            let outcome = ending::closing_outcome(reason, &self.transcript);
-            self.outcome_reported = true;
-            let at_ms = self.at_ms(now);
-            self.report(CallEventKind::Outcome { outcome, at_ms });
-        }
-        let stats = self.final_stats();
-        self.report(CallEventKind::StreamEnded { reason, stats });
-        self.outputs.push_back(Output::CloseOpenAi);
-        self.outputs.push_back(Output::Finished);
-        self.phase = Phase::Ended;
-        self.openai_ready = false;
-        self.timers.stop_all();
-    }
-}
-
-impl CallSession {
-    /// The stream's figures with the audio each way, the models and the cost estimate.
-    fn final_stats(&mut self) -> CallStats {
-        let mut stats = std::mem::take(&mut self.stats);
-        let settings = &self.params.settings;
-        // Twilio's audio is 8 kHz mu-law: 8 bytes a millisecond.
-        stats.audio_in_ms = self.audio_in_bytes / 8;
-        stats.audio_out_ms = self.audio_out_bytes / settings.audio_mode.bytes_per_ms();
-        stats.model = Some(settings.model.clone());
-        stats.transcription_model = Some(settings.transcription_model.clone());
-        stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
-        stats
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Decoded length of standard padded base64, without decoding it.
-fn base64_decoded_len(text: &str) -> u64 {
-    let len = text.len() as u64;
-    let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
-    (len / 4 * 3).saturating_sub(padding.min(2))
-}
-
-/// The first `share` of `text`, cut at a word boundary, marked as interrupted.
-fn cut_at_share(text: &str, share: f64) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let keep = ((words.len() as f64) * share.clamp(0.0, 1.0)).round() as usize;
-    if keep >= words.len() {
-        return text.to_owned();
-    }
-    if keep == 0 {
-        return String::new();
-    }
-    format!("{}…", words[..keep].join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_lengths() {
-        assert_eq!(base64_decoded_len(""), 0);
-        assert_eq!(base64_decoded_len("AAAA"), 3);
-        assert_eq!(base64_decoded_len("AAA="), 2);
-        assert_eq!(base64_decoded_len("AA=="), 1);
-    }
-
-    #[test]
-    fn interrupted_lines_keep_the_heard_share() {
-        assert_eq!(cut_at_share("one two three four", 0.5), "one two…");
-        assert_eq!(cut_at_share("one two three four", 1.0), "one two three four");
-        assert_eq!(cut_at_share("one two", 0.0), "");
-    }
 }
