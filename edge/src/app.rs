@@ -1,4 +1,4 @@
-//! The route table: every edge route of CONTRACT.md as a plain async function over
+//! The route table: every edge route (docs/api.md, docs/protocol.md) as a plain async function over
 //! [`Ports`]. No Worker types here, so `cargo test` runs all of it.
 
 use chrono::{DateTime, Duration, Utc};

@@ -18,13 +18,25 @@
 //! | [`twiml`] | the TwiML we serve, escaped in one place |
 //! | [`twilio`] | Media Streams messages, status callbacks, the Calls REST forms, `X-Twilio-Signature` |
 //! | [`openai`] | Realtime GA events (unknown ones tolerated) and the agent's session configuration |
-//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, timers, outcome; the confirmation code read from the conversation and every reported code verified |
+//! | [`session`] | one call's conversation as a sans-IO state machine: barge-in, tools, the outcome, every deadline (`session::timer`), what was heard (`session::playback`), every ending and its event ids ([`session::ending`]); the confirmation code read from the conversation and every reported code verified ([`session::confirmation`]) |
 //! | [`codec`] | G.711 mu-law (scalar reference + AVX2), PCM16 LE, base64 into reused buffers |
 //!
-//! # Driving a call session
+//! # Where to look
 //!
-//! The media worker feeds [`session::CallSession`] with parsed frames and timer ticks and
-//! performs what comes out of `poll_output()`; see the [`session`] module docs.
+//! - **Where a call ends**: [`session::ending`] — the live session's `finish` and the
+//!   endings without a live session (a refused stream, an orphaned call), with every
+//!   farewell, outcome note and event id.
+//! - **Where time is decided**: `session::timer`: one `Timer` per deadline in a table;
+//!   the driver asks [`session::CallSession::poll_timeout`] and calls back. Nothing in
+//!   this crate reads a clock.
+//! - **What the shell may do**: the driver's contract in the [`session`] module docs:
+//!   one input, then every output performed in order; it converts audio and opens
+//!   sockets, and decides nothing.
+//! - **The wire formats and the contract**: docs/api.md, docs/protocol.md,
+//!   docs/wire-formats.md in the repository.
+//!
+//! `unsafe` is denied here; the one exception is `codec::simd`, whose AVX2 code runs
+//! only behind a token that CPU feature detection alone can make.
 #![deny(unsafe_code)]
 
 pub mod auth;

@@ -33,13 +33,26 @@ pub enum AudioMode {
     Passthrough,
 }
 
+/// Why the agent's settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("AUDIO_MODE must be 'pcm24k' or 'passthrough', not '{0}'")]
+    AudioMode(String),
+    #[error("REALTIME_VOICE '{0}' is not one of: {voices}", voices = VOICES.join(", "))]
+    Voice(String),
+    #[error("OPENAI_REALTIME_MODEL must not be empty")]
+    NoModel,
+    #[error("OPENAI_TRANSCRIPTION_MODEL must not be empty")]
+    NoTranscriptionModel,
+}
+
 impl FromStr for AudioMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<AudioMode, String> {
+    type Err = SettingsError;
+    fn from_str(text: &str) -> Result<AudioMode, SettingsError> {
         match text {
             "pcm24k" => Ok(AudioMode::Pcm24k),
             "passthrough" => Ok(AudioMode::Passthrough),
-            other => Err(format!("AUDIO_MODE must be 'pcm24k' or 'passthrough', not '{other}'")),
+            other => Err(SettingsError::AudioMode(other.to_owned())),
         }
     }
 }
@@ -168,12 +181,12 @@ pub struct AgentSettings {
 
 impl AgentSettings {
     /// With the default transcription model and each model's list prices.
-    pub fn new(model: &str, voice: &str, audio_mode: AudioMode) -> Result<AgentSettings, String> {
+    pub fn new(model: &str, voice: &str, audio_mode: AudioMode) -> Result<AgentSettings, SettingsError> {
         if !VOICES.contains(&voice) {
-            return Err(format!("REALTIME_VOICE '{voice}' is not one of: {}", VOICES.join(", ")));
+            return Err(SettingsError::Voice(voice.to_owned()));
         }
         if model.trim().is_empty() {
-            return Err("OPENAI_REALTIME_MODEL must not be empty".into());
+            return Err(SettingsError::NoModel);
         }
         Ok(AgentSettings {
             model: model.to_owned(),
@@ -185,9 +198,9 @@ impl AgentSettings {
     }
 
     /// Another input transcription model, priced at its list price if known.
-    pub fn with_transcription_model(mut self, model: &str) -> Result<AgentSettings, String> {
+    pub fn with_transcription_model(mut self, model: &str) -> Result<AgentSettings, SettingsError> {
         if model.trim().is_empty() {
-            return Err("OPENAI_TRANSCRIPTION_MODEL must not be empty".into());
+            return Err(SettingsError::NoTranscriptionModel);
         }
         model.clone_into(&mut self.transcription_model);
         self.pricing.transcription_per_minute = default_transcription_price(model);
@@ -483,13 +496,17 @@ mod tests {
         let session = serde_json::to_value(settings.session("hi".into())).unwrap();
         assert_eq!(session["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
         assert_eq!(session["audio"]["output"]["format"], json!({"type": "audio/pcmu"}));
-        assert!(AgentSettings::new("gpt-realtime", "robot", AudioMode::Pcm24k).is_err());
+        assert_eq!(
+            AgentSettings::new("gpt-realtime", "robot", AudioMode::Pcm24k).unwrap_err(),
+            SettingsError::Voice("robot".into())
+        );
+        assert!(SettingsError::Voice("robot".into()).to_string().contains("marin, cedar"));
         let settings = settings.with_transcription_model("gpt-realtime-whisper").unwrap();
         let session = serde_json::to_value(settings.session("hi".into())).unwrap();
         assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-realtime-whisper");
-        assert!(settings.with_transcription_model(" ").is_err());
+        assert_eq!(settings.with_transcription_model(" ").unwrap_err(), SettingsError::NoTranscriptionModel);
         assert_eq!(
-            "nope".parse::<AudioMode>().unwrap_err(),
+            "nope".parse::<AudioMode>().unwrap_err().to_string(),
             "AUDIO_MODE must be 'pcm24k' or 'passthrough', not 'nope'"
         );
     }

@@ -1,4 +1,5 @@
-//! The Calls REST API (PROTOCOLS.md §2): the forms we send and the JSON we get back.
+//! The Calls REST API (docs/wire-formats.md, "Twilio Calls REST"): the forms we send and the
+//! JSON we get back.
 
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +159,22 @@ impl TwilioApiError {
     }
 }
 
+/// Reads a Calls API answer: the body of a 2xx, or Twilio's error. Every caller of the
+/// REST API (the edge's create and update, the media worker's hang-up) checks here.
+pub fn check_response(http_status: u16, body: &[u8]) -> Result<&[u8], TwilioApiError> {
+    if (200..300).contains(&http_status) {
+        Ok(body)
+    } else {
+        Err(TwilioApiError::from_response(http_status, body))
+    }
+}
+
+/// Whether a failed hang-up means the call is already over: 404 (no such call), or
+/// 21220 "Call is not in progress". Hanging up is then done.
+pub fn already_ended(error: &TwilioApiError) -> bool {
+    error.status == 404 || error.code == 21220
+}
+
 /// `Authorization: Basic …` for the account.
 pub fn basic_auth(account_sid: &str, auth_token: &str) -> String {
     use base64::Engine;
@@ -230,6 +247,18 @@ mod tests {
         let e = TwilioApiError::from_response(503, b"<html>oops</html>");
         assert_eq!((e.code, e.status), (0, 503));
         assert!(e.message.contains("503"));
+    }
+
+    #[test]
+    fn a_2xx_gives_its_body_and_anything_else_an_error() {
+        assert_eq!(check_response(201, b"{}"), Ok(&b"{}"[..]));
+        let gone = check_response(404, br#"{"code":20404,"message":"Not found","status":404}"#).unwrap_err();
+        assert!(already_ended(&gone));
+        let over = check_response(400, br#"{"code":21220,"message":"Call is not in progress","status":400}"#);
+        assert!(already_ended(&over.unwrap_err()));
+        let refused = check_response(401, br#"{"code":20003,"message":"Authenticate","status":401}"#).unwrap_err();
+        assert_eq!(refused.code, 20003);
+        assert!(!already_ended(&refused));
     }
 
     #[test]
