@@ -10,7 +10,7 @@ use shared::call::CallLedger;
 use shared::events::{CallContext, CallEvent};
 use shared::openai::config::{instructions_with, introduction};
 use shared::schedule::CallPlan;
-use shared::twilio::rest::{CreateCall, UpdateCall};
+use shared::twilio::rest::{already_ended, CreateCall, UpdateCall};
 use shared::twilio::status::{AmdVerdict, RecordingReady, StatusCallback};
 use shared::twilio::{form, signature};
 use shared::twiml;
@@ -505,7 +505,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 Ok(()) => {}
                 // Twilio no longer has it live: the call ended on its own, and its own
                 // status callback says how; the record is not marked canceled.
-                Err(TwilioError::Api(api)) if api.status == 404 || api.code == 21220 => {
+                Err(TwilioError::Api(api)) if already_ended(&api) => {
                     return Err(ApiError::Conflict(
                         "the call had already ended at Twilio; its record will show how".into(),
                     ))
