@@ -170,3 +170,26 @@ fn a_bad_extension_is_refused_naming_the_field() {
     let refused = book(&edge, KEY_A, &body);
     assert_eq!((refused.status, refused.json_body()["error"]["field"].as_str()), (422, Some("record")));
 }
+
+#[test]
+fn a_booking_in_spanish_gets_a_spanish_opening_and_an_unknown_language_is_refused_with_the_list() {
+    let edge = edge();
+    let mut body = booking();
+    body["language"] = json!("es-MX");
+    body["record"] = json!(true);
+    assert_eq!(book(&edge, KEY_A, &body).status, 201);
+    let instructions = context(&edge, "call_0001")["instructions"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        instructions.contains("\"Hola, soy un asistente de inteligencia artificial que llama en nombre de Ada Lovelace. Esta llamada se está grabando.\""),
+        "{instructions}"
+    );
+    assert!(instructions.contains("Speak Spanish unless the restaurant answers in another language"));
+
+    body["language"] = json!("pt-BR");
+    let refused = book(&edge, KEY_A, &body);
+    assert_eq!((refused.status, refused.json_body()["error"]["field"].as_str()), (422, Some("language")));
+    let message = refused.json_body()["error"]["message"].as_str().unwrap_or_default().to_owned();
+    for listed in ["en (English)", "es (Spanish)", "fr (French)", "de (German)", "it (Italian)"] {
+        assert!(message.contains(listed), "{message}");
+    }
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::auth;
 use shared::events::CallContext;
+use shared::language::Farewell;
 use shared::twilio::rest::{self, basic_auth, TwilioApiError, UpdateCall};
 use shared::twiml;
 
@@ -102,9 +103,9 @@ impl TwilioRest {
 
     /// Hangs up, saying `farewell` first if given. A call that has already ended
     /// (404, or 21220 "not in progress") counts as hung up.
-    pub async fn hang_up(&self, call_sid: &str, farewell: Option<&str>) -> Result<(), HangUpError> {
+    pub async fn hang_up(&self, call_sid: &str, farewell: Option<&Farewell>) -> Result<(), HangUpError> {
         let update = match farewell {
-            Some(text) => UpdateCall::Twiml(twiml::say_then_hang_up(text)),
+            Some(farewell) => UpdateCall::Twiml(twiml::say_then_hang_up(&farewell.text, &farewell.locale)),
             None => UpdateCall::HangUp,
         };
         let url = format!("{}{}", self.base_url, UpdateCall::path(&self.account_sid, call_sid));

@@ -300,7 +300,7 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
             })
             .collect();
         let ending = ending::orphaned(&registration.stream_sid, &transcript);
-        if let Err(error) = twilio.hang_up(&registration.call_sid, Some(ending.farewell)).await {
+        if let Err(error) = twilio.hang_up(&registration.call_sid, Some(&ending.farewell)).await {
             Metrics::inc(&metrics.twilio_errors);
             tracing::warn!(call_id, %error, "sweep: could not hang up the abandoned call");
         }

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::language::Language;
 use crate::schedule::{CallingWindow, MAX_ATTEMPTS, RETRY_INTERVAL_MINUTES};
 
 pub const PARTY_SIZE_MAX: u64 = 50;
@@ -45,6 +46,9 @@ pub struct BookingRequest {
     /// so at the start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub record: bool,
+    /// The language the agent speaks (BCP-47, e.g. `es` or `es-MX`); English by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// A booking's own retry policy; what it leaves out is the deployment's.
@@ -116,7 +120,17 @@ impl BookingRequest {
         reject_unknown(
             root,
             "",
-            &["restaurant", "reservation", "timezone", "callback_url", "call_at", "calling_window", "retry", "record"],
+            &[
+                "restaurant",
+                "reservation",
+                "timezone",
+                "callback_url",
+                "call_at",
+                "calling_window",
+                "retry",
+                "record",
+                "language",
+            ],
         )?;
         let restaurant = object(root, "restaurant", "restaurant")?;
         reject_unknown(restaurant, "restaurant.", &["name", "phone", "extension"])?;
@@ -184,6 +198,7 @@ impl BookingRequest {
                     })
                 })
                 .transpose()?,
+            language: optional_text(root, "language", "language")?,
             record: match root.get("record") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(record)) => *record,
@@ -230,6 +245,9 @@ impl BookingRequest {
         if starts_at > now + Duration::days(BOOKING_HORIZON_DAYS) {
             return Err(invalid("reservation.date", format!("must be within {BOOKING_HORIZON_DAYS} days from today")));
         }
+        if let Some(tag) = &self.language {
+            Language::parse(tag).map_err(|e| invalid("language", e.to_string()))?;
+        }
         if let Some(call_at) = self.call_at {
             if call_at < now - Duration::minutes(1) {
                 return Err(invalid("call_at", format!("{call_at} has already passed")));
@@ -239,6 +257,11 @@ impl BookingRequest {
             }
         }
         Ok(())
+    }
+
+    /// The language of the call: the booking's, English by default.
+    pub fn language(&self) -> Language {
+        self.language.as_deref().and_then(|tag| Language::parse(tag).ok()).unwrap_or_default()
     }
 
     pub fn tz(&self) -> Result<Tz, BookingError> {

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`booking`] | `POST /v1/calls` body: parse, trim, validate; every rejection names its field |
 //! | [`call`] | the call record, its status order, and the ledger that folds callbacks and events in, order-independently |
+//! | [`language`] | the languages a call can be held in: BCP-47 tags, the opening sentence, the worker's farewells, the transcription hint |
 //! | [`schedule`] | when calls are placed: calling windows on the restaurant's clock (DST-safe), the reservation's lead, retries after busy / no answer / carrier failure / voicemail |
 //! | [`events`] | media worker → edge events, the outcome, the call context |
 //! | [`auth`] | stream tokens, internal request signatures, API keys (constant-time) |
@@ -46,6 +47,7 @@ pub mod callback_url;
 pub mod codec;
 pub mod destination;
 pub mod events;
+pub mod language;
 pub mod openai;
 pub mod schedule;
 pub mod session;

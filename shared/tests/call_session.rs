@@ -27,10 +27,16 @@ impl Call {
     }
 
     fn start_with(settings: AgentSettings) -> Call {
+        Call::start_in(settings, None)
+    }
+
+    /// A call in the booking's language (`tag`, BCP-47).
+    fn start_in(settings: AgentSettings, tag: Option<&str>) -> Call {
         let params = SessionParams {
             call_id: "call_1".into(),
             stream_sid: STREAM.into(),
             instructions: "Book a table for 4 at 19:30.".into(),
+            language: tag.map(str::to_owned),
             settings,
             limits: SessionLimits::with_max_call_seconds(120),
         };
@@ -422,7 +428,9 @@ fn openai_dropping_reconnects_once_with_the_conversation_then_ends_politely() {
     assert!(call.openai(json!({"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "code": "item_truncate_invalid", "message": "x"}})).is_empty());
 
     let out = call.input(Input::OpenAiLost);
-    assert!(matches!(&out[0], Output::HangUp { farewell: Some(text) } if text.contains("technical trouble")));
+    assert!(
+        matches!(&out[0], Output::HangUp { farewell: Some(farewell) } if farewell.text.contains("technical trouble") && farewell.locale == "en-US")
+    );
     let outcome = call.outcome().unwrap();
     assert_eq!(outcome.result, OutcomeResult::NoDecision);
     assert!(outcome.notes.unwrap().contains("unavailable"));
@@ -710,4 +718,30 @@ fn a_read_back_confirmed_after_the_report_is_recorded_at_the_end() {
     assert!(last_at > first_at, "newer, so the edge keeps it");
     assert_eq!(last.confirmation_number.as_deref(), Some("K914"));
     assert_eq!(last.code_verification, Some(CodeVerification::ReadBackConfirmed));
+}
+
+#[test]
+fn a_call_in_spanish_transcribes_spanish_and_says_its_farewell_in_spanish() {
+    let mut call =
+        Call::start_in(AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap(), Some("es-MX"));
+    let out = call.connect();
+    match &out[0] {
+        Output::ToOpenAi(ClientEvent::SessionUpdate { session, .. }) => {
+            let transcription = session.audio.input.transcription.as_ref().map(|t| t.language.clone());
+            assert_eq!(transcription, Some(Some("es".into())), "the transcription hint follows the call's language");
+        }
+        other => panic!("{other:?}"),
+    }
+    call.input(Input::OpenAiLost);
+    call.fire(call.due().unwrap_or(0));
+    let out = call.connect();
+    assert!(!out.is_empty());
+    let out = call.input(Input::OpenAiLost);
+    match &out[0] {
+        Output::HangUp { farewell: Some(farewell) } => {
+            assert!(farewell.text.starts_with("Lo siento"), "{}", farewell.text);
+            assert_eq!(farewell.locale, "es-MX");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -86,7 +86,7 @@ pub async fn handle_stream(socket: WebSocket, door: crate::gate::Admission, serv
 /// hang-up, then its events.
 async fn refuse_call(services: &Services, start: &StreamStart, refusal: ending::Refusal) {
     let ending = ending::refused(&start.stream_sid, refusal);
-    if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(ending.farewell)).await {
+    if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(&ending.farewell)).await {
         Metrics::inc(&services.metrics.twilio_errors);
         warn!(%error, "could not hang up");
     }
@@ -116,6 +116,7 @@ async fn run_call(
         call_id: start.call_id.clone(),
         stream_sid: start.stream_sid.clone(),
         instructions: context.instructions,
+        language: context.request.language.clone(),
         settings: config.agent.clone(),
         limits: SessionLimits::with_max_call_seconds(config.max_call_seconds),
     };
@@ -371,7 +372,7 @@ impl Call {
                     let metrics = metrics.clone();
                     tokio::spawn(
                         async move {
-                            if let Err(error) = twilio.hang_up(&call_sid, farewell.as_deref()).await {
+                            if let Err(error) = twilio.hang_up(&call_sid, farewell.as_ref()).await {
                                 Metrics::inc(&metrics.twilio_errors);
                                 warn!(%error, "hang-up through the Twilio API failed");
                             }

@@ -11,6 +11,7 @@ use super::pricing::{default_transcription_price, Pricing};
 use crate::booking::BookingRequest;
 use crate::call::TranscriptLine;
 use crate::events::Speaker;
+use crate::language::Language;
 
 pub const VOICES: [&str; 10] =
     ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"];
@@ -132,6 +133,11 @@ pub enum AudioFormat {
 #[serde(deny_unknown_fields)]
 pub struct Transcription {
     pub model: String,
+    /// ISO 639-1: the call's language, which improves accuracy and latency
+    /// (https://platform.openai.com/docs/api-reference/realtime-client-events/session/update,
+    /// `audio.input.transcription.language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,8 +218,8 @@ impl AgentSettings {
         self
     }
 
-    /// The full session for a call, given its instructions.
-    pub fn session(&self, instructions: String) -> Session {
+    /// The full session for a call, given its instructions and language.
+    pub fn session(&self, instructions: String, language: Language) -> Session {
         let format = self.audio_mode.format();
         Session {
             kind: SessionKind::Realtime,
@@ -223,7 +229,10 @@ impl AgentSettings {
             audio: AudioConfig {
                 input: AudioInput {
                     format,
-                    transcription: Some(Transcription { model: self.transcription_model.clone() }),
+                    transcription: Some(Transcription {
+                        model: self.transcription_model.clone(),
+                        language: Some(language.code().to_owned()),
+                    }),
                     // Phones are held to the mouth: `near_field` is for close-talking
                     // microphones, `far_field` for laptops and rooms.
                     noise_reduction: Some(NoiseReduction { kind: "near_field".into() }),
@@ -290,23 +299,18 @@ pub fn tools() -> Vec<Tool> {
 
 /// The agent's instructions for one booking. Guest-provided text is quoted and marked
 /// as data so it cannot redirect the agent.
-/// The sentence the agent opens with unless the deployment sets its own
-/// (`AGENT_INTRODUCTION`): it says who is calling, and for whom. `{guest}` and
-/// `{restaurant}` are filled in.
-pub const DEFAULT_INTRODUCTION: &str = "Hi, this is an AI assistant calling on behalf of {guest}.";
-/// Added to the introduction when the call is recorded.
-const RECORDING_NOTICE: &str = "This call is recorded.";
-
-/// The agent's opening sentence for this booking: `template` (or
-/// [`DEFAULT_INTRODUCTION`]) with the guest's and restaurant's names, and the recording
-/// notice when the call is recorded.
+/// The agent's opening sentence for this booking: `template` (the deployment's
+/// `AGENT_INTRODUCTION`, or the call's language's own, [`Language::introduction`]: it
+/// says who is calling, and for whom) with `{guest}` and `{restaurant}` filled in, and
+/// the recording notice when the call is recorded.
 pub fn introduction(request: &BookingRequest, template: Option<&str>) -> String {
-    let template = template.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_INTRODUCTION);
+    let language = request.language();
+    let template = template.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(language.introduction());
     let mut sentence =
         template.replace("{guest}", &request.reservation.name).replace("{restaurant}", &request.restaurant.name);
     if request.record {
         sentence.push(' ');
-        sentence.push_str(RECORDING_NOTICE);
+        sentence.push_str(language.recording_notice());
     }
     sentence
 }
@@ -360,7 +364,7 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
             quoted(requests)
         ));
     }
-    text.push_str(
+    text.push_str(&format!(
         "\nHow to run the call:\n\
 - Let the restaurant greet you first, then say your opening sentence and ask for the booking in one or two short sentences. Speak naturally and briefly, one question at a time.\n\
 - Use only the details above. Never invent anything (no email, card number, allergies or other details); if asked for something you do not have, say you do not have it.\n\
@@ -369,8 +373,9 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
 - If you reach voicemail or an answering machine, leave no message: call report_outcome with result \"voicemail\", then end_call.\n\
 - If they are fully booked or cannot take the booking, thank them and report \"declined\".\n\
 - As soon as the outcome is clear, call report_outcome with exactly what was agreed, then say a short goodbye and call end_call.\n\
-- Speak English unless the restaurant answers in another language; then use theirs.\n",
-    );
+- Speak {language} unless the restaurant answers in another language; then use theirs. Say your opening sentence in {language} too.\n",
+        language = request.language().name(),
+    ));
     text
 }
 
@@ -430,6 +435,7 @@ mod tests {
             calling_window: None,
             retry: None,
             record: false,
+            language: None,
         }
     }
 
@@ -479,7 +485,7 @@ mod tests {
     #[test]
     fn sessions_use_the_ga_shape_for_both_audio_modes() {
         let settings = AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
         assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-transcribe");
         assert_eq!(session["audio"]["input"]["noise_reduction"]["type"], "near_field");
         assert_eq!(session["type"], "realtime");
@@ -493,7 +499,7 @@ mod tests {
         assert!(session.get("modalities").is_none() && session.get("temperature").is_none());
 
         let settings = AgentSettings::new("gpt-realtime", "cedar", AudioMode::Passthrough).unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
         assert_eq!(session["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
         assert_eq!(session["audio"]["output"]["format"], json!({"type": "audio/pcmu"}));
         assert_eq!(
@@ -502,7 +508,7 @@ mod tests {
         );
         assert!(SettingsError::Voice("robot".into()).to_string().contains("marin, cedar"));
         let settings = settings.with_transcription_model("gpt-realtime-whisper").unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
         assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-realtime-whisper");
         assert_eq!(settings.with_transcription_model(" ").unwrap_err(), SettingsError::NoTranscriptionModel);
         assert_eq!(

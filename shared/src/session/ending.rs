@@ -20,6 +20,7 @@ use std::time::Instant;
 use super::{CallSession, Output, Phase};
 use crate::call::TranscriptLine;
 use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult};
+use crate::language::{Farewell, Language};
 use crate::session::confirmation;
 
 /// Where an event sits among its stream's events; with the stream's sid it makes the
@@ -77,7 +78,9 @@ impl Refusal {
 /// (the outcome, then the stream's end).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ending {
-    pub farewell: &'static str,
+    /// In English: a stream refused or orphaned is ended before (or without) its
+    /// booking's details, so its language is not known.
+    pub farewell: Farewell,
     pub events: [CallEvent; 2],
 }
 
@@ -87,7 +90,7 @@ pub fn refused(stream_sid: &str, refusal: Refusal) -> Ending {
     let note = no_decision_note(reason).unwrap_or_default();
     let outcome = Outcome::without_decision(OutcomeResult::NoDecision, note);
     Ending {
-        farewell: farewell(reason).unwrap_or_default(),
+        farewell: english_farewell(reason),
         events: [
             event(stream_sid, EventSlot::RefusedOutcome, CallEventKind::Outcome { outcome, at_ms: 0 }),
             event(
@@ -106,7 +109,7 @@ pub fn orphaned(stream_sid: &str, transcript: &[TranscriptLine]) -> Ending {
     let outcome = closing_outcome(reason, transcript);
     let at_ms = transcript.last().map_or(0, |line| line.at_ms);
     Ending {
-        farewell: farewell(reason).unwrap_or_default(),
+        farewell: english_farewell(reason),
         events: [
             event(stream_sid, EventSlot::OrphanOutcome, CallEventKind::Outcome { outcome, at_ms }),
             event(stream_sid, EventSlot::OrphanEnd, CallEventKind::StreamEnded { reason, stats: CallStats::default() }),
@@ -126,35 +129,26 @@ pub fn closing_outcome(reason: EndReason, transcript: &[TranscriptLine]) -> Outc
     outcome
 }
 
-/// Whether this worker hangs up a call ending for `reason`, and what it says first:
-/// `None` when the call is already gone or belongs to another stream.
-pub fn hang_up(reason: EndReason) -> Option<Option<&'static str>> {
+/// Whether this worker hangs up a call ending for `reason`, and what it says first,
+/// in `language` (the booking's `tag` picks the regional voice): `None` when the call
+/// is already gone or belongs to another stream.
+pub fn hang_up(reason: EndReason, language: Language, tag: Option<&str>) -> Option<Option<Farewell>> {
     match reason {
-        EndReason::AgentHungUp | EndReason::MaxDuration | EndReason::Silence => Some(None),
-        EndReason::Shutdown
-        | EndReason::ModelUnavailable
-        | EndReason::AtCapacity
-        | EndReason::ContextUnavailable
-        | EndReason::WorkerLost => Some(farewell(reason)),
         EndReason::CallerHungUp | EndReason::Superseded => None,
+        _ => Some(
+            language
+                .farewell(reason)
+                .map(|text| Farewell { text: text.to_owned(), locale: language.say_locale(tag).to_owned() }),
+        ),
     }
 }
 
-/// What the agent's voice says before a hang-up the conversation did not lead to.
-fn farewell(reason: EndReason) -> Option<&'static str> {
-    match reason {
-        EndReason::Shutdown => Some("I'm sorry, I have to end the call now. Goodbye."),
-        EndReason::ModelUnavailable => {
-            Some("I'm sorry, I'm having technical trouble and have to end the call. We'll call back. Goodbye.")
-        }
-        EndReason::AtCapacity => Some("Sorry, we can't take this call right now. Goodbye."),
-        EndReason::ContextUnavailable => Some("Sorry, we're having technical trouble. Goodbye."),
-        EndReason::WorkerLost => Some("I'm sorry, we lost the connection and have to end the call. Goodbye."),
-        EndReason::AgentHungUp
-        | EndReason::MaxDuration
-        | EndReason::Silence
-        | EndReason::CallerHungUp
-        | EndReason::Superseded => None,
+/// The English farewell for an ending without a live session.
+fn english_farewell(reason: EndReason) -> Farewell {
+    let language = Language::En;
+    Farewell {
+        text: language.farewell(reason).unwrap_or_default().to_owned(),
+        locale: language.say_locale(None).to_owned(),
     }
 }
 
@@ -191,8 +185,8 @@ impl CallSession {
         if self.phase == Phase::Ended {
             return;
         }
-        if let Some(farewell) = hang_up(reason) {
-            self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
+        if let Some(farewell) = hang_up(reason, self.language(), self.params.language.as_deref()) {
+            self.outputs.push_back(Output::HangUp { farewell });
         }
         for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
             self.release_line(&item, None);
@@ -254,7 +248,8 @@ mod tests {
     #[test]
     fn a_refusal_says_why_and_records_no_decision_with_its_reason() {
         let ending = refused("MZ1", Refusal::ContextUnavailable);
-        assert_eq!(ending.farewell, "Sorry, we're having technical trouble. Goodbye.");
+        assert_eq!(ending.farewell.text, "Sorry, we're having technical trouble. Goodbye.");
+        assert_eq!(ending.farewell.locale, "en-US");
         match &ending.events[0].kind {
             CallEventKind::Outcome { outcome, at_ms: 0 } => {
                 assert_eq!(outcome.result, OutcomeResult::NoDecision);
@@ -292,9 +287,24 @@ mod tests {
 
     #[test]
     fn only_a_call_still_ours_is_hung_up() {
-        assert_eq!(hang_up(EndReason::Silence), Some(None));
-        assert_eq!(hang_up(EndReason::Shutdown), Some(Some("I'm sorry, I have to end the call now. Goodbye.")));
-        assert_eq!(hang_up(EndReason::CallerHungUp), None);
-        assert_eq!(hang_up(EndReason::Superseded), None);
+        let en = |reason| hang_up(reason, Language::En, None);
+        assert_eq!(en(EndReason::Silence), Some(None));
+        let shutdown = en(EndReason::Shutdown).flatten().map(|f| (f.text, f.locale));
+        assert_eq!(shutdown, Some(("I'm sorry, I have to end the call now. Goodbye.".into(), "en-US".into())));
+        assert_eq!(en(EndReason::CallerHungUp), None);
+        assert_eq!(en(EndReason::Superseded), None);
+    }
+
+    #[test]
+    fn a_calls_farewell_is_in_its_language_and_regional_voice() {
+        let farewell = hang_up(EndReason::ModelUnavailable, Language::Es, Some("es-MX")).flatten();
+        let farewell = farewell.map(|f| (f.text, f.locale));
+        assert_eq!(
+            farewell,
+            Some((
+                "Lo siento, tengo un problema técnico y debo terminar la llamada. Volveremos a llamar. Adiós.".into(),
+                "es-MX".into()
+            ))
+        );
     }
 }

@@ -66,6 +66,7 @@ use std::time::{Duration, Instant};
 
 use crate::call::TranscriptLine;
 use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, Speaker};
+use crate::language::{Farewell, Language};
 use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
@@ -115,6 +116,9 @@ pub struct SessionParams {
     pub call_id: String,
     pub stream_sid: String,
     pub instructions: String,
+    /// The booking's language tag (BCP-47), if it gave one: the farewells and the
+    /// transcription hint follow it.
+    pub language: Option<String>,
     pub settings: AgentSettings,
     pub limits: SessionLimits,
 }
@@ -160,9 +164,10 @@ pub enum Output {
     Report(CallEvent),
     /// Open the OpenAI socket again.
     ReconnectOpenAi,
-    /// Hang up through the Twilio REST API, saying `farewell` first if given.
+    /// Hang up through the Twilio REST API, saying `farewell` first if given (in the
+    /// call's language).
     HangUp {
-        farewell: Option<String>,
+        farewell: Option<Farewell>,
     },
     CloseOpenAi,
     /// Nothing more will come out of this session.
@@ -413,6 +418,11 @@ impl CallSession {
         }
     }
 
+    /// The call's language (English unless the booking named another).
+    fn language(&self) -> Language {
+        self.params.language.as_deref().and_then(|tag| Language::parse(tag).ok()).unwrap_or_default()
+    }
+
     fn openai_connected(&mut self, now: Instant) {
         let first = self.reconnects_left > 0 && self.transcript.is_empty() && !self.openai_ready;
         let instructions = if self.transcript.is_empty() {
@@ -420,7 +430,7 @@ impl CallSession {
         } else {
             resume_instructions(&self.params.instructions, &self.transcript)
         };
-        let session = self.params.settings.session(instructions);
+        let session = self.params.settings.session(instructions, self.language());
         self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
         self.outputs.push_back(Output::ForwardPreRoll);
         self.openai_ready = true;
