@@ -105,6 +105,7 @@ fn drive_session(frames: &[String]) {
         call_id: "c".into(),
         stream_sid: "MZ".into(),
         instructions: "i".into(),
+        language: None,
         settings,
         limits: SessionLimits::with_max_call_seconds(30),
     };

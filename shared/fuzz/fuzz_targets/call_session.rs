@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         call_id: "call".into(),
         stream_sid: "MZ".into(),
         instructions: "book".into(),
+        language: None,
         settings,
         limits: SessionLimits::with_max_call_seconds(60),
     };
