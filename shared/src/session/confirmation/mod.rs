@@ -38,8 +38,14 @@ fn transcript_turns(transcript: &[TranscriptLine]) -> Vec<(Speaker, Vec<Tok>)> {
 /// Whether a host reply accepts what the agent just read back: "yes, that's right".
 fn affirms(reply: &[Tok], code: &str) -> bool {
     // "uh-huh" and "mm-hm" arrive as two words each.
-    let first = reply.iter().filter_map(Tok::word).find(|w| !matches!(*w, "uh" | "um" | "oh" | "well"));
-    let opens_yes = first.is_some_and(|w| words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"));
+    let mut said = reply.iter().filter_map(Tok::word).skip_while(|w| matches!(*w, "uh" | "um" | "oh" | "well"));
+    let (first, second) = (said.next(), said.next());
+    // "That's right" accepts; "that's the table number" does not.
+    let opens_yes = match first {
+        Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        Some(w) => words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
+        None => false,
+    };
     let takes_back =
         reply.iter().filter_map(Tok::word).any(|w| words::DENY.contains(&w) || words::CORRECTION.contains(&w));
     let other_code = runs(reply).iter().any(|r| r.code != code);
@@ -243,6 +249,15 @@ mod tests {
         assert_eq!(
             verify(reported(Some("K914")), &mumbled).code_verification,
             Some(CodeVerification::ReadBackConfirmed)
+        );
+        let not_an_answer = [
+            line(Speaker::Agent, "So the confirmation is K 9 1 4?", 1000),
+            line(Speaker::Restaurant, "That's for the patio table.", 2000),
+        ];
+        assert_eq!(
+            verify(reported(Some("K914")), &not_an_answer).code_verification,
+            Some(CodeVerification::Unverifiable),
+            "\"that's\" opens a yes only as \"that's right\""
         );
         let refused =
             [line(Speaker::Agent, "So that's K 9 1 4?", 1000), line(Speaker::Restaurant, "No, not quite.", 2000)];

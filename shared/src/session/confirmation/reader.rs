@@ -262,14 +262,19 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut units: Vec<Unit> = Vec::new();
     // Unit indices where a comma came before: the code's spoken groups.
     let mut group_starts: Vec<usize> = Vec::new();
+    // Unit indices after any pause (a comma or an "uh"): where a repeat may start.
+    let mut pauses: Vec<usize> = Vec::new();
     let mut i = start;
     let mut ambiguous = false;
+    let mut last_spelled = false;
     loop {
         let mut j = i;
         let mut separated = false;
+        let mut paused = false;
         if !units.is_empty() {
             while matches!(toks.get(j), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, j)) {
                 separated |= toks.get(j) == Some(&Tok::Comma);
+                paused = true;
                 j += 1;
             }
             // "2, B, that's B as in boy, 6": the letter said again, spelled.
@@ -297,6 +302,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                 });
                 if lone.is_some() {
                     j += 1;
+                    paused = true;
                 }
             }
         }
@@ -318,6 +324,11 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                 None => break,
             }
         };
+        // "D, D as in dog": the letter, then spelled; or a double D? It cannot be told.
+        let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
+        if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
+            ambiguous = true;
+        }
         let after = word(toks, unit.next);
         if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
             // "…2, 2 people" ends the code; so does "…2, 7 30 pm" (back to the comma);
@@ -333,18 +344,34 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         if separated {
             group_starts.push(units.len());
         }
+        if paused {
+            pauses.push(units.len());
+        }
+        last_spelled = spelled;
         i = unit.next;
         units.push(unit);
     }
     if units.is_empty() {
         return None;
     }
-    // "A73X, 510 548 5525": a phone number said after the code.
-    if let Some(g) = trailing_phone(&units, &group_starts) {
-        units.truncate(g);
+    match phone_in(&units, &group_starts) {
+        // "815, 555, 0142": the whole run is a phone number.
+        Some(0) => ambiguous = true,
+        // "A73X, 510 548 5525": a phone number said after the code.
+        Some(g) => {
+            units.truncate(g);
+            pauses.retain(|&p| p < g);
+        }
+        None => {}
     }
-    let code: String = units.iter().map(|u| u.chars.as_str()).collect();
-    Some(Run { code: collapse_repeat(&code), start, end: i, ambiguous })
+    let code = match said_once(&units, &pauses) {
+        Some(code) => code,
+        None => {
+            ambiguous = true;
+            units.iter().map(|u| u.chars.as_str()).collect()
+        }
+    };
+    Some(Run { code, start, end: i, ambiguous })
 }
 
 /// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
@@ -359,27 +386,26 @@ fn is_clock_words(toks: &[Tok], j: usize) -> bool {
         )
 }
 
-/// The unit index where a trailing phone number starts (groups of 3-3-4 or 3-4
-/// digits, or one group of 7 to 11), if the code ends with one.
-fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
-    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()).collect();
+/// Where a phone number starts in a run (groups of 3-3-4 or 3-4 digits, or one group
+/// of 7 to 11, at its end): 0 when the whole run is one ("815, 555, 0142").
+fn phone_in(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
+    let mut starts: Vec<usize> = vec![0];
+    starts.extend(group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()));
     starts.dedup();
-    let groups: Vec<(usize, usize)> = starts
-        .iter()
-        .enumerate()
-        .map(|(k, &g)| {
-            let end = starts.get(k + 1).copied().unwrap_or(units.len());
-            (g, end)
-        })
-        .collect();
+    let groups: Vec<(usize, usize)> =
+        starts.iter().enumerate().map(|(k, &g)| (g, starts.get(k + 1).copied().unwrap_or(units.len()))).collect();
     let digits = |(from, to): (usize, usize)| -> Option<usize> {
         let part = &units[from..to];
         part.iter().all(|u| u.numeric).then(|| part.iter().map(|u| u.chars.len()).sum())
     };
     let lens: Vec<Option<usize>> = groups.iter().map(|&g| digits(g)).collect();
     let n = groups.len();
+    if lens.len() == 3 && lens.iter().copied().collect::<Option<Vec<_>>>().as_deref() == Some(&[3, 3, 4]) {
+        return Some(0);
+    }
+    // The first group is the code (or all of it): only later groups can be the phone.
     for take in [3usize, 2, 1] {
-        if n < take {
+        if n <= take {
             continue;
         }
         let tail: Option<Vec<usize>> = lens[n - take..].iter().copied().collect();
@@ -395,13 +421,56 @@ fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
     None
 }
 
-/// "4412 4412" said twice in one breath is "4412".
-fn collapse_repeat(code: &str) -> String {
-    let len = code.len();
-    if len >= 2 * MIN_LEN && len % 2 == 0 && code[..len / 2] == code[len / 2..] {
-        return code[..len / 2].to_owned();
+/// The code in a run that may hold it more than once: said again in full after a pause
+/// it is one code ("4 4 1 2, 4 4 1 2"), and started over it is the last whole saying
+/// ("A 7 7, A 7 7 2"). `None` when the repeat is cut short ("6 1 9 4, 6 1 9"), slips
+/// by one character ("4 4 1 2, 4 4 1 3", also without a pause), or repeats with no
+/// pause at all ("4 4 1 2 4 4 1 2": one long code, or one said twice?).
+fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
+    let code: String = units.iter().map(|u| u.chars.as_str()).collect();
+    let mut offsets = Vec::with_capacity(units.len());
+    let mut at = 0;
+    for u in units {
+        offsets.push(at);
+        at += u.chars.len();
     }
-    code.to_owned()
+    // A pause, or the seam between two words of several characters ("A73X A73X").
+    let seams: Vec<usize> = (1..units.len())
+        .filter(|&k| pauses.contains(&k) || (units[k - 1].chars.len() > 1 && units[k].chars.len() > 1))
+        .collect();
+    for &k in &seams {
+        let (Some(head), Some(rest)) = (code.get(..offsets[k]), code.get(offsets[k]..)) else {
+            continue;
+        };
+        if head.len() < 2 {
+            continue;
+        }
+        if rest == head && head.len() >= MIN_LEN {
+            return Some(head.to_owned());
+        }
+        if rest.len() > head.len() && rest.starts_with(head) {
+            let later: Vec<usize> = pauses.iter().filter(|&&p| p > k).map(|&p| p - k).collect();
+            return said_once(&units[k..], &later);
+        }
+        if rest.len() < head.len() && rest.len() >= 2 && head.starts_with(rest) {
+            return None;
+        }
+        if rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest) {
+            return None;
+        }
+    }
+    let half = code.len() / 2;
+    if code.len() % 2 == 0 && half >= MIN_LEN {
+        let (a, b) = (code.get(..half).unwrap_or_default(), code.get(half..).unwrap_or_default());
+        if a == b || (half >= 4 && differ_by_one(a, b)) {
+            return None;
+        }
+    }
+    Some(code)
+}
+
+fn differ_by_one(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() == 1
 }
 
 /// Every valid run in `toks`, left to right.
@@ -450,6 +519,39 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
             word(toks, i.wrapping_sub(1)),
             Some("the" | "your" | "su" | "el" | "votre" | "le" | "ihre" | "die" | "il" | "suo" | "vostro")
         )
+}
+
+/// Words that sound like a digit: "for 4 1 2" may be "four, 4, 1, 2".
+const HOMOPHONES: &[&str] = &["for", "to", "too", "o"];
+/// After a number, these make it the subject of a new clause ("… 0 1 4 8 is our
+/// number"): it names something else.
+const COPULA: &[&str] = &["is", "was", "are", "es", "est", "ist"];
+
+/// Whether the words at a run's edges may belong to it, or say it is something else:
+/// a digit's homophone just before ("is for 4 1 2"), a lone letter that is also a word
+/// just after at a pause or before more code ("3 X 9 E.", "8 0 8 O."), or a verb
+/// making the run a subject ("5 5 5, 0 1 4 8 is our number").
+fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
+    if run.start.checked_sub(1).is_some_and(|k| in_list(HOMOPHONES, word(toks, k))) {
+        return true;
+    }
+    let Some(after) = word(toks, run.end) else {
+        return false;
+    };
+    if AMBIGUOUS_LETTERS.contains(&after) {
+        let pause = matches!(toks.get(run.end + 1), Some(Tok::Stop | Tok::Comma) | None);
+        let more = unit_at(toks, run.end + 1, true).is_some_and(|u| !in_list(QUANTITY, word(toks, u.next)));
+        if pause || more {
+            return true;
+        }
+    }
+    COPULA.contains(&after)
+}
+
+/// Whether a run is taken as a code where it stands: whole, and nothing at its edges
+/// that could change it.
+fn takeable(toks: &[Tok], run: &Run) -> bool {
+    run.valid() && !cut_short(toks, run.end) && !doubtful_edges(toks, run)
 }
 
 /// Whether the code ending at `end` may go on after a word the reader did not know
@@ -501,7 +603,7 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             Tok::Phone => return None,
             Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
-                    if run.valid() && !cut_short(toks, run.end) {
+                    if takeable(toks, &run) {
                         return Some(run);
                     }
                     if run.ambiguous || run.valid() {
@@ -549,6 +651,11 @@ pub(super) enum Said {
     Code { code: String, corrects: bool },
     /// The code just said was taken back without a whole new one.
     Doubt,
+    /// The code just said is another kind of code ("that's our zip").
+    Withdraw { code: String },
+    /// Code characters that nothing explains, outside what was read as the code: if
+    /// they differ from the code, the conversation does not settle on one.
+    Stray { code: String },
     /// A reply accepting what the agent just read back.
     Affirm,
     /// A reply refusing it.
@@ -608,16 +715,34 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
         let mut j = end;
         let mut correcting = false;
         let mut limit = end + 10;
+        // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
+        let mut next_to_code = true;
         while j < toks.len() && j < limit {
             let w = match &toks[j] {
-                Tok::Comma | Tok::Stop => {
+                Tok::Comma => {
+                    j += 1;
+                    continue;
+                }
+                Tok::Stop => {
+                    next_to_code = false;
                     j += 1;
                     continue;
                 }
                 Tok::Time | Tok::Phone => break,
                 Tok::Word(w) | Tok::Letters(w) => w.as_str(),
             };
+            let first = std::mem::replace(&mut next_to_code, false);
+            // "9 4 1 1 0, that's our zip": the code just read is another code.
+            if first && names_other_code(toks, j) {
+                out.push(Said::Withdraw { code: current });
+                return end;
+            }
             if let Some(run) = run_at(toks, j) {
+                if run.valid() && run.code != current && doubtful_edges(toks, &run) {
+                    // A replacement or a second saying whose edges cannot be told.
+                    out.push(Said::Doubt);
+                    return end;
+                }
                 if run.valid() {
                     if correcting {
                         out.push(Said::Code { code: run.code.clone(), corrects: true });
@@ -641,7 +766,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                 }
                 break;
             }
-            if takes_back(toks, j) {
+            // "No" straight after the code takes it back, whatever follows.
+            if takes_back(toks, j) || (first && DENY.contains(&w)) {
                 // Once the host takes the code back, the replacement may come after
                 // any words ("that's the other party. Yours is …").
                 correcting = true;
@@ -663,9 +789,28 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
     }
 }
 
+/// Whether the words at `j`, right after a code, say it is another kind of code:
+/// "that's our zip", "is the parking code".
+fn names_other_code(toks: &[Tok], j: usize) -> bool {
+    if !in_list(&["that's", "thats", "that", "is", "it's", "its", "c'est", "es", "ist", "which"], word(toks, j)) {
+        return false;
+    }
+    let mut k = j + 1;
+    while k < toks.len() && k <= j + 4 {
+        match word(toks, k) {
+            Some(w) if OTHER_CODES.contains(&w) => return true,
+            Some(_) => k += 1,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Everything one host turn (consecutive utterances joined) says about the code.
 pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
     let mut out = Vec::new();
+    // Token ranges read as the code, its repeats and corrections.
+    let mut read: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     if answering {
         let mut affirmed = false;
@@ -676,11 +821,13 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
-                        if cut_short(toks, run.end) {
+                        if !takeable(toks, &run) {
                             break;
                         }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
+                        let start = run.start;
                         i = follow_ups(toks, run.end, run.code, &mut out);
+                        read.push((start, i));
                         break;
                     }
                     if let Some(next) = quantity_at(toks, i) {
@@ -719,12 +866,55 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
         match found {
             Some(run) => {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
+                let start = i;
                 i = follow_ups(toks, run.end, run.code, &mut out).max(i + 1);
+                read.push((start, i));
             }
             None => i += 1,
         }
     }
+    for run in runs(toks) {
+        let outside = read.iter().all(|&(from, to)| run.end <= from || run.start >= to);
+        if outside && run.code.chars().any(|c| c.is_ascii_digit()) && !explained(toks, &run) {
+            out.push(Said::Stray { code: run.code });
+        }
+    }
     out
+}
+
+/// Whether digits outside the code say what they are: another code or a possession
+/// before them ("gate code is", "table", "our"), a clock time ("7 30", "at 730"), a
+/// rate after them ("125 per person"), or a verb making them a subject ("… is our
+/// number").
+fn explained(toks: &[Tok], run: &Run) -> bool {
+    let mut k = run.start;
+    while k > 0 && k + 4 > run.start {
+        k -= 1;
+        match word(toks, k) {
+            Some(w)
+                if OTHER_CODES.contains(&w)
+                    || matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro") =>
+            {
+                return true;
+            }
+            Some(_) => {}
+            None if toks[k] == Tok::Stop => break,
+            None => {}
+        }
+    }
+    let at_time =
+        run.start.checked_sub(1).is_some_and(|k| in_list(&["at", "a", "um", "alle", "vers", "las"], word(toks, k)));
+    let words: Vec<&str> = toks[run.start..run.end].iter().filter_map(Tok::word).collect();
+    let clock = match words.as_slice() {
+        [h, m] => {
+            h.parse::<u32>().is_ok_and(|h| (1..=12).contains(&h))
+                && m.len() == 2
+                && m.parse::<u32>().is_ok_and(|m| m < 60)
+        }
+        _ => false,
+    };
+    let after = word(toks, run.end);
+    at_time || clock || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
 }
 
 /// Words that put "the number" / "the code" in a booking's context.
@@ -766,13 +956,15 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
 fn transparent(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
     let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    // "Alpha, bravo.", "3 3, okay.": the characters so far, perhaps with a backchannel.
     let echo = !words.is_empty() && {
         let mut i = 0;
         let mut all_code = true;
         while i < agent.len() {
             match &agent[i] {
-                Tok::Word(_) | Tok::Letters(_) => match unit_at(agent, i, true) {
+                Tok::Word(w) | Tok::Letters(w) => match unit_at(agent, i, true) {
                     Some(u) => i = u.next,
+                    None if BACKCHANNEL.contains(&w.as_str()) => i += 1,
                     None => {
                         all_code = false;
                         break;
@@ -786,23 +978,30 @@ fn transparent(agent: &[Tok]) -> bool {
     backchannel || echo
 }
 
+/// Where the code the host left unfinished starts, if `next` opens by saying it again
+/// and going on ("…is 7 1" then "7 1 9 9").
+fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
+    let mut end = host.len();
+    while end > 0 && host[end - 1] == Tok::Comma {
+        end -= 1;
+    }
+    let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end))?;
+    let first = next.iter().position(|t| t.word().is_some())?;
+    let restarted = run_at(next, first)?;
+    (restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
+        .then_some(unfinished.start)
+}
+
 /// Appends the host's next utterance. If it starts over the code the first one left
 /// unfinished ("…is 4 4" then "4 4 1 2"), the unfinished part gives way.
 fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
     if !matches!(host.last(), Some(Tok::Stop)) {
-        let mut end = host.len();
-        while end > 0 && host[end - 1] == Tok::Comma {
-            end -= 1;
-        }
-        let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end));
         let first = next.iter().position(|t| t.word().is_some());
         let opening = first.and_then(|f| run_at(&next, f));
-        if let (Some(unfinished), Some(restarted)) = (unfinished, opening.clone()) {
-            if restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code) {
-                host.truncate(unfinished.start);
-                host.extend(next);
-                return;
-            }
+        if let Some(start) = restart_of(host, &next) {
+            host.truncate(start);
+            host.extend(next);
+            return;
         }
         // Only an utterance that opens with code characters up to a pause goes on with
         // the code ("0 4,", "7. That's it."); "7 30 works for us" is something else.
@@ -829,8 +1028,9 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
                 && !matches!(host.last(), Some(Tok::Stop))
-                && transparent(agent)
-                && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+                && ((transparent(agent) && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0))))
+                    // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
+                    || restart_of(host, &toks).is_some())
             {
                 join(host, toks);
                 out.pop();
@@ -851,6 +1051,7 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
 pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut current: Option<String> = None;
     let mut conflict = false;
+    let mut strays: Vec<String> = Vec::new();
     let mut agent_before: Option<&[Tok]> = None;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
@@ -864,16 +1065,24 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
             || (code_in_play && !read_back.is_empty());
         for said in read_host_turn(toks, answering, !read_back.is_empty()) {
             match said {
-                Said::Code { code, corrects } => match &current {
+                Said::Code { code, corrects: true } => {
+                    current = Some(code);
+                    conflict = false;
+                }
+                Said::Code { code, corrects: false } => match &current {
+                    _ if conflict => {}
+                    None => current = Some(code),
                     Some(c) if *c == code => {}
-                    Some(_) if !corrects && !conflict => conflict = true,
-                    _ if corrects || current.is_none() => {
-                        current = Some(code);
-                        conflict = false;
-                    }
-                    _ => {}
+                    Some(_) => conflict = true,
                 },
-                Said::Doubt => conflict = true,
+                // Taken back: a code said later may replace it; nothing else will.
+                Said::Doubt => current = None,
+                Said::Withdraw { code } => {
+                    if current.as_ref() == Some(&code) && !conflict {
+                        current = None;
+                    }
+                }
+                Said::Stray { code } => strays.push(code),
                 // "No" to a read-back of the very code we heard: the host disowns it.
                 Said::Deny if read_back.iter().any(|r| Some(&r.code) == current.as_ref()) => conflict = true,
                 Said::Deny | Said::Affirm => {}
@@ -881,7 +1090,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         }
         agent_before = None;
     }
-    if conflict {
+    // Other code characters nobody explained: the code may be those instead.
+    if conflict || strays.iter().any(|s| Some(s) != current.as_ref()) {
         None
     } else {
         current
@@ -1054,6 +1264,73 @@ mod tests {
         assert_eq!(host(&["Su número de reserva es el 5 5 2 1 a nombre de García."]).as_deref(), Some("5521"));
         assert_eq!(host(&["Votre numéro de confirmation, c'est le 12 34 56."]).as_deref(), Some("123456"));
         assert_eq!(host(&["Die Postleitzahl ist 1 0 1 1 5, die Reservierung ist bestätigt."]), None);
+    }
+
+    #[test]
+    fn a_phone_number_given_as_the_answer_is_no_code() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Uh, 8 1 5, 5 5 5, 0 1 4 2, call if you need it.")]), None, "area code too");
+        assert_eq!(convo(&[ask, ("r", "Yeah, 5 5 5, 0 1 4 8 is the best number to reach us.")]), None);
+        assert_eq!(convo(&[ask, ("r", "Yeah, 5 5 5, 0 1 4 8.")]).as_deref(), Some("5550148"), "a 7-digit code");
+    }
+
+    #[test]
+    fn a_repeat_cut_short_or_slipping_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 6 1 9 4, 6 1 9."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 4 4 1 3."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 3."]), None, "a slip without a pause");
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None, "one long code or one said twice");
+        assert_eq!(host(&["Confirmation is 1 2 1 2 1 2."]).as_deref(), Some("121212"));
+        assert_eq!(host(&["Confirmation is fourteen, fourteen."]).as_deref(), Some("1414"));
+    }
+
+    #[test]
+    fn a_code_started_over_is_the_last_saying() {
+        assert_eq!(host(&["Your confirmation number is A 7 7, A 7 7 2."]).as_deref(), Some("A772"));
+        assert_eq!(host(&["Confirmation number is 2 2 8, uh, 2 2 8 6."]).as_deref(), Some("2286"));
+    }
+
+    #[test]
+    fn a_word_at_the_codes_edge_that_may_belong_to_it_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is O 7 7 1."]), None, "the letter O or a zero");
+        assert_eq!(host(&["Confirmation number is 8 0 8 O."]), None);
+        assert_eq!(host(&["Confirmation is 3 X 9 E."]), None);
+        assert_eq!(host(&["Your confirmation number is for 4 1 2."]), None, "four?");
+        assert_eq!(host(&["Confirmation number is to 8 8 1."]), None, "two?");
+        assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Su número de reserva es el 5 5 2 1 y 3 personas."]).as_deref(), Some("5521"));
+    }
+
+    #[test]
+    fn a_no_right_after_the_code_takes_it_back() {
+        let text = "Ihre Bestätigungsnummer ist 4 4 1 7, nein Moment, 4 4 7 1.";
+        assert_eq!(host(&[text]).as_deref(), Some("4471"));
+        assert_eq!(host(&["Ihre Bestätigungsnummer ist 4 4 1 7, nein Moment, da muss ich nochmal schauen."]), None);
+        assert_eq!(host(&["Confirmation is 5 5 8 2. No problem at all."]).as_deref(), Some("5582"));
+    }
+
+    #[test]
+    fn digits_named_another_code_after_they_are_said_are_not_the_code() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "It's 9 4 1 1 0, that's our zip, ha, we don't do those.")]), None);
+        let lines =
+            [ask, ("r", "Sure, 3 3 0 9, that's the parking code actually, sorry, the confirmation is 1 8 8 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("1882"));
+    }
+
+    #[test]
+    fn a_second_candidate_nothing_explains_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 4 4 0 9, or is it 4 4 9 0, I'm not sure."]), None);
+        assert_eq!(host(&["Confirmation is 7 7 1 4. Table number is 2 1 5."]).as_deref(), Some("7714"));
+        assert_eq!(host(&["Confirmation 6 2 1 8, the tasting menu is 125 per person."]).as_deref(), Some("6218"));
+        assert_eq!(host(&["Yes, 7 30 works. Confirmation is 4 4 1 2."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, the gate code is 9 9 8 1."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 under Kim, K I M."]).as_deref(), Some("4412"), "letters only");
+    }
+
+    #[test]
+    fn one_character_corrected_by_its_place() {
+        assert_eq!(host(&["Confirmation is 9 2 7 7, sorry, the first digit's an 8."]).as_deref(), Some("8277"));
     }
 
     #[test]

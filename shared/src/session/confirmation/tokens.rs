@@ -82,7 +82,8 @@ const FRENCH_NUMBER_PARTS: &[&str] = &[
 const FRENCH_TENS: &[&str] = &["dix", "vingt", "trente", "quarante", "cinquante", "soixante", "quatre"];
 
 /// Nouns whose "'s" is "is": "confirmation's 4412", "number's 4412".
-const IS_CONTRACTED: &[&str] = &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name"];
+const IS_CONTRACTED: &[&str] =
+    &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name", "digit", "letter"];
 
 fn is_time(core: &str) -> bool {
     let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
