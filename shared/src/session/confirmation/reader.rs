@@ -521,8 +521,18 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
         )
 }
 
-/// Words that sound like a digit: "for 4 1 2" may be "four, 4, 1, 2".
-const HOMOPHONES: &[&str] = &["for", "to", "too", "o"];
+/// Words that sound like a digit or a letter: "for 4 1 2" may be "four, 4, 1, 2", and
+/// "bee 4 4 1" may be "B 4 4 1".
+const HOMOPHONES: &[&str] = &[
+    "for", "to", "too", "o", "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea",
+    "pee", "tea", "tee", "vee", "zee", "zed", "eye", "cue", "queue", "ex",
+];
+/// Of those, the ones that may end a code too ("4 4 1 see"); "for" and "to" after a
+/// code are ordinary ("4412 for 2 people").
+const HOMOPHONES_AFTER: &[&str] = &[
+    "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea", "pee", "tea", "tee", "vee",
+    "zee", "zed", "eye", "cue", "queue", "ex",
+];
 /// After a number, these make it the subject of a new clause ("… 0 1 4 8 is our
 /// number"): it names something else.
 const COPULA: &[&str] = &["is", "was", "are", "es", "est", "ist"];
@@ -538,7 +548,7 @@ fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
     let Some(after) = word(toks, run.end) else {
         return false;
     };
-    if AMBIGUOUS_LETTERS.contains(&after) {
+    if AMBIGUOUS_LETTERS.contains(&after) || HOMOPHONES_AFTER.contains(&after) {
         let pause = matches!(toks.get(run.end + 1), Some(Tok::Stop | Tok::Comma) | None);
         let more = unit_at(toks, run.end + 1, true).is_some_and(|u| !in_list(QUANTITY, word(toks, u.next)));
         if pause || more {
@@ -709,8 +719,9 @@ fn takes_back(toks: &[Tok], j: usize) -> bool {
         || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)))
 }
 
-/// After a code ending at `end`: repeats collapse, corrections replace.
-fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<Said>) -> usize {
+/// After a code ending at `end`: repeats collapse, corrections replace. `strong` when
+/// the code followed a trigger that names the booking's code on its own.
+fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, out: &mut Vec<Said>) -> usize {
     'outer: loop {
         let mut j = end;
         let mut correcting = false;
@@ -733,7 +744,7 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
             };
             let first = std::mem::replace(&mut next_to_code, false);
             // "9 4 1 1 0, that's our zip": the code just read is another code.
-            if first && names_other_code(toks, j) {
+            if first && names_other_code(toks, j, strong) {
                 out.push(Said::Withdraw { code: current });
                 return end;
             }
@@ -790,9 +801,12 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
 }
 
 /// Whether the words at `j`, right after a code, say it is another kind of code:
-/// "that's our zip", "is the parking code".
-fn names_other_code(toks: &[Tok], j: usize) -> bool {
-    if !in_list(&["that's", "thats", "that", "is", "it's", "its", "c'est", "es", "ist", "which"], word(toks, j)) {
+/// "that's our zip", "is the parking code"; after a bare "code" or an answer with no
+/// trigger, also "for the garage".
+fn names_other_code(toks: &[Tok], j: usize, strong: bool) -> bool {
+    let lead = ["that's", "thats", "that", "is", "it's", "its", "c'est", "es", "ist", "which"];
+    let weak_lead = ["for", "para", "pour", "fur", "per", "on", "at"];
+    if !(in_list(&lead, word(toks, j)) || (!strong && in_list(&weak_lead, word(toks, j)))) {
         return false;
     }
     let mut k = j + 1;
@@ -821,12 +835,13 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
-                        if !takeable(toks, &run) {
+                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer.
+                        if !takeable(toks, &run) || explained(toks, &run) {
                             break;
                         }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
                         let start = run.start;
-                        i = follow_ups(toks, run.end, run.code, &mut out);
+                        i = follow_ups(toks, run.end, run.code, false, &mut out);
                         read.push((start, i));
                         break;
                     }
@@ -862,12 +877,13 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
     }
     let context = answering || near(toks, 0, toks.len(), BOOKED);
     while i < toks.len() {
-        let found = trigger_at(toks, i, context).and_then(|(after, strong)| read_after_trigger(toks, after, strong));
+        let found = trigger_at(toks, i, context)
+            .and_then(|(after, strong)| read_after_trigger(toks, after, strong).map(|run| (run, strong)));
         match found {
-            Some(run) => {
+            Some((run, strong)) => {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
                 let start = i;
-                i = follow_ups(toks, run.end, run.code, &mut out).max(i + 1);
+                i = follow_ups(toks, run.end, run.code, strong, &mut out).max(i + 1);
                 read.push((start, i));
             }
             None => i += 1,
@@ -902,8 +918,10 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
             None => {}
         }
     }
-    let at_time =
-        run.start.checked_sub(1).is_some_and(|k| in_list(&["at", "a", "um", "alle", "vers", "las"], word(toks, k)));
+    let at_time = run
+        .start
+        .checked_sub(1)
+        .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
     let words: Vec<&str> = toks[run.start..run.end].iter().filter_map(Tok::word).collect();
     let clock = match words.as_slice() {
         [h, m] => {
@@ -915,6 +933,16 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
     };
     let after = word(toks, run.end);
     at_time || clock || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+}
+
+/// Whether a host turn opens by taking back what it said before: "oh wait, it's …",
+/// "sorry, I misread, …".
+fn opens_with_correction(toks: &[Tok]) -> bool {
+    toks.iter()
+        .enumerate()
+        .take(6)
+        .take_while(|(k, _)| run_at(toks, *k).is_none_or(|r| !r.valid()))
+        .any(|(k, t)| t.word().is_some_and(|w| CORRECTION.contains(&w)) && takes_back(toks, k))
 }
 
 /// Words that put "the number" / "the code" in a booking's context.
@@ -1060,9 +1088,10 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         }
         let code_in_play = current.is_some() || conflict;
         let read_back = agent_before.map(runs).unwrap_or_default();
-        // The agent asked about the code, or read one back: the reply may be the code.
+        // The agent asked about the code, or read one back, or the host comes back to
+        // it ("Oh wait, it's 4413"): the reply may be the code.
         let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
-            || (code_in_play && !read_back.is_empty());
+            || (code_in_play && (!read_back.is_empty() || opens_with_correction(toks)));
         for said in read_host_turn(toks, answering, !read_back.is_empty()) {
             match said {
                 Said::Code { code, corrects: true } => {
@@ -1090,8 +1119,16 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         }
         agent_before = None;
     }
-    // Other code characters nobody explained: the code may be those instead.
-    if conflict || strays.iter().any(|s| Some(s) != current.as_ref()) {
+    // Other code characters nobody explained: the code may be those instead. The
+    // agent's own digits (its phone number, the party, the time) said back are not.
+    let agent_said: Vec<String> = turns
+        .iter()
+        .filter(|(speaker, _)| *speaker == Speaker::Agent)
+        .flat_map(|(_, toks)| runs(toks))
+        .map(|r| r.code)
+        .collect();
+    let unexplained = strays.iter().any(|s| Some(s) != current.as_ref() && !agent_said.contains(s));
+    if conflict || unexplained {
         None
     } else {
         current
@@ -1258,6 +1295,8 @@ mod tests {
             Some("7732")
         );
         assert_eq!(host(&["Votre numéro de réservation est le A B 4 4 2."]).as_deref(), Some("AB442"));
+        let text = "Votre numéro de réservation est le 8 8 1 4, à 20 h 30, pour deux.";
+        assert_eq!(host(&[text]).as_deref(), Some("8814"), "à is never the letter A");
         assert_eq!(host(&["Ihre Reservierungsnummer ist die 4 4 1 2 für 19 Uhr."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Il numero di prenotazione è il 3 3 9 4 per due persone."]).as_deref(), Some("3394"));
@@ -1331,6 +1370,45 @@ mod tests {
     #[test]
     fn one_character_corrected_by_its_place() {
         assert_eq!(host(&["Confirmation is 9 2 7 7, sorry, the first digit's an 8."]).as_deref(), Some("8277"));
+    }
+
+    #[test]
+    fn a_letters_homophone_at_the_edge_gives_no_code() {
+        assert_eq!(host(&["Your confirmation number is, uh, bee 4 4 1."]), None);
+        assert_eq!(host(&["Confirmation is kay 7 7 1."]), None);
+        assert_eq!(host(&["Confirmation number is 7 7 2 see."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 see you Friday."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_time_given_as_the_answer_is_no_code() {
+        let lines = [("a", "Do you have a confirmation number?"), ("r", "Sure, 7 30 for 4 people, you'll get a text.")];
+        assert_eq!(convo(&lines), None);
+    }
+
+    #[test]
+    fn a_bare_code_for_something_else_is_not_the_booking() {
+        assert_eq!(host(&["You're booked. The code's 4 4 1 2 for the garage."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 for the table by the window."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_host_coming_back_to_correct_the_code_replaces_it() {
+        let lines = [
+            ("r", "Confirmation number is 5 5 1 7."),
+            ("a", "Great, thank you."),
+            ("r", "Oh wait, sorry, it's 5 5 7 1."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("5571"));
+    }
+
+    #[test]
+    fn the_agents_own_digits_said_back_are_no_second_code() {
+        let lines = [
+            ("a", "My callback number is 555 0198."),
+            ("r", "5 5 5, 0 1 9 8, got it. And your confirmation number is 6 0 2 2."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("6022"));
     }
 
     #[test]

@@ -205,7 +205,8 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
     let mut out = Vec::new();
     for original in text.split_whitespace() {
         let capitals = capital_letters(original);
-        let folded = fold(original);
+        // The French "à" is never the letter A: it keeps its accent.
+        let folded = if original.trim_end_matches([',', '.']) == "à" { original.to_owned() } else { fold(original) };
         let chunk = folded.as_str();
         let bare = chunk.trim_end_matches([',', '.', ':', ';']);
         if bare.len() > 2 && bare.starts_with('(') && bare.ends_with(')') {
@@ -302,5 +303,6 @@ mod tests {
         assert_eq!(words("It's PQ 7, OK, SMS"), ["it's", "<pq>", "7", ",", "ok", ",", "sms"]);
         assert_eq!(words("4412 $40 25€"), ["4412", "<time>", "<time>"]);
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
+        assert_eq!(words("4, à 20 h, À"), ["4", ",", "à", "20", "h", ",", "a"]);
     }
 }
