@@ -1,12 +1,31 @@
 //! Reads the host's confirmation code out of a conversation.
 //!
+//! What it promises: a code it gives is one the host said, read the same way each time
+//! the host said it, with nothing else the host said that could be the code instead.
+//! When that cannot be shown it gives no code, since a miss is better than a wrong code.
+//!
 //! A code is a run of code characters (digits, number words, letters, NATO words,
 //! "A as in apple", "double seven") that follows a trigger ("confirmation number is,
 //! uh,") or answers the agent's question about the code. The run ends at a sentence's
 //! end, a time, a phone number, a quantity ("2 people", "30 pm") or any other word.
-//! Consecutive host utterances are read as one (also across the agent's "mm-hm");
-//! a correction ("no, sorry, …") replaces the code and a repeat collapses; two
-//! different codes with nothing to choose between them give no code at all.
+//! Consecutive host utterances are read as one (also across the agent's "mm-hm" or
+//! echo, or when the host starts the code over); a correction ("no, sorry, …", and a
+//! later "oh wait, it's …") replaces the code and a repeat collapses.
+//!
+//! It gives no code when:
+//! - two different codes are given and neither takes the other back ("4 4 0 9, or is it
+//!   4 4 9 0"), or code characters outside the code are not explained by what they are
+//!   (another code's name or "our" before them, a clock time, "per person" or "is our
+//!   number" after them, the agent's own digits said back);
+//! - where the code starts or ends cannot be told: a time or party size glued on
+//!   ("3 9 2 0 1 2 people"), more code characters after an unknown word, or a word at
+//!   its edge that may be a character ("for 4 1 2", "O 7 7 1", "3 X 9 E.", "bee 4 4 1");
+//! - a repeat is cut short or slips ("6 1 9 4, 6 1 9", "4 4 1 2 4 4 1 3"), repeats with
+//!   no pause at all ("4 4 1 2 4 4 1 2"), or a letter is said and then spelled ("D, D as
+//!   in dog": once or twice?);
+//! - the host takes the code back with nothing whole in its place ("…, no wait",
+//!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
+//! - the only digits are a phone number said in groups ("815, 555, 0142").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -1384,6 +1403,9 @@ mod tests {
     fn a_time_given_as_the_answer_is_no_code() {
         let lines = [("a", "Do you have a confirmation number?"), ("r", "Sure, 7 30 for 4 people, you'll get a text.")];
         assert_eq!(convo(&lines), None);
+        for reply in ["Oui, pour 20 h 30.", "Oui, c'est pour 20h30."] {
+            assert_eq!(convo(&[("a", "Vous avez un numéro de confirmation ?"), ("r", reply)]), None, "{reply}");
+        }
     }
 
     #[test]

@@ -741,6 +741,7 @@ pub const STALLING: &[&str] = &[
     "numbers",
     "letters",
     "digits",
+    "spell",
 ];
 
 /// Agent lines that only keep the host talking: "uh-huh", "mm-hm", "okay".
