@@ -186,6 +186,12 @@ fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
 
 fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if let Some(Tok::Letters(letters)) = toks.get(i) {
+        // A capital "A as in apple".
+        if let Some(next) =
+            letters.chars().next().filter(|_| letters.len() == 1).and_then(|l| spelled_example(toks, i + 1, l))
+        {
+            return Some(Unit { chars: letters.to_ascii_uppercase(), next, numeric: false });
+        }
         // "PQ 7 7 2": capitals run together are letters only next to the rest of a code.
         return (in_run || plain_unit_follows(toks, i + 1)).then(|| Unit {
             chars: letters.to_ascii_uppercase(),
@@ -220,6 +226,10 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if w == "oh" {
         // "Oh," opening a sentence is an exclamation; inside a code, or before more of
         // one, it is zero.
+        let sentence_start = i == 0 || matches!(toks.get(i - 1), Some(Tok::Stop));
+        if !in_run && sentence_start && toks.get(i + 1) == Some(&Tok::Comma) {
+            return None;
+        }
         let ends = matches!(toks.get(i + 1), Some(Tok::Stop) | None);
         return (plain_unit_follows(toks, i + 1) || (in_run && ends)).then(|| Unit {
             chars: "0".into(),
@@ -240,6 +250,11 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
             return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next, numeric: false });
         }
         if AMBIGUOUS_LETTERS.contains(&w) && !(LETTER_IF_FOLLOWED.contains(&w) && plain_unit_follows(toks, i + 1)) {
+            return None;
+        }
+        // A lower-case "a" opening a run is the article ("it's a 7 7 3"); the letter is
+        // written "A".
+        if w == "a" && !in_run {
             return None;
         }
         return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next: i + 1, numeric: false });
@@ -372,6 +387,10 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     }
     if units.is_empty() {
         return None;
+    }
+    // "is, oh, 4 4 1 2": a hesitation or a zero, which cannot be told.
+    if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
+        ambiguous = true;
     }
     match phone_in(&units, &group_starts) {
         // "815, 555, 0142": the whole run is a phone number.
@@ -543,7 +562,7 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
 /// Words that sound like a digit or a letter: "for 4 1 2" may be "four, 4, 1, 2", and
 /// "bee 4 4 1" may be "B 4 4 1".
 const HOMOPHONES: &[&str] = &[
-    "for", "to", "too", "o", "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea",
+    "for", "to", "too", "o", "a", "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea",
     "pee", "tea", "tee", "vee", "zee", "zed", "eye", "cue", "queue", "ex",
 ];
 /// Of those, the ones that may end a code too ("4 4 1 see"); "for" and "to" after a
@@ -1431,6 +1450,22 @@ mod tests {
             ("r", "5 5 5, 0 1 9 8, got it. And your confirmation number is 6 0 2 2."),
         ];
         assert_eq!(convo(&lines).as_deref(), Some("6022"));
+    }
+
+    #[test]
+    fn an_oh_opening_the_code_is_a_word_or_unknown() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Oh, 4 4 1 2.")]).as_deref(), Some("4412"), "an exclamation");
+        assert_eq!(host(&["Your confirmation number is, oh, 4 4 1 2."]), None, "oh: a zero or a pause");
+        assert_eq!(host(&["Confirmation number is oh 4 4 1 2."]).as_deref(), Some("04412"));
+    }
+
+    #[test]
+    fn a_lower_case_a_opening_the_code_may_be_the_article() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "It's a 7 7 3.")]), None, "the article, or the letter A");
+        assert_eq!(host(&["Your confirmation is A 7 3 X."]).as_deref(), Some("A73X"));
+        assert_eq!(host(&["Your confirmation is A as in apple, 7, 3."]).as_deref(), Some("A73"));
     }
 
     #[test]
