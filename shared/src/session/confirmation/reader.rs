@@ -21,8 +21,7 @@
 //!   ("3 9 2 0 1 2 people"), more code characters after an unknown word, or a word at
 //!   its edge that may be a character ("for 4 1 2", "O 7 7 1", "3 X 9 E.", "bee 4 4 1");
 //! - a repeat is cut short or slips ("6 1 9 4, 6 1 9", "4 4 1 2 4 4 1 3"), repeats with
-//!   no pause at all ("4 4 1 2 4 4 1 2"), or a letter is said and then spelled ("D, D as
-//!   in dog": once or twice?);
+//!   no pause at all ("4 4 1 2 4 4 1 2");
 //! - the host takes the code back with nothing whole in its place ("…, no wait",
 //!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
 //! - the only digits are a phone number said in groups ("815, 555, 0142").
@@ -290,6 +289,8 @@ const ONE_AS_PRONOUN: &[&str] = &[
 
 /// Words that join the last character of a code: "four, eight, eight and one".
 const LAST_JOINERS: &[&str] = &["and", "y", "et", "und", "e"];
+const ENGLISH_DIGITS: &[&str] =
+    &["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "niner"];
 
 /// The run of code characters starting exactly at `start`, if one does.
 pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
@@ -321,9 +322,21 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                 }
             }
             // "…, and F": a last character after "and".
-            if in_list(LAST_JOINERS, word(toks, j)) {
+            if matches!(toks.get(j), Some(Tok::Word(w)) if LAST_JOINERS.contains(&w.as_str())) {
                 match unit_at(toks, j + 1, true) {
-                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => j += 1,
+                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => {
+                        // "… 1 2 e 7": "and" in Italian, or the letter E? Only a number
+                        // word in the joiner's own language ("e sette", "y uno") tells.
+                        let lone_letter = word(toks, j).is_some_and(|w| w.len() == 1);
+                        let foreign_word = word(toks, j + 1).is_some_and(|w| {
+                            digit(w).is_some() && !ENGLISH_DIGITS.contains(&w) && !w.starts_with(char::is_numeric)
+                        });
+                        if lone_letter && !foreign_word {
+                            ambiguous = true;
+                            break;
+                        }
+                        j += 1;
+                    }
                     _ => break,
                 }
             }
@@ -358,18 +371,24 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                 None => break,
             }
         };
-        // "D, D as in dog": the letter, then spelled; or a double D? It cannot be told.
+        // "D, D as in dog": the letter said, then spelled, is one letter (a double one
+        // is said "double D" or spelled twice).
         let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
         if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
-            ambiguous = true;
+            units.pop();
+            pauses.retain(|&p| p < units.len());
+            group_starts.retain(|&g| g < units.len());
         }
         let after = word(toks, unit.next);
         if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
             // "…2, 2 people" ends the code; so does "…2, 7 30 pm" (back to the comma);
             // "3 9 2 0 1 2 people" cannot say where it ended.
+            // Only an hour goes back to the comma: "…3 4, 0 4 people" cannot be told.
             if !units.is_empty() && !separated {
+                let hour =
+                    |u: &Unit| !u.chars.starts_with('0') && u.chars.parse::<u32>().is_ok_and(|h| (1..=23).contains(&h));
                 match group_starts.last() {
-                    Some(&g) if g > 0 => units.truncate(g),
+                    Some(&g) if g > 0 && units.len() == g + 1 && hour(&units[g]) => units.truncate(g),
                     _ => ambiguous = true,
                 }
             }
@@ -1152,6 +1171,17 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 Said::Stray { code } => strays.push(code),
                 // "No" to a read-back of the very code we heard: the host disowns it.
                 Said::Deny if read_back.iter().any(|r| Some(&r.code) == current.as_ref()) => conflict = true,
+                // "Yes" to a read-back of another code the length of ours: which is it?
+                Said::Affirm
+                    if agent_before.is_some_and(|agent| {
+                        let said: Vec<Run> = runs(agent).into_iter().filter(|r| !explained(agent, r)).collect();
+                        let ours = current.as_ref();
+                        !said.iter().any(|r| Some(&r.code) == ours)
+                            && said.iter().any(|r| ours.is_some_and(|c| c.len() == r.code.len()))
+                    }) =>
+                {
+                    conflict = true
+                }
                 Said::Deny | Said::Affirm => {}
             }
         }
@@ -1362,6 +1392,13 @@ mod tests {
     }
 
     #[test]
+    fn a_letter_said_then_spelled_is_one_letter() {
+        let text = "Confirmation number is B 4 1, actually make that D, D as in dog, 4 1.";
+        assert_eq!(host(&[text]).as_deref(), Some("D41"));
+        assert_eq!(host(&["Confirmation is G as in George, G as in George, 5 1."]).as_deref(), Some("GG51"));
+    }
+
+    #[test]
     fn a_code_started_over_is_the_last_saying() {
         assert_eq!(host(&["Your confirmation number is A 7 7, A 7 7 2."]).as_deref(), Some("A772"));
         assert_eq!(host(&["Confirmation number is 2 2 8, uh, 2 2 8 6."]).as_deref(), Some("2286"));
@@ -1371,7 +1408,7 @@ mod tests {
     fn a_word_at_the_codes_edge_that_may_belong_to_it_gives_no_code() {
         assert_eq!(host(&["Confirmation number is O 7 7 1."]), None, "the letter O or a zero");
         assert_eq!(host(&["Confirmation number is 8 0 8 O."]), None);
-        assert_eq!(host(&["Confirmation is 3 X 9 E."]), None);
+        assert_eq!(host(&["Confirmation is 3 X 9 e."]), None);
         assert_eq!(host(&["Your confirmation number is for 4 1 2."]), None, "four?");
         assert_eq!(host(&["Confirmation number is to 8 8 1."]), None, "two?");
         assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
@@ -1466,6 +1503,28 @@ mod tests {
         assert_eq!(convo(&[ask, ("r", "It's a 7 7 3.")]), None, "the article, or the letter A");
         assert_eq!(host(&["Your confirmation is A 7 3 X."]).as_deref(), Some("A73X"));
         assert_eq!(host(&["Your confirmation is A as in apple, 7, 3."]).as_deref(), Some("A73"));
+    }
+
+    #[test]
+    fn a_lone_letter_joining_the_last_character_is_read_only_in_its_language() {
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 e 7."]), None, "and, or the letter E?");
+        assert_eq!(host(&["Il numero di conferma è quattro, quattro, uno e sette."]).as_deref(), Some("4417"));
+        assert_eq!(host(&["Confirmation number is 3 X 9 E."]).as_deref(), Some("3X9E"), "a capital is the letter");
+        assert_eq!(host(&["Confirmation number is four, eight, eight and one."]).as_deref(), Some("4881"));
+    }
+
+    #[test]
+    fn a_quantity_after_the_code_goes_back_to_the_comma_only_over_an_hour() {
+        assert_eq!(host(&["Confirmation number is 3 3 4, 0 4 people."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 7 30 pm."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_host_agreeing_to_a_different_read_back_gives_no_code() {
+        let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 2 1?"), ("r", "Yeah.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 1 2, and that's at 7 30?"), ("r", "Yeah.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
     }
 
     #[test]

@@ -224,8 +224,9 @@ const CAPITAL_WORDS: &[&str] = &[
 
 fn capital_letters(original: &str) -> bool {
     let core = original.trim_matches(|c: char| !c.is_alphanumeric());
-    // A lone capital "A" is the letter (the article is written "a"); "I" is a pronoun.
-    core == "A"
+    // A lone capital "A", "E" or "Y" is the letter (the article "a" and the Italian and
+    // Spanish "e" and "y" are written small); "I" is a pronoun, "O" often a zero.
+    matches!(core, "A" | "E" | "Y")
         || (2..=4).contains(&core.len())
             && core.chars().all(|c| c.is_ascii_uppercase())
             && !CAPITAL_WORDS.contains(&core)
@@ -331,7 +332,10 @@ mod tests {
         assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
         assert_eq!(words("ZQ-4471, 44-12, 4,412"), ["zq4471", ",", "4412", ",", "4412"]);
         assert_eq!(words("It's PQ 7, OK, SMS"), ["it's", "<pq>", "7", ",", "ok", ",", "sms"]);
-        assert_eq!(words("A, a, I"), ["<a>", ",", "a", ",", "i"]);
+        assert_eq!(
+            words("A, a, I, E, e, Y, y"),
+            ["<a>", ",", "a", ",", "i", ",", "<e>", ",", "e", ",", "<y>", ",", "y"]
+        );
         assert_eq!(words("4412 $40 25€"), ["4412", "<time>", "<time>"]);
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
         assert_eq!(words("4, à 20 h, À"), ["4", ",", "à", "<time>", ",", "a"]);
