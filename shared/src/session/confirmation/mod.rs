@@ -52,7 +52,18 @@ fn affirms(reply: &[Tok], code: &str) -> bool {
     opens_yes && !takes_back && !other_code
 }
 
+/// Whether the host's own words hold a code as long as `code` but different: then a
+/// "yes" to the agent's read-back does not settle it.
+fn host_said_other(turns: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
+    turns
+        .iter()
+        .filter(|(speaker, _)| *speaker == Speaker::Restaurant)
+        .flat_map(|(_, toks)| runs(toks))
+        .any(|r| r.code != code && r.code.len() == code.len())
+}
+
 /// The last code the agent read back and the host accepted; with `only`, that code.
+/// Never one the host's own words contradict.
 fn read_back_confirmed(turns: &[(Speaker, Vec<Tok>)], only: Option<&str>) -> Option<String> {
     let mut found = None;
     for (k, (speaker, toks)) in turns.iter().enumerate() {
@@ -75,7 +86,7 @@ fn read_back_confirmed(turns: &[(Speaker, Vec<Tok>)], only: Option<&str>) -> Opt
             found = Some(run.code);
         }
     }
-    found
+    found.filter(|code| !host_said_other(turns, code))
 }
 
 /// The outcome with its code checked against the transcript: the host's own words
@@ -262,6 +273,18 @@ mod tests {
         let refused =
             [line(Speaker::Agent, "So that's K 9 1 4?", 1000), line(Speaker::Restaurant, "No, not quite.", 2000)];
         assert_eq!(verify(reported(Some("K914")), &refused).code_verification, Some(CodeVerification::Unverifiable));
+    }
+
+    #[test]
+    fn a_yes_to_a_read_back_the_hosts_words_contradict_confirms_nothing() {
+        let transcript = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "So the confirmation is 4 4 2 1?", 1000),
+            line(Speaker::Restaurant, "Yeah.", 2000),
+        ];
+        assert_eq!(verify(reported(None), &transcript).confirmation_number, None);
+        let reported_other = verify(reported(Some("4421")), &transcript);
+        assert_eq!(reported_other.code_verification, Some(CodeVerification::Unverifiable));
     }
 
     #[test]
