@@ -738,6 +738,8 @@ fn answer_opening(w: &str) -> bool {
         || CORRECTION.contains(&w)
         || STALLING.contains(&w)
         || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+        // "claro", "bien sûr", "klar", "ecco": the same openings in the other languages.
+        || matches!(w, "claro" | "bueno" | "vale" | "bien" | "sur" | "voila" | "klar" | "naturlich" | "gerne" | "ecco" | "certamente")
 }
 
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
@@ -956,7 +958,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
 }
 
 /// Whether digits outside the code say what they are: another code or a possession
-/// before them ("gate code is", "table", "our"), a clock time ("7 30", "at 730"), a
+/// before them ("gate code is", "table", "our"), a clock time ("7 30", "19 30", "at 730"), a
 /// rate after them ("125 per person"), or a verb making them a subject ("… is our
 /// number").
 fn explained(toks: &[Tok], run: &Run) -> bool {
@@ -981,11 +983,7 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
         .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
     let words: Vec<&str> = toks[run.start..run.end].iter().filter_map(Tok::word).collect();
     let clock = match words.as_slice() {
-        [h, m] => {
-            h.parse::<u32>().is_ok_and(|h| (1..=12).contains(&h))
-                && m.len() == 2
-                && m.parse::<u32>().is_ok_and(|m| m < 60)
-        }
+        [h, m] => h.parse::<u32>().is_ok_and(|h| h <= 23) && m.len() == 2 && m.parse::<u32>().is_ok_and(|m| m < 60),
         _ => false,
     };
     let after = word(toks, run.end);
@@ -1171,6 +1169,11 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 Said::Stray { code } => strays.push(code),
                 // "No" to a read-back of the very code we heard: the host disowns it.
                 Said::Deny if read_back.iter().any(|r| Some(&r.code) == current.as_ref()) => conflict = true,
+                // "Sorry, wrong one." with nothing read back: the code is taken back ("Sorry,
+                // one more thing" is not: it has no "no", "wrong" or "not").
+                Said::Deny if read_back.is_empty() && toks.iter().filter_map(Tok::word).any(|w| DENY.contains(&w)) => {
+                    current = None
+                }
                 // "Yes" to a read-back of another code the length of ours: which is it?
                 Said::Affirm
                     if agent_before.is_some_and(|agent| {
@@ -1524,6 +1527,31 @@ mod tests {
         let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 2 1?"), ("r", "Yeah.")];
         assert_eq!(convo(&lines), None);
         let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 1 2, and that's at 7 30?"), ("r", "Yeah.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_time_on_the_24_hour_clock_given_as_the_answer_is_no_code() {
+        for (ask, reply) in [
+            ("Do you have a confirmation number?", "Yeah, 19 30."),
+            ("Ha un numero di conferma?", "Sì, 20 30."),
+            ("Haben Sie eine Bestätigungsnummer?", "Ja, 19 30."),
+        ] {
+            assert_eq!(convo(&[("a", ask), ("r", reply)]), None, "{reply}");
+        }
+        let lines = [("a", "¿Tiene un número de confirmación?"), ("r", "Sí, claro, es el 4 4 1 2, para 4 personas.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_host_taking_the_code_back_in_a_later_turn_leaves_none() {
+        let lines = [("r", "Confirmation number 4 4 1 2."), ("a", "Thank you."), ("r", "Sorry, wrong one. Hang on.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [
+            ("r", "Confirmation number 4 4 1 2."),
+            ("a", "Thank you."),
+            ("r", "Sorry, one more thing, we close at 10."),
+        ];
         assert_eq!(convo(&lines).as_deref(), Some("4412"));
     }
 
