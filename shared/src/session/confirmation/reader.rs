@@ -1374,6 +1374,15 @@ mod tests {
         assert_eq!(host(&["Su número de reserva es el 5 5 2 1 a nombre de García."]).as_deref(), Some("5521"));
         assert_eq!(host(&["Votre numéro de confirmation, c'est le 12 34 56."]).as_deref(), Some("123456"));
         assert_eq!(host(&["Die Postleitzahl ist 1 0 1 1 5, die Reservierung ist bestätigt."]), None);
+        // A table, gate or parking number said besides is no second code, in any language.
+        for text in [
+            "Su número de reserva es el 4 4 1 2, mesa 1 2 4.",
+            "Il numero di prenotazione è 4 4 1 2, tavolo 1 2 4.",
+            "Ihre Reservierungsnummer ist 4 4 1 2, Tisch 1 2 4.",
+            "Votre numéro de réservation est le 4 4 1 2, portail 1 2 4 5.",
+        ] {
+            assert_eq!(host(&[text]).as_deref(), Some("4412"), "{text}");
+        }
     }
 
     #[test]
