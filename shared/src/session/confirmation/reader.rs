@@ -323,19 +323,24 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             }
             // "…, and F": a last character after "and".
             if matches!(toks.get(j), Some(Tok::Word(w)) if LAST_JOINERS.contains(&w.as_str())) {
-                match unit_at(toks, j + 1, true) {
+                // "…, 7, and... 3.": the last character may come after a pause.
+                let mut k = j + 1;
+                while matches!(toks.get(k), Some(Tok::Stop | Tok::Comma)) {
+                    k += 1;
+                }
+                match unit_at(toks, k, true) {
                     Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => {
                         // "… 1 2 e 7": "and" in Italian, or the letter E? Only a number
                         // word in the joiner's own language ("e sette", "y uno") tells.
                         let lone_letter = word(toks, j).is_some_and(|w| w.len() == 1);
-                        let foreign_word = word(toks, j + 1).is_some_and(|w| {
+                        let foreign_word = word(toks, k).is_some_and(|w| {
                             digit(w).is_some() && !ENGLISH_DIGITS.contains(&w) && !w.starts_with(char::is_numeric)
                         });
                         if lone_letter && !foreign_word {
                             ambiguous = true;
                             break;
                         }
-                        j += 1;
+                        j = k;
                     }
                     _ => break,
                 }
@@ -478,42 +483,44 @@ fn phone_in(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
     None
 }
 
-/// The code in a run that may hold it more than once: said again in full after a pause
-/// it is one code ("4 4 1 2, 4 4 1 2"), and started over it is the last whole saying
-/// ("A 7 7, A 7 7 2"). `None` when the repeat is cut short ("6 1 9 4, 6 1 9"), slips
-/// by one character ("4 4 1 2, 4 4 1 3", also without a pause), or repeats with no
-/// pause at all ("4 4 1 2 4 4 1 2": one long code, or one said twice?).
+/// The code in a run that may hold it more than once, judged at its seams (a pause, or
+/// two words of several characters side by side: "A73X A73X"): said again in full it
+/// is one code ("4 4 1 2, 4 4 1 2"), and started over at the last pause it is the last
+/// saying ("A 7 7, A 7 7 2"). `None` when the last group only repeats the
+/// code's start or end ("6 1 9 4, 6 1 9", "4 4 1 2, 1 2"), slips by one character
+/// ("4 4 1 2, 4 4 1 3", also without a pause), or the code repeats with no seam at all
+/// ("4 4 1 2 4 4 1 2": one long code, or one said twice?).
 fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
     let code: String = units.iter().map(|u| u.chars.as_str()).collect();
-    let mut offsets = Vec::with_capacity(units.len());
-    let mut at = 0;
-    for u in units {
-        offsets.push(at);
-        at += u.chars.len();
-    }
-    // A pause, or the seam between two words of several characters ("A73X A73X").
-    let seams: Vec<usize> = (1..units.len())
-        .filter(|&k| pauses.contains(&k) || (units[k - 1].chars.len() > 1 && units[k].chars.len() > 1))
-        .collect();
-    for &k in &seams {
-        let (Some(head), Some(rest)) = (code.get(..offsets[k]), code.get(offsets[k]..)) else {
-            continue;
-        };
-        if head.len() < 2 {
-            continue;
-        }
+    let split = |k: usize| {
+        let offset: usize = units[..k].iter().map(|u| u.chars.len()).sum();
+        (code.get(..offset).unwrap_or_default(), code.get(offset..).unwrap_or_default())
+    };
+    let seam = (1..units.len())
+        .rev()
+        .find(|&k| pauses.contains(&k) || (units[k - 1].chars.len() > 1 && units[k].chars.len() > 1));
+    // Said again in full: after the first pause ("T R 5, T as in Tom, R as in Robert, 5")
+    // or at the last seam ("A73X A73X").
+    let first_pause = pauses.iter().copied().filter(|&p| p > 0 && p < units.len()).min();
+    for k in [first_pause, seam].into_iter().flatten() {
+        let (head, rest) = split(k);
         if rest == head && head.len() >= MIN_LEN {
             return Some(head.to_owned());
         }
-        if rest.len() > head.len() && rest.starts_with(head) {
-            let later: Vec<usize> = pauses.iter().filter(|&&p| p > k).map(|&p| p - k).collect();
-            return said_once(&units[k..], &later);
-        }
-        if rest.len() < head.len() && rest.len() >= 2 && head.starts_with(rest) {
-            return None;
-        }
-        if rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest) {
-            return None;
+    }
+    if let Some(k) = seam {
+        let (head, rest) = split(k);
+        if pauses.contains(&k) && head.len() >= 2 {
+            if rest.len() > head.len() && rest.starts_with(head) {
+                // "1 2, 1 2 1 2": a pattern, or one code said in parts? Cannot be told.
+                let again = rest.get(head.len()..).unwrap_or_default();
+                return (!again.starts_with(head)).then(|| rest.to_owned());
+            }
+            let partial =
+                rest.len() >= 2 && rest.len() < head.len() && (head.starts_with(rest) || head.ends_with(rest));
+            if partial || (rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest)) {
+                return None;
+            }
         }
     }
     let half = code.len() / 2;
@@ -1408,6 +1415,23 @@ mod tests {
         let text = "Confirmation number is B 4 1, actually make that D, D as in dog, 4 1.";
         assert_eq!(host(&[text]).as_deref(), Some("D41"));
         assert_eq!(host(&["Confirmation is G as in George, G as in George, 5 1."]).as_deref(), Some("GG51"));
+    }
+
+    #[test]
+    fn only_the_last_group_is_judged_as_a_repeat() {
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2, 1 2."]), None, "its end said again?");
+        assert_eq!(host(&["Your confirmation number is 12 12 12."]).as_deref(), Some("121212"));
+        assert_eq!(host(&["Your confirmation number is 1 2, 1 2, 1 2, 1 2."]), None);
+        assert_eq!(host(&["Your confirmation number is 4, 4, 4, 4, 1, 2."]).as_deref(), Some("444412"));
+        assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None);
+        assert_eq!(host(&["Your confirmation number is 4, 4, 1, 1."]).as_deref(), Some("4411"));
+        assert_eq!(host(&["Your confirmation number is 7, 7, 3, 7, 3."]).as_deref(), Some("77373"));
+    }
+
+    #[test]
+    fn the_last_character_may_follow_and_after_a_pause() {
+        let text = "Your confirmation code is, let me see, M as in Mary, 7, 7, and... 3.";
+        assert_eq!(host(&[text]).as_deref(), Some("M773"));
     }
 
     #[test]
