@@ -1253,6 +1253,18 @@ mod tests {
     }
 
     #[test]
+    fn a_filler_in_any_language_does_not_end_the_code() {
+        for text in [
+            "Confirmation is 4 4 1 2, ehm, 7.",
+            "Votre numéro de confirmation est le 4 4 1 2, euh, 7.",
+            "Ihre Bestätigungsnummer ist 4 4 1 2, ähm, 7.",
+            "Su número de confirmación es el 4 4 1 2, eh, 7.",
+        ] {
+            assert_eq!(host(&[text]).as_deref(), Some("44127"), "{text}");
+        }
+    }
+
+    #[test]
     fn words_between_the_trigger_and_the_code_are_skipped() {
         assert_eq!(host(&["Your confirmation number is, uh, 7 2 1 9."]).as_deref(), Some("7219"));
         assert_eq!(host(&["the confirmation is going to be B 4 4 2"]).as_deref(), Some("B442"));
