@@ -18,8 +18,9 @@
 //!   (another code's name or "our" before them, a clock time, "per person" or "is our
 //!   number" after them, the agent's own digits said back);
 //! - where the code starts or ends cannot be told: a time or party size glued on
-//!   ("3 9 2 0 1 2 people"), more code characters after an unknown word, or a word at
-//!   its edge that may be a character ("for 4 1 2", "O 7 7 1", "3 X 9 E.", "bee 4 4 1");
+//!   ("3 9 2 0 1 2 people"), a character or two of code left later in its sentence that
+//!   nothing names ("4 4 1 2, okay, 7 7"; "for 2" and "at 8" are named), or a word at
+//!   its edge that may be a character ("for 4 1 2", "O 7 7 1", "3 X 9 e.", "bee 4 4 1");
 //! - a repeat is cut short or slips ("6 1 9 4, 6 1 9", "4 4 1 2 4 4 1 3"), repeats with
 //!   no pause at all ("4 4 1 2 4 4 1 2");
 //! - the host takes the code back with nothing whole in its place ("…, no wait",
@@ -320,6 +321,13 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                         continue;
                     }
                 }
+            }
+            // "1 4, and then 7 7": the code goes on.
+            if in_list(&["and", "y", "et", "und"], word(toks, j))
+                && in_list(&["then", "luego", "puis", "dann", "poi"], word(toks, j + 1))
+                && unit_at(toks, j + 2, true).is_some()
+            {
+                j += 2;
             }
             // "…, and F": a last character after "and".
             if matches!(toks.get(j), Some(Tok::Word(w)) if LAST_JOINERS.contains(&w.as_str())) {
@@ -625,27 +633,26 @@ fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
 /// Whether a run is taken as a code where it stands: whole, and nothing at its edges
 /// that could change it.
 fn takeable(toks: &[Tok], run: &Run) -> bool {
-    run.valid() && !cut_short(toks, run.end) && !doubtful_edges(toks, run)
+    run.valid() && !cut_short(toks, run.end, &run.code) && !doubtful_edges(toks, run)
 }
 
 /// Whether the code ending at `end` may go on after a word the reader did not know
 /// ("7 7 B like in boy 4"): more code characters follow in the same breath, with no
 /// time or party size to explain them. Then the run read is not the whole code.
-fn cut_short(toks: &[Tok], end: usize) -> bool {
+fn cut_short(toks: &[Tok], end: usize, code: &str) -> bool {
     let mut k = end;
     while k < toks.len() && k < end + 4 {
         let Some(w) = toks.get(k).and_then(Tok::word) else {
             return false;
         };
-        if matches!(
-            w,
-            "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under" | "and"
-        ) {
+        if matches!(w, "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under") {
             return false;
         }
         if k > end {
             if let Some(unit) = unit_at(toks, k, false) {
-                return !in_list(QUANTITY, word(toks, unit.next));
+                // The code said again ("and that's 7 7 4 0") is a repeat, weighed as one.
+                let again = run_at(toks, k).is_some_and(|r| r.code == code);
+                return !again && !in_list(QUANTITY, word(toks, unit.next));
             }
         }
         k += 1;
@@ -751,7 +758,7 @@ fn answer_opening(w: &str) -> bool {
 
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
 /// with that one character replaced.
-fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
+fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
     let to = (from + CORRECTION_WINDOW).min(toks.len());
     let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
     let first = word(toks, at) == Some("first");
@@ -771,7 +778,7 @@ fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
     let mut chars: Vec<char> = code.chars().collect();
     let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
     *slot = unit.chars.chars().next()?;
-    Some(chars.into_iter().collect())
+    Some((chars.into_iter().collect(), unit.next))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -857,7 +864,10 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
         if correcting {
             // "…4, sorry, the last digit is 5": one character replaced.
             match replaced_character(toks, end, &current) {
-                Some(code) => out.push(Said::Code { code, corrects: true }),
+                Some((code, after)) => {
+                    out.push(Said::Code { code, corrects: true });
+                    return after;
+                }
                 // Taken back, and nothing whole replaces it: the code is withdrawn.
                 None => out.push(Said::Doubt),
             }
@@ -961,7 +971,59 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             out.push(Said::Stray { code: run.code });
         }
     }
+    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end)) {
+        out.push(Said::Doubt);
+    }
     out
+}
+
+/// Words before a number that say what it is: "for 2", "at 8", "party of 6", "20 heures 30".
+const NUMBER_NAMERS: &[&str] = &[
+    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "a", "an", "à", "um", "alle",
+    "vers", "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr",
+    "h", "horas", "ore",
+];
+
+/// Whether the sentence the code ended in goes on to a character or two of code that
+/// nothing explains ("4 4 1 2, okay, 7 7", "4 4 1 2 and, uh, 7"): the code read may not
+/// be all of it. Numbers that a word names ("for 2", "at 8", "20 e 30"), clock times,
+/// whole runs (weighed as strays) and anything after another code is named are not.
+fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
+    let mut k = from;
+    // The end of the last number a word named: "20 e 30" joins on to it.
+    let mut named_until = None;
+    while k < toks.len() {
+        match &toks[k] {
+            Tok::Stop => return false,
+            Tok::Word(w) | Tok::Letters(w) => {
+                if OTHER_CODES.contains(&w.as_str()) {
+                    return false;
+                }
+                if is_clock_words(toks, k) {
+                    k += 2;
+                    continue;
+                }
+                if let Some(run) = run_at(toks, k).filter(|r| r.end > k) {
+                    let before = word(toks, k.wrapping_sub(1));
+                    let joined = in_list(LAST_JOINERS, before) && named_until == Some(k - 1);
+                    let named = in_list(NUMBER_NAMERS, before) || joined;
+                    let fragment =
+                        run.code.len() <= 2 && !run.ambiguous && !run.code.chars().all(|c| c.is_ascii_alphabetic());
+                    if fragment && !named && !explained(toks, &run) {
+                        return true;
+                    }
+                    if named {
+                        named_until = Some(run.end);
+                    }
+                    k = run.end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    false
 }
 
 /// Whether digits outside the code say what they are: another code or a possession
@@ -1250,6 +1312,27 @@ mod tests {
         assert_eq!(host(&["Confirmation is 4 4 1 2 for 2 people at 7."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Confirmation is 4 4 1 2 $40 deposit."]).as_deref(), Some("4412"));
         assert_eq!(host(&["The confirmation code for the valet is 3 3 4."]), None);
+    }
+
+    #[test]
+    fn a_fragment_of_code_left_in_the_codes_sentence_gives_no_code() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2, okay, 7 7."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, so that's, 9."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, for 2, at 8."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il numero di conferma è 2 2 8 5, per le 20 e 30."]).as_deref(), Some("2285"));
+        assert_eq!(
+            host(&["Confirmation is 4 4 1 2, and the promo code, if you like, is SPRING 10."]).as_deref(),
+            Some("4412")
+        );
+        assert_eq!(host(&["Confirmation is 7 7 4 0 and that's 7 7 4 0."]).as_deref(), Some("7740"));
+    }
+
+    #[test]
+    fn and_then_goes_on_with_the_code() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and then 7 7."]).as_deref(), Some("441277"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and, uh, 7 7."]), None, "more code after and");
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and 2 kids."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and our number is 5 5 5 0 1 3 4."]).as_deref(), Some("4412"));
     }
 
     #[test]
