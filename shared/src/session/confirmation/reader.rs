@@ -620,14 +620,15 @@ fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
     let Some(after) = word(toks, run.end) else {
         return false;
     };
-    if AMBIGUOUS_LETTERS.contains(&after) || HOMOPHONES_AFTER.contains(&after) {
-        let pause = matches!(toks.get(run.end + 1), Some(Tok::Stop | Tok::Comma) | None);
+    let pause = matches!(toks.get(run.end + 1), Some(Tok::Stop | Tok::Comma) | None);
+    if AMBIGUOUS_LETTERS.contains(&after) || HOMOPHONES_AFTER.contains(&after) || matches!(after, "to" | "too") {
         let more = unit_at(toks, run.end + 1, true).is_some_and(|u| !in_list(QUANTITY, word(toks, u.next)));
         if pause || more {
             return true;
         }
     }
-    COPULA.contains(&after)
+    // "4 4 1 for.": a "four" the transcript spelled as a word; "4412 for 2" is a party.
+    (after == "for" && pause) || COPULA.contains(&after)
 }
 
 /// Whether a run is taken as a code where it stands: whole, and nothing at its edges
@@ -1576,6 +1577,15 @@ mod tests {
     #[test]
     fn one_character_corrected_by_its_place() {
         assert_eq!(host(&["Confirmation is 9 2 7 7, sorry, the first digit's an 8."]).as_deref(), Some("8277"));
+    }
+
+    #[test]
+    fn a_digits_homophone_ending_the_code_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 4 4 1 to."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 for."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 to 9."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 for 2 people."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["So that's confirmation 1 1 7 3 for four at seven."]).as_deref(), Some("1173"));
     }
 
     #[test]
