@@ -634,7 +634,7 @@ fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
 /// Whether a run is taken as a code where it stands: whole, and nothing at its edges
 /// that could change it.
 fn takeable(toks: &[Tok], run: &Run) -> bool {
-    run.valid() && !cut_short(toks, run.end, &run.code) && !doubtful_edges(toks, run)
+    run.valid() && !cut_short(toks, run.end, &run.code) && !doubtful_edges(toks, run) && !clock_like(toks, run)
 }
 
 /// Whether the code ending at `end` may go on after a word the reader did not know
@@ -1051,13 +1051,18 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
         .start
         .checked_sub(1)
         .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
+    let after = word(toks, run.end);
+    at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+}
+
+/// Whether a run is an hour and its minutes said as two numbers: "7 30", "19 45".
+/// Said in words ("seven thirty") it is never read as a code at all.
+fn clock_like(toks: &[Tok], run: &Run) -> bool {
     let words: Vec<&str> = toks[run.start..run.end].iter().filter_map(Tok::word).collect();
-    let clock = match words.as_slice() {
+    match words.as_slice() {
         [h, m] => h.parse::<u32>().is_ok_and(|h| h <= 23) && m.len() == 2 && m.parse::<u32>().is_ok_and(|m| m < 60),
         _ => false,
-    };
-    let after = word(toks, run.end);
-    at_time || clock || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+    }
 }
 
 /// Whether a host turn opens by taking back what it said before: "oh wait, it's …",
@@ -1577,6 +1582,14 @@ mod tests {
     #[test]
     fn one_character_corrected_by_its_place() {
         assert_eq!(host(&["Confirmation is 9 2 7 7, sorry, the first digit's an 8."]).as_deref(), Some("8277"));
+    }
+
+    #[test]
+    fn an_hour_and_minutes_after_a_trigger_are_a_time() {
+        assert_eq!(host(&["Confirmation, yes, 7 30 on Friday."]), None);
+        assert_eq!(host(&["Confirmation number is 19 45."]), None, "as 'seven thirty' is");
+        assert_eq!(host(&["Confirmation number is 19 95."]).as_deref(), Some("1995"));
+        assert_eq!(host(&["Confirmation number is 7 3 0."]).as_deref(), Some("730"));
     }
 
     #[test]
