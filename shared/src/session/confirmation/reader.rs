@@ -285,7 +285,7 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
 /// Words before "one" that make it a pronoun.
 const ONE_AS_PRONOUN: &[&str] = &[
     "the", "that", "this", "wrong", "right", "last", "first", "other", "which", "each", "another", "new", "old",
-    "correct", "same",
+    "correct", "same", "second", "third", "latter", "former",
 ];
 
 /// Words that join the last character of a code: "four, eight, eight and one".
@@ -355,8 +355,11 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             }
             // "Two. Five. Four. One.": one character a sentence.
             if toks.get(j) == Some(&Tok::Stop) && units.iter().all(|u| u.chars.len() == 1) {
+                // A letter spelled after the stop ("2. R like Robert.") clarifies one
+                // already said; it does not add to the code.
                 let lone = unit_at(toks, j + 1, true).filter(|u| {
                     u.chars.len() == 1
+                        && u.next == j + 2
                         && word(toks, j + 1) != Some("oh")
                         && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None)
                 });
@@ -1222,7 +1225,22 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         // it ("Oh wait, it's 4413"): the reply may be the code.
         let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
             || (code_in_play && (!read_back.is_empty() || opens_with_correction(toks)));
-        for said in read_host_turn(toks, answering, !read_back.is_empty()) {
+        // The agent read back another code the length of ours ("Is that 4 4 1 2 or
+        // 4 4 2 1?", "4 4 2 1?"): a code or a "no" in the reply settles which, and so do
+        // characters said again without a "yes" ("B as in boy"); "yes" or "the second
+        // one" alone does not.
+        let contested = agent_before.is_some_and(|agent| {
+            runs(agent)
+                .iter()
+                .filter(|r| !explained(agent, r))
+                .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
+        });
+        let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
+        if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
+            conflict = true;
+        }
+        for said in saids {
             match said {
                 Said::Code { code, corrects: true } => {
                     current = Some(code);
@@ -1248,17 +1266,6 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 // one more thing" is not: it has no "no", "wrong" or "not").
                 Said::Deny if read_back.is_empty() && toks.iter().filter_map(Tok::word).any(|w| DENY.contains(&w)) => {
                     current = None
-                }
-                // "Yes" to a read-back of another code the length of ours: which is it?
-                Said::Affirm
-                    if agent_before.is_some_and(|agent| {
-                        let said: Vec<Run> = runs(agent).into_iter().filter(|r| !explained(agent, r)).collect();
-                        let ours = current.as_ref();
-                        !said.iter().any(|r| Some(&r.code) == ours)
-                            && said.iter().any(|r| ours.is_some_and(|c| c.len() == r.code.len()))
-                    }) =>
-                {
-                    conflict = true
                 }
                 Said::Deny | Said::Affirm => {}
             }
@@ -1671,6 +1678,22 @@ mod tests {
     fn a_quantity_after_the_code_goes_back_to_the_comma_only_over_an_hour() {
         assert_eq!(host(&["Confirmation number is 3 3 4, 0 4 people."]), None);
         assert_eq!(host(&["Confirmation is 4 4 1 2, 7 30 pm."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_reply_that_does_not_say_which_of_two_read_back_codes_gives_no_code() {
+        let asked = [("r", "Confirmation's 4 4 1 2."), ("a", "Is that 4 4 1 2 or 4 4 2 1?")];
+        assert_eq!(convo(&[asked[0], asked[1], ("r", "The second one.")]), None);
+        assert_eq!(convo(&[asked[0], asked[1], ("r", "4 4 1 2.")]).as_deref(), Some("4412"));
+        let lines = [("r", "Confirmation number is B 7 3 3."), ("a", "D 7 3 3?"), ("r", "No, B. B as in boy.")];
+        assert_eq!(convo(&lines).as_deref(), Some("B733"));
+    }
+
+    #[test]
+    fn a_letter_spelled_again_after_the_code_clarifies_it() {
+        let lines = [("a", "Is there a confirmation number?"), ("r", "R, 7, 7, 2. R like Robert.")];
+        assert_eq!(convo(&lines).as_deref(), Some("R772"));
+        assert_eq!(host(&["Confirmation number is Two. Five. Four. One."]).as_deref(), Some("2541"));
     }
 
     #[test]
