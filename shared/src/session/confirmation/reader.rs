@@ -602,8 +602,8 @@ const HOMOPHONES: &[&str] = &[
     "for", "to", "too", "o", "a", "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea",
     "pee", "tea", "tee", "vee", "zee", "zed", "eye", "cue", "queue", "ex",
 ];
-/// Of those, the ones that may end a code too ("4 4 1 see"); "for" and "to" after a
-/// code are ordinary ("4412 for 2 people").
+/// Of those, the ones that may end a code too ("4 4 1 see"). "For" and "to" after a
+/// code are ordinary ("4412 for 2 people") and count only at a pause ("4 4 1 to.").
 const HOMOPHONES_AFTER: &[&str] = &[
     "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea", "pee", "tea", "tee", "vee",
     "zee", "zed", "eye", "cue", "queue", "ex",
@@ -614,8 +614,8 @@ const COPULA: &[&str] = &["is", "was", "are", "es", "est", "ist"];
 
 /// Whether the words at a run's edges may belong to it, or say it is something else:
 /// a digit's homophone just before ("is for 4 1 2"), a lone letter that is also a word
-/// just after at a pause or before more code ("3 X 9 E.", "8 0 8 O."), or a verb
-/// making the run a subject ("5 5 5, 0 1 4 8 is our number").
+/// or a homophone just after, at a pause or before more code ("3 X 9 e.", "8 0 8 O.",
+/// "4 4 1 see"), or a verb making the run a subject ("5 5 5, 0 1 4 8 is our number").
 fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
     if run.start.checked_sub(1).is_some_and(|k| in_list(HOMOPHONES, word(toks, k))) {
         return true;
