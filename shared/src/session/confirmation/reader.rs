@@ -998,7 +998,9 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
     let mut named_until = None;
     while k < toks.len() {
         match &toks[k] {
-            Tok::Stop => return false,
+            // "4 4 1 2. Uh, 7.": a sentence of nothing but a character or two goes on
+            // with the code, or corrects it; either way the code read is not sure.
+            Tok::Stop => return fragment_sentence(toks, k + 1),
             Tok::Word(w) | Tok::Letters(w) => {
                 if OTHER_CODES.contains(&w.as_str()) {
                     return false;
@@ -1028,6 +1030,34 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
         k += 1;
     }
     false
+}
+
+/// Whether the sentence from `k` holds nothing but a character or two of code and
+/// fillers ("Uh, 7.", "And 7.").
+fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
+    let mut fragment = false;
+    while k < toks.len() {
+        match &toks[k] {
+            Tok::Stop => break,
+            Tok::Comma => k += 1,
+            Tok::Time | Tok::Phone => return false,
+            Tok::Word(w) | Tok::Letters(w) => {
+                if CODE_FILLERS.contains(&w.as_str()) || in_list(&["and", "plus", "also", "oh"], Some(w.as_str())) {
+                    k += 1;
+                    continue;
+                }
+                match run_at(toks, k).filter(|r| r.code.len() <= 2 && !r.ambiguous) {
+                    Some(run) => {
+                        // A letter said again ("R like Robert.") clarifies, it adds nothing.
+                        fragment |= run.code.chars().any(|c| c.is_ascii_digit());
+                        k = run.end;
+                    }
+                    None => return false,
+                }
+            }
+        }
+    }
+    fragment
 }
 
 /// Whether digits outside the code say what they are: another code or a possession
@@ -1153,9 +1183,37 @@ fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
         .then_some(unfinished.start)
 }
 
+/// Whether a host utterance ends on a trigger still waiting for its code:
+/// "Confirmation number is...".
+fn awaits_code(host: &[Tok]) -> bool {
+    let words: Vec<&str> = host
+        .iter()
+        .rev()
+        .map_while(|t| match t {
+            Tok::Stop | Tok::Comma => Some(None),
+            Tok::Word(w) => Some(Some(w.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .take(4)
+        .collect();
+    let preamble = |w: &&str| PREAMBLE.contains(w) || PREAMBLE_MORE.contains(w) || WEAK_TRIGGERS.contains(w);
+    let trigger_at = words.iter().position(|w| STRONG_TRIGGERS.contains(w));
+    trigger_at.is_some_and(|t| words[..t].iter().all(preamble))
+}
+
 /// Appends the host's next utterance. If it starts over the code the first one left
 /// unfinished ("…is 4 4" then "4 4 1 2"), the unfinished part gives way.
 fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
+    // "Confirmation number is..." then "4 4 1 2.": the pause is inside the sentence.
+    if awaits_code(host) {
+        while matches!(host.last(), Some(Tok::Stop | Tok::Comma)) {
+            host.pop();
+        }
+        host.push(Tok::Comma);
+        host.extend(next);
+        return;
+    }
     if !matches!(host.last(), Some(Tok::Stop)) {
         let first = next.iter().position(|t| t.word().is_some());
         let opening = first.and_then(|f| run_at(&next, f));
@@ -1188,7 +1246,7 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             let (host_speaker, host) = &mut before[n - 2];
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
-                && !matches!(host.last(), Some(Tok::Stop))
+                && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
                 && ((transparent(agent) && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0))))
                     // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
                     || restart_of(host, &toks).is_some())
@@ -1214,8 +1272,12 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut conflict = false;
     let mut strays: Vec<String> = Vec::new();
     let mut agent_before: Option<&[Tok]> = None;
+    // The agent asked for the code and the host only stalled ("One moment."): a reply
+    // after the agent's "sure" still answers the question.
+    let mut still_asked = false;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
+            still_asked &= transparent(toks);
             agent_before = Some(toks);
             continue;
         }
@@ -1223,8 +1285,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         let read_back = agent_before.map(runs).unwrap_or_default();
         // The agent asked about the code, or read one back, or the host comes back to
         // it ("Oh wait, it's 4413"): the reply may be the code.
-        let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
-            || (code_in_play && (!read_back.is_empty() || opens_with_correction(toks)));
+        let asked = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play)) || still_asked;
+        let answering = asked || (code_in_play && (!read_back.is_empty() || opens_with_correction(toks)));
         // The agent read back another code the length of ours ("Is that 4 4 1 2 or
         // 4 4 2 1?", "4 4 2 1?"): a code or a "no" in the reply settles which, and so do
         // characters said again without a "yes" ("B as in boy"); "yes" or "the second
@@ -1236,6 +1298,11 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
         });
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        still_asked = asked && saids.is_empty();
+        // "And 7." in a turn of its own: more of the code, or a change to it.
+        if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
+            conflict = true;
+        }
         let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
         if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
             conflict = true;
@@ -1338,6 +1405,35 @@ mod tests {
             Some("4412")
         );
         assert_eq!(host(&["Confirmation is 7 7 4 0 and that's 7 7 4 0."]).as_deref(), Some("7740"));
+    }
+
+    #[test]
+    fn a_sentence_of_one_more_character_after_the_code_gives_no_code() {
+        let ask = ("a", "Great, is there a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Yeah, it's 4 4 1 2."), ("r", "Uh, 7.")]), None);
+        let lines = [("r", "Your confirmation number is 5 5 0 2"), ("a", "Okay."), ("r", "And 7.")];
+        assert_eq!(convo(&lines), None);
+        assert_eq!(convo(&[ask, ("r", "Yeah, it's 4 4 1 2."), ("r", "For 4 people.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_trigger_left_waiting_reads_on_after_a_backchannel() {
+        let lines = [("r", "Confirmation number is..."), ("a", "Mm-hm."), ("r", "4 4 1 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+        let lines = [("r", "Confirmation number is..."), ("a", "Could you speak up?"), ("r", "4 4 1 2.")];
+        assert_eq!(convo(&lines), None, "a real question");
+    }
+
+    #[test]
+    fn a_question_the_host_stalled_on_is_still_asked_after_a_backchannel() {
+        let ask = ("a", "Great, is there a confirmation number?");
+        assert_eq!(
+            convo(&[ask, ("r", "One moment."), ("a", "Sure."), ("r", "Okay, 4 4 1 2.")]).as_deref(),
+            Some("4412")
+        );
+        assert_eq!(convo(&[ask, ("r", "One moment."), ("a", "Sure."), ("r", "Okay, 7 30 works.")]), None);
+        let lines = [ask, ("r", "One moment."), ("a", "And is the patio open?"), ("r", "Yes, 4 4 1 2.")];
+        assert_eq!(convo(&lines), None, "another question came between");
     }
 
     #[test]

@@ -786,7 +786,8 @@ pub const STALLING: &[&str] = &[
 /// Agent lines that only keep the host talking: "uh-huh", "mm-hm", "okay".
 pub const BACKCHANNEL: &[&str] = &[
     "uh", "huh", "mm", "hm", "mhm", "okay", "ok", "yes", "yeah", "yep", "sure", "go", "on", "aja", "aha", "si", "oui",
-    "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá",
+    "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá", "take", "your", "time",
+    "no", "problem", "worries", "rush", "of", "course", "claro", "bien", "sur", "certo", "klar",
 ];
 
 /// After a number, these make it an address, not part of a code.
