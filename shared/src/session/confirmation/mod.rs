@@ -288,6 +288,22 @@ mod tests {
     }
 
     #[test]
+    fn a_read_back_neither_confirmed_nor_corrected_leaves_the_hosts_own_words() {
+        let transcript = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "4 4 1 2?", 1000),
+            line(Speaker::Restaurant, "Hang on, let me check.", 2000),
+        ];
+        assert_eq!(verify(reported(Some("4412")), &transcript).code_verification, Some(CodeVerification::Heard));
+        let refused = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "4 4 1 2?", 1000),
+            line(Speaker::Restaurant, "Hang on, no.", 2000),
+        ];
+        assert_eq!(verify(reported(Some("4412")), &refused).code_verification, Some(CodeVerification::Unverifiable));
+    }
+
+    #[test]
     fn no_reported_code_takes_the_hosts_with_its_state() {
         let transcript = [line(Speaker::Restaurant, "You're booked, confirmation B 4 4 2.", 0)];
         let outcome = verify(reported(None), &transcript);

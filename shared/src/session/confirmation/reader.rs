@@ -909,6 +909,8 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
     if answering {
         let mut affirmed = false;
         let mut denied = false;
+        // An explicit "no", "wrong", "not": "hang on, let me check" alone corrects nothing.
+        let mut said_no = false;
         let mut limit = PREAMBLE_BUDGET;
         while i < toks.len().min(limit) {
             match &toks[i] {
@@ -936,6 +938,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                         break;
                     }
                     affirmed |= AFFIRM.contains(&w.as_str());
+                    said_no |= DENY.contains(&w.as_str());
                     if takes_back(toks, i) || (i == 0 && DENY.contains(&w.as_str())) {
                         denied = true;
                         if after_read_back {
@@ -948,7 +951,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             i += 1;
         }
         if out.is_empty() {
-            if denied {
+            if denied && said_no {
                 out.push(Said::Deny);
             } else if affirmed {
                 out.push(Said::Affirm);
