@@ -25,6 +25,8 @@
 //!   no pause at all ("4 4 1 2 4 4 1 2");
 //! - the host takes the code back with nothing whole in its place ("…, no wait",
 //!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
+//! - the agent read back another code the length of the host's and the reply does not
+//!   say which ("yes", "the second one");
 //! - the only digits are a phone number said in groups ("815, 555, 0142").
 
 use super::tokens::{tokenize, Tok};
