@@ -56,10 +56,13 @@ pub enum Scenario {
     CorrectsReadBack,
     /// The line is busy; the second attempt, a little later, reaches the host, who confirms.
     BusyThenAnswers,
+    /// A phone menu answers ("for reservations, press 2"); the host comes on only once
+    /// the 2 has been heard on the line as a key tone, then confirms.
+    PhoneMenu,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Confirms,
         Scenario::OffersAnotherTime,
         Scenario::FullyBooked,
@@ -72,6 +75,7 @@ impl Scenario {
         Scenario::MisreadsCode,
         Scenario::CorrectsReadBack,
         Scenario::BusyThenAnswers,
+        Scenario::PhoneMenu,
     ];
 
     pub fn parse(name: &str) -> Option<Scenario> {
@@ -92,6 +96,7 @@ impl Scenario {
             Scenario::MisreadsCode => "misreads-code",
             Scenario::CorrectsReadBack => "corrects-read-back",
             Scenario::BusyThenAnswers => "busy-then-answers",
+            Scenario::PhoneMenu => "phone-menu",
         }
     }
 
@@ -227,6 +232,25 @@ impl Scenario {
             ),
             Scenario::Voicemail => (Pickup::Voicemail, Script::default()),
             Scenario::Busy => (Pickup::Busy, Script::default()),
+            Scenario::PhoneMenu => (
+                person(vec![Line::says(2400), Line::after_keys(900, "2"), Line::says(1600)]),
+                script(
+                    &[
+                        "Thank you for calling Chez Panisse. For reservations, press 2. For directions, press 3.",
+                        "Reservations, Chez Panisse, good evening.",
+                        "Yes, seven thirty for four works. Your confirmation number is A as in apple, seven, three, X.",
+                    ],
+                    vec![
+                        AgentTurn::call("press_keys", json!({"digits": "2"})),
+                        hello,
+                        AgentTurn::say("Wonderful, that's A, seven, three, X. Thank you, goodbye!", 1000).then_call(
+                            "report_outcome",
+                            json!({"result": "confirmed", "confirmation_number": "A73X", "confirmed_time": "19:30", "party_size": 4}),
+                        ),
+                        goodbye,
+                    ],
+                ),
+            ),
             Scenario::BusyThenAnswers => {
                 let (host, script) = Scenario::Confirms.play();
                 (Pickup::Sequence(vec![Pickup::Busy, host]), script)

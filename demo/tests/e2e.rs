@@ -237,6 +237,17 @@ async fn a_recorded_call_says_so_and_its_record_points_at_the_dual_channel_recor
     assert_one_webhook(&stack);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_menu_is_answered_with_the_right_key_played_as_tones_then_the_host_books() {
+    let (stack, record) = run(Scenario::PhoneMenu).await;
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X", "{record}");
+    let log = stack.carrier.log();
+    let media = log.values().find_map(|call| call.media.clone()).expect("a media stream");
+    assert_eq!(media.keys_heard, "2", "the menu heard the 2 as DTMF tones on the line");
+    assert_eq!(media.lines_said, 3, "menu, the host, the confirmation");
+    assert_no_protocol_violations(&stack);
+}
+
 /// How each attempt ended, in order.
 fn attempt_ends(record: &Value) -> Vec<String> {
     record["attempts"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap_or_default().to_owned()).collect()

@@ -422,7 +422,12 @@ async fn openai_failing_twice_ends_the_call_politely() {
     let events = world.final_events().await;
     let hang_up = world.hang_up().await;
     let twiml = hang_up.iter().find(|(k, _)| k == "Twiml").map(|(_, v)| v.clone()).expect("a farewell");
-    assert!(twiml.contains("<Say>") && twiml.contains("technical trouble") && twiml.contains("<Hangup/>"), "{twiml}");
+    assert!(
+        twiml.contains("<Say language=\"en-US\">")
+            && twiml.contains("technical trouble")
+            && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
     assert_eq!(world.openai.observed().refused_connections, 1);
     assert_eq!(end_reason(&events), EndReason::ModelUnavailable);
     let outcome = outcome(&events);

@@ -745,3 +745,46 @@ fn a_call_in_spanish_transcribes_spanish_and_says_its_farewell_in_spanish() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn pressed_keys_play_after_what_was_said_and_hold_the_agent_until_they_have() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.restaurant_says("Thank you for calling Chez Panisse. For reservations, press 2.");
+    let said = call.agent_audio("r", "a1", 200);
+    let out = call.tool("press_keys", json!({"digits": "2"}));
+    let tones = out.iter().position(|o| matches!(o, Output::PlayTones { .. })).expect("the tones");
+    assert_eq!(out.iter().position(|o| *o == Output::FlushAgentAudio), Some(tones - 1), "after what was said");
+    let Output::PlayTones { mulaw } = &out[tones] else { return };
+    assert_eq!(mulaw.len(), 8 * 200, "one key: 100 ms of tone, 100 ms of silence, 8 kHz mu-law");
+    let keys_mark = match &out[tones + 1] {
+        Output::ToTwilio(TwilioCommand::Mark(name)) => name.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(openai_types(&out).is_empty(), "no result before the keys have played");
+    // The agent's audio meanwhile is held, not played over the keys.
+    let held = call.agent_audio("r2", "a2", 100);
+    assert!(!held.iter().any(|o| matches!(o, Output::PlayAgentAudio { .. })), "{held:?}");
+    for name in marks(&said) {
+        call.mark_echo(&name);
+    }
+    let out = call.mark_echo(&keys_mark);
+    assert_eq!(openai_types(&out), ["conversation.item.create"], "the result, and no response: the menu answers");
+    let result = out.iter().find_map(|o| match o {
+        Output::ToOpenAi(ClientEvent::ConversationItemCreate {
+            item: Item::FunctionCallOutput { output, .. }, ..
+        }) => Some(output.clone()),
+        _ => None,
+    });
+    assert_eq!(result.as_deref(), Some(r#"{"ok":true,"pressed":"2"}"#));
+    assert!(out.iter().any(|o| matches!(o, Output::PlayAgentAudio { .. })), "the held audio plays now");
+}
+
+#[test]
+fn keys_that_are_not_keys_are_refused_to_the_model_and_nothing_plays() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    let out = call.tool("press_keys", json!({"digits": "two"}));
+    assert!(!out.iter().any(|o| matches!(o, Output::PlayTones { .. })));
+    assert_eq!(openai_types(&out), ["conversation.item.create", "response.create"]);
+}

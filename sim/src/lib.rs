@@ -4,6 +4,7 @@
 //! | module | stands in for |
 //! |---|---|
 //! | [`twilio_rest`] | the Twilio Calls REST API (create, update, Basic auth, errors in Twilio's shape) |
+//! | [`keypad`] | a phone menu's ear: DTMF key tones detected (Goertzel) in the caller's audio |
 //! | [`webhook_sink`] | a user's `callback_url` endpoint, recording what it receives |
 //! | [`wrangler`] | runs the real edge Worker (WASM) under `wrangler dev` for tests |
 //!
@@ -13,6 +14,7 @@
 pub mod ai_restaurant;
 pub mod carrier;
 pub mod fake_edge;
+pub mod keypad;
 pub mod openai_realtime;
 pub mod redis_server;
 pub mod twilio_media;

@@ -30,20 +30,28 @@ pub struct Line {
     /// Start speaking once this much of the agent's current reply has played
     /// (barge-in), instead of waiting for the agent to finish.
     pub interrupt_after_ms: Option<u32>,
+    /// A phone menu's next step: said only once these keys have been heard on the line
+    /// (as tones, [`crate::keypad`]); never if other keys are pressed.
+    pub after_keys: Option<String>,
 }
 
 impl Line {
     pub fn says(speech_ms: u32) -> Line {
-        Line { speech_ms, pause_before_ms: 300, interrupt_after_ms: None }
+        Line { speech_ms, pause_before_ms: 300, interrupt_after_ms: None, after_keys: None }
+    }
+
+    /// Said once the caller has pressed `keys` (a menu's choice), after a short pause.
+    pub fn after_keys(speech_ms: u32, keys: &str) -> Line {
+        Line { speech_ms, pause_before_ms: 600, interrupt_after_ms: None, after_keys: Some(keys.to_owned()) }
     }
 
     /// Speaks after a long silence, as after putting the caller on hold.
     pub fn after_pause(speech_ms: u32, pause_ms: u32) -> Line {
-        Line { speech_ms, pause_before_ms: pause_ms, interrupt_after_ms: None }
+        Line { speech_ms, pause_before_ms: pause_ms, interrupt_after_ms: None, after_keys: None }
     }
 
     pub fn interrupts_after(speech_ms: u32, played_ms: u32) -> Line {
-        Line { speech_ms, pause_before_ms: 0, interrupt_after_ms: Some(played_ms) }
+        Line { speech_ms, pause_before_ms: 0, interrupt_after_ms: Some(played_ms), after_keys: None }
     }
 }
 
@@ -76,6 +84,8 @@ pub struct MediaReport {
     pub clears: u32,
     pub violations: Vec<String>,
     pub lines_said: usize,
+    /// Keys heard as DTMF tones in the agent's audio, in order.
+    pub keys_heard: String,
     /// Why the stream ended: "hung_up" (REST), "stop_sent", "closed_by_worker".
     pub ended_by: String,
 }
@@ -133,6 +143,7 @@ impl MediaCall {
         let mut silent_since_last_line = 0u32;
         let mut energy = 0f64;
         let mut energy_samples = 0u64;
+        let mut keypad = crate::keypad::KeyDetector::default();
         'call: loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -169,9 +180,11 @@ impl MediaCall {
                     // Decide whether the restaurant speaks this frame.
                     if speaking_left == 0 && line < self.lines.len() {
                         let next = &self.lines[line];
-                        let may_start = match next.interrupt_after_ms {
-                            Some(after) => agent_playing && agent_played_this_reply >= u64::from(after),
-                            None => line == 0 || (agent_heard_since_line && !agent_playing),
+                        let may_start = match (&next.after_keys, next.interrupt_after_ms) {
+                            // A menu step: the keys were heard and have finished sounding.
+                            (Some(keys), _) => keypad.heard().ends_with(keys.as_str()) && !agent_playing,
+                            (None, Some(after)) => agent_playing && agent_played_this_reply >= u64::from(after),
+                            (None, None) => line == 0 || (agent_heard_since_line && !agent_playing),
                         };
                         if may_start {
                             if gap_ms == 0 || next.interrupt_after_ms.is_some() {
@@ -248,6 +261,11 @@ impl MediaCall {
                             };
                             let mut linear = vec![0i16; codes.len()];
                             let _ = mulaw::decode(&codes, &mut linear);
+                            for block in linear.chunks(160) {
+                                if let Some(key) = keypad.push(block) {
+                                    report.keys_heard.push(key);
+                                }
+                            }
                             energy += linear.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
                             energy_samples += linear.len() as u64;
                             report.agent_frames += 1;

@@ -338,6 +338,10 @@ impl Call {
                     let open = self.twilio.play(&base64, &metrics).await;
                     self.check_twilio(open);
                 }
+                Output::PlayTones { mulaw } => {
+                    let open = self.twilio.play_tones(&mulaw, &metrics).await;
+                    self.check_twilio(open);
+                }
                 Output::FlushAgentAudio => {
                     let open = self.twilio.flush_audio(&metrics).await;
                     self.check_twilio(open);

@@ -13,6 +13,9 @@ use crate::audio::Outbound;
 use crate::frames::MessageArena;
 use crate::metrics::Metrics;
 
+/// 20 ms of 8 kHz mu-law: one Twilio media frame.
+const TWILIO_FRAME_BYTES: usize = 160;
+
 /// Twilio's frames are about 350 bytes: this holds several when the worker is behind.
 pub const TWILIO_READ_BUFFER_BYTES: usize = 2 * 1024;
 
@@ -66,6 +69,19 @@ impl TwilioPeer {
     pub(super) async fn flush_audio(&mut self, metrics: &Metrics) -> bool {
         let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.arena);
         let _ = self.outbound.flush(|frame| outgoing.push(arena.media(sid, frame)));
+        self.send_outgoing(metrics).await
+    }
+
+    /// Writes key tones (8 kHz mu-law in whole 20 ms frames, see `shared::codec::dtmf`)
+    /// as they are: they are already in Twilio's format.
+    pub(super) async fn play_tones(&mut self, mulaw: &[u8], metrics: &Metrics) -> bool {
+        let (sid, outgoing, arena) = (&self.stream_sid_json, &mut self.outgoing, &mut self.arena);
+        let mut payload = String::with_capacity(TWILIO_FRAME_BYTES * 4 / 3 + 4);
+        for frame in mulaw.chunks(TWILIO_FRAME_BYTES) {
+            payload.clear();
+            shared::codec::b64::encode_into(frame, &mut payload);
+            outgoing.push(arena.media(sid, &payload));
+        }
         self.send_outgoing(metrics).await
     }
 

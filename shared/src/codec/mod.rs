@@ -7,8 +7,10 @@
 //!   reference) and of `pcm`'s float conversions (the same loops, compiled for AVX2).
 //! - [`pcm`]: PCM16 little-endian bytes ⇄ `i16` samples ⇄ `f32` (the resampler's format).
 //! - [`b64`]: SIMD base64 into reused buffers.
+//! - [`dtmf`]: key presses as in-band tone pairs (8 kHz mu-law), for phone menus.
 
 pub mod b64;
+pub mod dtmf;
 pub mod mulaw;
 pub mod pcm;
 #[cfg(target_arch = "x86_64")]

@@ -260,6 +260,7 @@ impl AgentSettings {
 
 pub const REPORT_OUTCOME: &str = "report_outcome";
 pub const END_CALL: &str = "end_call";
+pub const PRESS_KEYS: &str = "press_keys";
 
 /// `report_outcome` (arguments shaped like the record's `outcome`) and `end_call`.
 pub fn tools() -> Vec<Tool> {
@@ -291,6 +292,23 @@ pub fn tools() -> Vec<Tool> {
             parameters: json!({
                 "type": "object",
                 "properties": {"reason": {"type": "string"}},
+                "additionalProperties": false
+            }),
+        },
+        Tool {
+            kind: "function".into(),
+            name: PRESS_KEYS.into(),
+            description: "Press keys on the phone's keypad, for an automated menu (\"for reservations, press 2\"). \
+                          Never on a person. The keys play after what you have already said; the result says when they have."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"digits": {
+                    "type": "string",
+                    "description": "Keys in order: 0-9, * and #; w waits half a second between them.",
+                    "pattern": "^[0-9*#w]{1,24}$"
+                }},
+                "required": ["digits"],
                 "additionalProperties": false
             }),
         },
@@ -370,6 +388,7 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
 - Use only the details above. Never invent anything (no email, card number, allergies or other details); if asked for something you do not have, say you do not have it.\n\
 - If they confirm the booking, ask for a confirmation number if they have one. Read it back one character at a time, using words for letters (\"A as in apple, seven, three\"), and have them confirm it.\n\
 - If they put you on hold, wait quietly until someone speaks to you again.\n\
+- If an automated menu answers, listen to the options and press the key for reservations, or for the host or an operator, with press_keys; then stay on the line and wait for a person. Never press keys while a person is talking to you, and leave no message in a voicemail box.\n\
 - If you reach voicemail or an answering machine, leave no message: call report_outcome with result \"voicemail\", then end_call.\n\
 - If they are fully booked or cannot take the booking, thank them and report \"declined\".\n\
 - As soon as the outcome is clear, call report_outcome with exactly what was agreed, then say a short goodbye and call end_call.\n\

@@ -58,6 +58,7 @@
 
 pub mod confirmation;
 pub mod ending;
+mod keypad;
 mod playback;
 mod timer;
 
@@ -67,10 +68,11 @@ use std::time::{Duration, Instant};
 use crate::call::TranscriptLine;
 use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, Speaker};
 use crate::language::{Farewell, Language};
-use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
+use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, PRESS_KEYS, REPORT_OUTCOME};
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
 use ending::EventSlot;
+use keypad::{HeldAudio, PressingKeys};
 use playback::{base64_decoded_len, HeldLine, ItemPlayback, PendingMark};
 use timer::{Timer, TimerTable};
 
@@ -157,6 +159,11 @@ pub enum Output {
     },
     /// The agent's reply is complete: send its last partial frame, padded with silence.
     FlushAgentAudio,
+    /// Play these key tones (8 kHz mu-law, whole 20 ms frames) to Twilio as they are,
+    /// before the mark that follows this output.
+    PlayTones {
+        mulaw: Vec<u8>,
+    },
     /// OpenAI is configured: forward the restaurant audio kept while it was away (the
     /// pre-roll), then forward audio as it comes (see [`CallSession::accepts_audio`]).
     ForwardPreRoll,
@@ -204,6 +211,9 @@ pub struct CallSession {
     mark_seq: u64,
     interrupted_items: Vec<String>,
     held_lines: Vec<HeldLine>,
+    /// Keys being played for a phone menu, and the agent audio held until they have.
+    pressing: Option<PressingKeys>,
+    held_audio: Vec<HeldAudio>,
     timers: TimerTable,
     /// The silence nudge was sent: the next silence ends the call.
     nudged: bool,
@@ -241,6 +251,8 @@ impl CallSession {
             mark_seq: 0,
             interrupted_items: Vec::new(),
             held_lines: Vec::new(),
+            pressing: None,
+            held_audio: Vec::new(),
             timers: TimerTable::default(),
             nudged: false,
             end_call_requested: false,
@@ -367,7 +379,11 @@ impl CallSession {
             StreamMessage::Media(media) => {
                 self.audio_in_bytes += base64_decoded_len(&media.media.payload);
             }
-            StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
+            StreamMessage::Mark(mark) => {
+                if !self.keys_played(&mark.mark.name, now) {
+                    self.mark_played(&mark.mark.name, now);
+                }
+            }
             StreamMessage::Stop(_) => self.finish(EndReason::CallerHungUp, now),
             // `start` created this session; `connected` and DTMF need nothing.
             StreamMessage::Start(_) | StreamMessage::Connected(_) | StreamMessage::Dtmf(_) => {}
@@ -475,6 +491,7 @@ impl CallSession {
                 };
                 self.tool_reply(call_id, reply);
             }
+            PRESS_KEYS => self.press_keys(call_id, arguments, now),
             END_CALL => {
                 // Let the goodbye finish playing and this response's `response.done`
                 // (which follows at once) arrive with its usage, but not forever.

@@ -43,6 +43,9 @@ impl CallSession {
         if self.interrupted_items.iter().any(|i| i == item_id) {
             return; // the rest of an interrupted reply: never play it
         }
+        if self.hold_while_pressing(response_id, item_id, delta_b64) {
+            return;
+        }
         let bytes = base64_decoded_len(delta_b64);
         if bytes == 0 {
             return;
