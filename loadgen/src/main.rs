@@ -21,6 +21,9 @@
 //!
 //! `--worker-cpu N` runs the worker (and the relay) on CPU N alone and the generator on
 //! the others (`taskset`), so their figures are one core's, undisturbed by the generator.
+//! `--wrap "valgrind --tool=callgrind"` starts both bridges under that command (it must
+//! exec them in place); they are stopped with SIGTERM, so a profiler writes its data.
+//! `TOKIO_WORKER_THREADS`, when set, is passed on to both bridges' runtimes.
 //!        concierge-loadgen --edge-bookings 200
 
 mod caller;
@@ -74,6 +77,8 @@ struct Options {
     worker: PathBuf,
     /// Pin the worker to this CPU and the generator to the rest.
     worker_cpu: Option<usize>,
+    /// A command both bridges are started under (a profiler).
+    wrap: Vec<String>,
     edge_bookings: Option<usize>,
 }
 
@@ -84,6 +89,7 @@ fn options() -> anyhow::Result<Options> {
         audio_mode: "pcm24k".into(),
         worker: PathBuf::from("target/release/media-worker"),
         worker_cpu: None,
+        wrap: Vec::new(),
         edge_bookings: None,
     };
     let mut args = std::env::args().skip(1);
@@ -97,6 +103,7 @@ fn options() -> anyhow::Result<Options> {
             "--audio-mode" => options.audio_mode = value,
             "--worker" => options.worker = value.into(),
             "--worker-cpu" => options.worker_cpu = Some(value.parse()?),
+            "--wrap" => options.wrap = value.split_whitespace().map(str::to_owned).collect(),
             "--edge-bookings" => options.edge_bookings = Some(value.parse()?),
             _ => bail!("unknown option {flag}; see the top of loadgen/src/main.rs"),
         }
@@ -214,16 +221,31 @@ async fn wait_listening(port: u16, child: &mut tokio::process::Child, name: &str
     }
 }
 
-/// A command for `program`, on `cpu` alone if given.
-fn command_on(program: &std::path::Path, cpu: Option<usize>) -> tokio::process::Command {
-    match cpu {
-        Some(cpu) => {
-            // taskset execs the program in place: the pid stays the program's.
-            let mut command = tokio::process::Command::new("taskset");
-            command.arg("-c").arg(cpu.to_string()).arg(program);
-            command
-        }
-        None => tokio::process::Command::new(program),
+/// A command for a bridge `program`: on the worker's CPU alone if one is given, under
+/// the wrapping command if any, with the runtime's thread count passed on.
+fn bridge_command(options: &Options, program: &std::path::Path) -> tokio::process::Command {
+    // taskset and the wrapper exec the program in place: the pid stays the program's.
+    let mut line: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cpu) = options.worker_cpu {
+        line.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+    }
+    line.extend(options.wrap.iter().map(Into::into));
+    line.push(program.into());
+    let mut command = tokio::process::Command::new(&line[0]);
+    command.args(&line[1..]).env_clear();
+    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", threads);
+    }
+    command
+}
+
+/// Stops a bridge with SIGTERM (the worker drains, a profiler writes its data), then
+/// kills it if it has not exited within 60 s.
+async fn stop(child: &mut tokio::process::Child, pid: u32) {
+    let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    if tokio::time::timeout(Duration::from_secs(60), child.wait()).await.is_err() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
     }
 }
 
@@ -251,8 +273,7 @@ async fn run_step(options: &Options, step: usize, calls: usize, bridge: Bridge) 
             services = Some((edge, twilio));
             worker
         }
-        Bridge::Relay => command_on(&std::env::current_exe()?, options.worker_cpu)
-            .env_clear()
+        Bridge::Relay => bridge_command(options, &std::env::current_exe()?)
             .arg("--serve-relay")
             .arg(&realtime_url)
             .arg("--port")
@@ -267,8 +288,7 @@ async fn run_step(options: &Options, step: usize, calls: usize, bridge: Bridge) 
     let pid = worker.id().context("the bridge has no pid")?;
     let rss_idle_kib = proc_stats::rss_kib(pid)?;
     let report = drive_calls(options, step, calls, bridge, port, &call_ids, pid, sessions).await;
-    let _ = worker.start_kill();
-    let _ = worker.wait().await;
+    stop(&mut worker, pid).await;
     drop(services);
     let mut report = report?;
     report.rss_idle_kib = rss_idle_kib;
@@ -284,8 +304,7 @@ fn spawn_worker(
     edge_url: &str,
     twilio_url: &str,
 ) -> anyhow::Result<tokio::process::Child> {
-    command_on(&options.worker, options.worker_cpu)
-        .env_clear()
+    bridge_command(options, &options.worker)
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
         .env("OPENAI_API_KEY", "sk-loadgen")
