@@ -15,6 +15,20 @@ use shared::openai::config::AudioMode;
 pub const FRAME_8K: usize = 160;
 pub const FRAME_24K: usize = 480;
 
+/// How much of OpenAI's socket to read at once in `mode`. The WebSocket library zeroes
+/// that much before every read, including the reads that find nothing (the call loop
+/// polls the socket on every wake-up): with 8 KiB that zeroing was a quarter of the
+/// worker's instructions in `passthrough`, whose deltas (100 ms of mu-law, about
+/// 1.2 KiB of JSON) fit in 2 KiB. `pcm24k` deltas are six times larger and keep the
+/// full buffer ([`crate::call::OPENAI_READ_BUFFER_BYTES`]),
+/// so each still arrives in one read; a larger message only takes more reads.
+pub fn openai_read_buffer_bytes(mode: AudioMode) -> usize {
+    match mode {
+        AudioMode::Passthrough => 2 * 1024,
+        AudioMode::Pcm24k => crate::call::OPENAI_READ_BUFFER_BYTES,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error(transparent)]
@@ -266,5 +280,19 @@ mod tests {
             assert_eq!(up.process(&[0.25; FRAME_8K]).unwrap().len(), FRAME_24K);
             assert_eq!(down.process(&[0.25; FRAME_24K]).unwrap().len(), FRAME_8K);
         }
+    }
+
+    #[test]
+    fn a_100ms_delta_arrives_in_one_read_in_either_mode() {
+        for (mode, audio_bytes) in [(AudioMode::Passthrough, 800), (AudioMode::Pcm24k, 4_800)] {
+            let mut delta = String::new();
+            b64::encode_into(&vec![0u8; audio_bytes], &mut delta);
+            let message = format!(
+                r#"{{"type":"response.output_audio.delta","event_id":"event_1234567","response_id":"resp_1234567890","item_id":"item_1234567890","output_index":0,"content_index":0,"delta":"{delta}"}}"#
+            );
+            // The WebSocket frame's header is at most 14 bytes.
+            assert!(message.len() + 14 <= openai_read_buffer_bytes(mode), "{mode:?}: {} bytes", message.len());
+        }
+        assert!(openai_read_buffer_bytes(AudioMode::Passthrough) < openai_read_buffer_bytes(AudioMode::Pcm24k));
     }
 }
