@@ -22,7 +22,10 @@ fn socket_config() -> WebSocketConfig {
 
 /// Serves on `127.0.0.1:port` until the process is killed.
 pub async fn serve(port: u16, upstream: String) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    serve_on(TcpListener::bind(("127.0.0.1", port)).await?, upstream).await
+}
+
+async fn serve_on(listener: TcpListener, upstream: String) -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let upstream = upstream.clone();
@@ -53,4 +56,50 @@ async fn relay(stream: TcpStream, upstream: &str) -> anyhow::Result<()> {
         _ = openai_rx.try_filter(data).forward(twilio_tx) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::SinkExt;
+
+    use super::*;
+
+    /// An upstream that answers each text message with it reversed, and closes on "bye".
+    async fn reversing_upstream() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/v1/realtime", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            while let Some(Ok(Message::Text(text))) = socket.next().await {
+                if text.as_str() == "bye" {
+                    let _ = socket.close(None).await;
+                    return;
+                }
+                let reversed: String = text.chars().rev().collect();
+                socket.send(Message::Text(reversed.into())).await.unwrap();
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn messages_pass_unchanged_both_ways_and_the_upstream_closing_ends_the_call() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay_url = format!("ws://{}/media", listener.local_addr().unwrap());
+        tokio::spawn(serve_on(listener, reversing_upstream().await));
+        let (mut caller, _) = tokio_tungstenite::connect_async(relay_url).await.unwrap();
+        let frame = r#"{"event":"media","media":{"payload":"/w=="}}"#;
+        caller.send(Message::Text(frame.into())).await.unwrap();
+        // A bound, so a relay that drops messages fails the test instead of hanging it.
+        const WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+        let reply = tokio::time::timeout(WITHIN, caller.next()).await.expect("the reply came back").unwrap().unwrap();
+        assert_eq!(reply.into_text().unwrap().as_str(), frame.chars().rev().collect::<String>());
+        caller.send(Message::Text("bye".into())).await.unwrap();
+        // The upstream's close reaches the caller as a close (or the end of the stream).
+        match tokio::time::timeout(WITHIN, caller.next()).await.expect("the call ended") {
+            Some(Ok(Message::Close(_))) | None => {}
+            other => panic!("expected the call to end, got {other:?}"),
+        }
+    }
 }
