@@ -21,7 +21,9 @@ pub const FRAME_24K: usize = 480;
 /// worker's instructions in `passthrough`, whose deltas (100 ms of mu-law, about
 /// 1.2 KiB of JSON) fit in 2 KiB. `pcm24k` deltas are six times larger and keep the
 /// full buffer ([`crate::call::OPENAI_READ_BUFFER_BYTES`]),
-/// so each still arrives in one read; a larger message only takes more reads.
+/// so each still arrives in one read; a larger message only takes more reads. The
+/// zeroing is a known, open limitation of the library's `FrameCodec::read_in`
+/// (<https://github.com/snapview/tungstenite-rs/issues/547>).
 pub fn openai_read_buffer_bytes(mode: AudioMode) -> usize {
     match mode {
         AudioMode::Passthrough => 2 * 1024,
