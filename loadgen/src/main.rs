@@ -8,19 +8,29 @@
 //! the Twilio client to arriving at the Realtime endpoint (p50/p99/max), and the
 //! worker's CPU and memory per call, read from /proc.
 //!
+//! Every step runs twice, interleaved: through the media worker, then through the floor,
+//! a bare WebSocket relay (relay.rs, this binary run as `--serve-relay`) driven by the
+//! same callers. The report gives the worker's CPU per call, latency and most calls
+//! held as multiples of the relay's. Runs stay bounded: loopback only, at most
+//! [`MAX_CALLS`] calls a step and [`MAX_SECONDS`] of audio.
+//!
 //! With `--edge-bookings N` it times the edge Worker instead (edge_bench.rs).
 //!
 //! Usage: concierge-loadgen [--calls 50,100,200] [--seconds 12] [--audio-mode pcm24k|passthrough]
 //!                          [--worker target/release/media-worker] [--worker-cpu 0]
 //!
-//! `--worker-cpu N` runs the worker on CPU N alone and the generator on the others
-//! (`taskset`), so the worker's figures are one core's, undisturbed by the generator.
+//! `--worker-cpu N` runs the worker (and the relay) on CPU N alone and the generator on
+//! the others (`taskset`), so their figures are one core's, undisturbed by the generator.
+//! `--wrap "valgrind --tool=callgrind"` starts both bridges under that command (it must
+//! exec them in place); they are stopped with SIGTERM, so a profiler writes its data.
+//! `TOKIO_WORKER_THREADS`, when set, is passed on to both bridges' runtimes.
 //!        concierge-loadgen --edge-bookings 200
 
 mod caller;
 mod edge_bench;
 mod proc_stats;
 mod realtime;
+mod relay;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,6 +47,7 @@ use sim::twilio_rest::FakeTwilioRest;
 
 use crate::caller::{CallPlan, CallerReport};
 use crate::proc_stats::Usage;
+use crate::realtime::Peer;
 
 const SECRET: &str = "loadgen-internal-secret";
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
@@ -49,6 +60,9 @@ const MEMORY_TARGET_KIB: f64 = 200.0;
 /// Frames sent this soon after the session is configured may still meet the pre-roll
 /// being flushed; the steady path is timed after it.
 const PRE_ROLL_SETTLE: Duration = Duration::from_millis(200);
+/// Bounds on a run: each call holds four sockets and real-time tasks on this machine.
+const MAX_CALLS: usize = 2_000;
+const MAX_SECONDS: u64 = 60;
 
 /// The generator's sockets. The library's 128 KiB read buffer is zeroed on every read,
 /// which made clearing memory a quarter of the generator's time; frames are small.
@@ -63,6 +77,8 @@ struct Options {
     worker: PathBuf,
     /// Pin the worker to this CPU and the generator to the rest.
     worker_cpu: Option<usize>,
+    /// A command both bridges are started under (a profiler).
+    wrap: Vec<String>,
     edge_bookings: Option<usize>,
 }
 
@@ -73,6 +89,7 @@ fn options() -> anyhow::Result<Options> {
         audio_mode: "pcm24k".into(),
         worker: PathBuf::from("target/release/media-worker"),
         worker_cpu: None,
+        wrap: Vec::new(),
         edge_bookings: None,
     };
     let mut args = std::env::args().skip(1);
@@ -86,18 +103,41 @@ fn options() -> anyhow::Result<Options> {
             "--audio-mode" => options.audio_mode = value,
             "--worker" => options.worker = value.into(),
             "--worker-cpu" => options.worker_cpu = Some(value.parse()?),
+            "--wrap" => options.wrap = value.split_whitespace().map(str::to_owned).collect(),
             "--edge-bookings" => options.edge_bookings = Some(value.parse()?),
             _ => bail!("unknown option {flag}; see the top of loadgen/src/main.rs"),
         }
     }
-    if options.seconds < RAMP.as_secs() + 5 {
-        bail!("--seconds must be at least {} (ramp, settle, measure)", RAMP.as_secs() + 5);
+    if options.seconds < RAMP.as_secs() + 5 || options.seconds > MAX_SECONDS {
+        bail!("--seconds must be from {} (ramp, settle, measure) to {MAX_SECONDS}", RAMP.as_secs() + 5);
+    }
+    if options.steps.is_empty() || options.steps.iter().any(|&calls| calls == 0 || calls > MAX_CALLS) {
+        bail!("--calls: each step from 1 to {MAX_CALLS}");
     }
     Ok(options)
 }
 
+/// What carries the calls between the Twilio callers and the Realtime endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bridge {
+    /// The media worker: the product.
+    Ours,
+    /// The bare relay: the floor.
+    Relay,
+}
+
+impl Bridge {
+    fn name(self) -> &'static str {
+        match self {
+            Bridge::Ours => "ours",
+            Bridge::Relay => "relay",
+        }
+    }
+}
+
 /// One step's figures.
 struct StepReport {
+    bridge: Bridge,
     calls: usize,
     failed_calls: usize,
     frames_in_sent: u64,
@@ -114,6 +154,10 @@ struct StepReport {
 impl StepReport {
     fn memory_per_call_kib(&self) -> f64 {
         self.rss_loaded_kib.saturating_sub(self.rss_idle_kib) as f64 / self.calls.max(1) as f64
+    }
+
+    fn cpu_per_call(&self) -> f64 {
+        self.worker_cpu_cores / self.calls.max(1) as f64
     }
 
     fn holds(&self) -> bool {
@@ -161,56 +205,116 @@ fn booking(index: usize) -> anyhow::Result<BookingRequest> {
 }
 
 /// Waits until something accepts connections on `port`.
-async fn wait_listening(port: u16, child: &mut tokio::process::Child) -> anyhow::Result<()> {
+async fn wait_listening(port: u16, child: &mut tokio::process::Child, name: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            bail!("the media worker exited before listening: {status}");
+            bail!("the {name} exited before listening: {status}");
         }
         if Instant::now() > deadline {
-            bail!("the media worker did not listen within 20 s");
+            bail!("the {name} did not listen within 20 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Result<StepReport> {
-    let audio = Duration::from_secs(options.seconds);
-    // The agent stops talking 2 s before the restaurant hangs up: every reply is through.
-    let (realtime_url, sessions) = realtime::start(&options.audio_mode, audio - Duration::from_secs(2)).await?;
-    let edge = FakeEdge::start(SECRET).await?;
-    let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await?;
-    let call_ids: Vec<String> = (0..calls).map(|i| format!("call_load_{step}_{i}")).collect();
-    for (index, call_id) in call_ids.iter().enumerate() {
-        edge.add_call(call_id, booking(index)?);
-        twilio.register_call(&format!("CA{step:04}{index:028}"), "+15105485525");
+/// A command for a bridge `program`: on the worker's CPU alone if one is given, under
+/// the wrapping command if any, with the runtime's thread count passed on.
+fn bridge_command(options: &Options, program: &std::path::Path) -> tokio::process::Command {
+    // taskset and the wrapper exec the program in place: the pid stays the program's.
+    let mut line: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(cpu) = options.worker_cpu {
+        line.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
     }
+    line.extend(options.wrap.iter().map(Into::into));
+    line.push(program.into());
+    let mut command = tokio::process::Command::new(&line[0]);
+    command.args(&line[1..]).env_clear();
+    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", threads);
+    }
+    command
+}
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut command = match options.worker_cpu {
-        Some(cpu) => {
-            // taskset execs the worker in place: the pid stays the worker's.
-            let mut command = tokio::process::Command::new("taskset");
-            command.arg("-c").arg(cpu.to_string()).arg(&options.worker);
-            command
-        }
-        None => tokio::process::Command::new(&options.worker),
+/// Stops a bridge with SIGTERM (the worker drains, a profiler writes its data), then
+/// kills it if it has not exited within 60 s.
+async fn stop(child: &mut tokio::process::Child, pid: u32) {
+    let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    if tokio::time::timeout(Duration::from_secs(60), child.wait()).await.is_err() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+async fn run_step(options: &Options, step: usize, calls: usize, bridge: Bridge) -> anyhow::Result<StepReport> {
+    let audio = Duration::from_secs(options.seconds);
+    let peer = match bridge {
+        Bridge::Ours => Peer::Worker,
+        Bridge::Relay => Peer::Relay,
     };
-    let mut worker = command
-        .env_clear()
+    // The agent stops talking 2 s before the restaurant hangs up: every reply is through.
+    let (realtime_url, sessions) = realtime::start(&options.audio_mode, audio - Duration::from_secs(2), peer).await?;
+    let call_ids: Vec<String> = (0..calls).map(|i| format!("call_load_{step}_{i}")).collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // The worker's services live until the step ends; the relay needs none.
+    let mut services = None;
+    let mut worker = match bridge {
+        Bridge::Ours => {
+            let edge = FakeEdge::start(SECRET).await?;
+            let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await?;
+            for (index, call_id) in call_ids.iter().enumerate() {
+                edge.add_call(call_id, booking(index)?);
+                twilio.register_call(&format!("CA{step:04}{index:028}"), "+15105485525");
+            }
+            let worker = spawn_worker(options, step, calls, port, &realtime_url, &edge.base_url, &twilio.base_url)?;
+            services = Some((edge, twilio));
+            worker
+        }
+        Bridge::Relay => bridge_command(options, &std::env::current_exe()?)
+            .arg("--serve-relay")
+            .arg(&realtime_url)
+            .arg("--port")
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the relay (this binary, --serve-relay)")?,
+    };
+    wait_listening(port, &mut worker, if bridge == Bridge::Ours { "media worker" } else { "relay" }).await?;
+    let pid = worker.id().context("the bridge has no pid")?;
+    let rss_idle_kib = proc_stats::rss_kib(pid)?;
+    let report = drive_calls(options, step, calls, bridge, port, &call_ids, pid, sessions).await;
+    stop(&mut worker, pid).await;
+    drop(services);
+    let mut report = report?;
+    report.rss_idle_kib = rss_idle_kib;
+    Ok(report)
+}
+
+fn spawn_worker(
+    options: &Options,
+    step: usize,
+    calls: usize,
+    port: u16,
+    realtime_url: &str,
+    edge_url: &str,
+    twilio_url: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    bridge_command(options, &options.worker)
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
         .env("OPENAI_API_KEY", "sk-loadgen")
-        .env("OPENAI_REALTIME_URL", &realtime_url)
+        .env("OPENAI_REALTIME_URL", realtime_url)
         .env("AUDIO_MODE", &options.audio_mode)
         .env("INTERNAL_SECRET", SECRET)
-        .env("EDGE_BASE_URL", &edge.base_url)
+        .env("EDGE_BASE_URL", edge_url)
         .env("TWILIO_ACCOUNT_SID", ACCOUNT)
         .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-        .env("TWILIO_API_BASE", &twilio.base_url)
+        .env("TWILIO_API_BASE", twilio_url)
         .env("MAX_CONCURRENT_CALLS", (calls + 10).to_string())
         .env("MAX_CALL_SECONDS", "600")
         .env("INSTANCE_ID", format!("loadgen-{step}"))
@@ -218,11 +322,22 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {} (build it with cargo build --release)", options.worker.display()))?;
-    wait_listening(port, &mut worker).await?;
-    let pid = worker.id().context("the worker has no pid")?;
-    let rss_idle_kib = proc_stats::rss_kib(pid)?;
+        .with_context(|| format!("starting {} (build it with cargo build --release)", options.worker.display()))
+}
 
+/// Runs the step's calls against the bridge listening on `port` (process `pid`).
+#[allow(clippy::too_many_arguments)]
+async fn drive_calls(
+    options: &Options,
+    step: usize,
+    calls: usize,
+    bridge: Bridge,
+    port: u16,
+    call_ids: &[String],
+    pid: u32,
+    sessions: realtime::Sessions,
+) -> anyhow::Result<StepReport> {
+    let audio = Duration::from_secs(options.seconds);
     let payload = restaurant_frame();
     let started = Instant::now();
     let mut running = Vec::with_capacity(calls);
@@ -265,11 +380,10 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(100)).await;
         logs.extend(sessions.take());
     }
-    let _ = worker.start_kill();
-    let _ = worker.wait().await;
 
     let mut latencies = Vec::new();
     let mut report = StepReport {
+        bridge,
         calls,
         failed_calls: 0,
         frames_in_sent: 0,
@@ -279,7 +393,7 @@ async fn run_step(options: &Options, step: usize, calls: usize) -> anyhow::Resul
         latency_us: Percentiles::default(),
         worker_cpu_cores,
         loadgen_cpu_cores,
-        rss_idle_kib,
+        rss_idle_kib: 0,
         rss_loaded_kib,
     };
     for (index, caller) in reports.iter().enumerate() {
@@ -353,29 +467,37 @@ fn print_header(options: &Options) {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = online_cpus().len();
     let placement = match options.worker_cpu {
-        Some(worker_cpu) => format!("The worker runs on CPU {worker_cpu} alone, the load generator on the others."),
+        Some(worker_cpu) => {
+            format!("The worker (and the relay) run on CPU {worker_cpu} alone, the load generator on the others.")
+        }
         None => "The load generator shares the machine.".to_owned(),
     };
     println!("# concierge-loadgen");
     println!();
     println!(
         "{cpu}, {cores} cores; AUDIO_MODE={}; {} s of audio per call each way, calls started over {} s; \
-         worker: {}, embedded store. {placement}",
+         worker: {}, embedded store. {placement} Each step runs through the worker (ours), then through \
+         the floor (relay: a bare tokio WebSocket relay forwarding the callers' messages unparsed, \
+         agent audio in passthrough-sized messages).",
         options.audio_mode,
         options.seconds,
         RAMP.as_secs(),
         options.worker.display()
     );
     println!();
-    println!("| calls | failed | frames in (sent / lost) | frames out (expected / lost) | frame latency p50 / p99 / max | worker CPU (cores) | CPU per call | memory per call | loadgen CPU (cores) | holds |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    println!("| calls | bridge | failed | frames in (sent / lost) | frames out (expected / lost) | frame latency p50 / p99 / max | bridge CPU (cores) | CPU per call | memory per call | loadgen CPU (cores) | holds |");
+    println!("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
 }
 
 fn print_row(row: &StepReport) {
-    let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     println!(
-        "| {} | {} | {} / {} | {} / {} | {} / {} / {} ms | {:.2} | {:.2}% | {:.0} KiB | {:.2} | {} |",
+        "| {} | {} | {} | {} / {} | {} / {} | {} / {} / {} ms | {:.2} | {:.3}% | {:.0} KiB | {:.2} | {} |",
         row.calls,
+        row.bridge.name(),
         row.failed_calls,
         row.frames_in_sent,
         row.frames_in_lost,
@@ -385,15 +507,80 @@ fn print_row(row: &StepReport) {
         ms(row.latency_us.p99),
         ms(row.latency_us.max),
         row.worker_cpu_cores,
-        row.worker_cpu_cores * 100.0 / row.calls as f64,
+        row.cpu_per_call() * 100.0,
         row.memory_per_call_kib(),
         row.loadgen_cpu_cores,
         if row.holds() { "yes" } else { "no" }
     );
 }
 
+/// `ours / floor` as a multiple, or "—" when the floor measured nothing.
+fn ratio(ours: f64, floor: f64) -> String {
+    if floor > 0.0 {
+        format!("{:.2}×", ours / floor)
+    } else {
+        "—".to_owned()
+    }
+}
+
+/// The worker's figures as multiples of the relay's, step by step, and the most calls
+/// each held.
+fn print_against_floor(pairs: &[(StepReport, StepReport)]) {
+    println!();
+    println!("Against the floor (ours ÷ relay, each step run through both):");
+    println!();
+    println!("| calls | CPU per call (ours / relay) | latency p50 (ours / relay) | latency p99 (ours / relay) |");
+    println!("|---:|---:|---:|---:|");
+    for (ours, relay) in pairs {
+        println!(
+            "| {} | {:.3}% / {:.3}% = {} | {} / {} ms = {} | {} / {} ms = {} |",
+            ours.calls,
+            ours.cpu_per_call() * 100.0,
+            relay.cpu_per_call() * 100.0,
+            ratio(ours.cpu_per_call(), relay.cpu_per_call()),
+            ms(ours.latency_us.p50),
+            ms(relay.latency_us.p50),
+            ratio(ours.latency_us.p50 as f64, relay.latency_us.p50 as f64),
+            ms(ours.latency_us.p99),
+            ms(relay.latency_us.p99),
+            ratio(ours.latency_us.p99 as f64, relay.latency_us.p99 as f64),
+        );
+    }
+    println!();
+    let most_held = |pick: fn(&(StepReport, StepReport)) -> &StepReport| {
+        pairs.iter().map(pick).filter(|row| row.holds()).map(|row| row.calls).max().unwrap_or(0)
+    };
+    let (ours, relay) = (most_held(|pair| &pair.0), most_held(|pair| &pair.1));
+    println!(
+        "Most calls held (nothing lost, p99 under 5 ms): ours {ours}, relay {relay} ({} of the relay's).",
+        ratio(ours as f64, relay as f64)
+    );
+    for bridge in [Bridge::Ours, Bridge::Relay] {
+        let pick =
+            |pair: &(StepReport, StepReport)| if bridge == Bridge::Ours { pair.0.holds() } else { pair.1.holds() };
+        let names = |held: bool| -> Vec<String> {
+            pairs.iter().filter(|pair| pick(pair) == held).map(|pair| pair.0.calls.to_string()).collect()
+        };
+        let (held, missed) = (names(true), names(false));
+        // Every step is named: near the knee a step can miss between two that hold.
+        match (held.is_empty(), missed.is_empty()) {
+            (_, true) => println!("{}: every step held.", bridge.name()),
+            (false, false) => {
+                println!("{}: held at {} calls; missed at {}.", bridge.name(), held.join(", "), missed.join(", "))
+            }
+            (true, false) => println!("{}: no step held ({} calls).", bridge.name(), missed.join(", ")),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, upstream, port_flag, port] = args.as_slice() {
+        if flag == "--serve-relay" && port_flag == "--port" {
+            return relay::serve(port.parse().context("--port")?, upstream.clone()).await;
+        }
+    }
     let options = options()?;
     if let Some(bookings) = options.edge_bookings {
         return edge_bench::run(bookings.max(1)).await;
@@ -402,18 +589,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(worker_cpu) = options.worker_cpu {
         pin_generator_away_from(worker_cpu)?;
     }
-    let (mut held, mut missed) = (Vec::new(), Vec::new());
+    let mut pairs = Vec::with_capacity(options.steps.len());
     for (step, &calls) in options.steps.iter().enumerate() {
-        let row = run_step(&options, step, calls).await?;
-        print_row(&row);
-        if row.holds() { &mut held } else { &mut missed }.push(calls.to_string());
+        let ours = run_step(&options, step, calls, Bridge::Ours).await?;
+        print_row(&ours);
+        let relay = run_step(&options, step, calls, Bridge::Relay).await?;
+        print_row(&relay);
+        pairs.push((ours, relay));
     }
-    println!();
-    // Every step is named: near the knee a step can miss between two that hold.
-    match (held.is_empty(), missed.is_empty()) {
-        (_, true) => println!("Every step held (zero frames lost, p99 under 5 ms, under 200 KiB per call)."),
-        (false, false) => println!("Held at {} calls; missed at {}.", held.join(", "), missed.join(", ")),
-        (true, false) => println!("No step held ({} calls).", missed.join(", ")),
-    }
+    print_against_floor(&pairs);
     Ok(())
 }

@@ -2,6 +2,11 @@
 //! (`session.created`, `session.updated`, `response.output_audio.delta`), no VAD and no
 //! script, so the machine's time goes to the worker. It stamps when each appended frame
 //! arrives and speaks continuously as the agent, so both directions carry audio.
+//!
+//! Behind the bare relay (relay.rs) it hears Twilio's own messages instead, forwarded
+//! unparsed: it stamps each `media` frame, takes the call from `start`, speaks in
+//! Twilio `media` messages of `passthrough`'s size (100 ms of mu-law each), and closes
+//! on `stop`, as the worker would.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +24,15 @@ use tokio_tungstenite::tungstenite::Message;
 pub const AGENT_DELTA_MS: u64 = 100;
 /// A reply's length before the next one starts (new response and item ids).
 const REPLY_DELTAS: u64 = 20;
+
+/// Who connects to the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The media worker, speaking the Realtime API.
+    Worker,
+    /// The bare relay, forwarding the Twilio callers' messages as they are.
+    Relay,
+}
 
 /// What one call's Realtime session saw.
 #[derive(Debug, Default, Clone)]
@@ -62,14 +76,19 @@ pub fn restaurant_name(index: usize) -> String {
     format!("{RESTAURANT_PREFIX}{index}")
 }
 
+/// The call index in a call id made by the generator (`call_load_<step>_<index>`).
+fn call_index_of_id(call_id: &str) -> Option<usize> {
+    call_id.rsplit_once('_')?.1.parse().ok()
+}
+
 /// Serves on a loopback port until the runtime stops; returns its `ws://` URL. Each
 /// session speaks for `speak_for` after it is configured, then only listens, so every
 /// reply is through the worker before the call ends.
-pub async fn start(audio_mode: &str, speak_for: Duration) -> anyhow::Result<(String, Sessions)> {
+pub async fn start(audio_mode: &str, speak_for: Duration, peer: Peer) -> anyhow::Result<(String, Sessions)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("ws://{}/v1/realtime", listener.local_addr()?);
     let sessions = Sessions::default();
-    let delta = agent_delta(audio_mode);
+    let delta = agent_delta(if peer == Peer::Relay { "passthrough" } else { audio_mode });
     let accepted = sessions.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -79,7 +98,10 @@ pub async fn start(audio_mode: &str, speak_for: Duration) -> anyhow::Result<(Str
                 if let Ok(socket) =
                     tokio_tungstenite::accept_async_with_config(stream, Some(crate::socket_config())).await
                 {
-                    session(socket, sessions, delta, speak_for).await;
+                    match peer {
+                        Peer::Worker => session(socket, sessions, delta, speak_for).await,
+                        Peer::Relay => relayed_session(socket, sessions, delta, speak_for).await,
+                    }
                 }
             });
         }
@@ -170,6 +192,65 @@ async fn session(
     }
 }
 
+/// One call through the bare relay: Twilio's messages in, Twilio's messages out.
+async fn relayed_session(
+    socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    sessions: Sessions,
+    delta: Arc<str>,
+    speak_for: Duration,
+) {
+    let (mut tx, mut rx) = socket.split();
+    let mut log = SessionLog::default();
+    let mut call = None;
+    let mut stream_sid = String::new();
+    let mut speak = tokio::time::interval(Duration::from_millis(AGENT_DELTA_MS));
+    speak.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = rx.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                // The hot path, as for the worker's appends: stamped, never parsed.
+                if text.contains(r#""event":"media""#) {
+                    log.appends.push(Instant::now());
+                    continue;
+                }
+                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                    log.unreadable += 1;
+                    continue;
+                };
+                match value["event"].as_str() {
+                    Some("start") => {
+                        call = value["start"]["customParameters"]["call_id"].as_str().and_then(call_index_of_id);
+                        stream_sid = value["start"]["streamSid"].as_str().unwrap_or_default().to_owned();
+                        log.configured_at.get_or_insert_with(Instant::now);
+                    }
+                    // The call is over: close, as the worker closes both sides after `stop`.
+                    Some("stop") => {
+                        let _ = tx.close().await;
+                        break;
+                    }
+                    Some(_) => {}
+                    None => log.unreadable += 1,
+                }
+            }
+            _ = speak.tick(), if log.configured_at.is_some_and(|at| at.elapsed() < speak_for) => {
+                let audio = json!({"event": "media", "streamSid": &stream_sid, "media": {"payload": &*delta}});
+                if tx.send(Message::Text(audio.to_string().into())).await.is_err() {
+                    break;
+                }
+                log.agent_ms += AGENT_DELTA_MS;
+            }
+        }
+    }
+    if let Some(call) = call {
+        sessions.store(call, log);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +260,12 @@ mod tests {
         let instructions = format!("You are calling {} to book a table.", restaurant_name(417));
         assert_eq!(call_index(&instructions), Some(417));
         assert_eq!(call_index("You are calling Chez Panisse."), None);
+    }
+
+    #[test]
+    fn relayed_calls_are_told_apart_by_their_call_id() {
+        assert_eq!(call_index_of_id("call_load_3_417"), Some(417));
+        assert_eq!(call_index_of_id("call_load_3_"), None);
+        assert_eq!(call_index_of_id("call"), None);
     }
 }

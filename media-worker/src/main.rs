@@ -1,5 +1,11 @@
 //! The media worker binary: configuration from the environment, JSON logs, and a
 //! graceful drain on SIGTERM or SIGINT.
+//!
+//! Calls run on tokio's multi-threaded runtime, one worker thread per CPU the process
+//! may use (`TOKIO_WORKER_THREADS` overrides it), so a 2-vCPU machine carries calls on
+//! both. Measured against one pinned thread (docs/performance.md, "Both cores"): the
+//! same instructions per call-second, and two threads held 400 `passthrough` calls where
+//! one missed them. The thread count is logged at start, so a deployment shows what it got.
 #![deny(unsafe_code)]
 
 use anyhow::Context;
@@ -18,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     // One TLS provider for both reqwest and the OpenAI WebSocket.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing::info!(worker_threads = tokio::runtime::Handle::current().metrics().num_workers(), "runtime started");
     let config = MediaConfig::from_lookup(|name| std::env::var(name).ok())?;
     let store = server::open_store(&config).await.context("opening the live store")?;
     let listener =

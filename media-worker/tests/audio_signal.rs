@@ -101,3 +101,76 @@ fn passthrough_forwards_mulaw_unchanged_both_ways() {
     assert_eq!(sent, vec![payload]);
     assert!(outbound.push("%%%", |_| {}).is_err());
 }
+
+/// Amplitude of `hz` in `samples`: a least-squares fit of a sine and a cosine.
+fn amplitude_of(samples: &[i16], rate: f64, hz: f64) -> f64 {
+    let (mut ss, mut cc, mut sc, mut ys, mut yc) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (n, &y) in samples.iter().enumerate() {
+        let (s, c) = (2.0 * std::f64::consts::PI * hz * n as f64 / rate).sin_cos();
+        let y = f64::from(y);
+        (ss, cc, sc, ys, yc) = (ss + s * s, cc + c * c, sc + s * c, ys + y * s, yc + y * c);
+    }
+    let det = ss * cc - sc * sc;
+    let (a, b) = ((ys * cc - yc * sc) / det, (yc * ss - ys * sc) / det);
+    (a * a + b * b).sqrt()
+}
+
+/// The telephone band, 300 to 3,400 Hz, every 100 Hz.
+fn telephone_band() -> impl Iterator<Item = f64> {
+    (3..=34).map(|hundreds| f64::from(hundreds) * 100.0)
+}
+
+fn inbound_pcm(samples: &[i16]) -> Vec<i16> {
+    let mut inbound = Inbound::new(AudioMode::Pcm24k).unwrap();
+    samples
+        .chunks(FRAME_8K)
+        .flat_map(|frame| pcm16_from_b64(inbound.push(&mulaw_b64(frame)).unwrap().unwrap()))
+        .collect()
+}
+
+fn outbound_pcm(samples: &[i16]) -> Vec<i16> {
+    let mut outbound = Outbound::new(AudioMode::Pcm24k).unwrap();
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut out = Vec::new();
+    for delta in bytes.chunks(2 * FRAME_24K) {
+        outbound.push(&STANDARD.encode(delta), |frame| out.extend(mulaw_from_b64(frame))).unwrap();
+    }
+    out
+}
+
+#[test]
+fn the_telephone_band_passes_flat_both_ways() {
+    for hz in telephone_band() {
+        let input = tone(8_000.0, hz as f32, 12_000.0, 25 * FRAME_8K);
+        let gain = amplitude_of(&inbound_pcm(&input)[5 * FRAME_24K..], 24_000.0, hz) / 12_000.0;
+        let db = 20.0 * gain.log10();
+        assert!(db.abs() <= 0.5, "toward OpenAI, {hz} Hz comes out at {db:+.2} dB");
+
+        let input = tone(24_000.0, hz as f32, 12_000.0, 25 * FRAME_24K);
+        let gain = amplitude_of(&outbound_pcm(&input)[5 * FRAME_8K..], 8_000.0, hz) / 12_000.0;
+        let db = 20.0 * gain.log10();
+        assert!(db.abs() <= 0.5, "toward Twilio, {hz} Hz comes out at {db:+.2} dB");
+    }
+}
+
+/// Where the loudest sample of `output` is, relative to where the click went in, in ms.
+fn click_delay_ms(input_at: usize, input_rate: f64, output: &[i16], output_rate: f64) -> f64 {
+    let peak = output.iter().enumerate().max_by_key(|(_, s)| s.unsigned_abs()).map_or(0, |(n, _)| n);
+    (peak as f64 / output_rate - input_at as f64 / input_rate) * 1000.0
+}
+
+#[test]
+fn the_resamplers_delay_audio_at_most_3ms_each_way() {
+    // A click in the middle of the sixth frame.
+    let at_8k = 5 * FRAME_8K + FRAME_8K / 2;
+    let mut input = vec![0i16; 12 * FRAME_8K];
+    input[at_8k] = 20_000;
+    let delay = click_delay_ms(at_8k, 8_000.0, &inbound_pcm(&input), 24_000.0);
+    assert!((0.0..=3.0).contains(&delay), "toward OpenAI: {delay:.2} ms");
+
+    let at_24k = 5 * FRAME_24K + FRAME_24K / 2;
+    let mut input = vec![0i16; 12 * FRAME_24K];
+    input[at_24k] = 20_000;
+    let delay = click_delay_ms(at_24k, 24_000.0, &outbound_pcm(&input), 8_000.0);
+    assert!((0.0..=3.0).contains(&delay), "toward Twilio: {delay:.2} ms");
+}

@@ -43,7 +43,7 @@ pub(super) async fn connect(services: &Services) -> Option<OpenAiSocket> {
             bearer.parse().map_err(|_| tokio_tungstenite::tungstenite::Error::Utf8(String::new()))?,
         );
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(OPENAI_READ_BUFFER_BYTES)
+            .read_buffer_size(crate::audio::openai_read_buffer_bytes(services.config.agent.audio_mode))
             .write_buffer_size(SOCKET_WRITE_BATCH_BYTES);
         // Nagle off: 20 ms frames must leave now, not wait for the previous one's ACK.
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
