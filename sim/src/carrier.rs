@@ -6,6 +6,8 @@
 //! connection to the `<Stream>` it names.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +32,29 @@ pub enum Pickup {
     Voicemail,
     Busy,
     NoAnswer,
+}
+
+/// Decides, for one call Twilio was asked to place, what happens on the line.
+pub type AnswerCall = Arc<dyn Fn(FakeCall) -> Pin<Box<dyn Future<Output = Pickup> + Send>> + Send + Sync>;
+
+/// Who answers: a fixed behaviour per number, or a decision per call (the local stack
+/// left running picks each call's scenario from its booking).
+#[derive(Clone)]
+pub enum PhoneBook {
+    /// Numbers not listed do not answer.
+    Numbers(BTreeMap<String, Pickup>),
+    PerCall(AnswerCall),
+}
+
+impl PhoneBook {
+    async fn pickup(&self, call: &FakeCall) -> Pickup {
+        match self {
+            PhoneBook::Numbers(numbers) => {
+                numbers.get(call.param("To").unwrap_or_default()).cloned().unwrap_or(Pickup::NoAnswer)
+            }
+            PhoneBook::PerCall(answer) => answer(call.clone()).await,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +93,7 @@ impl Drop for Carrier {
 
 struct Context {
     auth_token: String,
-    numbers: BTreeMap<String, Pickup>,
+    phone_book: PhoneBook,
     options: CarrierOptions,
     http: reqwest::Client,
     ledger: watch::Receiver<Ledger>,
@@ -78,10 +103,15 @@ struct Context {
 impl Carrier {
     /// Starts carrying the calls created on `rest`; numbers not in `numbers` do not answer.
     pub fn start(rest: &FakeTwilioRest, numbers: BTreeMap<String, Pickup>, options: CarrierOptions) -> Carrier {
+        Carrier::start_with(rest, PhoneBook::Numbers(numbers), options)
+    }
+
+    /// Starts carrying the calls created on `rest`, each answered as `phone_book` says.
+    pub fn start_with(rest: &FakeTwilioRest, phone_book: PhoneBook, options: CarrierOptions) -> Carrier {
         let log = watch::channel(BTreeMap::new()).0;
         let context = Arc::new(Context {
             auth_token: rest.auth_token.clone(),
-            numbers,
+            phone_book,
             options,
             http: reqwest::Client::new(),
             ledger: rest.watch(),
@@ -180,9 +210,9 @@ impl Context {
 async fn place_call(context: Arc<Context>, call: FakeCall) {
     let started = Instant::now();
     let to = call.param("To").unwrap_or_default().to_owned();
-    let pickup = context.numbers.get(&to).cloned().unwrap_or(Pickup::NoAnswer);
     let reorder = context.options.reorder_and_repeat;
     context.callback(&call, "initiated", 0, &[]).await;
+    let pickup = context.phone_book.pickup(&call).await;
     if matches!(pickup, Pickup::Busy) {
         context.callback(&call, "busy", 1, &[]).await;
         context.record(&call.sid, |log| log.finished = true);

@@ -3,6 +3,7 @@
 //!
 //! | module | stands in for |
 //! |---|---|
+//! | [`realtime_router`] | OpenAI Realtime for many sessions at once, each its own scripted fake |
 //! | [`twilio_rest`] | the Twilio Calls REST API (create, update, Basic auth, errors in Twilio's shape) |
 //! | [`webhook_sink`] | a user's `callback_url` endpoint, recording what it receives |
 //! | [`wrangler`] | runs the real edge Worker (WASM) under `wrangler dev` for tests |
@@ -14,6 +15,7 @@ pub mod ai_restaurant;
 pub mod carrier;
 pub mod fake_edge;
 pub mod openai_realtime;
+pub mod realtime_router;
 pub mod redis_server;
 pub mod twilio_media;
 pub mod twilio_rest;
