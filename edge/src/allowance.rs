@@ -55,6 +55,18 @@ pub struct Admit {
     pub window_seconds: u32,
     pub now: DateTime<Utc>,
     pub slot_until: DateTime<Utc>,
+    /// Counted in the window: a booking is, a later attempt of it is not (the key's
+    /// limits count bookings); every call to a number counts there.
+    #[serde(default = "yes")]
+    pub count: bool,
+    /// Takes an in-flight slot: a call placed now does; a booking scheduled for later
+    /// holds none while it waits.
+    #[serde(default = "yes")]
+    pub hold_slot: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +83,8 @@ pub enum Admission {
 /// Decides `request` and updates `allowance`. Refusals change nothing but dropping
 /// ended and lapsed slots, so they do not count against the window.
 pub fn admit(allowance: &mut Allowance, request: &Admit) -> Admission {
-    let Admit { call_id, ended, max_in_flight, per_window, window_seconds, now, slot_until } = request;
+    let Admit { call_id, ended, max_in_flight, per_window, window_seconds, now, slot_until, count, hold_slot } =
+        request;
     let window_seconds = i64::from((*window_seconds).max(1));
     allowance.in_flight.retain(|slot| slot.until > *now && !ended.contains(&slot.call_id));
     let window = now.timestamp().div_euclid(window_seconds);
@@ -79,16 +92,20 @@ pub fn admit(allowance: &mut Allowance, request: &Admit) -> Admission {
         allowance.window = window;
         allowance.booked = 0;
     }
-    if allowance.booked >= *per_window {
+    if *count && allowance.booked >= *per_window {
         let left = window_seconds - now.timestamp().rem_euclid(window_seconds);
         let retry_after_seconds = u32::try_from(left).unwrap_or(u32::MAX);
         return Admission::RateLimited { retry_after_seconds };
     }
-    if allowance.in_flight.len() >= *max_in_flight as usize {
+    if *hold_slot && allowance.in_flight.len() >= *max_in_flight as usize {
         return Admission::TooManyCalls { in_flight: allowance.in_flight.clone() };
     }
-    allowance.in_flight.push(Slot { call_id: call_id.clone(), since: *now, until: *slot_until });
-    allowance.booked += 1;
+    if *hold_slot {
+        allowance.in_flight.push(Slot { call_id: call_id.clone(), since: *now, until: *slot_until });
+    }
+    if *count {
+        allowance.booked += 1;
+    }
     Admission::Admitted
 }
 
@@ -103,7 +120,8 @@ pub fn withdraw(allowance: &mut Allowance, request: &Admit) {
     let held = allowance.in_flight.len();
     release(allowance, &request.call_id);
     let window = request.now.timestamp().div_euclid(i64::from(request.window_seconds.max(1)));
-    if allowance.in_flight.len() < held && allowance.window == window {
+    let admitted = allowance.in_flight.len() < held || !request.hold_slot;
+    if request.count && admitted && allowance.window == window {
         allowance.booked = allowance.booked.saturating_sub(1);
     }
 }
@@ -126,7 +144,29 @@ mod tests {
             window_seconds: 60,
             now: at(now),
             slot_until: at(now + 1_000),
+            count: true,
+            hold_slot: true,
         }
+    }
+
+    #[test]
+    fn a_scheduled_booking_is_counted_without_a_slot_and_its_later_attempts_hold_slots_uncounted() {
+        let mut allowance = Allowance::default();
+        let scheduled = Admit { hold_slot: false, ..booking("a", 0) };
+        assert_eq!(admit(&mut allowance, &scheduled), Admission::Admitted);
+        assert_eq!((allowance.booked, allowance.in_flight.len()), (1, 0), "counted, no slot while it waits");
+        let attempt = Admit { count: false, ..booking("a", 5) };
+        assert_eq!(admit(&mut allowance, &attempt), Admission::Admitted);
+        assert_eq!((allowance.booked, allowance.in_flight.len()), (1, 1), "a slot, not a second booking");
+        // The window's bookings used up does not stop an attempt of a booking already counted.
+        admit(&mut allowance, &booking("b", 6));
+        admit(&mut allowance, &Admit { hold_slot: false, ..booking("c", 7) });
+        assert!(matches!(admit(&mut allowance, &booking("d", 8)), Admission::RateLimited { .. }));
+        release(&mut allowance, "a");
+        assert_eq!(admit(&mut allowance, &Admit { count: false, ..booking("a", 9) }), Admission::Admitted);
+        // Withdrawing an uncounted attempt gives its slot back and leaves the count alone.
+        withdraw(&mut allowance, &Admit { count: false, ..booking("a", 9) });
+        assert_eq!((allowance.booked, allowance.in_flight.len()), (3, 1));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use shared::booking::BookingRequest;
 use shared::call::CallLedger;
 use shared::events::{CallContext, CallEvent};
 use shared::openai::config::instructions;
+use shared::schedule::CallPlan;
 use shared::twilio::rest::{CreateCall, UpdateCall};
 use shared::twilio::{form, signature, status::StatusCallback};
 use shared::twiml;
@@ -18,12 +19,45 @@ use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::Claim;
-use crate::keeper::{record_key, Change, LiveEvent, Reply, StreamGrant};
+use crate::keeper::{Change, LiveEvent, Reply, StreamGrant};
+use crate::keys;
+use crate::listing::ListQuery;
 use crate::ports::{Clock, IdSource, Ports, Store, TwilioApi, TwilioError, WebhookSender};
 use crate::safeguards;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a due attempt waits when it cannot be placed yet (no free slot, Twilio
+/// unreachable) before it is tried again.
+const PLACE_AGAIN_AFTER: Duration = Duration::seconds(60);
+
+/// What a call being admitted is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placing {
+    /// A booking dialed as it is made.
+    BookingNow,
+    /// A booking that waits for its time (`call_at`, the window, …): no call yet.
+    BookingLater,
+    /// A later attempt of a booking: a call, but not a new booking.
+    Attempt,
+}
+
+/// A booking's calling plan: the deployment's window, lead and retry policy with the
+/// booking's own choices over them ([`shared::schedule`]).
+pub fn call_plan(config: &EdgeConfig, booking: &BookingRequest) -> Result<CallPlan, ApiError> {
+    let retry = booking.retry.clone().unwrap_or_default();
+    Ok(CallPlan {
+        timezone: booking.timezone.clone(),
+        window: booking.calling_window.unwrap_or(config.calling_window),
+        max_attempts: retry.max_attempts.unwrap_or(config.retry_max_attempts),
+        retry_interval_seconds: retry.interval_minutes.map_or(config.retry_interval_seconds, |m| m * 60),
+        deadline: booking.starts_at()? - Duration::minutes(i64::from(config.call_lead_minutes)),
+    })
+}
+
+/// Store pages one `GET /v1/calls` reads at most while filters leave it short of `limit`.
+const LIST_STORE_PAGES: usize = 5;
 
 /// How often a request waits on an `Idempotency-Key` another request is booking with.
 const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(25);
@@ -32,8 +66,6 @@ pub struct Edge<S, T, W, C, I> {
     pub config: EdgeConfig,
     pub ports: Ports<S, T, W, C, I>,
 }
-/// Per API key: its calls in flight and bookings this minute ([`crate::allowance`]).
-const ALLOWANCE_PREFIX: &str = "allowance:";
 /// Time a call's slot outlasts its longest possible call; also how long a booking may
 /// take to save its record after taking a slot.
 const SLOT_MARGIN: Duration = Duration::minutes(5);
@@ -68,7 +100,9 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         match (method, segments.as_slice()) {
             ("GET", ["health"]) => Ok(EdgeResponse::json(200, &json!({"status": "ok"}))),
             ("POST", ["v1", "calls"]) => self.create_call(request).await,
+            ("GET", ["v1", "calls"]) => self.list_calls(request).await,
             ("GET", ["v1", "calls", id]) => self.get_call(request, id).await,
+            ("DELETE", ["v1", "calls", id]) => self.delete_call(request, id).await,
             ("GET", ["v1", "calls", id, "events"]) => {
                 // Without a streaming shell: what there is now, as one SSE body.
                 let page = self.live_events(request, id).await?;
@@ -97,7 +131,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     /// The call's record as published for reads (KV: may lag its writer, see
     /// docs/reliability.md); a call not yet published is asked of its writer.
     async fn load(&self, call_id: &str) -> Result<Option<CallLedger>, ApiError> {
-        match self.ports.store.get(&record_key(call_id)).await? {
+        match self.ports.store.record(call_id).await? {
             None => self.current(call_id).await,
             Some(text) => serde_json::from_str(&text)
                 .map(Some)
@@ -136,7 +170,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             .header_value("idempotency-key")
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .map(|k| format!("idem:{owner}:{}", hex::encode(Sha256::digest(k.as_bytes()))));
+            .map(|k| keys::idempotency(&owner, &hex::encode(Sha256::digest(k.as_bytes()))));
         let Some(key) = idempotency_key else { return self.book(owner, booking, now, None).await };
         if let Some(call_id) = self.claim_idempotency_key(&key, &request_hash).await? {
             // Bound only once its record exists at its writer, which answers at once.
@@ -171,8 +205,9 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         }
     }
 
-    /// Books and dials. `idempotency` is the claimed key and the request's hash, bound
-    /// to the call before it is dialed.
+    /// Books, and dials at once unless the booking's plan says to wait ([`call_plan`]).
+    /// `idempotency` is the claimed key and the request's hash, bound to the call
+    /// before it is dialed.
     async fn book(
         &self,
         owner: String,
@@ -181,14 +216,33 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         idempotency: Option<(&str, &str)>,
     ) -> Result<EdgeResponse, ApiError> {
         let call_id = self.ports.ids.call_id();
-        self.admit_booking(&owner, &call_id, &booking.restaurant.phone, now).await?;
-        let ledger = CallLedger::new(call_id.clone(), owner, booking, now);
+        let plan = call_plan(&self.config, &booking)?;
+        let first_at = plan.first_attempt(now, booking.call_at).map_err(|unplaceable| ApiError::InvalidField {
+            field: if booking.call_at.is_some() { "call_at" } else { "reservation.time" }.to_owned(),
+            message: unplaceable.to_string(),
+        })?;
+        let dial_now = first_at <= now;
+        let admission = if dial_now { Placing::BookingNow } else { Placing::BookingLater };
+        self.admit_booking(&owner, &call_id, &booking.restaurant.phone, now, admission).await?;
+        let ledger = CallLedger::new(call_id.clone(), owner, booking, now).planned(plan, first_at, now);
         // The record exists at its writer before Twilio can call back about it.
         self.change(&call_id, Change::Create { ledger: Box::new(ledger.clone()) }).await?;
         if let Some((key, request_hash)) = idempotency {
             self.ports.store.settle_key(key, request_hash, Some(&call_id)).await?;
         }
+        if !dial_now {
+            return Ok(created_body(201, &ledger));
+        }
+        let ledger = self.dial(ledger, true).await?;
+        Ok(created_body(201, &ledger))
+    }
 
+    /// Places the call for the booking's current attempt. `answering`: the booking
+    /// request itself is dialing, and answers a refusal at once (a 502, the slot given
+    /// back, no webhook); an attempt woken by the alarm records the failure instead,
+    /// and one that could not reach Twilio waits a minute and tries again.
+    async fn dial(&self, ledger: CallLedger, answering: bool) -> Result<CallLedger, ApiError> {
+        let call_id = ledger.record.call_id.clone();
         let create = CreateCall {
             to: ledger.record.request.restaurant.phone.clone(),
             from: self.config.twilio_from_number.clone(),
@@ -210,32 +264,70 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                                 &json!({"call_id": call_id, "note": "could not end a call canceled while dialing", "error": error.to_string()}),
                             );
                         }
-                        Ok(created_body(201, &ledger))
+                        Ok(ledger)
                     }
-                    Ok(Reply { ledger: Some(ledger), .. }) => Ok(created_body(201, &ledger)),
+                    Ok(Reply { ledger: Some(ledger), .. }) => Ok(ledger),
                     // The call is dialed whatever happened to this write: answer so, and
                     // let Twilio's first callback (which carries the sid) complete the record.
                     _ => {
                         let mut ledger = ledger;
                         ledger.dialed(&resource.sid, self.ports.clock.now());
-                        Ok(created_body(201, &ledger))
+                        Ok(ledger)
                     }
                 }
             }
+            Err(TwilioError::Network(detail)) if !answering => {
+                let until = self.ports.clock.now() + PLACE_AGAIN_AFTER;
+                let reply = self.change(&call_id, Change::Postpone { until }).await?;
+                self.release_slot(&ledger).await;
+                self.after_change(&call_id, &reply).await;
+                Err(ApiError::TwilioUnreachable(detail))
+            }
             Err(error) => {
                 let (code, message) = crate::error::recorded_failure(&error);
-                self.change(&call_id, Change::DialFailed { code, message }).await?;
-                // The caller hears of the failure now, not by webhook; the slot goes back.
-                self.release_slot(&ledger).await;
+                let reply = self.change(&call_id, Change::DialFailed { code, message, answered: answering }).await?;
+                if answering {
+                    // The caller hears of the failure now, not by webhook; the slot goes back.
+                    self.release_slot(&ledger).await;
+                } else {
+                    self.after_change(&call_id, &reply).await;
+                }
                 Err(error.into())
             }
         }
     }
 
-    /// Takes one of the key's in-flight slots and counts the booking in this minute,
-    /// then the number's one live slot and its count this hour, or refuses with the
-    /// limit it would break. A number's refusal gives the key's admission back.
-    async fn admit_booking(&self, owner: &str, call_id: &str, phone: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    /// A scheduled booking whose time has come: starts its next attempt, takes a slot
+    /// (the key's and the number's, as any call does) and dials. Without a free slot the
+    /// booking waits [`PLACE_AGAIN_AFTER`] and is asked again.
+    async fn place_due_attempt(&self, call_id: &str) -> Result<(), ApiError> {
+        let reply = self.change(call_id, Change::StartAttempt).await?;
+        self.after_change(call_id, &reply).await;
+        let Some(ledger) = reply.ledger.filter(|_| reply.dial) else { return Ok(()) };
+        let now = self.ports.clock.now();
+        let phone = ledger.record.request.restaurant.phone.clone();
+        if let Err(refused) = self.admit_booking(&ledger.owner, call_id, &phone, now, Placing::Attempt).await {
+            let reply = self.change(call_id, Change::Postpone { until: now + PLACE_AGAIN_AFTER }).await?;
+            self.after_change(call_id, &reply).await;
+            log_line(&json!({"call_id": call_id, "note": "attempt postponed", "reason": refused.to_string()}));
+            return Ok(());
+        }
+        self.dial(ledger, false).await.map(|_| ())
+    }
+
+    /// Takes what placing a call needs from the key's allowance and the number's: a
+    /// booking is counted in the key's minute (and holds a slot only if it dials now);
+    /// a later attempt of it holds a slot but is not counted again. Every call placed
+    /// holds the number's one live slot and counts in its hour. A number's refusal
+    /// gives the key's admission back.
+    async fn admit_booking(
+        &self,
+        owner: &str,
+        call_id: &str,
+        phone: &str,
+        now: DateTime<Utc>,
+        placing: Placing,
+    ) -> Result<(), ApiError> {
         let config = &self.config;
         let longest_call = i64::from(config.ring_timeout_seconds) + i64::from(config.call_time_limit_seconds);
         let request = Admit {
@@ -246,8 +338,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             window_seconds: 60,
             now,
             slot_until: now + Duration::seconds(longest_call) + SLOT_MARGIN,
+            count: placing != Placing::Attempt,
+            hold_slot: placing != Placing::BookingLater,
         };
-        let key = format!("{ALLOWANCE_PREFIX}{owner}");
+        let key = keys::allowance(owner);
         self.admit_to(&key, request.clone(), |admission| match admission {
             Admission::RateLimited { retry_after_seconds } => {
                 ApiError::RateLimited { limit: config.bookings_per_minute, retry_after_seconds: *retry_after_seconds }
@@ -258,7 +352,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             Admission::Admitted => ApiError::TooManyCalls { in_flight: 0, limit: config.max_calls_in_flight },
         })
         .await?;
-        let destination = safeguards::destination_key(phone);
+        if placing == Placing::BookingLater {
+            return Ok(());
+        }
+        let destination = keys::destination(phone);
         let admitted = self
             .admit_to(&destination, safeguards::destination_admit(config, &request), |admission| {
                 safeguards::destination_refusal(config, admission)
@@ -345,6 +442,45 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             Some(ledger) if ledger.owner == owner => Ok(record_body(200, &ledger)),
             _ => Err(ApiError::NotFound),
         }
+    }
+
+    /// `GET /v1/calls`: the key's calls, newest first, from the read model's list. Store
+    /// pages are read until `limit` calls pass the filters, the list ends, or
+    /// [`LIST_STORE_PAGES`] pages were read (then `has_more` says to go on).
+    async fn list_calls(&self, request: &EdgeRequest) -> Result<EdgeResponse, ApiError> {
+        let owner = self.owner(request)?;
+        let query = ListQuery::parse(&form::parse(request.query.as_bytes()))?;
+        let mut data = Vec::new();
+        let mut cursor = query.cursor.clone();
+        'pages: for _ in 0..LIST_STORE_PAGES {
+            // Never more entries than are still wanted, so the store's cursor is exactly
+            // where the next page starts.
+            let wanted = query.limit.saturating_sub(data.len() as u32).max(1);
+            let page = self.ports.store.list_calls(&owner, cursor.as_deref(), wanted).await?;
+            cursor = page.cursor;
+            for summary in page.entries {
+                if query.past_the_end(&summary) {
+                    cursor = None;
+                    break 'pages;
+                }
+                if query.admits(&summary) {
+                    data.push(summary);
+                }
+            }
+            if cursor.is_none() || data.len() >= query.limit as usize {
+                break;
+            }
+        }
+        Ok(EdgeResponse::json(200, &json!({"data": data, "has_more": cursor.is_some(), "next_cursor": cursor})))
+    }
+
+    /// `DELETE /v1/calls/{id}`: erases a final call's record (request, transcript,
+    /// outcome) at its keeper at once, and from the read model when the keeper next
+    /// publishes; a live call is a 409.
+    async fn delete_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        self.owned(request, call_id).await?;
+        self.change(call_id, Change::Erase).await?;
+        Ok(EdgeResponse::json(200, &json!({"call_id": call_id, "deleted": true})))
     }
 
     async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
@@ -484,10 +620,19 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
     /// effort: a slot not given back here is found ended when it is next needed (see
     /// `admit_booking`), so this failing must not fail the update that ended the call.
     async fn release_slot(&self, ledger: &CallLedger) {
-        let key = format!("{ALLOWANCE_PREFIX}{}", ledger.owner);
+        let key = keys::allowance(&ledger.owner);
         let _released = self.ports.store.release(&key, &ledger.record.call_id).await;
-        let destination = safeguards::destination_key(&ledger.record.request.restaurant.phone);
+        let destination = keys::destination(&ledger.record.request.restaurant.phone);
         let _released = self.ports.store.release(&destination, &ledger.record.call_id).await;
+    }
+
+    /// What a call's keeper wakes the edge for, when [`crate::keeper::Keeper::next_wake`]
+    /// comes: in a Worker the call's Durable Object alarm (after it has published the
+    /// record), natively the server's timer.
+    pub async fn wake(&self, call_id: &str) -> Result<(), ApiError> {
+        let delivered = self.deliver_webhook(call_id).await;
+        self.place_due_attempt(call_id).await?;
+        delivered.map(|_| ())
     }
 
     /// Sends the call's completion webhook if it is due, and tells the call's writer how
@@ -570,11 +715,13 @@ pub fn log_line(fields: &serde_json::Value) {
 }
 
 fn created_body(status: u16, ledger: &CallLedger) -> EdgeResponse {
-    let id = &ledger.record.call_id;
-    EdgeResponse::json(
-        status,
-        &json!({"call_id": id, "status": ledger.record.status, "links": {"self": format!("/v1/calls/{id}")}}),
-    )
+    let record = &ledger.record;
+    let id = &record.call_id;
+    let mut body = json!({"call_id": id, "status": record.status, "links": {"self": format!("/v1/calls/{id}")}});
+    if let Some(at) = record.scheduled_for {
+        body["scheduled_for"] = json!(at);
+    }
+    EdgeResponse::json(status, &body)
 }
 
 fn record_body(status: u16, ledger: &CallLedger) -> EdgeResponse {

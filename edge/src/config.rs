@@ -2,6 +2,7 @@
 //! the Worker's `Env` and tests supply them the same way.
 
 use shared::destination::{Destinations, DEFAULT_ALLOWED};
+use shared::schedule::{CallingWindow, MAX_ATTEMPTS};
 use shared::twilio::rest::DEFAULT_API_BASE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,33 @@ pub struct EdgeConfig {
     pub calls_per_destination_per_hour: u32,
     /// Local development only: plain-http and loopback callback URLs are accepted.
     pub allow_insecure_callbacks: bool,
+    /// Calls go out only inside this window on the restaurant's clock
+    /// (`CALLING_WINDOW`, e.g. `10:00-21:30`); a booking may narrow or move it.
+    pub calling_window: CallingWindow,
+    /// No call starts later than this many minutes before the reservation.
+    pub call_lead_minutes: u32,
+    /// Calls per booking in all, after busy / no answer / carrier failure / voicemail,
+    /// unless the booking says otherwise.
+    pub retry_max_attempts: u32,
+    /// Seconds from one attempt's end to the next, unless the booking says otherwise.
+    pub retry_interval_seconds: u32,
+    /// Days a call's record (request, transcript, outcome) is kept after its last
+    /// change, wherever it lives: the read model, the call's keeper, the key's list.
+    pub record_retention_days: u32,
 }
+
+impl EdgeConfig {
+    /// [`EdgeConfig::record_retention_days`] as a duration.
+    pub fn record_retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.record_retention_days))
+    }
+}
+
+/// When restaurants take calls about bookings: late morning to late evening.
+pub const DEFAULT_CALLING_WINDOW: &str = "10:00-21:30";
+
+/// A year: beyond that a record is an archive, which this is not.
+const MAX_RETENTION_DAYS: u32 = 365;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("edge configuration: {0}")]
@@ -82,6 +109,14 @@ impl EdgeConfig {
             )
             .map_err(|e| ConfigError(format!("ALLOWED_DESTINATIONS: {e}")))?,
             calls_per_destination_per_hour: number("CALLS_PER_DESTINATION_PER_HOUR", 4)?,
+            record_retention_days: number("RECORD_RETENTION_DAYS", 30)?,
+            calling_window: CallingWindow::parse(
+                lookup("CALLING_WINDOW").filter(|v| !v.trim().is_empty()).as_deref().unwrap_or(DEFAULT_CALLING_WINDOW),
+            )
+            .map_err(|e| ConfigError(format!("CALLING_WINDOW: {e}")))?,
+            call_lead_minutes: number("CALL_LEAD_MINUTES", 30)?,
+            retry_max_attempts: number("RETRY_MAX_ATTEMPTS", 3)?,
+            retry_interval_seconds: number("RETRY_INTERVAL_SECONDS", 600)?,
             allow_insecure_callbacks: match lookup("ALLOW_INSECURE_CALLBACKS").as_deref().map(str::trim) {
                 None | Some("" | "0" | "false") => false,
                 Some("1" | "true") => true,
@@ -90,6 +125,15 @@ impl EdgeConfig {
                 }
             },
         };
+        if !(1..=MAX_ATTEMPTS).contains(&config.retry_max_attempts) {
+            return Err(ConfigError(format!("RETRY_MAX_ATTEMPTS must be from 1 to {MAX_ATTEMPTS}")));
+        }
+        if config.retry_interval_seconds == 0 {
+            return Err(ConfigError("RETRY_INTERVAL_SECONDS must be at least 1".into()));
+        }
+        if !(1..=MAX_RETENTION_DAYS).contains(&config.record_retention_days) {
+            return Err(ConfigError(format!("RECORD_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")));
+        }
         shared::webhook::check_key_entries(&config.api_keys).map_err(|e| ConfigError(format!("API_KEYS: {e}")))?;
         if !config.media_ws_url.starts_with("wss://") && !config.media_ws_url.starts_with("ws://") {
             return Err(ConfigError("MEDIA_WS_URL must be a ws:// or wss:// URL".into()));

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::http::EdgeResponse;
+use crate::keeper::Refused;
 use crate::ports::{StoreError, TwilioError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// Only a final call may be deleted.
+    #[error("{0}")]
+    NotFinal(String),
     #[error("{in_flight} calls are in flight for this API key; the limit is {limit}. Try again when one has ended.")]
     TooManyCalls { in_flight: usize, limit: u32 },
     #[error("this API key may book {limit} calls a minute; try again in {retry_after_seconds} s")]
@@ -54,7 +58,11 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        ApiError::Storage(error.to_string())
+        match error {
+            StoreError::Unavailable(detail) => ApiError::Storage(detail),
+            StoreError::Refused(refused @ Refused::NotFinal(_)) => ApiError::NotFinal(refused.to_string()),
+            StoreError::Refused(refused @ Refused::Exists(_)) => ApiError::Storage(refused.to_string()),
+        }
     }
 }
 
@@ -75,7 +83,7 @@ impl ApiError {
             ApiError::Forbidden => 403,
             ApiError::NotFound | ApiError::NoRoute => 404,
             ApiError::MethodNotAllowed => 405,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict(_) | ApiError::NotFinal(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::TooManyCalls { .. }
             | ApiError::RateLimited { .. }
@@ -98,6 +106,7 @@ impl ApiError {
             ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::NotFinal(_) => "call_not_final",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyCalls { .. } => "too_many_calls",
             ApiError::RateLimited { .. } => "rate_limited",

@@ -20,9 +20,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use shared::call::{Applied, CallLedger, CallRecord};
+use shared::call::{Applied, CallLedger, CallRecord, CallStatus};
 use shared::events::CallEvent;
 use shared::twilio::status::StatusCallback;
+
+use crate::keys;
+use crate::listing::CallSummary;
 
 /// KV allows about one write a second per key; the read model is published no faster.
 pub const PUBLISH_INTERVAL: Duration = Duration::seconds(1);
@@ -39,8 +42,20 @@ pub enum Change {
     Create { ledger: Box<CallLedger> },
     /// Twilio accepted the call.
     Dialed { call_sid: String },
-    /// Twilio refused it, or could not be reached.
-    DialFailed { code: String, message: String },
+    /// Twilio refused it, or could not be reached. `answered`: the booking request
+    /// itself was dialing and answers the failure at once (a 502, no webhook).
+    DialFailed {
+        code: String,
+        message: String,
+        #[serde(default)]
+        answered: bool,
+    },
+    /// The alarm came for a scheduled booking: starts its next attempt if it is due
+    /// (the reply's `dial` says to place it).
+    StartAttempt,
+    /// The attempt just started cannot be placed yet (no free slot, Twilio
+    /// unreachable): the booking waits until `until`.
+    Postpone { until: DateTime<Utc> },
     /// A status callback (or the status part of the TwiML request).
     Status { callback: StatusCallback },
     /// The TwiML request: its status, then whether this call may get its stream token.
@@ -55,6 +70,9 @@ pub enum Change {
     WebhookResult { accepted: bool, retry_base_seconds: u32 },
     /// Reads the record and the live events after `after`, changing nothing.
     Read { after: u64 },
+    /// Erases a final call (`DELETE /v1/calls/{id}`): its record, request and transcript
+    /// go at once; the read model drops them when next published.
+    Erase,
 }
 
 /// What the TwiML request gets.
@@ -106,6 +124,9 @@ pub struct Reply {
     pub final_now: bool,
     #[serde(default)]
     pub grant: StreamGrant,
+    /// [`Change::StartAttempt`] started an attempt: place the call now.
+    #[serde(default)]
+    pub dial: bool,
     pub webhook: Option<WebhookJob>,
     /// The live events this answer carries: for [`Change::Read`], those after the asked
     /// id; for any other change, those it added (what the call's listeners are sent).
@@ -118,6 +139,27 @@ pub struct Reply {
 pub enum Refused {
     #[error("call {0} exists already")]
     Exists(String),
+    /// Only a final call may be erased: a live one still changes.
+    #[error("the call is still {0}; cancel it or wait until it has ended")]
+    NotFinal(String),
+}
+
+/// What is left of an erased call until the read model has dropped it: enough to name
+/// its published record and its entry in its key's list, nothing about the booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    pub call_id: String,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the read model must be brought to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Publication {
+    /// The record (the ledger, as JSON) and its entry in its key's list.
+    Put { record_key: String, record: String, index_key: String, summary: CallSummary },
+    /// An erased call: both go.
+    Remove { record_key: String, index_key: String },
 }
 
 /// Everything the call's one writer keeps.
@@ -136,12 +178,22 @@ pub struct Keeper {
     pub published_at: Option<DateTime<Utc>>,
     /// When the completion webhook is next due, if it is.
     pub webhook_due_at: Option<DateTime<Utc>>,
+    /// Set once the call is erased; the ledger and live log are gone then.
+    #[serde(default)]
+    pub erased: Option<Erased>,
 }
 
 impl Keeper {
     /// Applies one change at `now`.
     pub fn apply(&mut self, change: Change, now: DateTime<Utc>) -> Result<Reply, Refused> {
         let mut reply = Reply::default();
+        if self.erased.is_some() {
+            // Erased: the call is as gone as one that never existed.
+            return Ok(reply);
+        }
+        if let Change::Erase = change {
+            return self.erase();
+        }
         if let Change::Create { ledger } = change {
             if let Some(existing) = &self.ledger {
                 return Err(Refused::Exists(existing.record.call_id.clone()));
@@ -154,9 +206,16 @@ impl Keeper {
         let before = ledger.clone();
         let sealed = before.is_final();
         // A booking Twilio refused is answered at once (a 502); no webhook follows it.
-        let answered_at_once = matches!(change, Change::DialFailed { .. });
+        let answered_at_once = matches!(change, Change::DialFailed { answered: true, .. });
+        // A callback about an attempt that has ended is late news, like one after the seal.
+        let past_attempt = match &change {
+            Change::Status { callback } | Change::Twiml { callback: Some(callback) } => {
+                before.is_past_call_sid(&callback.call_sid)
+            }
+            _ => false,
+        };
         let applied = match change {
-            Change::Create { .. } => Applied::Unchanged,
+            Change::Create { .. } | Change::Erase => Applied::Unchanged,
             Change::Read { after } => {
                 reply.events = self.log.iter().filter(|e| e.id > after).cloned().collect();
                 Applied::Unchanged
@@ -170,13 +229,19 @@ impl Keeper {
                 self.webhook_result(accepted, retry_base_seconds, now);
                 Applied::Unchanged
             }
-            _ if sealed => {
+            _ if sealed || past_attempt => {
                 self.late += 1;
                 reply.late = true;
                 Applied::Unchanged
             }
             Change::Dialed { call_sid } => ledger.dialed(&call_sid, now),
-            Change::DialFailed { code, message } => ledger.failed(&code, &message, now),
+            Change::DialFailed { code, message, .. } => ledger.failed(&code, &message, now),
+            Change::StartAttempt => {
+                let started = ledger.start_attempt(now);
+                reply.dial = started == Applied::Changed;
+                started
+            }
+            Change::Postpone { until } => ledger.postpone(until, now),
             Change::Status { callback } => ledger.apply_status_callback(&callback, now),
             Change::Twiml { callback } => {
                 let applied = callback.map_or(Applied::Unchanged, |c| ledger.apply_status_callback(&c, now));
@@ -198,14 +263,66 @@ impl Keeper {
             Change::Event { event } => ledger.apply_event(&event, now),
             Change::Cancel => ledger.canceled(now),
         };
+        // An attempt that ended busy, unanswered, failed or on a machine: the next one is
+        // scheduled if the plan allows, and the call is not final.
+        let retry_at = if applied == Applied::Changed && !answered_at_once {
+            self.ledger.as_ref().and_then(|l| l.retry_at(now))
+        } else {
+            None
+        };
+        if let (Some(at), Some(ledger)) = (retry_at, self.ledger.as_mut()) {
+            ledger.roll_over(at, now);
+        }
         if applied == Applied::Changed {
             self.changed(Some(&before), now, &mut reply);
             if answered_at_once {
                 self.webhook_due_at = None;
                 reply.final_now = false;
             }
+            // The attempt's slot goes back while the booking waits.
+            reply.ended_now |= retry_at.is_some();
         }
         Ok(self.answer(reply))
+    }
+
+    /// Erases a final call: nothing of the booking stays, and the read model is due to
+    /// drop it. No webhook is sent after this, even one still being retried.
+    fn erase(&mut self) -> Result<Reply, Refused> {
+        let Some(ledger) = &self.ledger else { return Ok(Reply::default()) };
+        if !ledger.is_final() {
+            return Err(Refused::NotFinal(ledger.record.status.as_str().to_owned()));
+        }
+        self.erased = Some(Erased {
+            call_id: ledger.record.call_id.clone(),
+            owner: ledger.owner.clone(),
+            created_at: ledger.record.created_at,
+        });
+        self.ledger = None;
+        self.log.clear();
+        self.webhook_due_at = None;
+        self.version += 1;
+        Ok(Reply { changed: true, ..Reply::default() })
+    }
+
+    /// What the read model should hold now, if it is behind.
+    pub fn publication(&self) -> Option<Publication> {
+        if !self.unpublished() {
+            return None;
+        }
+        if let Some(erased) = &self.erased {
+            return Some(Publication::Remove {
+                record_key: keys::record(&erased.call_id),
+                index_key: keys::index(&erased.owner, erased.created_at, &erased.call_id),
+            });
+        }
+        let ledger = self.ledger.as_ref()?;
+        let record = &ledger.record;
+        Some(Publication::Put {
+            record_key: keys::record(&record.call_id),
+            record: serde_json::to_string(ledger).ok()?,
+            index_key: keys::index(&ledger.owner, record.created_at, &record.call_id),
+            summary: CallSummary::of(record),
+        })
     }
 
     fn answer(&self, mut reply: Reply) -> Reply {
@@ -300,22 +417,36 @@ impl Keeper {
         self.published_version = self.published_version.max(version);
     }
 
-    /// When the holder must wake this keeper next (publish, webhook), if ever.
+    /// When the holder must wake this keeper next (publish, webhook, the next
+    /// attempt), if ever.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        match (self.publish_at(), self.webhook_due_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let attempt = self.ledger.as_ref().and_then(|l| l.record.scheduled_for);
+        [self.publish_at(), self.webhook_due_at, attempt].into_iter().flatten().min()
     }
 }
 
 /// What a listener sees change between two versions of the record.
 fn live_changes(before: Option<&CallRecord>, after: &CallRecord) -> Vec<(&'static str, Value)> {
     let mut changes = Vec::new();
-    let status_of = |record: &CallRecord| (record.status, record.answered_by, record.error.clone());
+    // An attempt that has just ended, before the status that follows it (`scheduled`
+    // for the next one, or the booking's end); a booking called once has no attempts
+    // to tell apart.
+    let retried = after.attempts.len() > 1 || after.status == CallStatus::Scheduled;
+    for attempt in after.attempts.iter().filter(|a| retried && a.ended_at.is_some()) {
+        let was_open =
+            before.is_none_or(|b| b.attempts.iter().all(|old| old.number != attempt.number || old.ended_at.is_none()));
+        if was_open {
+            changes.push(("attempt", serde_json::to_value(attempt).unwrap_or_default()));
+        }
+    }
+    let status_of =
+        |record: &CallRecord| (record.status, record.answered_by, record.error.clone(), record.scheduled_for);
     if before.map(status_of) != Some(status_of(after)) {
-        changes
-            .push(("status", json!({"status": after.status, "answered_by": after.answered_by, "error": after.error})));
+        changes.push((
+            "status",
+            json!({"status": after.status, "answered_by": after.answered_by, "error": after.error,
+                   "scheduled_for": after.scheduled_for, "attempt": after.attempts.len()}),
+        ));
     }
     let old_lines = before.map_or(&[][..], |b| &b.transcript[..]);
     for line in &after.transcript {
@@ -335,15 +466,9 @@ pub fn webhook_backoff(base_seconds: u32, attempts: u32) -> Duration {
     Duration::seconds(i64::from(base_seconds) << doublings).min(Duration::hours(4))
 }
 
-/// Where a call's record is published for reads (KV `CALLS`).
-pub fn record_key(call_id: &str) -> String {
-    format!("call:{call_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use shared::booking::BookingRequest;
-    use shared::call::CallStatus;
     use shared::events::{CallEventKind, EndReason, Outcome, OutcomeResult, Speaker};
     use shared::twilio::status::TwilioCallStatus;
 

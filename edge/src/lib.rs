@@ -9,10 +9,12 @@
 //! | [`app`] | the route table: one async function per route, over [`ports`] |
 //! | [`allowance`] | limits decided atomically: an API key's calls in flight and bookings per minute, a number's live call and calls per hour |
 //! | [`safeguards`] | what a booking must pass beyond validation: allowed destinations, a callback URL that cannot reach inside, the key's webhook secret |
-//! | [`ports`] | the store, the Twilio client, the webhook sender, the clock, id generation |
+//! | [`ports`] | the read model (records, lists), the call keepers, the arbiters, the Twilio client, the webhook sender, the clock, id generation |
 //! | [`http`] | plain request/response data the handlers see |
 //! | [`idempotency`] | `Idempotency-Key` claims: who books, who waits, who gets the earlier call |
 //! | [`keeper`] | the one writer of a call: every change, the seal, the live log, publishing, the webhook |
+//! | [`keys`] | every storage key: the read model in KV, the names of the Durable Objects |
+//! | [`listing`] | `GET /v1/calls`: the query, the summary each call keeps in its key's list, the filters |
 //! | [`error`] | the one error type of the HTTP boundary, mapped to status and JSON in one place |
 //! | [`config`] | settings from wrangler vars and secrets |
 //! | [`memory`] | in-process ports: store, manual clock, sequential ids |
@@ -27,6 +29,8 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod keeper;
+pub mod keys;
+pub mod listing;
 pub mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -10,8 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::allowance::{self, Admission, Admit, Allowance};
 use crate::idempotency::{self, Claim, Entry, Write};
-use crate::keeper::{record_key, Change, Keeper, Reply};
-use crate::ports::{Clock, IdSource, Store, StoreError};
+use crate::keeper::{Change, Keeper, Publication, Reply};
+use crate::keys;
+use crate::listing::{CallSummary, IndexPage};
+use crate::ports::{Arbiters, CallKeepers, Clock, IdSource, Records, StoreError};
 
 /// A map in memory, with a switch to simulate an outage.
 #[derive(Debug, Default)]
@@ -23,7 +25,7 @@ pub struct MemoryStore {
 impl MemoryStore {
     fn entries(&self) -> Result<MutexGuard<'_, BTreeMap<String, String>>, StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StoreError("the store is unavailable".into()));
+            return Err(StoreError::Unavailable("the store is unavailable".into()));
         }
         // A poisoned lock only means a panic elsewhere mid-update; the map is still whole.
         Ok(self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
@@ -34,43 +36,89 @@ impl MemoryStore {
         Ok(self.entries()?.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
     }
 
+    /// What is stored under `key` (for tests).
+    pub fn entry(&self, key: &str) -> Option<String> {
+        self.entries().ok()?.get(key).cloned()
+    }
+
     /// Simulates an outage (or its end).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
 }
 
-impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.entries()?.get(key).cloned())
+impl Records for MemoryStore {
+    async fn record(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.entries()?.get(&keys::record(call_id)).cloned())
     }
 
-    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
-        self.update_entry(key, |stored| idempotency::decide(stored, request_hash, now))
+    /// The cursor is the last key of the page before.
+    async fn list_calls(&self, owner: &str, cursor: Option<&str>, limit: u32) -> Result<IndexPage, StoreError> {
+        let entries = self.entries()?;
+        let prefix = keys::index_prefix(owner);
+        let from = cursor.filter(|c| c.starts_with(&prefix)).map_or(prefix.clone(), str::to_owned);
+        let mut page = IndexPage::default();
+        let mut last = None;
+        for (key, text) in entries.range(from..).filter(|(key, _)| Some(key.as_str()) != cursor) {
+            if !key.starts_with(&prefix) {
+                return Ok(page);
+            }
+            if page.entries.len() == limit as usize {
+                page.cursor = last;
+                return Ok(page);
+            }
+            let summary: CallSummary =
+                serde_json::from_str(text).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            page.entries.push(summary);
+            last = Some(key.clone());
+        }
+        Ok(page)
     }
+}
 
+impl CallKeepers for MemoryStore {
     async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
         let mut entries = self.entries()?;
-        let key = keeper_key(call_id);
+        let key = keys::keeper(call_id);
         let mut keeper = match entries.get(&key) {
-            Some(text) => serde_json::from_str::<Keeper>(text).map_err(|e| StoreError(e.to_string()))?,
+            Some(text) => serde_json::from_str::<Keeper>(text).map_err(|e| StoreError::Unavailable(e.to_string()))?,
             None => Keeper::default(),
         };
         let read_only = matches!(change, Change::Read { .. });
-        let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
+        let reply = keeper.apply(change, now)?;
         if read_only {
             // Listeners poll with reads: nothing changed, nothing to write back.
             return Ok(reply);
         }
         // In memory the read model has no write-rate limit: it follows every change.
-        if let (true, Some(ledger)) = (keeper.unpublished(), &keeper.ledger) {
-            let record = serde_json::to_string(ledger).map_err(|e| StoreError(e.to_string()))?;
-            entries.insert(record_key(call_id), record);
-            keeper.finish_publish(keeper.version);
-            keeper.published_at = Some(now);
+        match keeper.publication() {
+            Some(Publication::Put { record_key, record, index_key, summary }) => {
+                entries.insert(record_key, record);
+                entries.insert(
+                    index_key,
+                    serde_json::to_string(&summary).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                );
+            }
+            Some(Publication::Remove { record_key, index_key }) => {
+                entries.remove(&record_key);
+                entries.remove(&index_key);
+                entries.remove(&key);
+                return Ok(reply);
+            }
+            None => {}
         }
-        entries.insert(key, serde_json::to_string(&keeper).map_err(|e| StoreError(e.to_string()))?);
+        keeper.finish_publish(keeper.version);
+        keeper.published_at = Some(now);
+        if keeper.ledger.is_some() {
+            entries.insert(key, serde_json::to_string(&keeper).map_err(|e| StoreError::Unavailable(e.to_string()))?);
+        }
         Ok(reply)
+    }
+}
+
+impl Arbiters for MemoryStore {
+    async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        self.update_entry(key, |stored| idempotency::decide(stored, request_hash, now))
     }
 
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
@@ -90,36 +138,61 @@ impl Store for MemoryStore {
     }
 }
 
-/// Where the memory store keeps a call's [`Keeper`] (the Durable Object's storage in a Worker).
-fn keeper_key(call_id: &str) -> String {
-    format!("keeper:{call_id}")
-}
-
 impl MemoryStore {
     /// The calls whose keeper wants waking at `now` (a webhook due): what a Worker's
     /// Durable Object alarms do, the native server's timer asks for here.
     pub fn calls_due(&self, now: DateTime<Utc>) -> Vec<String> {
         let Ok(entries) = self.entries() else { return Vec::new() };
+        let prefix = keys::keeper("");
         entries
-            .range(keeper_key("")..)
-            .take_while(|(key, _)| key.starts_with(&keeper_key("")))
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
             .filter_map(|(key, text)| {
                 let keeper = serde_json::from_str::<Keeper>(text).ok()?;
                 let due = keeper.next_wake().is_some_and(|at| at <= now);
-                due.then(|| key.trim_start_matches(&keeper_key("")).to_owned())
+                due.then(|| key.trim_start_matches(&prefix).to_owned())
             })
             .collect()
+    }
+
+    /// Forgets every call with nothing left to do whose last change is older than
+    /// `retention` (`RECORD_RETENTION_DAYS`): its keeper, record and list entry. What
+    /// KV's expiry and the keepers' alarms do in a Worker. Returns how many went.
+    pub fn forget_older_than(&self, now: DateTime<Utc>, retention: Duration) -> usize {
+        let Ok(mut entries) = self.entries() else { return 0 };
+        let prefix = keys::keeper("");
+        let expired: Vec<[String; 3]> = entries
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .filter_map(|(key, text)| {
+                let keeper = serde_json::from_str::<Keeper>(text).ok()?;
+                let ledger = keeper.ledger.as_ref()?;
+                let record = &ledger.record;
+                let idle = keeper.next_wake().is_none() && record.updated_at + retention <= now;
+                idle.then(|| {
+                    let index = keys::index(&ledger.owner, record.created_at, &record.call_id);
+                    [key.clone(), keys::record(&record.call_id), index]
+                })
+            })
+            .collect();
+        for key in expired.iter().flatten() {
+            entries.remove(key);
+        }
+        expired.len()
     }
 
     /// Applies one of [`allowance`]'s rules to the allowance at `key` under the lock.
     fn update_allowance<R>(&self, key: &str, rule: impl FnOnce(&mut Allowance) -> R) -> Result<R, StoreError> {
         let mut entries = self.entries()?;
         let mut state = match entries.get(key) {
-            Some(text) => serde_json::from_str::<Allowance>(text).map_err(|e| StoreError(e.to_string()))?,
+            Some(text) => {
+                serde_json::from_str::<Allowance>(text).map_err(|e| StoreError::Unavailable(e.to_string()))?
+            }
             None => Allowance::default(),
         };
         let answer = rule(&mut state);
-        entries.insert(key.to_owned(), serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?);
+        entries
+            .insert(key.to_owned(), serde_json::to_string(&state).map_err(|e| StoreError::Unavailable(e.to_string()))?);
         Ok(answer)
     }
 
@@ -127,13 +200,18 @@ impl MemoryStore {
     fn update_entry<R>(&self, key: &str, rule: impl FnOnce(Option<&Entry>) -> (R, Write)) -> Result<R, StoreError> {
         let mut entries = self.entries()?;
         let stored = match entries.get(key) {
-            Some(text) => Some(serde_json::from_str::<Entry>(text).map_err(|e| StoreError(e.to_string()))?),
+            Some(text) => {
+                Some(serde_json::from_str::<Entry>(text).map_err(|e| StoreError::Unavailable(e.to_string()))?)
+            }
             None => None,
         };
         let (answer, write) = rule(stored.as_ref());
         match write {
             Write::Put(entry) => {
-                entries.insert(key.to_owned(), serde_json::to_string(&entry).map_err(|e| StoreError(e.to_string()))?);
+                entries.insert(
+                    key.to_owned(),
+                    serde_json::to_string(&entry).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                );
             }
             Write::Delete => {
                 entries.remove(key);

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
 use tokio::net::TcpListener;
 
-use crate::app::{sse_frame, Edge, LivePage, MAX_BODY_BYTES};
+use crate::app::{log_line, sse_frame, Edge, LivePage, MAX_BODY_BYTES};
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
@@ -304,7 +304,8 @@ async fn next_page(edge: &NativeEdge, call_id: &str, page: &LivePage) -> Option<
     }
 }
 
-/// Serves the edge until `shutdown` resolves, waking calls whose webhook retry is due.
+/// Serves the edge until `shutdown` resolves, waking calls when their keeper asks
+/// (webhook retries) and forgetting records past `RECORD_RETENTION_DAYS`.
 pub async fn serve(
     listener: TcpListener,
     edge: Arc<NativeEdge>,
@@ -326,9 +327,15 @@ pub async fn serve_with(
             let mut every = tokio::time::interval(WAKE_EVERY);
             loop {
                 every.tick().await;
-                for call_id in edge.ports.store.calls_due(Utc::now()) {
-                    let _ = edge.deliver_webhook(&call_id).await;
+                let now = Utc::now();
+                for call_id in edge.ports.store.calls_due(now) {
+                    if let Err(error) = edge.wake(&call_id).await {
+                        log_line(
+                            &serde_json::json!({"call_id": call_id, "wake": "failed", "error": error.to_string()}),
+                        );
+                    }
                 }
+                edge.ports.store.forget_older_than(now, edge.config.record_retention());
             }
         })
     };

@@ -6,11 +6,18 @@ use shared::twilio::rest::{CallResource, CreateCall, TwilioApiError, UpdateCall}
 
 use crate::allowance::{Admission, Admit};
 use crate::idempotency::Claim;
-use crate::keeper::{Change, Reply};
+use crate::keeper::{Change, Refused, Reply};
+use crate::listing::IndexPage;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store could not be read or written (the detail is for the operator's log).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A call's keeper would not take the change.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TwilioError {
@@ -22,30 +29,47 @@ pub enum TwilioError {
     Network(String),
 }
 
-/// Call records as published for reads (Workers KV), and what must be decided in one
-/// atomic step: idempotency keys, an API key's allowance, every change to a call.
+/// The read model (Workers KV): each call's record as its keeper last published it,
+/// and each API key's list of its calls. Written only by the calls' keepers.
 #[allow(async_fn_in_trait)]
-pub trait Store {
-    /// A published record (KV); written only by the call's keeper.
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+pub trait Records {
+    /// A call's published record.
+    async fn record(&self, call_id: &str) -> Result<Option<String>, StoreError>;
+    /// One page of `owner`'s list, newest first: up to `limit` entries after `cursor`
+    /// (a cursor this store returned).
+    async fn list_calls(&self, owner: &str, cursor: Option<&str>, limit: u32) -> Result<IndexPage, StoreError>;
+}
 
+/// Every change to a call goes through the call's one writer ([`crate::keeper`]); in a
+/// Worker, the call's Durable Object.
+#[allow(async_fn_in_trait)]
+pub trait CallKeepers {
+    /// Applies one change to a call through its keeper, which publishes the record for reads.
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError>;
+}
+
+/// What must be decided in one atomic step for one name ([`crate::keys`]): idempotency
+/// keys, an API key's or number's allowance; in a Worker, an Arbiter Durable Object.
+#[allow(async_fn_in_trait)]
+pub trait Arbiters {
     /// Claims an `Idempotency-Key` for a request, or says who has it, in one atomic
-    /// step ([`crate::idempotency::decide`]); KV cannot, so the Worker asks the key's
-    /// Durable Object.
+    /// step ([`crate::idempotency::decide`]).
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;
     /// Binds a granted key to the call it made (`Some`), or gives its claim back (`None`).
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError>;
-    /// Applies one change to a call through the call's one writer ([`crate::keeper`]),
-    /// which publishes the record for reads; in a Worker, the call's Durable Object.
-    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError>;
     /// Asks an API key's or destination's allowance for a booking
     /// ([`crate::allowance::admit`]), atomically.
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError>;
     /// Undoes an admission another allowance then refused ([`crate::allowance::withdraw`]).
     async fn withdraw(&self, key: &str, request: &Admit) -> Result<(), StoreError>;
-    /// Gives an ended call's slot back to its key's allowance ([`crate::allowance::release`]).
+    /// Gives an ended call's slot back to its allowance ([`crate::allowance::release`]).
     async fn release(&self, key: &str, call_id: &str) -> Result<(), StoreError>;
 }
+
+/// Everything the edge stores, by what it is: one type may provide all three.
+pub trait Store: Records + CallKeepers + Arbiters {}
+
+impl<T: Records + CallKeepers + Arbiters> Store for T {}
 
 /// The Twilio Calls REST API.
 #[allow(async_fn_in_trait)]

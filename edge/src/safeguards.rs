@@ -13,8 +13,6 @@ use crate::allowance::{Admission, Admit};
 use crate::config::EdgeConfig;
 use crate::error::ApiError;
 
-/// Per destination number: its live call and calls this hour ([`crate::allowance`]).
-pub const DESTINATION_PREFIX: &str = "destination:";
 const HOUR_SECONDS: u32 = 3600;
 /// A busy number's `Retry-After`: calls last minutes, so asking again in one is fair.
 const BUSY_RETRY_SECONDS: u32 = 60;
@@ -62,11 +60,6 @@ pub fn webhook_signature(
     shared::callback_url::check(url, config.allow_insecure_callbacks).ok()?;
     let secret = shared::webhook::secret_for_owner(&config.api_keys, owner)?;
     Some(shared::webhook::sign(secret, now.timestamp(), body.as_bytes()))
-}
-
-/// The store key of a number's allowance.
-pub fn destination_key(phone: &str) -> String {
-    format!("{DESTINATION_PREFIX}{phone}")
 }
 
 /// A booking's request to its number's allowance: one live call, so many an hour.

@@ -17,8 +17,12 @@ use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::http::{EdgeRequest, EdgeResponse};
 use crate::idempotency::{self, Claim, Entry, KeyCommand, Write};
-use crate::keeper::{record_key, Change, Keeper, LiveEvent, Reply};
-use crate::ports::{Clock, IdSource, Ports, Store, StoreError, TwilioApi, TwilioError, WebhookSender};
+use crate::keeper::{Change, Keeper, LiveEvent, Publication, Refused, Reply};
+use crate::keys;
+use crate::listing::{CallSummary, IndexPage};
+use crate::ports::{
+    Arbiters, CallKeepers, Clock, IdSource, Ports, Records, StoreError, TwilioApi, TwilioError, WebhookSender,
+};
 use shared::call::CallLedger;
 
 /// KV binding holding call ledgers.
@@ -27,8 +31,6 @@ const CALLS_BINDING: &str = "CALLS";
 const ARBITERS_BINDING: &str = "ARBITERS";
 /// Durable Object namespace of [`CallKeeper`]s: one per call, its record's only writer.
 const KEEPERS_BINDING: &str = "CALL_KEEPERS";
-/// Idempotency keys and finished calls are kept for 30 days.
-const RECORD_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
 /// What the edge asks an [`Arbiter`] (JSON over the stub's `fetch`).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,8 @@ struct KvCalls {
     /// Inside a call's own keeper: its id and storage, so its changes apply here
     /// rather than through a stub to itself.
     local: Option<(String, Storage)>,
+    /// `RECORD_RETENTION_DAYS`.
+    retention: chrono::Duration,
 }
 
 /// What the edge asks a [`CallKeeper`].
@@ -59,61 +63,95 @@ struct KeeperRequest {
     now: DateTime<Utc>,
 }
 
+/// How a [`CallKeeper`] answers a change it will not take ([`Refused`], as JSON).
+const REFUSED_STATUS: u16 = 409;
+
 /// Storage keys of a [`CallKeeper`].
 const KEEPER: &str = "keeper";
 const KEEPER_CALL_ID: &str = "call_id";
 
 /// Applies one change to the keeper in `storage` and sets the alarm for whatever is due
-/// next: publishing the record to KV, a webhook retry, or forgetting the call 30 days
-/// after its last change. It awaits storage only, so the object's input gate keeps every
+/// next: publishing the record to KV, a webhook retry, or forgetting the call
+/// `retention` after its last change. It awaits storage only, so the object's input gate keeps every
 /// other request out from the read to the write: changes apply one at a time. KV is
 /// written by the alarm alone ([`publish`]): one write in flight, in order.
-async fn apply_in(storage: &Storage, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
-    let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
+async fn apply_in(
+    storage: &Storage,
+    call_id: &str,
+    change: Change,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> Result<Reply, StoreError> {
+    let failed = |e: worker::Error| StoreError::Unavailable(format!("call keeper {call_id}: {e}"));
     let read_only = matches!(change, Change::Read { .. });
     let mut keeper = storage.get::<Keeper>(KEEPER).await.map_err(failed)?.unwrap_or_default();
-    let reply = keeper.apply(change, now).map_err(|e| StoreError(e.to_string()))?;
-    if keeper.ledger.is_some() && !read_only {
-        store_keeper(storage, &keeper, call_id, now).await.map_err(failed)?;
+    let reply = keeper.apply(change, now)?;
+    if (keeper.ledger.is_some() || keeper.erased.is_some()) && !read_only {
+        store_keeper(storage, &keeper, call_id, now, retention).await.map_err(failed)?;
     }
     Ok(reply)
 }
 
 /// Writes the record to KV if it is behind and KV's rate allows; run by the alarm only,
 /// so writes never overlap. A refused write is tried again a second later.
-async fn publish(storage: &Storage, kv: &KvStore, call_id: &str, now: DateTime<Utc>) -> worker::Result<()> {
+async fn publish(
+    storage: &Storage,
+    kv: &KvStore,
+    call_id: &str,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> worker::Result<()> {
     let mut keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
-    let (Some(version), Some(ledger)) = (keeper.start_publish(now), keeper.ledger.clone()) else { return Ok(()) };
-    store_keeper(storage, &keeper, call_id, now).await?;
-    let record = serde_json::to_string(&ledger).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    if put_record(kv, call_id, &record).await.is_ok() {
+    let publication = keeper.publication();
+    let (Some(version), Some(publication)) = (keeper.start_publish(now), publication) else { return Ok(()) };
+    store_keeper(storage, &keeper, call_id, now, retention).await?;
+    if let Publication::Remove { record_key, index_key } = &publication {
+        // An erased call: once KV has dropped it, so does this object.
+        if kv.delete(record_key).await.is_ok() && kv.delete(index_key).await.is_ok() {
+            storage.delete_all().await?;
+            storage.delete_alarm().await?;
+        }
+        return Ok(());
+    }
+    if put_publication(kv, &publication, retention).await.is_ok() {
         // Read again: changes applied meanwhile are kept, and stay due if newer.
         let mut keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
         keeper.finish_publish(version);
-        store_keeper(storage, &keeper, call_id, now).await?;
+        store_keeper(storage, &keeper, call_id, now, retention).await?;
     }
     Ok(())
 }
 
 /// Stores the keeper and sets its alarm for the next thing due.
-async fn store_keeper(storage: &Storage, keeper: &Keeper, call_id: &str, now: DateTime<Utc>) -> worker::Result<()> {
+async fn store_keeper(
+    storage: &Storage,
+    keeper: &Keeper,
+    call_id: &str,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> worker::Result<()> {
     storage.put(KEEPER, keeper).await?;
     storage.put(KEEPER_CALL_ID, call_id).await?;
     let last_change = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
-    let retention = last_change + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64);
     // An absolute time: `set_alarm` takes a bare number as an offset from now.
-    storage.set_alarm(keeper.next_wake().unwrap_or(retention).max(now)).await
+    storage.set_alarm(keeper.next_wake().unwrap_or(last_change + retention).max(now)).await
 }
 
-async fn put_record(kv: &KvStore, call_id: &str, record: &str) -> worker::Result<()> {
-    kv.put(&record_key(call_id), record)?.expiration_ttl(RECORD_TTL_SECONDS).execute().await.map_err(Into::into)
+/// Writes a record and its entry in its key's list, both expiring `retention` after
+/// this, their last write (KV's own expiry: nothing has to remember to delete them).
+async fn put_publication(kv: &KvStore, publication: &Publication, retention: chrono::Duration) -> worker::Result<()> {
+    let Publication::Put { record_key, record, index_key, summary } = publication else { return Ok(()) };
+    let ttl = u64::try_from(retention.num_seconds()).unwrap_or(u64::MAX);
+    kv.put(record_key, record.as_str())?.expiration_ttl(ttl).execute().await?;
+    kv.put(index_key, "")?.metadata(summary)?.expiration_ttl(ttl).execute().await?;
+    Ok(())
 }
 
 impl KvCalls {
     /// Sends `command` to the arbiter named `name` and reads its JSON answer.
     async fn ask<T: serde::de::DeserializeOwned>(&self, name: &str, command: &ArbiterCommand) -> Result<T, StoreError> {
-        let failed = |e: worker::Error| StoreError(format!("arbiter {name}: {e}"));
-        let body = serde_json::to_string(command).map_err(|e| StoreError(e.to_string()))?;
+        let failed = |e: worker::Error| StoreError::Unavailable(format!("arbiter {name}: {e}"));
+        let body = serde_json::to_string(command).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let request = Request::new_with_init("https://arbiter/", &init).map_err(failed)?;
@@ -121,17 +159,40 @@ impl KvCalls {
         let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
         let bytes = response.bytes().await.map_err(failed)?;
         match response.status_code() {
-            200..=299 => serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("arbiter {name}: {e}"))),
-            status => Err(StoreError(format!("arbiter {name} answered {status}: {}", String::from_utf8_lossy(&bytes)))),
+            200..=299 => {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Unavailable(format!("arbiter {name}: {e}")))
+            }
+            status => Err(StoreError::Unavailable(format!(
+                "arbiter {name} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ))),
         }
     }
 }
 
-impl Store for KvCalls {
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.kv.get(key).text().await.map_err(|e| StoreError(e.to_string()))
+impl Records for KvCalls {
+    async fn record(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        self.kv.get(&keys::record(call_id)).text().await.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// One KV `list` of the key's entries; their summaries are the keys' metadata.
+    async fn list_calls(&self, owner: &str, cursor: Option<&str>, limit: u32) -> Result<IndexPage, StoreError> {
+        let mut list = self.kv.list().prefix(keys::index_prefix(owner)).limit(u64::from(limit));
+        if let Some(cursor) = cursor {
+            list = list.cursor(cursor.to_owned());
+        }
+        let listed = list.execute().await.map_err(|e| StoreError::Unavailable(format!("listing calls: {e}")))?;
+        let entries = listed
+            .keys
+            .into_iter()
+            // An entry without readable metadata is skipped, not fatal to the page.
+            .filter_map(|key| serde_json::from_value::<CallSummary>(key.metadata?).ok())
+            .collect();
+        Ok(IndexPage { entries, cursor: listed.cursor.filter(|c| !listed.list_complete && !c.is_empty()) })
+    }
+}
+
+impl Arbiters for KvCalls {
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.ask(key, &ArbiterCommand::Key(KeyCommand::Claim { request_hash: request_hash.to_owned(), now })).await
     }
@@ -139,29 +200,6 @@ impl Store for KvCalls {
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         let command = KeyCommand::Settle { request_hash: request_hash.to_owned(), call_id: call_id.map(str::to_owned) };
         self.ask(key, &ArbiterCommand::Key(command)).await
-    }
-
-    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
-        if let Some((local_id, storage)) = &self.local {
-            if local_id == call_id {
-                return apply_in(storage, call_id, change, now).await;
-            }
-        }
-        let failed = |e: worker::Error| StoreError(format!("call keeper {call_id}: {e}"));
-        let request = KeeperRequest { call_id: call_id.to_owned(), change, now };
-        let body = serde_json::to_string(&request).map_err(|e| StoreError(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://keeper/", &init).map_err(failed)?;
-        let stub = self.keepers.get_by_name(call_id).map_err(failed)?;
-        let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
-        let bytes = response.bytes().await.map_err(failed)?;
-        match response.status_code() {
-            200..=299 => serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("call keeper {call_id}: {e}"))),
-            status => {
-                Err(StoreError(format!("call keeper {call_id} answered {status}: {}", String::from_utf8_lossy(&bytes))))
-            }
-        }
     }
 
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
@@ -177,6 +215,37 @@ impl Store for KvCalls {
     }
 }
 
+impl CallKeepers for KvCalls {
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        if let Some((local_id, storage)) = &self.local {
+            if local_id == call_id {
+                return apply_in(storage, call_id, change, now, self.retention).await;
+            }
+        }
+        let failed = |e: worker::Error| StoreError::Unavailable(format!("call keeper {call_id}: {e}"));
+        let request = KeeperRequest { call_id: call_id.to_owned(), change, now };
+        let body = serde_json::to_string(&request).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let request = Request::new_with_init("https://keeper/", &init).map_err(failed)?;
+        let stub = self.keepers.get_by_name(call_id).map_err(failed)?;
+        let mut response = stub.fetch_with_request(request).await.map_err(failed)?;
+        let bytes = response.bytes().await.map_err(failed)?;
+        match response.status_code() {
+            200..=299 => serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Unavailable(format!("call keeper {call_id}: {e}"))),
+            REFUSED_STATUS => match serde_json::from_slice::<Refused>(&bytes) {
+                Ok(refused) => Err(StoreError::Refused(refused)),
+                Err(e) => Err(StoreError::Unavailable(format!("call keeper {call_id}: {e}"))),
+            },
+            status => Err(StoreError::Unavailable(format!(
+                "call keeper {call_id} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ))),
+        }
+    }
+}
+
 /// Decides what must be decided atomically, for one name: an idempotency key, or an
 /// API key's or destination number's allowance. A Durable Object
 /// runs one request at a time and its storage is strongly consistent, so its decisions
@@ -185,6 +254,7 @@ impl Store for KvCalls {
 #[durable_object]
 pub struct Arbiter {
     state: State,
+    env: Env,
 }
 
 /// Storage keys: an idempotency key's entry, an API key's or number's allowance.
@@ -192,12 +262,12 @@ const ENTRY: &str = "entry";
 const ALLOWANCE: &str = "allowance";
 
 impl Arbiter {
-    /// Writes `value` and (re)starts the object's 30 days.
+    /// Writes `value` and (re)starts the object's retention (`RECORD_RETENTION_DAYS`).
     async fn store<T: serde::Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
         let storage = self.state.storage();
         storage.put(key, value).await?;
         // An absolute time: `set_alarm` takes a bare number as an offset from now.
-        let expires_at = WorkerClock.now() + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64);
+        let expires_at = WorkerClock.now() + retention(&self.env);
         storage.set_alarm(expires_at).await
     }
 
@@ -229,8 +299,8 @@ impl Arbiter {
 }
 
 impl DurableObject for Arbiter {
-    fn new(state: State, _env: Env) -> Self {
-        Arbiter { state }
+    fn new(state: State, env: Env) -> Self {
+        Arbiter { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -253,7 +323,7 @@ impl DurableObject for Arbiter {
         }
     }
 
-    /// 30 days after its last write the name is forgotten.
+    /// `RECORD_RETENTION_DAYS` after its last write the name is forgotten.
     async fn alarm(&self) -> worker::Result<Response> {
         self.state.storage().delete_all().await?;
         Response::empty()
@@ -263,7 +333,7 @@ impl DurableObject for Arbiter {
 /// The one writer of one call's record ([`crate::keeper`]): every change to the call
 /// passes through here, one at a time, in strongly consistent storage; KV gets the
 /// record after changes (at most once a second, KV's per-key rate), and the alarm
-/// publishes what is left, retries the completion webhook, and forgets the call 30 days
+/// publishes what is left, retries the completion webhook, and forgets the call `RECORD_RETENTION_DAYS`
 /// after its last change.
 ///
 /// It also feeds the call's live event streams: each listener is a hibernatable
@@ -345,12 +415,14 @@ impl DurableObject for CallKeeper {
             Ok(request) => request,
             Err(error) => return Response::error(format!("unreadable keeper request: {error}"), 400),
         };
-        match apply_in(&self.state.storage(), &request.call_id, request.change, request.now).await {
+        let retention = retention(&self.env);
+        match apply_in(&self.state.storage(), &request.call_id, request.change, request.now, retention).await {
             Ok(reply) => {
                 let is_final = reply.ledger.as_ref().is_some_and(CallLedger::is_final);
                 self.tell_listeners(&reply.events, is_final);
                 Response::from_json(&reply)
             }
+            Err(StoreError::Refused(refused)) => Ok(Response::from_json(&refused)?.with_status(REFUSED_STATUS)),
             Err(error) => Response::error(error.to_string(), 500),
         }
     }
@@ -361,7 +433,8 @@ impl DurableObject for CallKeeper {
         let now = WorkerClock.now();
         let keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
         let idle_since = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
-        if keeper.next_wake().is_none() && now >= idle_since + chrono::Duration::seconds(RECORD_TTL_SECONDS as i64) {
+        let retention = retention(&self.env);
+        if keeper.next_wake().is_none() && now >= idle_since + retention {
             storage.delete_all().await?;
             return Response::empty();
         }
@@ -372,12 +445,12 @@ impl DurableObject for CallKeeper {
         // Publishes what is due, then sends the webhook if it is due (only once KV holds
         // the final record).
         let kv = self.env.kv(CALLS_BINDING)?;
-        if let Err(error) = publish(&self.state.storage(), &kv, &call_id, now).await {
+        if let Err(error) = publish(&self.state.storage(), &kv, &call_id, now, retention).await {
             crate::app::log_line(
                 &serde_json::json!({"call_id": call_id, "publish": "failed", "error": error.to_string()}),
             );
         }
-        if let Err(error) = edge.deliver_webhook(&call_id).await {
+        if let Err(error) = edge.wake(&call_id).await {
             crate::app::log_line(
                 &serde_json::json!({"call_id": call_id, "alarm": "failed", "error": error.to_string()}),
             );
@@ -491,6 +564,13 @@ impl IdSource for RandomIds {
     }
 }
 
+/// `RECORD_RETENTION_DAYS` where the full configuration is not needed (a Durable
+/// Object's own bookkeeping); its default if the setting is unreadable, which the
+/// Worker's requests then report as a misconfiguration.
+fn retention(env: &Env) -> chrono::Duration {
+    config(env).map_or(chrono::Duration::days(30), |config| config.record_retention())
+}
+
 fn config(env: &Env) -> Result<EdgeConfig, ApiError> {
     EdgeConfig::from_lookup(|name| {
         env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
@@ -539,7 +619,7 @@ fn edge(env: &Env, local: Option<(String, Storage)>) -> Result<WorkerEdge, ApiEr
     let keepers = env
         .durable_object(KEEPERS_BINDING)
         .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {KEEPERS_BINDING}: {e}")))?;
-    let store = KvCalls { kv, arbiters, keepers, local };
+    let store = KvCalls { kv, arbiters, keepers, local, retention: config.record_retention() };
     let twilio = FetchTwilio {
         api_base: config.twilio_api_base.clone(),
         account_sid: config.twilio_account_sid.clone(),

@@ -12,8 +12,9 @@ use edge::config::EdgeConfig;
 use edge::http::{EdgeRequest, EdgeResponse};
 use edge::idempotency::Claim;
 use edge::keeper::{Change, Reply};
+use edge::listing::IndexPage;
 use edge::memory::{yield_now, ManualClock, MemoryStore, SequentialIds};
-use edge::ports::{IdSource, Ports, Store, StoreError};
+use edge::ports::{Arbiters, CallKeepers, IdSource, Ports, Records, StoreError};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shared::auth;
@@ -22,11 +23,25 @@ use shared::auth;
 #[derive(Default)]
 struct InterleavingStore(MemoryStore);
 
-impl Store for InterleavingStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+impl Records for InterleavingStore {
+    async fn record(&self, call_id: &str) -> Result<Option<String>, StoreError> {
         yield_now().await;
-        self.0.get(key).await
+        self.0.record(call_id).await
     }
+    async fn list_calls(&self, owner: &str, cursor: Option<&str>, limit: u32) -> Result<IndexPage, StoreError> {
+        yield_now().await;
+        self.0.list_calls(owner, cursor, limit).await
+    }
+}
+
+impl CallKeepers for InterleavingStore {
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        yield_now().await;
+        self.0.change_call(call_id, change, now).await
+    }
+}
+
+impl Arbiters for InterleavingStore {
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         yield_now().await;
         self.0.claim_key(key, request_hash, now).await
@@ -34,10 +49,6 @@ impl Store for InterleavingStore {
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         yield_now().await;
         self.0.settle_key(key, request_hash, call_id).await
-    }
-    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
-        yield_now().await;
-        self.0.change_call(call_id, change, now).await
     }
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         yield_now().await;
@@ -57,18 +68,27 @@ impl Store for InterleavingStore {
 /// leases, so only what the store does atomically holds between them.
 struct Isolate<'a>(&'a InterleavingStore);
 
-impl Store for Isolate<'_> {
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0.get(key).await
+impl Records for Isolate<'_> {
+    async fn record(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        self.0.record(call_id).await
     }
+    async fn list_calls(&self, owner: &str, cursor: Option<&str>, limit: u32) -> Result<IndexPage, StoreError> {
+        self.0.list_calls(owner, cursor, limit).await
+    }
+}
+
+impl CallKeepers for Isolate<'_> {
+    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
+        self.0.change_call(call_id, change, now).await
+    }
+}
+
+impl Arbiters for Isolate<'_> {
     async fn claim_key(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.0.claim_key(key, request_hash, now).await
     }
     async fn settle_key(&self, key: &str, request_hash: &str, call_id: Option<&str>) -> Result<(), StoreError> {
         self.0.settle_key(key, request_hash, call_id).await
-    }
-    async fn change_call(&self, call_id: &str, change: Change, now: DateTime<Utc>) -> Result<Reply, StoreError> {
-        self.0.change_call(call_id, change, now).await
     }
     async fn admit(&self, key: &str, request: &Admit) -> Result<Admission, StoreError> {
         self.0.admit(key, request).await

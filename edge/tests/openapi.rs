@@ -228,9 +228,34 @@ fn every_documented_response_is_real_and_fits_its_schema() {
     assert_eq!((hourly.status, error_code(&hourly)), (429, "destination_rate_limited".into()));
     conforms(&spec, create, "post", &hourly);
 
+    // A booking that waits for its call, and its record.
+    let mut later = booking_to(&restaurant(3));
+    later["call_at"] = json!("2026-11-25T18:00:00Z");
+    let scheduled = book(&edge, KEY_A, &later);
+    assert_eq!(scheduled.json_body()["status"], "scheduled");
+    conforms(&spec, create, "post", &scheduled);
+    let scheduled_id = scheduled.json_body()["call_id"].as_str().unwrap_or_default().to_owned();
+    conforms(&spec, record, "get", &get(&edge, KEY_A, &scheduled_id));
+
+    let list = "/v1/calls";
+    let listing = |key: &str, query: &str| {
+        send(&edge, EdgeRequest::new("GET", &format!("/v1/calls?{query}")).header("Authorization", key))
+    };
+    conforms(&spec, list, "get", &listing(KEY_A, "limit=2"));
+    conforms(&spec, list, "get", &listing(KEY_A, "status=canceled"));
+    conforms(&spec, list, "get", &listing(KEY_A, "limit=1000"));
+    conforms(&spec, list, "get", &listing("Bearer wrong", ""));
+
+    let delete =
+        |id: &str| send(&edge, EdgeRequest::new("DELETE", &format!("/v1/calls/{id}")).header("Authorization", KEY_A));
+    conforms(&spec, record, "delete", &delete(&scheduled_id));
+    conforms(&spec, record, "delete", &delete("call_0001"));
+    conforms(&spec, record, "delete", &delete("call_0001"));
+
     edge.ports.store.set_unavailable(true);
     conforms(&spec, create, "post", &book(&edge, KEY_A, &booking()));
     conforms(&spec, record, "get", &get(&edge, KEY_A, "call_0001"));
+    conforms(&spec, list, "get", &listing(KEY_A, ""));
 }
 
 #[test]
@@ -262,15 +287,20 @@ fn documented_routes_exist_and_other_methods_are_refused() {
 fn the_request_schema_matches_what_the_parser_requires() {
     let spec = spec();
     let schema = resolve(&spec, &spec["components"]["schemas"]["BookingRequest"]).clone();
-    let full = booking();
+    let mut full = booking();
+    full["calling_window"] = json!({"start": "00:00", "end": "24:00"});
+    full["retry"] = json!({"max_attempts": 2, "interval_minutes": 5});
     assert_eq!(violations(&spec, &schema, &full, "$"), Vec::<String>::new());
     for (object_path, object_schema) in [
         ("", &schema),
         ("/restaurant", &schema["properties"]["restaurant"]),
         ("/reservation", &schema["properties"]["reservation"]),
+        ("/calling_window", &schema["properties"]["calling_window"]),
+        ("/retry", &schema["properties"]["retry"]),
     ] {
-        let required: Vec<&str> =
-            object_schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let required: Vec<&str> = object_schema["required"]
+            .as_array()
+            .map_or_else(Vec::new, |r| r.iter().filter_map(Value::as_str).collect());
         for name in object_schema["properties"].as_object().unwrap().keys() {
             let mut body = full.clone();
             let parent = if object_path.is_empty() { &mut body } else { body.pointer_mut(object_path).unwrap() };

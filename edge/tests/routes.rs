@@ -124,10 +124,7 @@ fn no_secret_reaches_a_response_a_webhook_or_storage() {
     let mut seen: Vec<String> = responses.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
     seen.extend(edge.ports.webhooks.sent.borrow().iter().map(|(_, body, _)| body.clone()));
     for key in edge.ports.store.list_now("") {
-        seen.push(format!(
-            "{key} {}",
-            pollster::block_on(edge::ports::Store::get(&edge.ports.store, &key)).unwrap().unwrap()
-        ));
+        seen.push(format!("{key} {}", edge.ports.store.entry(&key).unwrap()));
     }
     let api_key_a = KEY_A.trim_start_matches("Bearer ");
     let api_key_b = KEY_B.trim_start_matches("Bearer ");
@@ -502,8 +499,9 @@ fn cancel_hangs_up_or_stops_the_call_and_then_refuses() {
 fn unknown_routes_methods_and_storage_outages_are_clean_errors() {
     let edge = edge();
     assert_eq!(send(&edge, EdgeRequest::new("GET", "/nope")).status, 404);
-    assert_eq!(send(&edge, EdgeRequest::new("DELETE", "/v1/calls/x").header("Authorization", KEY_A)).status, 405);
-    assert_eq!(send(&edge, EdgeRequest::new("GET", "/v1/calls")).status, 405);
+    assert_eq!(send(&edge, EdgeRequest::new("PUT", "/v1/calls/x").header("Authorization", KEY_A)).status, 405);
+    assert_eq!(send(&edge, EdgeRequest::new("DELETE", "/v1/calls").header("Authorization", KEY_A)).status, 405);
+    assert_eq!(send(&edge, EdgeRequest::new("GET", "/v1/calls")).status, 401, "a list needs a key");
     edge.ports.store.set_unavailable(true);
     let response = book(&edge, KEY_A, &booking());
     assert_eq!((response.status, error_code(&response)), (503, "storage_unavailable".into()));
@@ -536,7 +534,7 @@ fn slots_held(edge: &TestEdge) -> usize {
         .list_now("allowance:")
         .iter()
         .map(|key| {
-            let text = pollster::block_on(edge::ports::Store::get(&edge.ports.store, key)).unwrap().unwrap();
+            let text = edge.ports.store.entry(key).unwrap();
             serde_json::from_str::<edge::allowance::Allowance>(&text).unwrap().in_flight.len()
         })
         .sum()

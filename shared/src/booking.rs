@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::schedule::{CallingWindow, MAX_ATTEMPTS, RETRY_INTERVAL_MINUTES};
+
 pub const PARTY_SIZE_MAX: u64 = 50;
 pub const NAME_MAX_CHARS: usize = 100;
 pub const RESTAURANT_NAME_MAX_CHARS: usize = 200;
@@ -26,6 +28,29 @@ pub struct BookingRequest {
     pub timezone: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// When to place the first call; by default at once, or when the calling window
+    /// next opens ([`crate::schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_at: Option<DateTime<Utc>>,
+    /// The hours the restaurant may be called, on its own clock; the deployment's
+    /// window by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calling_window: Option<CallingWindow>,
+    /// How often to try again after a busy line, no answer, a carrier failure or an
+    /// answering machine; the deployment's policy by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryRequest>,
+}
+
+/// A booking's own retry policy; what it leaves out is the deployment's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryRequest {
+    /// Calls placed in all, the first included (1 = never try again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Minutes from the end of one attempt to the next (moved into the window if outside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +104,11 @@ impl BookingRequest {
     }
 
     fn from_object(root: &Map<String, Value>) -> Result<BookingRequest, BookingError> {
-        reject_unknown(root, "", &["restaurant", "reservation", "timezone", "callback_url"])?;
+        reject_unknown(
+            root,
+            "",
+            &["restaurant", "reservation", "timezone", "callback_url", "call_at", "calling_window", "retry"],
+        )?;
         let restaurant = object(root, "restaurant", "restaurant")?;
         reject_unknown(restaurant, "restaurant.", &["name", "phone"])?;
         let reservation = object(root, "reservation", "reservation")?;
@@ -112,6 +141,39 @@ impl BookingRequest {
             },
             timezone: required_text(root, "timezone", "timezone")?,
             callback_url: optional_text(root, "callback_url", "callback_url")?,
+            call_at: optional_text(root, "call_at", "call_at")?
+                .map(|text| {
+                    DateTime::parse_from_rfc3339(&text).map(|at| at.with_timezone(&Utc)).map_err(|_| {
+                        invalid(
+                            "call_at",
+                            format!("'{text}' is not an RFC 3339 time such as 2027-01-15T17:00:00-08:00"),
+                        )
+                    })
+                })
+                .transpose()?,
+            calling_window: optional_object(root, "calling_window", "calling_window")?
+                .map(|window| {
+                    reject_unknown(window, "calling_window.", &["start", "end"])?;
+                    let start = required_text(window, "start", "calling_window")?;
+                    let end = required_text(window, "end", "calling_window")?;
+                    CallingWindow::new(&start, &end).map_err(|e| invalid("calling_window", e.to_string()))
+                })
+                .transpose()?,
+            retry: optional_object(root, "retry", "retry")?
+                .map(|retry| {
+                    reject_unknown(retry, "retry.", &["max_attempts", "interval_minutes"])?;
+                    Ok::<_, BookingError>(RetryRequest {
+                        max_attempts: integer(retry, "max_attempts", "retry.max_attempts", 1, u64::from(MAX_ATTEMPTS))?,
+                        interval_minutes: integer(
+                            retry,
+                            "interval_minutes",
+                            "retry.interval_minutes",
+                            u64::from(*RETRY_INTERVAL_MINUTES.start()),
+                            u64::from(*RETRY_INTERVAL_MINUTES.end()),
+                        )?,
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -141,6 +203,14 @@ impl BookingRequest {
         }
         if starts_at > now + Duration::days(BOOKING_HORIZON_DAYS) {
             return Err(invalid("reservation.date", format!("must be within {BOOKING_HORIZON_DAYS} days from today")));
+        }
+        if let Some(call_at) = self.call_at {
+            if call_at < now - Duration::minutes(1) {
+                return Err(invalid("call_at", format!("{call_at} has already passed")));
+            }
+            if call_at >= starts_at {
+                return Err(invalid("call_at", "must be before the reservation"));
+            }
         }
         Ok(())
     }
@@ -196,12 +266,12 @@ fn reject_unknown(object: &Map<String, Value>, prefix: &str, known: &[&str]) -> 
         None => Ok(()),
         Some(key) => Err(BookingError::InvalidField {
             // A leaked &'static str would be wrong; name the parent and put the key in words.
-            field: if prefix.is_empty() {
-                "$"
-            } else if prefix == "restaurant." {
-                "restaurant"
-            } else {
-                "reservation"
+            field: match prefix {
+                "" => "$",
+                "restaurant." => "restaurant",
+                "calling_window." => "calling_window",
+                "retry." => "retry",
+                _ => "reservation",
             },
             message: format!("unknown field '{prefix}{key}'; expected one of: {}", known.join(", ")),
         }),
@@ -216,6 +286,18 @@ fn object<'a>(
     match root.get(key) {
         Some(Value::Object(map)) => Ok(map),
         None | Some(Value::Null) => Err(invalid(field, "is required")),
+        Some(_) => Err(invalid(field, "must be an object")),
+    }
+}
+
+fn optional_object<'a>(
+    root: &'a Map<String, Value>,
+    key: &str,
+    field: &'static str,
+) -> Result<Option<&'a Map<String, Value>>, BookingError> {
+    match root.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
         Some(_) => Err(invalid(field, "must be an object")),
     }
 }

@@ -12,12 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::booking::BookingRequest;
 use crate::events::{CallEvent, CallEventKind, CallStats, Outcome, OutcomeResult, Speaker};
+use crate::schedule::{AttemptEnd, CallPlan};
 use crate::twilio::status::{AnsweredBy, StatusCallback, TwilioCallStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Queued,
+    /// Waiting for its time: the booking's `call_at`, the calling window's opening, or
+    /// the next attempt after a busy line, no answer or a machine ([`crate::schedule`]).
+    Scheduled,
     Dialing,
     Ringing,
     InProgress,
@@ -29,8 +33,9 @@ pub enum CallStatus {
 }
 
 impl CallStatus {
-    pub const ALL: [CallStatus; 9] = [
+    pub const ALL: [CallStatus; 10] = [
         CallStatus::Queued,
+        CallStatus::Scheduled,
         CallStatus::Dialing,
         CallStatus::Ringing,
         CallStatus::InProgress,
@@ -49,7 +54,7 @@ impl CallStatus {
     /// themselves by how much they tell (an explicit cancel beats what Twilio reports).
     fn rank(self) -> u8 {
         match self {
-            CallStatus::Queued => 0,
+            CallStatus::Queued | CallStatus::Scheduled => 0,
             CallStatus::Dialing => 1,
             CallStatus::Ringing => 2,
             CallStatus::InProgress => 3,
@@ -64,6 +69,7 @@ impl CallStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             CallStatus::Queued => "queued",
+            CallStatus::Scheduled => "scheduled",
             CallStatus::Dialing => "dialing",
             CallStatus::Ringing => "ringing",
             CallStatus::InProgress => "in_progress",
@@ -127,6 +133,43 @@ pub struct CallRecord {
     /// summed over the call's streams; absent until a stream has ended.
     #[serde(default)]
     pub metrics: Option<CallStats>,
+    /// When the next call goes out, while the status is `scheduled`.
+    #[serde(default)]
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Every call placed for this booking, oldest first; the last is the current one
+    /// (its fields mirror the record's own while it runs).
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+}
+
+/// One call placed for a booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1, 2, 3, …
+    pub number: u32,
+    pub started_at: DateTime<Utc>,
+    /// When its status became terminal.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub status: CallStatus,
+    pub twilio_call_sid: Option<String>,
+    pub answered_by: Option<AnsweredBy>,
+    pub duration_seconds: Option<u32>,
+    pub error: Option<CallError>,
+}
+
+impl Attempt {
+    fn new(number: u32, now: DateTime<Utc>) -> Attempt {
+        Attempt {
+            number,
+            started_at: now,
+            ended_at: None,
+            status: CallStatus::Queued,
+            twilio_call_sid: None,
+            answered_by: None,
+            duration_seconds: None,
+            error: None,
+        }
+    }
 }
 
 /// Where the media stream stands, as the media worker reported it.
@@ -176,6 +219,10 @@ pub struct CallLedger {
     /// call; a second fetch is a replay and gets no token.
     #[serde(default)]
     pub stream_token_issued: bool,
+    /// When and how often to call ([`crate::schedule`]); none for a booking called
+    /// once, at once.
+    #[serde(default)]
+    pub plan: Option<CallPlan>,
 }
 
 /// What a fold did, so handlers can log it and tests can assert it.
@@ -203,6 +250,8 @@ impl CallLedger {
                 transcript: Vec::new(),
                 error: None,
                 metrics: None,
+                scheduled_for: None,
+                attempts: vec![Attempt::new(1, now)],
             },
             owner,
             applied_event_ids: Vec::new(),
@@ -214,6 +263,114 @@ impl CallLedger {
             callback_delivered: false,
             callback_attempts: 0,
             stream_token_issued: false,
+            plan: None,
+        }
+    }
+
+    /// A booking called by `plan`, first at `first_at`: at once if that is `now`,
+    /// otherwise `scheduled` until then.
+    pub fn planned(mut self, plan: CallPlan, first_at: DateTime<Utc>, now: DateTime<Utc>) -> CallLedger {
+        self.plan = Some(plan);
+        if first_at > now {
+            self.record.status = CallStatus::Scheduled;
+            self.record.scheduled_for = Some(first_at);
+            self.record.attempts.clear();
+        }
+        self
+    }
+
+    /// How the current attempt ended, for deciding whether to call again.
+    pub fn attempt_end(&self) -> AttemptEnd {
+        let record = &self.record;
+        let voicemail = record.outcome.as_ref().is_some_and(|o| o.result == OutcomeResult::Voicemail);
+        match record.status {
+            CallStatus::Busy => AttemptEnd::Busy,
+            CallStatus::NoAnswer => AttemptEnd::NoAnswer,
+            // Failed on the network (Twilio had the call), not refused when placing it.
+            CallStatus::Failed if record.twilio_call_sid.is_some() => AttemptEnd::CarrierFailed,
+            CallStatus::Completed if voicemail => AttemptEnd::Voicemail,
+            _ => AttemptEnd::Settled,
+        }
+    }
+
+    /// When to call again, if the current attempt is over and the plan says to.
+    pub fn retry_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let plan = self.plan.as_ref()?;
+        if !self.is_final() || self.record.status == CallStatus::Scheduled {
+            return None;
+        }
+        plan.next_attempt(self.record.attempts.len() as u32, self.attempt_end(), now).ok()
+    }
+
+    /// Closes the current attempt (kept in `attempts`) and waits for the next at `at`:
+    /// the record's per-call fields start over; the transcript and metrics stay.
+    pub fn roll_over(&mut self, at: DateTime<Utc>, now: DateTime<Utc>) -> Applied {
+        self.sync_attempt();
+        let record = &mut self.record;
+        record.status = CallStatus::Scheduled;
+        record.scheduled_for = Some(at);
+        record.twilio_call_sid = None;
+        record.answered_by = None;
+        record.duration_seconds = None;
+        record.outcome = None;
+        record.error = None;
+        self.outcome_at_ms = None;
+        self.outcome_stream = None;
+        self.stream = StreamPhase::NotStarted;
+        self.current_stream = None;
+        self.stream_token_issued = false;
+        self.touch(now)
+    }
+
+    /// Starts the next attempt if one is due at `now`: `queued`, to be dialed.
+    pub fn start_attempt(&mut self, now: DateTime<Utc>) -> Applied {
+        let due = self.record.scheduled_for.is_some_and(|at| at <= now);
+        if self.record.status != CallStatus::Scheduled || !due {
+            return Applied::Unchanged;
+        }
+        self.record.status = CallStatus::Queued;
+        self.record.scheduled_for = None;
+        let number = self.record.attempts.len() as u32 + 1;
+        self.record.attempts.push(Attempt::new(number, now));
+        self.touch(now)
+    }
+
+    /// An attempt just started could not be dialed yet (no free slot, Twilio
+    /// unreachable): it is taken back and the booking waits until `until`.
+    pub fn postpone(&mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Applied {
+        if self.record.status != CallStatus::Queued || self.record.twilio_call_sid.is_some() {
+            return Applied::Unchanged;
+        }
+        self.record.attempts.pop();
+        self.record.status = CallStatus::Scheduled;
+        self.record.scheduled_for = Some(until);
+        self.touch(now)
+    }
+
+    /// Whether `call_sid` is a finished attempt's: its callbacks are late news.
+    pub fn is_past_call_sid(&self, call_sid: &str) -> bool {
+        let current = (self.record.status != CallStatus::Scheduled).then(|| self.record.attempts.last()).flatten();
+        self.record
+            .attempts
+            .iter()
+            .filter(|a| Some(a.number) != current.map(|c| c.number))
+            .any(|a| a.twilio_call_sid.as_deref() == Some(call_sid))
+    }
+
+    /// The current attempt mirrors the record's per-call fields.
+    fn sync_attempt(&mut self) {
+        let record = &mut self.record;
+        if record.status == CallStatus::Scheduled {
+            return;
+        }
+        let Some(attempt) = record.attempts.last_mut() else { return };
+        attempt.status = record.status;
+        attempt.twilio_call_sid.clone_from(&record.twilio_call_sid);
+        attempt.answered_by = record.answered_by;
+        attempt.duration_seconds = record.duration_seconds;
+        attempt.error.clone_from(&record.error);
+        if record.status.is_terminal() && attempt.ended_at.is_none() {
+            attempt.ended_at = Some(record.updated_at);
         }
     }
 
@@ -385,6 +542,7 @@ impl CallLedger {
         if now > self.record.updated_at {
             self.record.updated_at = now;
         }
+        self.sync_attempt();
         Applied::Changed
     }
 }

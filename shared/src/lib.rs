@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`booking`] | `POST /v1/calls` body: parse, trim, validate; every rejection names its field |
 //! | [`call`] | the call record, its status order, and the ledger that folds callbacks and events in, order-independently |
+//! | [`schedule`] | when calls are placed: calling windows on the restaurant's clock (DST-safe), the reservation's lead, retries after busy / no answer / carrier failure / voicemail |
 //! | [`events`] | media worker → edge events, the outcome, the call context |
 //! | [`auth`] | stream tokens, internal request signatures, API keys (constant-time) |
 //! | [`webhook`] | the completion webhook's signature (`Concierge-Signature`) and each API key's webhook secret |
@@ -34,6 +35,7 @@ pub mod codec;
 pub mod destination;
 pub mod events;
 pub mod openai;
+pub mod schedule;
 pub mod session;
 pub mod twilio;
 pub mod twiml;

@@ -384,6 +384,9 @@ mod tests {
             },
             timezone: "America/Los_Angeles".into(),
             callback_url: None,
+            call_at: None,
+            calling_window: None,
+            retry: None,
         }
     }
 
