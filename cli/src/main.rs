@@ -1,5 +1,5 @@
 //! `concierge`: book a restaurant table by phone through the Concierge API, follow the
-//! call live, read its record, cancel it.
+//! call live, read its record, list calls, cancel one, delete one.
 
 mod api;
 mod render;
@@ -18,7 +18,7 @@ use render::{EXIT_CONFIRMED, EXIT_ERROR};
 
 const EXIT_CODES: &str = "Exit codes:
   0  the booking is confirmed (book --wait, watch, get of a finished call);
-     book without --wait and cancel: the API accepted the request
+     book without --wait, list, cancel and delete: the API accepted the request
   1  usage error, the API refused the request (its error is printed), or it could not be reached
   2  the call is final and the booking is not confirmed (declined, another time offered,
      voicemail, no answer, busy, failed, canceled)
@@ -48,8 +48,53 @@ enum Command {
     Watch { call_id: String },
     /// Show a call's record
     Get { call_id: String },
+    /// List your calls, newest first
+    List(List),
     /// Cancel a call (hangs up if answered)
     Cancel { call_id: String },
+    /// Erase a finished call's record (request, transcript, outcome) for good
+    Delete { call_id: String },
+}
+
+#[derive(Args)]
+struct List {
+    /// Only calls in this status
+    #[arg(long, value_parser = ["queued", "scheduled", "dialing", "ringing", "in_progress", "completed", "no_answer", "busy", "failed", "canceled"])]
+    status: Option<String>,
+    /// Only calls created at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
+    #[arg(long, value_parser = since)]
+    since: Option<String>,
+    /// Only calls created before this time: YYYY-MM-DD (the whole day, UTC) or RFC 3339
+    #[arg(long, value_parser = until)]
+    until: Option<String>,
+    /// Calls per page, 1 to 100; without --all only the first page is shown
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    limit: u32,
+    /// Follow the pages to the last one
+    #[arg(long)]
+    all: bool,
+}
+
+/// `--since`: a date is its first instant (UTC); a time is taken as given, in UTC.
+fn since(text: &str) -> Result<String, String> {
+    instant(text, false)
+}
+
+/// `--until`: a date is the end of that day (UTC), so `--since D --until D` is day D.
+fn until(text: &str) -> Result<String, String> {
+    instant(text, true)
+}
+
+fn instant(text: &str, end_of_day: bool) -> Result<String, String> {
+    use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let day = if end_of_day { date.succ_opt().ok_or("the date is too late")? } else { date };
+        let midnight = day.and_hms_opt(0, 0, 0).ok_or("not a time")?.and_utc();
+        return Ok(midnight.to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .map_err(|_| format!("'{text}' is neither YYYY-MM-DD nor an RFC 3339 time (2026-12-05T19:30:00Z)"))
 }
 
 #[derive(Args)]
@@ -150,6 +195,28 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_record(&record, json);
             Ok(render::exit_code(&record))
         }
+        Command::List(list) => {
+            let (calls, more) = list_calls(&client, &list).await?;
+            if json {
+                println!("{}", Value::Array(calls));
+            } else {
+                println!("{}", render::calls(&calls));
+            }
+            if more {
+                eprintln!("… more calls: --all shows every page; --since and --until narrow the list");
+            }
+            Ok(EXIT_CONFIRMED)
+        }
+        Command::Delete { call_id } => {
+            let deleted = client.delete(checked(&call_id)?).await?;
+            anyhow::ensure!(deleted["deleted"] == true, "the API did not say the call was deleted: {deleted}");
+            if json {
+                println!("{deleted}");
+            } else {
+                println!("{call_id}  deleted");
+            }
+            Ok(EXIT_CONFIRMED)
+        }
         Command::Cancel { call_id } => {
             let record = client.cancel(checked(&call_id)?).await?;
             if json {
@@ -159,6 +226,29 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(EXIT_CONFIRMED)
         }
+    }
+}
+
+/// The calls `list` asks for: one page, or with `--all` every page in turn (each
+/// `next_cursor` asked for once). Also says whether pages were left unread.
+async fn list_calls(client: &Client, list: &List) -> anyhow::Result<(Vec<Value>, bool)> {
+    let mut query = vec![("limit", list.limit.to_string())];
+    let filters = [("status", &list.status), ("created_after", &list.since), ("created_before", &list.until)];
+    query.extend(filters.into_iter().filter_map(|(name, value)| Some((name, value.clone()?))));
+    let mut calls = Vec::new();
+    let mut cursors = std::collections::HashSet::new();
+    loop {
+        let page = client.list(&query).await?;
+        let data = page["data"].as_array().with_context(|| format!("the API's list has no `data`: {page}"))?;
+        calls.extend(data.iter().cloned());
+        let next = page["next_cursor"].as_str().filter(|_| page["has_more"] == true);
+        let Some(next) = next else { return Ok((calls, false)) };
+        if !list.all {
+            return Ok((calls, true));
+        }
+        anyhow::ensure!(cursors.insert(next.to_owned()), "the API gave the cursor {next} twice: stopping");
+        query.retain(|(name, _)| *name != "cursor");
+        query.push(("cursor", next.to_owned()));
     }
 }
 
