@@ -72,8 +72,13 @@ impl ServedStack {
             realtime_url: realtime.url.clone(),
             openai_key: "sk-local-fake".to_owned(),
             redis_url: redis.as_ref().map(|r| r.url.clone()),
-            // A person trying things books the same number again and again.
-            edge_vars: vec![("CALLS_PER_DESTINATION_PER_HOUR", "1000".to_owned())],
+            edge_vars: vec![
+                // A person trying things books the same number again and again.
+                ("CALLS_PER_DESTINATION_PER_HOUR", "1000".to_owned()),
+                // Each scenario plays once: a busy line or no answer is final (a booking
+                // may still ask for retries).
+                ("RETRY_MAX_ATTEMPTS", "1".to_owned()),
+            ],
         })
         .await?;
         let (activity_tx, activity) = mpsc::unbounded_channel();
@@ -141,7 +146,8 @@ Or with the CLI (cargo install --path cli, once):
   concierge list
   concierge delete CALL_ID
 
-The restaurant's name picks what happens (any +1 geographic number may be dialed):
+The restaurant's name picks what happens (any +1 geographic number may be dialed, one
+call at a time each; calls go out at any hour and are not retried unless the booking asks):
 ",
             worker = self.core.worker_addr,
             twilio = self.twilio.base_url,
