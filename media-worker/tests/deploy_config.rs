@@ -84,6 +84,33 @@ fn every_env_name_and_secret_in_fly_toml_is_a_setting_the_worker_reads() {
     }
 }
 
+/// The names the README's deploy section has you `fly secrets set` (the command may
+/// go on over lines ending in a backslash).
+fn secrets_in_readme() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut lines = readme.lines().skip_while(|l| !l.trim_start().starts_with("fly secrets set "));
+    let mut command = String::new();
+    for line in lines.by_ref() {
+        command.push_str(line.trim_end_matches('\\'));
+        command.push(' ');
+        if !line.trim_end().ends_with('\\') {
+            break;
+        }
+    }
+    assert!(!command.is_empty(), "the README does not `fly secrets set`");
+    command
+        .split_whitespace()
+        .filter_map(|word| word.split_once('=').map(|(name, _)| name.to_owned()))
+        .filter(|name| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .collect()
+}
+
+#[test]
+fn the_readme_sets_exactly_the_secrets_fly_toml_names() {
+    let named: BTreeSet<String> = fly_secrets().into_iter().collect();
+    assert_eq!(secrets_in_readme(), named);
+}
+
 #[test]
 fn fly_sends_traffic_to_the_port_the_worker_listens_on_and_drains_within_kill_timeout() {
     let fly = fly();
