@@ -386,8 +386,11 @@ impl Core {
             ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
             ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
             ("RING_TIMEOUT_SECONDS", "10".to_owned()),
-            // The local stack calls at any hour of the restaurant's day.
+            // The local stack calls at any hour of the restaurant's day, and plays each
+            // scenario once: a busy line, no answer or a machine is final (a booking may
+            // still ask for retries).
             ("CALLING_WINDOW", "00:00-24:00".to_owned()),
+            ("RETRY_MAX_ATTEMPTS", "1".to_owned()),
         ];
         for (name, value) in options.edge_vars {
             edge_vars.retain(|(k, _)| *k != name);

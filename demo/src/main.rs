@@ -73,6 +73,10 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         }
     }
     println!("Stopping…");
+    // The fake OpenAI checks every client event; anything it refused is a bug to see.
+    for violation in stack.realtime.violations() {
+        eprintln!("  the fake OpenAI refused: {violation}");
+    }
     stack.stop().await;
     println!("stopped");
     Ok(())

@@ -72,13 +72,8 @@ impl ServedStack {
             realtime_url: realtime.url.clone(),
             openai_key: "sk-local-fake".to_owned(),
             redis_url: redis.as_ref().map(|r| r.url.clone()),
-            edge_vars: vec![
-                // A person trying things books the same number again and again.
-                ("CALLS_PER_DESTINATION_PER_HOUR", "1000".to_owned()),
-                // Each scenario plays once: a busy line or no answer is final (a booking
-                // may still ask for retries).
-                ("RETRY_MAX_ATTEMPTS", "1".to_owned()),
-            ],
+            // A person trying things books the same number again and again.
+            edge_vars: vec![("CALLS_PER_DESTINATION_PER_HOUR", "1000".to_owned())],
         })
         .await?;
         let (activity_tx, activity) = mpsc::unbounded_channel();
