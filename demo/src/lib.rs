@@ -57,10 +57,12 @@ pub enum Scenario {
     /// The agent reads the code back wrong, the host corrects it, and the agent reports
     /// the corrected code.
     CorrectsReadBack,
+    /// The line is busy; the second attempt, a little later, reaches the host, who confirms.
+    BusyThenAnswers,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Confirms,
         Scenario::OffersAnotherTime,
         Scenario::FullyBooked,
@@ -72,6 +74,7 @@ impl Scenario {
         Scenario::AiHost,
         Scenario::MisreadsCode,
         Scenario::CorrectsReadBack,
+        Scenario::BusyThenAnswers,
     ];
 
     pub fn parse(name: &str) -> Option<Scenario> {
@@ -91,6 +94,7 @@ impl Scenario {
             Scenario::AiHost => "ai-host",
             Scenario::MisreadsCode => "misreads-code",
             Scenario::CorrectsReadBack => "corrects-read-back",
+            Scenario::BusyThenAnswers => "busy-then-answers",
         }
     }
 
@@ -108,18 +112,23 @@ impl Scenario {
             Scenario::AiHost => "the host is itself a Realtime session (a second fake); confirms A73X",
             Scenario::MisreadsCode => "the host spells A73X, the model reports A73Y: flagged mismatch",
             Scenario::CorrectsReadBack => "the host corrects the agent's read-back of K91",
+            Scenario::BusyThenAnswers => "the line is busy; the next attempt, a second later, reaches the host: A73X",
         }
     }
 
-    /// The scenario of a booking at the local stack left running (`--serve`): the first
+    /// The scenario of a booking at the local stack left running (`--serve`): the one
     /// whose name, as words, is among the restaurant's name's words ("Fully Booked
-    /// Diner" is `fully-booked`, "the no-answer grill" `no-answer`); any other name
-    /// gets `confirms`.
+    /// Diner" is `fully-booked`, "the no-answer grill" `no-answer`), the longest if
+    /// several are ("Busy Then Answers" is not `busy`); any other name gets `confirms`.
     pub fn for_restaurant(name: &str) -> Scenario {
         let words: Vec<String> =
             name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
         let words = format!("-{}-", words.join("-"));
-        Scenario::ALL.into_iter().find(|s| words.contains(&format!("-{}-", s.name()))).unwrap_or(Scenario::Confirms)
+        Scenario::ALL
+            .into_iter()
+            .filter(|s| words.contains(&format!("-{}-", s.name())))
+            .max_by_key(|s| s.name().len())
+            .unwrap_or(Scenario::Confirms)
     }
 
     /// The restaurant's side (lines of real audio) and the fake model's script.
@@ -254,6 +263,10 @@ impl Scenario {
             ),
             Scenario::Voicemail => (Pickup::Voicemail, Script::default()),
             Scenario::Busy => (Pickup::Busy, Script::default()),
+            Scenario::BusyThenAnswers => {
+                let (host, script) = Scenario::Confirms.play();
+                (Pickup::Sequence(vec![Pickup::Busy, host]), script)
+            }
             Scenario::NoAnswer => (Pickup::NoAnswer, Script::default()),
         }
     }
@@ -386,11 +399,10 @@ impl Core {
             ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
             ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
             ("RING_TIMEOUT_SECONDS", "10".to_owned()),
-            // The local stack calls at any hour of the restaurant's day, and plays each
-            // scenario once: a busy line, no answer or a machine is final (a booking may
-            // still ask for retries).
+            // Locally the restaurant takes calls at any hour, and a busy line or no answer
+            // is tried again (three attempts in all) a second later, not ten minutes.
             ("CALLING_WINDOW", "00:00-24:00".to_owned()),
-            ("RETRY_MAX_ATTEMPTS", "1".to_owned()),
+            ("RETRY_INTERVAL_SECONDS", "1".to_owned()),
         ];
         for (name, value) in options.edge_vars {
             edge_vars.retain(|(k, _)| *k != name);

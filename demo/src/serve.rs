@@ -8,6 +8,7 @@
 //! the public API to know how to answer, and the Realtime endpoint reads the restaurant's
 //! name in the agent's instructions to choose the agent's script.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -141,8 +142,9 @@ Or with the CLI (cargo install --path cli, once):
   concierge list
   concierge delete CALL_ID
 
-The restaurant's name picks what happens (any +1 geographic number may be dialed, one
-call at a time each; calls go out at any hour and are not retried unless the booking asks):
+The restaurant's name picks what happens (any +1 geographic number may be dialed, one call
+at a time each; calls go out at any hour; a busy line, no answer or a machine is called three
+times, a second apart):
 ",
             worker = self.core.worker_addr,
             twilio = self.twilio.base_url,
@@ -183,8 +185,12 @@ fn answer_by_restaurant(
     activity: mpsc::UnboundedSender<String>,
 ) -> AnswerCall {
     let http = reqwest::Client::new();
+    // Calls placed so far per booking: a scenario answering differently attempt by
+    // attempt (`busy-then-answers`) counts its own booking's attempts, not its number's.
+    let attempts: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     Arc::new(move |call: FakeCall| {
         let (http, edge_url, hosts, activity) = (http.clone(), edge_url.clone(), hosts.clone(), activity.clone());
+        let attempts = attempts.clone();
         Box::pin(async move {
             let (call_id, name) = match booking_of(&http, &edge_url, &call).await {
                 Ok(found) => found,
@@ -203,7 +209,16 @@ fn answer_by_restaurant(
                 }
                 return pickup;
             }
-            scenario.play().0
+            match scenario.play().0 {
+                Pickup::Sequence(answers) => {
+                    let Ok(mut attempts) = attempts.lock() else { return Pickup::NoAnswer };
+                    let n = attempts.entry(call_id).or_default();
+                    let answer = answers.get(*n).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer);
+                    *n += 1;
+                    answer
+                }
+                pickup => pickup,
+            }
         })
     })
 }
@@ -283,6 +298,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_scenario_serve_plays() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for scenario in Scenario::ALL.into_iter().filter(|s| *s != Scenario::Confirms) {
+            let row = format!("| \"{}\" | {} |", scenario.name().replace('-', " "), scenario.description());
+            assert!(readme.contains(&row), "README.md has no row {row}");
+        }
+        let row = format!("| (none of these, e.g. \"Chez Panisse\") | {} |", Scenario::Confirms.description());
+        assert!(readme.contains(&row), "README.md has no row {row}");
+    }
+
+    #[test]
     fn a_restaurants_name_picks_its_scenario_by_whole_words() {
         assert_eq!(Scenario::for_restaurant("Chez Panisse"), Scenario::Confirms);
         assert_eq!(Scenario::for_restaurant("Busy Bee Café"), Scenario::Busy);
@@ -290,6 +316,8 @@ mod tests {
         assert_eq!(Scenario::for_restaurant("On Hold Oyster Bar"), Scenario::OnHold);
         assert_eq!(Scenario::for_restaurant("AI Host"), Scenario::AiHost);
         assert_eq!(Scenario::for_restaurant("Corrects read-back Bistro"), Scenario::CorrectsReadBack);
+        // The longest name that matches: not `busy`.
+        assert_eq!(Scenario::for_restaurant("Busy Then Answers Café"), Scenario::BusyThenAnswers);
         // Part of a word is not the word.
         assert_eq!(Scenario::for_restaurant("Busybody Bistro"), Scenario::Confirms);
         for scenario in Scenario::ALL {

@@ -11,9 +11,9 @@ async fn run(scenario: Scenario) -> (LocalStack, Value) {
     run_on(scenario, EdgeMode::Wrangler).await
 }
 
-async fn run_on(scenario: Scenario, edge: EdgeMode) -> (LocalStack, Value) {
+async fn start(scenario: Scenario, edge: EdgeMode) -> LocalStack {
     demo::install_tls();
-    let stack = LocalStack::start(StackOptions {
+    LocalStack::start(StackOptions {
         scenario,
         openai: OpenAiMode::Fake,
         edge,
@@ -22,7 +22,11 @@ async fn run_on(scenario: Scenario, edge: EdgeMode) -> (LocalStack, Value) {
         speed: 2,
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn run_on(scenario: Scenario, edge: EdgeMode) -> (LocalStack, Value) {
+    let stack = start(scenario, edge).await;
     let http = reqwest::Client::new();
     let call_id = stack.book(&http).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
     let pushed = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
@@ -125,32 +129,93 @@ async fn the_host_interrupts_the_agent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn voicemail_gets_no_message() {
+async fn voicemail_gets_no_message_and_is_tried_again() {
     let (stack, record) = run(Scenario::Voicemail).await;
     assert_eq!(record["status"], "completed");
     assert_eq!(record["answered_by"], "machine_start");
     assert_eq!(record["outcome"]["result"], "voicemail");
     assert_eq!(record["transcript"], Value::Array(vec![]));
+    assert_eq!(attempt_ends(&record), ["completed"; 3], "a machine each time: three calls, then the end");
     let log = stack.carrier.log();
-    let call = log.values().next().unwrap();
-    assert!(call.twiml.as_deref().unwrap().contains("<Hangup/>"), "the edge hung up on the machine");
-    assert!(call.media.is_none(), "no media stream, so no agent ever spoke");
+    assert_eq!(log.len(), 3);
+    for call in log.values() {
+        assert!(call.twiml.as_deref().unwrap().contains("<Hangup/>"), "the edge hung up on the machine");
+        assert!(call.media.is_none(), "no media stream, so no agent ever spoke");
+    }
     assert_eq!(stack.openai.observed().connections, 0);
+    assert_one_webhook(&stack);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_line() {
+async fn a_busy_line_is_tried_three_times() {
     let (stack, record) = run(Scenario::Busy).await;
     assert_eq!(record["status"], "busy");
     assert_eq!(record["outcome"], Value::Null);
+    assert_eq!(attempt_ends(&record), ["busy"; 3]);
     assert_eq!(stack.openai.observed().connections, 0);
+    assert_one_webhook(&stack);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nobody_answers() {
-    let (_stack, record) = run(Scenario::NoAnswer).await;
+async fn nobody_answers_three_times() {
+    let (stack, record) = run(Scenario::NoAnswer).await;
     assert_eq!(record["status"], "no_answer");
     assert_eq!(record["answered_by"], Value::Null);
+    assert_eq!(attempt_ends(&record), ["no_answer"; 3]);
+    let sids: std::collections::BTreeSet<&str> =
+        record["attempts"].as_array().unwrap().iter().filter_map(|a| a["twilio_call_sid"].as_str()).collect();
+    assert_eq!(sids.len(), 3, "three calls placed, each its own Twilio call");
+    assert_one_webhook(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_line_then_the_host_books_the_table_on_the_second_attempt() {
+    let (stack, record) = run(Scenario::BusyThenAnswers).await;
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["outcome"]["result"], "confirmed");
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    assert_eq!(attempt_ends(&record), ["busy", "completed"]);
+    let attempts = record["attempts"].as_array().unwrap();
+    assert_eq!(attempts[1]["answered_by"], "human");
+    assert_eq!(record["twilio_call_sid"], attempts[1]["twilio_call_sid"], "the record shows the call that answered");
+    assert!(attempts[1]["started_at"].as_str() >= attempts[0]["ended_at"].as_str(), "one after the other");
+    assert_eq!(stack.openai.observed().connections, 1, "only the answered call reached the agent");
+    assert_one_webhook(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_booked_for_later_is_placed_at_its_time_by_the_keepers_alarm() {
+    let stack = start(Scenario::Confirms, EdgeMode::Wrangler).await;
+    let call_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let mut body = stack.booking();
+    body["call_at"] = serde_json::json!(call_at.to_rfc3339());
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/calls", stack.edge_url))
+        .bearer_auth(API_KEY)
+        .json(&body)
+        .send()
+        .await;
+    let created: Value = response.unwrap().json().await.unwrap();
+    assert_eq!(created["status"], "scheduled", "{created}");
+    assert!(stack.carrier.log().is_empty(), "nothing dialed before its time");
+    let record = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    let attempts = record["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    let started: chrono::DateTime<chrono::Utc> = attempts[0]["started_at"].as_str().unwrap().parse().unwrap();
+    assert!(started >= call_at - chrono::Duration::milliseconds(1), "placed at {started}, asked for {call_at}");
+    assert_one_webhook(&stack);
+}
+
+/// How each attempt ended, in order.
+fn attempt_ends(record: &Value) -> Vec<String> {
+    record["attempts"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// The completion webhook went out once, after the last attempt.
+fn assert_one_webhook(stack: &LocalStack) {
+    let deliveries = stack.sink.watch().borrow().clone();
+    assert_eq!(deliveries.len(), 1, "one webhook: {:?}", deliveries.iter().map(|d| d.status).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

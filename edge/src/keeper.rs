@@ -238,7 +238,7 @@ impl Keeper {
             Change::DialFailed { code, message, .. } => ledger.failed(&code, &message, now),
             Change::StartAttempt => {
                 let started = ledger.start_attempt(now);
-                reply.dial = started == Applied::Changed;
+                reply.dial = started == Applied::Changed && ledger.record.status == CallStatus::Queued;
                 started
             }
             Change::Postpone { until } => ledger.postpone(until, now),
@@ -420,7 +420,11 @@ impl Keeper {
     /// When the holder must wake this keeper next (publish, webhook, the next
     /// attempt), if ever.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let attempt = self.ledger.as_ref().and_then(|l| l.record.scheduled_for);
+        let attempt = self
+            .ledger
+            .as_ref()
+            .filter(|l| l.record.status == CallStatus::Scheduled)
+            .and_then(|l| l.record.scheduled_for);
         [self.publish_at(), self.webhook_due_at, attempt].into_iter().flatten().min()
     }
 }

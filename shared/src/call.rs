@@ -223,6 +223,10 @@ pub struct CallLedger {
     /// once, at once.
     #[serde(default)]
     pub plan: Option<CallPlan>,
+    /// No attempt is running: the booking waits for its first or next call (or ended
+    /// while it waited); the record's per-call fields belong to no attempt.
+    #[serde(default)]
+    pub between_attempts: bool,
 }
 
 /// What a fold did, so handlers can log it and tests can assert it.
@@ -264,6 +268,7 @@ impl CallLedger {
             callback_attempts: 0,
             stream_token_issued: false,
             plan: None,
+            between_attempts: false,
         }
     }
 
@@ -275,6 +280,7 @@ impl CallLedger {
             self.record.status = CallStatus::Scheduled;
             self.record.scheduled_for = Some(first_at);
             self.record.attempts.clear();
+            self.between_attempts = true;
         }
         self
     }
@@ -306,6 +312,7 @@ impl CallLedger {
     /// the record's per-call fields start over; the transcript and metrics stay.
     pub fn roll_over(&mut self, at: DateTime<Utc>, now: DateTime<Utc>) -> Applied {
         self.sync_attempt();
+        self.between_attempts = true;
         let record = &mut self.record;
         record.status = CallStatus::Scheduled;
         record.scheduled_for = Some(at);
@@ -328,8 +335,18 @@ impl CallLedger {
         if self.record.status != CallStatus::Scheduled || !due {
             return Applied::Unchanged;
         }
+        if let Some(deadline) = self.plan.as_ref().map(|p| p.deadline).filter(|deadline| now > *deadline) {
+            // Postponed past the last moment to call (no free slot, Twilio away): the
+            // booking ends here rather than ring as the guests sit down.
+            self.record.error = Some(CallError {
+                code: "not_placed_in_time".to_owned(),
+                message: format!("no call could be placed before {deadline}, the last moment before the reservation"),
+            });
+            return self.advance(CallStatus::Failed, now);
+        }
         self.record.status = CallStatus::Queued;
         self.record.scheduled_for = None;
+        self.between_attempts = false;
         let number = self.record.attempts.len() as u32 + 1;
         self.record.attempts.push(Attempt::new(number, now));
         self.touch(now)
@@ -342,6 +359,7 @@ impl CallLedger {
             return Applied::Unchanged;
         }
         self.record.attempts.pop();
+        self.between_attempts = true;
         self.record.status = CallStatus::Scheduled;
         self.record.scheduled_for = Some(until);
         self.touch(now)
@@ -349,7 +367,7 @@ impl CallLedger {
 
     /// Whether `call_sid` is a finished attempt's: its callbacks are late news.
     pub fn is_past_call_sid(&self, call_sid: &str) -> bool {
-        let current = (self.record.status != CallStatus::Scheduled).then(|| self.record.attempts.last()).flatten();
+        let current = (!self.between_attempts).then(|| self.record.attempts.last()).flatten();
         self.record
             .attempts
             .iter()
@@ -359,10 +377,10 @@ impl CallLedger {
 
     /// The current attempt mirrors the record's per-call fields.
     fn sync_attempt(&mut self) {
-        let record = &mut self.record;
-        if record.status == CallStatus::Scheduled {
+        if self.between_attempts {
             return;
         }
+        let record = &mut self.record;
         let Some(attempt) = record.attempts.last_mut() else { return };
         attempt.status = record.status;
         attempt.twilio_call_sid.clone_from(&record.twilio_call_sid);
@@ -380,6 +398,10 @@ impl CallLedger {
             return Applied::Unchanged;
         }
         self.record.status = next;
+        if next.is_terminal() {
+            // Ended (canceled while it waited, say): no call is coming.
+            self.record.scheduled_for = None;
+        }
         // An error explains a failure only: a call that ended otherwise (a late or
         // reordered `failed` callback notwithstanding) carries none.
         if next.is_terminal() && next != CallStatus::Failed {

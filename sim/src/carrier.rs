@@ -32,6 +32,9 @@ pub enum Pickup {
     Voicemail,
     Busy,
     NoAnswer,
+    /// A different answer each time the number is called: the first call gets the first,
+    /// and so on; the last repeats (busy at first, then a host, say).
+    Sequence(Vec<Pickup>),
 }
 
 /// Decides, for one call Twilio was asked to place, what happens on the line.
@@ -98,6 +101,8 @@ struct Context {
     http: reqwest::Client,
     ledger: watch::Receiver<Ledger>,
     log: watch::Sender<BTreeMap<String, CallLog>>,
+    /// Calls placed to each number so far (for [`Pickup::Sequence`]).
+    calls_to: std::sync::Mutex<BTreeMap<String, usize>>,
 }
 
 impl Carrier {
@@ -116,6 +121,7 @@ impl Carrier {
             http: reqwest::Client::new(),
             ledger: rest.watch(),
             log: log.clone(),
+            calls_to: std::sync::Mutex::default(),
         });
         let mut ledger = rest.watch();
         let task = tokio::spawn(async move {
@@ -160,6 +166,19 @@ pub fn stream_of(twiml: &str) -> Option<(String, BTreeMap<String, String>)> {
 }
 
 impl Context {
+    /// What the number does on this call: its pickup, or for a sequence the entry for
+    /// how many times it has been called.
+    async fn pickup_for(&self, call: &FakeCall) -> Pickup {
+        let pickup = self.phone_book.pickup(call).await;
+        let Pickup::Sequence(answers) = pickup else { return pickup };
+        let to = call.param("To").unwrap_or_default();
+        let mut calls = self.calls_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = calls.entry(to.to_owned()).or_default();
+        let answer = answers.get(*n).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer);
+        *n += 1;
+        answer
+    }
+
     fn record(&self, sid: &str, change: impl FnOnce(&mut CallLog)) {
         self.log.send_modify(|log| change(log.entry(sid.to_owned()).or_default()));
     }
@@ -212,7 +231,7 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
     let to = call.param("To").unwrap_or_default().to_owned();
     let reorder = context.options.reorder_and_repeat;
     context.callback(&call, "initiated", 0, &[]).await;
-    let pickup = context.phone_book.pickup(&call).await;
+    let pickup = context.pickup_for(&call).await;
     if matches!(pickup, Pickup::Busy) {
         context.callback(&call, "busy", 1, &[]).await;
         context.record(&call.sid, |log| log.finished = true);
