@@ -220,6 +220,12 @@ pub fn event(event: &Event) -> Option<String> {
         "status" => Some(format!("… {}", status_line(&data["status"], &data["answered_by"], &data["error"]))),
         "transcript" => Some(transcript_line(data)),
         "outcome" => Some(outcome(data).join("\n")),
+        // One placed call of the booking ended; a retry may follow (`scheduled`).
+        "attempt" => Some(format!(
+            "… attempt {} ended: {}",
+            text(&data["number"]).unwrap_or_else(|| "?".to_owned()),
+            status_line(&data["status"], &data["answered_by"], &data["error"])
+        )),
         "end" => None,
         other => Some(format!("({other}) {data}")),
     }
@@ -265,6 +271,19 @@ mod tests {
         assert!(lines[2].ends_with("12     confirmed A73X"), "{table}");
         assert!(lines[3].ends_with("2      not confirmed"), "{table}");
         assert_eq!(super::calls(&[]), "No calls.");
+    }
+
+    #[test]
+    fn an_attempt_says_how_it_ended() {
+        let attempt = Event {
+            id: 4,
+            kind: "attempt".into(),
+            data: json!({"number": 1, "status": "busy", "answered_by": null, "error": null,
+                "started_at": "2026-12-02T01:58:52Z", "ended_at": "2026-12-02T01:58:53Z"}),
+        };
+        assert_eq!(event(&attempt).as_deref(), Some("… attempt 1 ended: busy"));
+        let answered = Event { data: json!({"number": 2, "status": "completed", "answered_by": "human"}), ..attempt };
+        assert_eq!(event(&answered).as_deref(), Some("… attempt 2 ended: completed (answered by human)"));
     }
 
     #[test]
