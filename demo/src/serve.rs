@@ -186,7 +186,7 @@ fn answer_by_restaurant(
 ) -> AnswerCall {
     let http = reqwest::Client::new();
     // Calls placed so far per booking: a scenario answering differently attempt by
-    // attempt (`busy-then-answers`) counts its own booking's attempts, not its number's.
+    // attempt (`busy-then-answers`) follows its own booking's attempts, not its number's.
     let attempts: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     Arc::new(move |call: FakeCall| {
         let (http, edge_url, hosts, activity) = (http.clone(), edge_url.clone(), hosts.clone(), activity.clone());
@@ -200,7 +200,16 @@ fn answer_by_restaurant(
                 }
             };
             let scenario = Scenario::for_restaurant(&name);
-            let _ = activity.send(format!("{call_id}  {name}: {} ({})", scenario.name(), scenario.description()));
+            let attempt = {
+                let Ok(mut attempts) = attempts.lock() else { return Pickup::NoAnswer };
+                let n = attempts.entry(call_id.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let _ = activity.send(match attempt {
+                1 => format!("{call_id}  {name}: {} ({})", scenario.name(), scenario.description()),
+                n => format!("{call_id}  {name}: {}, attempt {n}", scenario.name()),
+            });
             if scenario == Scenario::AiHost {
                 let Ok(host) = FakeOpenAi::start(host_script()).await else { return Pickup::NoAnswer };
                 let pickup = Pickup::Ai(Box::new(AiHost::chez_panisse(&host.url, "sk-local-host")));
@@ -211,11 +220,7 @@ fn answer_by_restaurant(
             }
             match scenario.play().0 {
                 Pickup::Sequence(answers) => {
-                    let Ok(mut attempts) = attempts.lock() else { return Pickup::NoAnswer };
-                    let n = attempts.entry(call_id).or_default();
-                    let answer = answers.get(*n).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer);
-                    *n += 1;
-                    answer
+                    answers.get(attempt - 1).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer)
                 }
                 pickup => pickup,
             }
