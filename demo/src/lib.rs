@@ -372,11 +372,9 @@ impl Core {
         let worker_listener = TcpListener::bind("127.0.0.1:0").await?;
         let worker_addr = worker_listener.local_addr()?;
         let native_listener = match options.edge {
-            EdgeMode::Native => Some(
-                TcpListener::bind(("127.0.0.1", options.edge_port))
-                    .await
-                    .with_context(|| format!("binding the edge's port {}", options.edge_port))?,
-            ),
+            EdgeMode::Native => Some(TcpListener::bind(("127.0.0.1", options.edge_port)).await.with_context(|| {
+                format!("binding the edge's port {} (taken? --port picks another)", options.edge_port)
+            })?),
             EdgeMode::Wrangler => None,
         };
         let edge_port = match (&native_listener, options.edge_port) {

@@ -66,7 +66,7 @@ impl ServedStack {
         let twilio = FakeTwilioRest::start(ACCOUNT, AUTH_TOKEN).await?;
         let sink = WebhookSink::start().await?;
         let redis = if options.redis { Some(RedisServer::start().await?) } else { None };
-        let core = Core::start(CoreOptions {
+        let started = Core::start(CoreOptions {
             edge: EdgeMode::Native,
             edge_port: options.port,
             twilio_api_base: twilio.base_url.clone(),
@@ -76,7 +76,17 @@ impl ServedStack {
             // A person trying things books the same number again and again.
             edge_vars: vec![("CALLS_PER_DESTINATION_PER_HOUR", "1000".to_owned())],
         })
-        .await?;
+        .await;
+        let core = match started {
+            Ok(core) => core,
+            Err(error) => {
+                // Nothing left behind when the port is taken: the redis-server goes too.
+                if let Some(redis) = redis {
+                    redis.kill().await;
+                }
+                return Err(error);
+            }
+        };
         let (activity_tx, activity) = mpsc::unbounded_channel();
         let hosts = Arc::new(Mutex::new(Vec::new()));
         let answer = answer_by_restaurant(core.edge_url.clone(), hosts.clone(), activity_tx.clone());

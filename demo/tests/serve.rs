@@ -173,3 +173,19 @@ async fn serve_takes_bookings_by_restaurant_and_ctrl_c_stops_everything() {
     let left: Vec<u32> = kids.into_iter().filter(|&kid| running(kid)).collect();
     assert!(left.is_empty(), "processes --serve started still run: {left:?}");
 }
+
+#[tokio::test]
+async fn a_port_already_taken_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = Command::new(env!("CARGO_BIN_EXE_concierge-demo"))
+        .args(["--serve", "--port", &port])
+        .env("RUST_BACKTRACE", "0")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(DEADLINE, run).await.expect("--serve did not give up").unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains(&format!("binding the edge's port {port} (taken? --port picks another)")), "{error}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("ready:"));
+}
