@@ -134,15 +134,22 @@ async fn voicemail_gets_no_message_and_is_tried_again() {
     assert_eq!(record["status"], "completed");
     assert_eq!(record["answered_by"], "machine_start");
     assert_eq!(record["outcome"]["result"], "voicemail");
-    assert_eq!(record["transcript"], Value::Array(vec![]));
+    assert!(lines(&record).iter().all(|(speaker, _)| speaker != "agent"), "the agent left no message: {record}");
     assert_eq!(attempt_ends(&record), ["completed"; 3], "a machine each time: three calls, then the end");
     let log = stack.carrier.log();
     assert_eq!(log.len(), 3);
-    for call in log.values() {
-        assert!(call.twiml.as_deref().unwrap().contains("<Hangup/>"), "the edge hung up on the machine");
-        assert!(call.media.is_none(), "no media stream, so no agent ever spoke");
+    let placed = stack.twilio.ledger().calls;
+    for (sid, call) in &log {
+        // Asynchronous AMD: the stream starts at answer (a host's greeting would reach the
+        // agent); the verdict comes mid-call and the edge hangs up on the machine.
+        assert!(call.twiml.as_deref().unwrap().contains("<Stream"), "connected at answer");
+        assert_eq!(
+            call.amd.as_ref().map(|(verdict, status)| (verdict.as_str(), *status)),
+            Some(("machine_start", 204))
+        );
+        let hung_up = placed.iter().find(|c| &c.sid == sid).is_some_and(|c| !c.updates.is_empty());
+        assert!(hung_up, "the edge ended the call on the machine");
     }
-    assert_eq!(stack.openai.observed().connections, 0);
     assert_one_webhook(&stack);
 }
 
@@ -204,6 +211,29 @@ async fn a_call_booked_for_later_is_placed_at_its_time_by_the_keepers_alarm() {
     assert_eq!(attempts.len(), 1);
     let started: chrono::DateTime<chrono::Utc> = attempts[0]["started_at"].as_str().unwrap().parse().unwrap();
     assert!(started >= call_at - chrono::Duration::milliseconds(1), "placed at {started}, asked for {call_at}");
+    assert_one_webhook(&stack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_call_says_so_and_its_record_points_at_the_dual_channel_recording() {
+    let stack = start(Scenario::Confirms, EdgeMode::Wrangler).await;
+    let mut body = stack.booking();
+    body["record"] = serde_json::json!(true);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/calls", stack.edge_url))
+        .bearer_auth(API_KEY)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(response.unwrap().status().as_u16(), 201);
+    let record = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
+    assert_eq!(record["outcome"]["confirmation_number"], "A73X");
+    assert_eq!(record["recording"]["channels"], 2, "{record}");
+    assert!(record["recording"]["url"].as_str().is_some_and(|url| url.contains("/Recordings/RE")));
+    let placed = stack.twilio.ledger().calls;
+    assert_eq!(placed[0].param("RecordingChannels"), Some("dual"));
+    let instructions = stack.openai.observed().instructions.join("\n");
+    assert!(instructions.contains("This call is recorded."), "the agent is told to say so");
     assert_one_webhook(&stack);
 }
 

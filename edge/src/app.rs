@@ -1,4 +1,4 @@
-//! The route table: every edge route of CONTRACT.md as a plain async function over
+//! The route table: every edge route (docs/api.md, docs/protocol.md) as a plain async function over
 //! [`Ports`]. No Worker types here, so `cargo test` runs all of it.
 
 use chrono::{DateTime, Duration, Utc};
@@ -8,10 +8,11 @@ use shared::auth;
 use shared::booking::BookingRequest;
 use shared::call::CallLedger;
 use shared::events::{CallContext, CallEvent};
-use shared::openai::config::instructions;
+use shared::openai::config::{instructions_with, introduction};
 use shared::schedule::CallPlan;
-use shared::twilio::rest::{CreateCall, UpdateCall};
-use shared::twilio::{form, signature, status::StatusCallback};
+use shared::twilio::rest::{already_ended, CreateCall, UpdateCall};
+use shared::twilio::status::{AmdVerdict, RecordingReady, StatusCallback};
+use shared::twilio::{form, signature};
 use shared::twiml;
 
 use crate::allowance::{Admission, Admit, Slot};
@@ -111,6 +112,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             ("POST", ["v1", "calls", id, "cancel"]) => self.cancel_call(request, id).await,
             ("POST", ["twilio", "twiml", id]) => self.twiml(request, id).await,
             ("POST", ["twilio", "status", id]) => self.status_callback(request, id).await,
+            ("POST", ["twilio", "amd", id]) => self.amd_callback(request, id).await,
+            ("POST", ["twilio", "recording", id]) => self.recording_callback(request, id).await,
             ("GET", ["internal", "calls", id]) => self.call_context(request, id).await,
             ("POST", ["internal", "calls", id, "events"]) => self.call_event(request, id).await,
             (_, ["v1", "calls"] | ["v1", "calls", _] | ["v1", "calls", _, "cancel" | "events"]) => {
@@ -250,7 +253,13 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             status_callback: format!("{}/twilio/status/{call_id}", self.config.public_base_url),
             timeout_seconds: self.config.ring_timeout_seconds,
             time_limit_seconds: self.config.call_time_limit_seconds,
-            machine_detection: true,
+            amd_callback: Some(format!("{}/twilio/amd/{call_id}", self.config.public_base_url)),
+            send_digits: ledger.record.request.restaurant.extension.clone(),
+            recording_callback: ledger
+                .record
+                .request
+                .record
+                .then(|| format!("{}/twilio/recording/{call_id}", self.config.public_base_url)),
         };
         match self.ports.twilio.create_call(&create).await {
             Ok(resource) => {
@@ -496,7 +505,7 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 Ok(()) => {}
                 // Twilio no longer has it live: the call ended on its own, and its own
                 // status callback says how; the record is not marked canceled.
-                Err(TwilioError::Api(api)) if api.status == 404 || api.code == 21220 => {
+                Err(TwilioError::Api(api)) if already_ended(&api) => {
                     return Err(ApiError::Conflict(
                         "the call had already ended at Twilio; its record will show how".into(),
                     ))
@@ -560,6 +569,42 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         Ok(EdgeResponse::empty(204))
     }
 
+    /// Twilio's asynchronous AMD verdict. A machine with nothing decided yet is hung up
+    /// at once: no message is left, and the call's end makes the outcome `voicemail`
+    /// (and the attempt one to try again). `unknown` and `human` leave the call to the agent.
+    async fn amd_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let params = self.verify_twilio(request)?;
+        let verdict = AmdVerdict::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let call_sid = verdict.call_sid.clone();
+        let reply = self.change(call_id, Change::Amd { verdict }).await?;
+        self.after_change(call_id, &reply).await;
+        if reply.hang_up {
+            if let Err(error) = self.ports.twilio.update_call(&call_sid, &UpdateCall::HangUp).await {
+                log_line(
+                    &json!({"call_id": call_id, "note": "could not hang up on a machine", "error": error.to_string()}),
+                );
+            }
+        }
+        Ok(EdgeResponse::empty(204))
+    }
+
+    /// Twilio's finished recording: its reference goes into the record.
+    async fn recording_callback(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
+        let params = self.verify_twilio(request)?;
+        let recording = RecordingReady::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let reply = self.change(call_id, Change::Recorded { recording }).await?;
+        self.after_change(call_id, &reply).await;
+        if reply.changed && !reply.final_now {
+            // The webhook may have been waiting for this (see the keeper's RECORDING_GRACE).
+            if let Err(error) = self.deliver_webhook(call_id).await {
+                log_line(
+                    &json!({"call_id": call_id, "note": "webhook attempt not recorded", "error": error.to_string()}),
+                );
+            }
+        }
+        Ok(EdgeResponse::empty(204))
+    }
+
     fn verify_internal(&self, request: &EdgeRequest) -> Result<(), ApiError> {
         auth::verify_request(
             &self.config.internal_secret,
@@ -577,7 +622,10 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let ledger = self.current(call_id).await?.ok_or(ApiError::NotFound)?;
         let context = CallContext {
             call_id: call_id.to_owned(),
-            instructions: instructions(&ledger.record.request),
+            instructions: instructions_with(
+                &ledger.record.request,
+                &introduction(&ledger.record.request, self.config.agent_introduction.as_deref()),
+            ),
             request: ledger.record.request,
         };
         Ok(EdgeResponse::json(200, &serde_json::to_value(context).unwrap_or_default()))

@@ -47,6 +47,9 @@ pub struct EdgeConfig {
     pub retry_max_attempts: u32,
     /// Seconds from one attempt's end to the next, unless the booking says otherwise.
     pub retry_interval_seconds: u32,
+    /// The agent's opening sentence (`AGENT_INTRODUCTION`), `{guest}` and `{restaurant}`
+    /// filled in; by default it says it is an AI assistant calling for the guest.
+    pub agent_introduction: Option<String>,
     /// Days a call's record (request, transcript, outcome) is kept after its last
     /// change, wherever it lives: the read model, the call's keeper, the key's list.
     pub record_retention_days: u32,
@@ -110,6 +113,7 @@ impl EdgeConfig {
             .map_err(|e| ConfigError(format!("ALLOWED_DESTINATIONS: {e}")))?,
             calls_per_destination_per_hour: number("CALLS_PER_DESTINATION_PER_HOUR", 4)?,
             record_retention_days: number("RECORD_RETENTION_DAYS", 30)?,
+            agent_introduction: lookup("AGENT_INTRODUCTION").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
             calling_window: CallingWindow::parse(
                 lookup("CALLING_WINDOW").filter(|v| !v.trim().is_empty()).as_deref().unwrap_or(DEFAULT_CALLING_WINDOW),
             )

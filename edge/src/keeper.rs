@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::call::{Applied, CallLedger, CallRecord, CallStatus};
 use shared::events::CallEvent;
-use shared::twilio::status::StatusCallback;
+use shared::twilio::status::{AmdVerdict, RecordingReady, StatusCallback};
 
 use crate::keys;
 use crate::listing::CallSummary;
@@ -31,6 +31,8 @@ use crate::listing::CallSummary;
 pub const PUBLISH_INTERVAL: Duration = Duration::seconds(1);
 /// Attempts before a completion webhook is given up (about 17 hours of backoff in all).
 pub const WEBHOOK_MAX_ATTEMPTS: u32 = 12;
+/// How long a recorded call's webhook waits for Twilio's recording before going without it.
+pub const RECORDING_GRACE: Duration = Duration::seconds(60);
 /// A webhook attempt taken but not reported back (its request died) is retried after this.
 pub const WEBHOOK_ATTEMPT_LEASE: Duration = Duration::seconds(60);
 
@@ -62,6 +64,11 @@ pub enum Change {
     Twiml { callback: Option<StatusCallback> },
     /// A media-worker event.
     Event { event: CallEvent },
+    /// Twilio's asynchronous answering-machine verdict.
+    Amd { verdict: AmdVerdict },
+    /// Twilio finished the call's recording (it comes after the call ends: taken after
+    /// the seal too, as it changes nothing the seal protects).
+    Recorded { recording: RecordingReady },
     /// Twilio accepted the user's cancel.
     Cancel,
     /// Takes the completion webhook if it is due (for one attempt, leased).
@@ -127,6 +134,9 @@ pub struct Reply {
     /// [`Change::StartAttempt`] started an attempt: place the call now.
     #[serde(default)]
     pub dial: bool,
+    /// A machine answered and nothing is decided: hang the call up (no message is left).
+    #[serde(default)]
+    pub hang_up: bool,
     pub webhook: Option<WebhookJob>,
     /// The live events this answer carries: for [`Change::Read`], those after the asked
     /// id; for any other change, those it added (what the call's listeners are sent).
@@ -212,6 +222,8 @@ impl Keeper {
             Change::Status { callback } | Change::Twiml { callback: Some(callback) } => {
                 before.is_past_call_sid(&callback.call_sid)
             }
+            Change::Amd { verdict } => before.is_past_call_sid(&verdict.call_sid),
+            Change::Recorded { recording } => before.is_past_call_sid(&recording.call_sid),
             _ => false,
         };
         let applied = match change {
@@ -228,6 +240,15 @@ impl Keeper {
                 // Delivery state only: the public record (and its read model) is unchanged.
                 self.webhook_result(accepted, retry_base_seconds, now);
                 Applied::Unchanged
+            }
+            Change::Recorded { recording } if !past_attempt && recording.status == "completed" => {
+                let call_sid = recording.call_sid.clone();
+                let applied = ledger.recorded(&call_sid, recording.into(), now);
+                // The webhook waited for the recording (see `changed`): it may go now.
+                if applied == Applied::Changed && self.webhook_due_at.is_some_and(|at| at > now) {
+                    self.webhook_due_at = Some(now);
+                }
+                applied
             }
             _ if sealed || past_attempt => {
                 self.late += 1;
@@ -261,6 +282,13 @@ impl Keeper {
                 }
             }
             Change::Event { event } => ledger.apply_event(&event, now),
+            Change::Amd { verdict } => {
+                let applied = ledger.learn_amd(&verdict.call_sid, verdict.answered_by, now);
+                reply.hang_up = ledger.machine_on_the_line();
+                applied
+            }
+            // Not completed (absent, failed): nothing to point at.
+            Change::Recorded { .. } => Applied::Unchanged,
             Change::Cancel => ledger.canceled(now),
         };
         // An attempt that ended busy, unanswered, failed or on a machine: the next one is
@@ -346,7 +374,12 @@ impl Keeper {
         if reply.final_now {
             self.push_live("end", serde_json::to_value(&after.record).unwrap_or_default());
             if after.record.request.callback_url.is_some() && !after.callback_delivered {
-                self.webhook_due_at = Some(now);
+                // A recorded call that was answered: its recording follows the call's end
+                // by seconds; the webhook waits for it, a while at most.
+                let awaiting_recording = after.record.request.record
+                    && after.record.answered_by.is_some()
+                    && after.record.recording.is_none();
+                self.webhook_due_at = Some(if awaiting_recording { now + RECORDING_GRACE } else { now });
             }
         }
         reply.events = self.log[first_new..].to_vec();

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
+use shared::twilio::rest::{basic_auth, check_response, CallResource, CreateCall, UpdateCall};
 use tokio::net::TcpListener;
 
 use crate::app::{log_line, sse_frame, Edge, LivePage, MAX_BODY_BYTES};
@@ -47,7 +47,9 @@ impl HttpTwilio {
         }
     }
 
-    async fn post(&self, path: &str, form: String) -> Result<(u16, Bytes), TwilioError> {
+    /// POSTs a form to the Calls API: the body of a 2xx, or Twilio's error
+    /// ([`check_response`], as every caller of the REST API does).
+    async fn post(&self, path: &str, form: String) -> Result<Bytes, TwilioError> {
         let response = self
             .http
             .post(format!("{}{path}", self.api_base))
@@ -60,26 +62,19 @@ impl HttpTwilio {
             .map_err(|e| TwilioError::Network(e.to_string()))?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| TwilioError::Network(e.to_string()))?;
-        Ok((status, body))
+        check_response(status, &body).map_err(TwilioError::Api)?;
+        Ok(body)
     }
 }
 
 impl TwilioApi for HttpTwilio {
     async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError> {
-        let (status, body) = self.post(&CreateCall::path(&self.account_sid), call.to_form()).await?;
-        if !(200..300).contains(&status) {
-            return Err(TwilioError::Api(TwilioApiError::from_response(status, &body)));
-        }
+        let body = self.post(&CreateCall::path(&self.account_sid), call.to_form()).await?;
         serde_json::from_slice(&body).map_err(|e| TwilioError::Network(format!("unreadable Call resource: {e}")))
     }
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
-        let (status, body) = self.post(&UpdateCall::path(&self.account_sid, call_sid), update.to_form()).await?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(TwilioError::Api(TwilioApiError::from_response(status, &body)))
-        }
+        self.post(&UpdateCall::path(&self.account_sid, call_sid), update.to_form()).await.map(|_| ())
     }
 }
 

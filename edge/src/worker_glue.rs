@@ -4,7 +4,7 @@
 #![deny(warnings)]
 
 use chrono::{DateTime, Utc};
-use shared::twilio::rest::{basic_auth, CallResource, CreateCall, TwilioApiError, UpdateCall};
+use shared::twilio::rest::{basic_auth, check_response, CallResource, CreateCall, UpdateCall};
 use worker::{
     durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
     RequestInit, RequestRedirect, Response, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
@@ -459,15 +459,22 @@ impl DurableObject for CallKeeper {
     }
 }
 
-async fn post_form(url: &str, authorization: &str, form: String) -> worker::Result<(u16, Vec<u8>)> {
-    let headers = Headers::new();
-    headers.set("Authorization", authorization)?;
-    headers.set("Content-Type", "application/x-www-form-urlencoded")?;
-    headers.set("Accept", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(form.into()));
-    let mut response = Fetch::Request(Request::new_with_init(url, &init)?).send().await?;
-    Ok((response.status_code(), response.bytes().await?))
+/// POSTs a form to the Calls API and reads the answer: the body of a 2xx, or Twilio's
+/// error ([`check_response`], as every caller of the REST API does).
+async fn post_form(url: &str, authorization: &str, form: String) -> Result<Vec<u8>, TwilioError> {
+    let send = async {
+        let headers = Headers::new();
+        headers.set("Authorization", authorization)?;
+        headers.set("Content-Type", "application/x-www-form-urlencoded")?;
+        headers.set("Accept", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(form.into()));
+        let mut response = Fetch::Request(Request::new_with_init(url, &init)?).send().await?;
+        Ok::<_, worker::Error>((response.status_code(), response.bytes().await?))
+    };
+    let (status, body) = send.await.map_err(|e| TwilioError::Network(e.to_string()))?;
+    check_response(status, &body).map_err(TwilioError::Api)?;
+    Ok(body)
 }
 
 struct FetchTwilio {
@@ -479,25 +486,13 @@ struct FetchTwilio {
 impl TwilioApi for FetchTwilio {
     async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError> {
         let url = format!("{}{}", self.api_base, CreateCall::path(&self.account_sid));
-        let (status, body) = post_form(&url, &self.authorization, call.to_form())
-            .await
-            .map_err(|e| TwilioError::Network(e.to_string()))?;
-        if !(200..300).contains(&status) {
-            return Err(TwilioError::Api(TwilioApiError::from_response(status, &body)));
-        }
+        let body = post_form(&url, &self.authorization, call.to_form()).await?;
         serde_json::from_slice(&body).map_err(|e| TwilioError::Network(format!("unreadable Call resource: {e}")))
     }
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
         let url = format!("{}{}", self.api_base, UpdateCall::path(&self.account_sid, call_sid));
-        let (status, body) = post_form(&url, &self.authorization, update.to_form())
-            .await
-            .map_err(|e| TwilioError::Network(e.to_string()))?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(TwilioError::Api(TwilioApiError::from_response(status, &body)))
-        }
+        post_form(&url, &self.authorization, update.to_form()).await.map(|_| ())
     }
 }
 

@@ -29,7 +29,8 @@ fn booking_creates_the_call_with_the_contracts_twilio_parameters() {
     assert_eq!(call.from, "+15005550006");
     assert_eq!(call.url, format!("{BASE}/twilio/twiml/call_0001"));
     assert_eq!(call.status_callback, format!("{BASE}/twilio/status/call_0001"));
-    assert!(call.machine_detection);
+    assert_eq!(call.amd_callback, Some(format!("{BASE}/twilio/amd/call_0001")), "asynchronous AMD");
+    assert_eq!((call.send_digits.clone(), call.recording_callback.clone()), (None, None), "neither asked for");
     assert_eq!((call.timeout_seconds, call.time_limit_seconds), (30, 900));
 
     let record = get(&edge, KEY_A, "call_0001").json_body();

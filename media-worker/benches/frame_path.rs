@@ -21,7 +21,7 @@ fn tone(rate: f32, samples: usize) -> Vec<i16> {
 fn twilio_frame() -> String {
     let mut codes = [0u8; FRAME_8K];
     mulaw::encode(&tone(8_000.0, FRAME_8K), &mut codes).unwrap();
-    // In Twilio's own key order (PROTOCOLS.md §1).
+    // In Twilio's own key order (docs/wire-formats.md).
     format!(
         r#"{{"event":"media","sequenceNumber":"42","media":{{"track":"inbound","chunk":"41","timestamp":"820","payload":"{}"}},"streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0"}}"#,
         STANDARD.encode(codes)

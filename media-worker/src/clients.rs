@@ -1,10 +1,12 @@
-//! HTTP to the edge (signed, CONTRACT.md "Internal calls") and to the Twilio REST API.
+//! HTTP to the edge (signed; see docs/protocol.md "Internal HTTP") and to the Twilio
+//! REST API (docs/wire-formats.md "Twilio Calls REST").
 
 use std::time::Duration;
 
 use shared::auth;
-use shared::events::{CallContext, CallEvent};
-use shared::twilio::rest::{basic_auth, TwilioApiError, UpdateCall};
+use shared::events::CallContext;
+use shared::language::Farewell;
+use shared::twilio::rest::{self, basic_auth, TwilioApiError, UpdateCall};
 use shared::twiml;
 
 const HTTP_DEADLINE: Duration = Duration::from_secs(5);
@@ -67,11 +69,17 @@ impl EdgeClient {
             .await?;
         Ok(())
     }
+}
 
-    pub async fn post(&self, call_id: &str, event: &CallEvent) -> Result<(), EdgeError> {
-        let json = serde_json::to_string(event).map_err(|e| EdgeError::Refused { status: 0, body: e.to_string() })?;
-        self.post_event(call_id, &json).await
-    }
+/// Why a hang-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HangUpError {
+    /// Twilio was not reached, or its answer was not read.
+    #[error("Twilio unreachable: {0}")]
+    Network(#[from] reqwest::Error),
+    /// Twilio answered with an error.
+    #[error(transparent)]
+    Twilio(#[from] TwilioApiError),
 }
 
 #[derive(Clone)]
@@ -95,9 +103,9 @@ impl TwilioRest {
 
     /// Hangs up, saying `farewell` first if given. A call that has already ended
     /// (404, or 21220 "not in progress") counts as hung up.
-    pub async fn hang_up(&self, call_sid: &str, farewell: Option<&str>) -> Result<(), TwilioApiError> {
+    pub async fn hang_up(&self, call_sid: &str, farewell: Option<&Farewell>) -> Result<(), HangUpError> {
         let update = match farewell {
-            Some(text) => UpdateCall::Twiml(twiml::say_then_hang_up(text)),
+            Some(farewell) => UpdateCall::Twiml(twiml::say_then_hang_up(&farewell.text, &farewell.locale)),
             None => UpdateCall::HangUp,
         };
         let url = format!("{}{}", self.base_url, UpdateCall::path(&self.account_sid, call_sid));
@@ -109,18 +117,14 @@ impl TwilioRest {
             .header("Accept", "application/json")
             .body(update.to_form())
             .send()
-            .await
-            .map_err(|e| TwilioApiError { code: 0, message: e.to_string(), more_info: None, status: 0 })?;
+            .await?;
         let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
+        // A body that cannot be read is an empty one: the status still says how it went.
         let body = response.bytes().await.unwrap_or_default();
-        let error = TwilioApiError::from_response(status, &body);
-        if status == 404 || error.code == 21220 {
-            Ok(())
-        } else {
-            Err(error)
+        match rest::check_response(status, &body) {
+            Ok(_) => Ok(()),
+            Err(error) if rest::already_ended(&error) => Ok(()),
+            Err(error) => Err(error.into()),
         }
     }
 }

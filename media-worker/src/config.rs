@@ -1,6 +1,6 @@
-//! Settings from the environment (CONTRACT.md "Configuration").
+//! Settings from the environment (README.md, "Configuration").
 
-use shared::openai::config::{AgentSettings, AudioMode, DEFAULT_TRANSCRIPTION_MODEL, DEFAULT_VOICE};
+use shared::openai::config::{AgentSettings, AudioMode, SettingsError, DEFAULT_TRANSCRIPTION_MODEL, DEFAULT_VOICE};
 use shared::openai::pricing::{MicroUsd, TokenPrices};
 use shared::openai::{DEFAULT_MODEL, DEFAULT_REALTIME_URL};
 use shared::twilio::rest::DEFAULT_API_BASE;
@@ -52,8 +52,10 @@ impl MediaConfig {
                 Some(v) => v.parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not '{v}'"))),
             }
         };
-        let audio_mode: AudioMode =
-            get("AUDIO_MODE").unwrap_or_else(|| "pcm24k".into()).parse().map_err(ConfigError)?;
+        let audio_mode: AudioMode = get("AUDIO_MODE")
+            .unwrap_or_else(|| "pcm24k".into())
+            .parse()
+            .map_err(|e: SettingsError| ConfigError(e.to_string()))?;
         let agent = AgentSettings::new(
             &get("OPENAI_REALTIME_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into()),
             &get("REALTIME_VOICE").unwrap_or_else(|| DEFAULT_VOICE.into()),
@@ -64,7 +66,7 @@ impl MediaConfig {
                 &get("OPENAI_TRANSCRIPTION_MODEL").unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.into()),
             )
         })
-        .map_err(ConfigError)?;
+        .map_err(|e| ConfigError(e.to_string()))?;
         let agent = {
             let mut pricing = agent.pricing;
             if let Some(text) = get("OPENAI_REALTIME_PRICES") {

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`server`] | HTTP: `/health`, `/metrics`, the `/media` WebSocket; drain on shutdown |
 //! | [`gate`] | the door: a deadline and a cap for connections without a valid token yet |
-//! | [`call`] | one call: the shell around `shared::session::CallSession` |
+//! | [`call`] | one call: the thin shell around `shared::session::CallSession` — [`call::admission`] (who gets a call: `Result<Admitted, Refusal>`), [`call::twilio`] and [`call::openai`] (the two peers), [`call::lease`] (the hold on the live store), and the loop |
 //! | [`audio`] | 20 ms frames: mu-law ⇄ PCM16 with rubato 8 ⇄ 24 kHz, or passthrough |
 //! | [`frames`] | the per-frame Twilio and OpenAI messages, written directly |
 //! | [`store`] | live state: session registry, call slots, transcript, outbox (Redis or embedded) |
@@ -16,6 +16,19 @@
 //! | [`clients`] | signed HTTP to the edge; the Twilio REST hang-up |
 //! | [`metrics`] | Prometheus counters, gauges and the frame-time histogram |
 //! | [`config`] | settings from the environment |
+//!
+//! # Where to look
+//!
+//! - **Where a call ends**: not here. `shared::session` decides every ending, and
+//!   `shared::session::ending` the ones without a live session (a refused stream in
+//!   [`call`], an orphan in [`outbox::sweep`]); this crate carries them out (a hang-up
+//!   through [`clients::TwilioRest`], the events through the [`outbox`]).
+//! - **Where time is decided**: in the session; the loop in [`call`] only sleeps until
+//!   `poll_timeout()` and reads the clock it passes in.
+//! - **What the shell may do**: convert audio, keep the pre-roll, write frames, open and
+//!   close sockets, report to the store and the outbox (see [`call`]).
+//! - **The protocol with the edge**: docs/protocol.md.
+#![deny(unsafe_code)]
 
 pub mod audio;
 pub mod call;

@@ -1,5 +1,6 @@
 //! The media worker binary: configuration from the environment, JSON logs, and a
 //! graceful drain on SIGTERM or SIGINT.
+#![deny(unsafe_code)]
 
 use anyhow::Context;
 use media_worker::config::MediaConfig;

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub openai_error_events: AtomicU64,
     pub twilio_errors: AtomicU64,
     pub edge_errors: AtomicU64,
+    /// Events this instance has submitted and the edge has not yet accepted (the outbox
+    /// alone writes it: up on submit, down once delivered or refused for good).
     pub outbox_depth: AtomicU64,
     pub outbox_memory_bytes: AtomicU64,
     pub outbox_spilled: AtomicU64,
@@ -224,7 +226,12 @@ impl Metrics {
         );
         line("concierge_twilio_errors_total", "counter", "Twilio REST failures.", get(&self.twilio_errors));
         line("concierge_edge_errors_total", "counter", "Failed deliveries to the edge.", get(&self.edge_errors));
-        line("concierge_outbox_depth", "gauge", "Events not yet accepted by the edge.", get(&self.outbox_depth));
+        line(
+            "concierge_outbox_depth",
+            "gauge",
+            "Events this instance has submitted that the edge has not yet accepted.",
+            get(&self.outbox_depth),
+        );
         line(
             "concierge_outbox_memory_bytes",
             "gauge",

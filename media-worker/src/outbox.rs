@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::call::TranscriptLine;
-use shared::events::{CallEvent, CallEventKind, EndReason};
-use shared::session::confirmation;
+use shared::events::{CallEvent, CallEventKind};
+use shared::session::ending;
 use tokio::sync::mpsc;
 
 use crate::clients::{EdgeClient, EdgeError, TwilioRest};
@@ -289,10 +289,6 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
             continue;
         };
         tracing::warn!(call_id, stream_sid = %registration.stream_sid, "sweep: finishing a call whose worker died");
-        if let Err(error) = twilio.hang_up(&registration.call_sid, Some(WORKER_LOST_FAREWELL)).await {
-            Metrics::inc(&metrics.twilio_errors);
-            tracing::warn!(call_id, %error, "sweep: could not hang up the abandoned call");
-        }
         let transcript: Vec<TranscriptLine> = store
             .transcript(&call_id)
             .await
@@ -303,20 +299,12 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
                 _ => None,
             })
             .collect();
-        let mut outcome = confirmation::fallback_outcome(&transcript);
-        if outcome.result == shared::events::OutcomeResult::NoDecision {
-            outcome.notes = Some("the media worker carrying the call stopped before the booking was settled".into());
+        let ending = ending::orphaned(&registration.stream_sid, &transcript);
+        if let Err(error) = twilio.hang_up(&registration.call_sid, Some(&ending.farewell)).await {
+            Metrics::inc(&metrics.twilio_errors);
+            tracing::warn!(call_id, %error, "sweep: could not hang up the abandoned call");
         }
-        let at_ms = transcript.last().map_or(0, |l| l.at_ms);
-        let events = [
-            CallEvent::of_stream(&registration.stream_sid, "orphan-outcome", CallEventKind::Outcome { outcome, at_ms }),
-            CallEvent::of_stream(
-                &registration.stream_sid,
-                "orphan-ended",
-                CallEventKind::StreamEnded { reason: EndReason::WorkerLost, stats: Default::default() },
-            ),
-        ];
-        for event in events {
+        for event in ending.events {
             if let Ok(json) = serde_json::to_string(&event) {
                 deliver_one(store, edge, metrics, &call_id, &event.id, &json).await;
             }
@@ -326,8 +314,6 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
     }
     delivered + finished
 }
-
-const WORKER_LOST_FAREWELL: &str = "I'm sorry, we lost the connection and have to end the call. Goodbye.";
 
 /// Delivers events whose call has no live session anywhere (its instance died).
 async fn deliver_orphaned_events(store: &LiveStore, edge: &EdgeClient, metrics: &Metrics, now_ms: u64) -> usize {

@@ -45,9 +45,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    if let Ok(depth) = state.services.store.outbox_depth().await {
-        state.services.metrics.outbox_depth.store(depth as u64, Ordering::Relaxed);
-    }
     ([("content-type", "text/plain; version=0.0.4")], state.services.metrics.render()).into_response()
 }
 

@@ -3,7 +3,7 @@
 //! call, with heartbeats), the concurrent-call slots, the transcript so far,
 //! and the outbox of events the edge has not yet accepted.
 //!
-//! [`LiveStore::Redis`] is the deployment; [`LiveStore::Memory`] is the same behaviour
+//! [`LiveStore::Redis`] is the deployment; [`LiveStore::Embedded`] is the same behaviour
 //! in-process, for local runs without `REDIS_URL`. Every Redis call has a deadline: a
 //! slow or absent Redis never stalls a call (callers log the error and go on).
 
@@ -20,7 +20,7 @@ const OP_DEADLINE: Duration = Duration::from_millis(750);
 const KEEP_SECONDS: i64 = 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum LiveStoreError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {0:?}")]
@@ -30,7 +30,7 @@ pub enum StoreError {
 pub enum LiveStore {
     Redis(RedisStore),
     // Boxed: the embedded state is much larger than a Redis handle.
-    Memory(Box<MemoryStore>),
+    Embedded(Box<EmbeddedStore>),
 }
 
 pub struct RedisStore {
@@ -38,12 +38,12 @@ pub struct RedisStore {
 }
 
 #[derive(Default)]
-pub struct MemoryStore {
-    state: Mutex<MemoryState>,
+pub struct EmbeddedStore {
+    state: Mutex<EmbeddedState>,
 }
 
 #[derive(Default)]
-struct MemoryState {
+struct EmbeddedState {
     /// call id → (the connection that used its token, claim expires at ms)
     streams: HashMap<String, (String, u64)>,
     /// call id → (owner, expires at ms)
@@ -60,10 +60,10 @@ fn key(kind: &str, call_id: &str) -> String {
     format!("{PREFIX}:{kind}:{call_id}")
 }
 
-async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, LiveStoreError> {
     match tokio::time::timeout(OP_DEADLINE, operation).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(StoreError::Timeout(OP_DEADLINE)),
+        Err(_) => Err(LiveStoreError::Timeout(OP_DEADLINE)),
     }
 }
 
@@ -133,52 +133,51 @@ pub enum Renewal {
 }
 
 impl LiveStore {
-    pub async fn redis(url: &str) -> Result<LiveStore, StoreError> {
+    pub async fn redis(url: &str) -> Result<LiveStore, LiveStoreError> {
         let client = redis::Client::open(url)?;
         let connection = bounded(client.get_connection_manager()).await?;
         Ok(LiveStore::Redis(RedisStore { connection }))
     }
 
     pub fn memory() -> LiveStore {
-        LiveStore::Memory(Box::default())
+        LiveStore::Embedded(Box::default())
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             LiveStore::Redis(_) => "redis",
-            LiveStore::Memory(_) => "embedded",
+            LiveStore::Embedded(_) => "embedded",
         }
     }
 
-    /// Claims `call_id`'s one stream for `holder` (one connection), for `ttl_seconds`
-    /// (as long as the call's token lives): true if `holder` has it, false if another
-    /// connection used the token first. One atomic step in Redis, so two workers cannot
+    /// Claims the stream of `token` (a call's stream token, see `call.rs`) for `holder`
+    /// (one connection), for `ttl_seconds` (as long as the token lives): true if
+    /// `holder` has it, false if another connection used the token first. One atomic step in Redis, so two workers cannot
     /// both win.
     pub async fn claim_stream(
         &self,
-        call_id: &str,
+        token: &str,
         holder: &str,
         ttl_seconds: u64,
         now_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, LiveStoreError> {
         let ttl_seconds = ttl_seconds.max(1);
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 let script = Script::new(CLAIM_STREAM);
                 let claimed: i32 =
-                    bounded(script.key(key("stream", call_id)).arg(holder).arg(ttl_seconds).invoke_async(&mut c))
-                        .await?;
+                    bounded(script.key(key("stream", token)).arg(holder).arg(ttl_seconds).invoke_async(&mut c)).await?;
                 Ok(claimed == 1)
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 state.streams.retain(|_, (_, expires)| *expires > now_ms);
-                match state.streams.get(call_id) {
+                match state.streams.get(token) {
                     Some((current, _)) => Ok(current == holder),
                     None => {
                         let expires = now_ms + ttl_seconds * 1000;
-                        state.streams.insert(call_id.to_owned(), (holder.to_owned(), expires));
+                        state.streams.insert(token.to_owned(), (holder.to_owned(), expires));
                         Ok(true)
                     }
                 }
@@ -194,7 +193,7 @@ impl LiveStore {
         owner: &str,
         ttl_seconds: u64,
         now_ms: u64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -210,7 +209,7 @@ impl LiveStore {
                 .await?;
                 Ok(previous.filter(|p| p != owner))
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 let previous =
                     state.sessions.insert(call_id.to_owned(), (owner.to_owned(), now_ms + ttl_seconds * 1000));
@@ -227,7 +226,7 @@ impl LiveStore {
         owner: &str,
         ttl_seconds: u64,
         now_ms: u64,
-    ) -> Result<Renewal, StoreError> {
+    ) -> Result<Renewal, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -241,7 +240,7 @@ impl LiveStore {
                     _ => Renewal::TakenOver,
                 })
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 let expires = now_ms + ttl_seconds * 1000;
                 match state.sessions.get_mut(call_id) {
@@ -260,7 +259,7 @@ impl LiveStore {
     }
 
     /// Replaces the stored transcript with `lines` (after the store lost it).
-    pub async fn replace_transcript(&self, call_id: &str, lines: &[String]) -> Result<(), StoreError> {
+    pub async fn replace_transcript(&self, call_id: &str, lines: &[String]) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -273,14 +272,14 @@ impl LiveStore {
                 let _: () = bounded(pipe.query_async(&mut c)).await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 m.lock().transcripts.insert(call_id.to_owned(), lines.to_vec());
                 Ok(())
             }
         }
     }
 
-    pub async fn release_session(&self, call_id: &str, owner: &str) -> Result<(), StoreError> {
+    pub async fn release_session(&self, call_id: &str, owner: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -289,7 +288,7 @@ impl LiveStore {
                     bounded(script.key(key("session", call_id)).arg(owner).arg(RELEASED).invoke_async(&mut c)).await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 if let Some((holder, _)) = state.sessions.get_mut(call_id).filter(|(holder, _)| holder == owner) {
                     *holder = RELEASED.to_owned();
@@ -300,14 +299,14 @@ impl LiveStore {
     }
 
     /// Whether any instance holds a live session for the call.
-    pub async fn session_alive(&self, call_id: &str, now_ms: u64) -> Result<bool, StoreError> {
+    pub async fn session_alive(&self, call_id: &str, now_ms: u64) -> Result<bool, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 let holder: Option<String> = bounded(c.get(key("session", call_id))).await?;
                 Ok(holder.is_some_and(|holder| holder != RELEASED))
             }
-            LiveStore::Memory(m) => Ok(m
+            LiveStore::Embedded(m) => Ok(m
                 .lock()
                 .sessions
                 .get(call_id)
@@ -322,7 +321,7 @@ impl LiveStore {
         max: u32,
         now_ms: u64,
         expires_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -339,7 +338,7 @@ impl LiveStore {
                 .await?;
                 Ok(granted == 1)
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 state.slots.retain(|_, expires| *expires > now_ms);
                 if state.slots.contains_key(call_id) || state.slots.len() < max as usize {
@@ -352,21 +351,21 @@ impl LiveStore {
         }
     }
 
-    pub async fn release_slot(&self, call_id: &str) -> Result<(), StoreError> {
+    pub async fn release_slot(&self, call_id: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 let _: i64 = bounded(c.zrem(format!("{PREFIX}:slots"), call_id)).await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 m.lock().slots.remove(call_id);
                 Ok(())
             }
         }
     }
 
-    pub async fn append_transcript(&self, call_id: &str, line_json: &str) -> Result<(), StoreError> {
+    pub async fn append_transcript(&self, call_id: &str, line_json: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -376,33 +375,33 @@ impl LiveStore {
                         .await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 m.lock().transcripts.entry(call_id.to_owned()).or_default().push(line_json.to_owned());
                 Ok(())
             }
         }
     }
 
-    pub async fn transcript(&self, call_id: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn transcript(&self, call_id: &str) -> Result<Vec<String>, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 Ok(bounded(c.lrange(key("transcript", call_id), 0, -1)).await?)
             }
-            LiveStore::Memory(m) => Ok(m.lock().transcripts.get(call_id).cloned().unwrap_or_default()),
+            LiveStore::Embedded(m) => Ok(m.lock().transcripts.get(call_id).cloned().unwrap_or_default()),
         }
     }
 
     /// Records that this call is being carried, so a survivor can finish it if the
     /// carrier dies. `registration` is JSON the sweeper understands.
-    pub async fn register_call(&self, call_id: &str, registration: &str) -> Result<(), StoreError> {
+    pub async fn register_call(&self, call_id: &str, registration: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 let _: i64 = bounded(c.hset(format!("{PREFIX}:calls"), call_id, registration)).await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 m.lock().calls.insert(call_id.to_owned(), registration.to_owned());
                 Ok(())
             }
@@ -411,7 +410,7 @@ impl LiveStore {
 
     /// The call ended (or was finished by a survivor). Only removes `registration`
     /// itself: a newer stream's registration for the same call stays.
-    pub async fn unregister_call(&self, call_id: &str, registration: &str) -> Result<(), StoreError> {
+    pub async fn unregister_call(&self, call_id: &str, registration: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -421,7 +420,7 @@ impl LiveStore {
                         .await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 if state.calls.get(call_id).is_some_and(|r| r == registration) {
                     state.calls.remove(call_id);
@@ -432,18 +431,18 @@ impl LiveStore {
     }
 
     /// Every registered call: (call id, registration JSON).
-    pub async fn registered_calls(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn registered_calls(&self) -> Result<Vec<(String, String)>, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 Ok(bounded(c.hgetall(format!("{PREFIX}:calls"))).await?)
             }
-            LiveStore::Memory(m) => Ok(m.lock().calls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            LiveStore::Embedded(m) => Ok(m.lock().calls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         }
     }
 
     /// Keeps an event until the edge has accepted it.
-    pub async fn outbox_put(&self, call_id: &str, event_id: &str, event_json: &str) -> Result<(), StoreError> {
+    pub async fn outbox_put(&self, call_id: &str, event_id: &str, event_json: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -458,7 +457,7 @@ impl LiveStore {
                 .await?;
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 m.lock()
                     .outbox
                     .entry(call_id.to_owned())
@@ -470,18 +469,18 @@ impl LiveStore {
     }
 
     /// One stored event, if the store has it.
-    pub async fn outbox_get(&self, call_id: &str, event_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn outbox_get(&self, call_id: &str, event_id: &str) -> Result<Option<String>, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
                 Ok(bounded(c.hget(key("outbox", call_id), event_id)).await?)
             }
-            LiveStore::Memory(m) => Ok(m.lock().outbox.get(call_id).and_then(|events| events.get(event_id)).cloned()),
+            LiveStore::Embedded(m) => Ok(m.lock().outbox.get(call_id).and_then(|events| events.get(event_id)).cloned()),
         }
     }
 
     /// The edge accepted the event.
-    pub async fn outbox_remove(&self, call_id: &str, event_id: &str) -> Result<(), StoreError> {
+    pub async fn outbox_remove(&self, call_id: &str, event_id: &str) -> Result<(), LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -493,7 +492,7 @@ impl LiveStore {
                 }
                 Ok(())
             }
-            LiveStore::Memory(m) => {
+            LiveStore::Embedded(m) => {
                 let mut state = m.lock();
                 if let Some(events) = state.outbox.get_mut(call_id) {
                     events.remove(event_id);
@@ -507,7 +506,7 @@ impl LiveStore {
     }
 
     /// Calls with undelivered events, and those events (id → JSON).
-    pub async fn outbox_pending(&self) -> Result<Vec<(String, Vec<(String, String)>)>, StoreError> {
+    pub async fn outbox_pending(&self) -> Result<Vec<(String, Vec<(String, String)>)>, LiveStoreError> {
         match self {
             LiveStore::Redis(r) => {
                 let mut c = r.connection.clone();
@@ -519,7 +518,7 @@ impl LiveStore {
                 }
                 Ok(pending)
             }
-            LiveStore::Memory(m) => Ok(m
+            LiveStore::Embedded(m) => Ok(m
                 .lock()
                 .outbox
                 .iter()
@@ -527,15 +526,10 @@ impl LiveStore {
                 .collect()),
         }
     }
-
-    /// Events waiting across all calls (the outbox depth metric).
-    pub async fn outbox_depth(&self) -> Result<usize, StoreError> {
-        Ok(self.outbox_pending().await?.iter().map(|(_, events)| events.len()).sum())
-    }
 }
 
-impl MemoryStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+impl EmbeddedStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EmbeddedState> {
         // A poisoned lock only means another task panicked mid-update; the maps stay usable.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

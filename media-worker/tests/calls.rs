@@ -359,6 +359,35 @@ async fn a_dropped_openai_socket_is_reopened_with_the_conversation_so_far() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_is_still_read_while_openai_reconnects() {
+    // The socket drops as the first reply starts and the reconnect hangs unanswered.
+    // Twilio's frames keep coming, then its `stop`: the call ends at once as the
+    // restaurant's hang-up, not after the connect's 8 s deadline as a dead model.
+    let script = Script { drop_at_response: Some(0), hold_connections_after: Some(1), ..booking_script() };
+    let world = World::with(Setup { redis: false, ..Setup::new(script) }).await;
+    let mut held = world.openai.watch();
+    let call = MediaCall { max_audio_ms: 60_000, ..world.call(vec![Line::says(800)]) };
+    let running = tokio::spawn(call.run(world.twilio.watch()));
+    wait_until(&mut held, "the reconnect held", |o| (o.held_connections == 1).then_some(())).await.unwrap();
+    // The restaurant hangs up: Twilio's REST API records it and the stream sends `stop`.
+    let hang_up = format!("{}/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL_SID}.json", world.twilio.base_url);
+    let response = reqwest::Client::new()
+        .post(hang_up)
+        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .form(&[("Status", "completed")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let report = tokio::time::timeout(Duration::from_secs(60), running).await.expect("the call ends").unwrap().unwrap();
+    assert_eq!(report.ended_by, "hung_up");
+    let events = world.final_events().await;
+    assert_eq!(end_reason(&events), EndReason::CallerHungUp);
+    assert_eq!(world.openai.observed().connections, 1, "the reconnect never completed");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_server_errors_with_the_socket_open_do_not_end_or_reconnect_the_call() {
     // Two recoverable `server_error` events, one as each of the first two replies starts;
     // the socket stays open throughout.
@@ -613,10 +642,13 @@ async fn stored_in_redis(url: &str, what: &str, line: &str) {
                         .unwrap_or_default();
                 let registered: Option<String> =
                     redis::AsyncCommands::hget(&mut redis, "concierge:calls", CALL_ID).await.unwrap_or_default();
+                // The token's once-only claim: one key per token of the call.
                 let token_used: Option<String> =
-                    redis::AsyncCommands::get(&mut redis, format!("concierge:stream:{CALL_ID}"))
+                    redis::AsyncCommands::keys::<_, Vec<String>>(&mut redis, format!("concierge:stream:{CALL_ID}:*"))
                         .await
-                        .unwrap_or_default();
+                        .unwrap_or_default()
+                        .into_iter()
+                        .next();
                 if transcript.iter().any(|l| l.contains(line))
                     && outbox.iter().any(|e| e.contains(line))
                     && registered.is_some()

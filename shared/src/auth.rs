@@ -1,4 +1,4 @@
-//! Our own credentials (CONTRACT.md): the media stream token, the signature on
+//! Our own credentials (docs/protocol.md, docs/api.md): the media stream token, the signature on
 //! internal calls and on the completion webhook, and API keys. All comparisons are
 //! constant-time; time is passed in as Unix seconds.
 

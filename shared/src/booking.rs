@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::language::Language;
 use crate::schedule::{CallingWindow, MAX_ATTEMPTS, RETRY_INTERVAL_MINUTES};
 
 pub const PARTY_SIZE_MAX: u64 = 50;
@@ -17,6 +18,7 @@ pub const RESTAURANT_NAME_MAX_CHARS: usize = 200;
 pub const SPECIAL_REQUESTS_MAX_CHARS: usize = 500;
 pub const FLEXIBILITY_MAX_MINUTES: u64 = 240;
 pub const CALLBACK_URL_MAX_CHARS: usize = 2048;
+pub const EXTENSION_MAX_CHARS: usize = 32;
 /// Restaurants rarely take bookings further out than this.
 pub const BOOKING_HORIZON_DAYS: i64 = 366;
 
@@ -40,6 +42,13 @@ pub struct BookingRequest {
     /// answering machine; the deployment's policy by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryRequest>,
+    /// Record the call (both sides, one channel each); off unless asked. The agent says
+    /// so at the start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
+    /// The language the agent speaks (BCP-47, e.g. `es` or `es-MX`); English by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// A booking's own retry policy; what it leaves out is the deployment's.
@@ -57,6 +66,10 @@ pub struct RetryRequest {
 pub struct Restaurant {
     pub name: String,
     pub phone: String,
+    /// Digits to dial once the call connects (a known extension): `0-9`, `*`, `#`, and
+    /// `w` for a half-second pause, as Twilio's `SendDigits` takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +120,20 @@ impl BookingRequest {
         reject_unknown(
             root,
             "",
-            &["restaurant", "reservation", "timezone", "callback_url", "call_at", "calling_window", "retry"],
+            &[
+                "restaurant",
+                "reservation",
+                "timezone",
+                "callback_url",
+                "call_at",
+                "calling_window",
+                "retry",
+                "record",
+                "language",
+            ],
         )?;
         let restaurant = object(root, "restaurant", "restaurant")?;
-        reject_unknown(restaurant, "restaurant.", &["name", "phone"])?;
+        reject_unknown(restaurant, "restaurant.", &["name", "phone", "extension"])?;
         let reservation = object(root, "reservation", "reservation")?;
         reject_unknown(
             reservation,
@@ -121,6 +144,7 @@ impl BookingRequest {
             restaurant: Restaurant {
                 name: required_text(restaurant, "name", "restaurant.name")?,
                 phone: required_text(restaurant, "phone", "restaurant.phone")?,
+                extension: optional_text(restaurant, "extension", "restaurant.extension")?,
             },
             reservation: Reservation {
                 date: required_text(reservation, "date", "reservation.date")?,
@@ -174,6 +198,12 @@ impl BookingRequest {
                     })
                 })
                 .transpose()?,
+            language: optional_text(root, "language", "language")?,
+            record: match root.get("record") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(record)) => *record,
+                Some(_) => return Err(invalid("record", "must be true or false")),
+            },
         })
     }
 
@@ -181,6 +211,17 @@ impl BookingRequest {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), BookingError> {
         check_length("restaurant.name", &self.restaurant.name, RESTAURANT_NAME_MAX_CHARS)?;
         check_e164("restaurant.phone", &self.restaurant.phone)?;
+        if let Some(extension) = &self.restaurant.extension {
+            let dialable = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w' | 'W');
+            if extension.chars().count() > EXTENSION_MAX_CHARS || !extension.chars().all(dialable) {
+                return Err(invalid(
+                    "restaurant.extension",
+                    format!(
+                        "must be at most {EXTENSION_MAX_CHARS} of 0-9, *, # and w (a half-second pause), e.g. ww123"
+                    ),
+                ));
+            }
+        }
         check_length("reservation.name", &self.reservation.name, NAME_MAX_CHARS)?;
         if let Some(phone) = &self.reservation.contact_phone {
             check_e164("reservation.contact_phone", phone)?;
@@ -204,6 +245,9 @@ impl BookingRequest {
         if starts_at > now + Duration::days(BOOKING_HORIZON_DAYS) {
             return Err(invalid("reservation.date", format!("must be within {BOOKING_HORIZON_DAYS} days from today")));
         }
+        if let Some(tag) = &self.language {
+            Language::parse(tag).map_err(|e| invalid("language", e.to_string()))?;
+        }
         if let Some(call_at) = self.call_at {
             if call_at < now - Duration::minutes(1) {
                 return Err(invalid("call_at", format!("{call_at} has already passed")));
@@ -213,6 +257,11 @@ impl BookingRequest {
             }
         }
         Ok(())
+    }
+
+    /// The language of the call: the booking's, English by default.
+    pub fn language(&self) -> Language {
+        self.language.as_deref().and_then(|tag| Language::parse(tag).ok()).unwrap_or_default()
     }
 
     pub fn tz(&self) -> Result<Tz, BookingError> {

@@ -140,6 +140,30 @@ pub struct CallRecord {
     /// (its fields mirror the record's own while it runs).
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// The call's recording, when the booking asked for one and Twilio has finished it.
+    #[serde(default)]
+    pub recording: Option<Recording>,
+}
+
+impl From<crate::twilio::status::RecordingReady> for Recording {
+    fn from(ready: crate::twilio::status::RecordingReady) -> Recording {
+        Recording {
+            sid: ready.recording_sid,
+            url: ready.url,
+            duration_seconds: ready.duration_seconds,
+            channels: ready.channels,
+        }
+    }
+}
+
+/// Where a call's recording is (at Twilio, fetched with the account's credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    pub sid: String,
+    pub url: String,
+    pub duration_seconds: Option<u32>,
+    /// 2: the restaurant and the agent each on their own channel.
+    pub channels: Option<u32>,
 }
 
 /// One call placed for a booking.
@@ -256,6 +280,7 @@ impl CallLedger {
                 metrics: None,
                 scheduled_for: None,
                 attempts: vec![Attempt::new(1, now)],
+                recording: None,
             },
             owner,
             applied_event_ids: Vec::new(),
@@ -461,6 +486,38 @@ impl CallLedger {
         }
     }
 
+    /// The asynchronous AMD verdict for the current call: who answered. Returns whether
+    /// it changed the record.
+    pub fn learn_amd(&mut self, call_sid: &str, answered_by: AnsweredBy, now: DateTime<Utc>) -> Applied {
+        let other_call = self.record.twilio_call_sid.as_deref().is_some_and(|sid| sid != call_sid);
+        if other_call || self.record.answered_by.is_some() {
+            return Applied::Unchanged;
+        }
+        self.learn_sid(call_sid);
+        self.record.answered_by = Some(answered_by);
+        self.settle_voicemail();
+        self.touch(now)
+    }
+
+    /// A machine answered, the call is live and nothing is decided: it is to be hung
+    /// up, leaving no message.
+    pub fn machine_on_the_line(&self) -> bool {
+        let machine = self.record.answered_by.is_some_and(AnsweredBy::is_machine);
+        let undecided = self.record.outcome.as_ref().is_none_or(|o| o.result == OutcomeResult::NoDecision);
+        machine && undecided && !self.record.status.is_terminal()
+    }
+
+    /// Twilio's finished recording of the current call (one of its sid; a later report
+    /// of the same recording replaces the earlier).
+    pub fn recorded(&mut self, call_sid: &str, recording: Recording, now: DateTime<Utc>) -> Applied {
+        let other_call = self.record.twilio_call_sid.as_deref().is_some_and(|sid| sid != call_sid);
+        if other_call || self.record.recording.as_ref() == Some(&recording) {
+            return Applied::Unchanged;
+        }
+        self.record.recording = Some(recording);
+        self.touch(now)
+    }
+
     /// Folds one media-worker event in, once per event id.
     pub fn apply_event(&mut self, event: &CallEvent, now: DateTime<Utc>) -> Applied {
         if self.applied_event_ids.iter().any(|id| id == &event.id) {
@@ -522,6 +579,7 @@ impl CallLedger {
                 self.record.metrics.get_or_insert_with(CallStats::default).merge(stats);
             }
         }
+        self.settle_voicemail();
         self.touch(now)
     }
 
@@ -545,11 +603,13 @@ impl CallLedger {
         }
     }
 
-    /// A machine answered and the call is over with no outcome from the agent:
-    /// the outcome is "voicemail" (no message is ever left for a booking).
+    /// A machine answered and the call is over with nothing decided by the agent (no
+    /// outcome, or `no_decision`): the outcome is "voicemail" (no message is ever left
+    /// for a booking).
     fn settle_voicemail(&mut self) -> bool {
         let machine = self.record.answered_by.is_some_and(AnsweredBy::is_machine);
-        if machine && self.record.status.is_terminal() && self.record.outcome.is_none() {
+        let undecided = self.record.outcome.as_ref().is_none_or(|o| o.result == OutcomeResult::NoDecision);
+        if machine && self.record.status.is_terminal() && undecided {
             self.record.outcome = Some(Outcome::without_decision(
                 OutcomeResult::Voicemail,
                 "an answering machine picked up; no message was left",

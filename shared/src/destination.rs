@@ -52,19 +52,28 @@ impl Default for Destinations {
     }
 }
 
+/// Why an allowed-destinations list cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationListError {
+    #[error("'{0}' is not a '+' followed by a country code (and optionally more digits)")]
+    BadPrefix(String),
+    #[error("no destination is allowed")]
+    Empty,
+}
+
 impl Destinations {
     /// Comma-separated prefixes, each `+` and 1 to 15 digits.
-    pub fn parse(list: &str) -> Result<Destinations, String> {
+    pub fn parse(list: &str) -> Result<Destinations, DestinationListError> {
         let mut prefixes = Vec::new();
         for prefix in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let digits = prefix.strip_prefix('+').unwrap_or_default();
             if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("'{prefix}' is not a '+' followed by a country code (and optionally more digits)"));
+                return Err(DestinationListError::BadPrefix(prefix.to_owned()));
             }
             prefixes.push(prefix.to_owned());
         }
         if prefixes.is_empty() {
-            return Err("no destination is allowed".into());
+            return Err(DestinationListError::Empty);
         }
         Ok(Destinations { prefixes })
     }

@@ -33,9 +33,14 @@ pub fn hang_up() -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>".to_owned()
 }
 
-/// Say something, then hang up (used when the voice model is unavailable).
-pub fn say_then_hang_up(text: &str) -> String {
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>", escape(text))
+/// Say something in `locale` (e.g. `es-ES`), then hang up (used when the voice model
+/// is unavailable).
+pub fn say_then_hang_up(text: &str, locale: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"{}\">{}</Say><Hangup/></Response>",
+        escape(locale),
+        escape(text)
+    )
 }
 
 #[cfg(test)]
@@ -55,6 +60,6 @@ mod tests {
         assert!(twiml.contains("value=\"&lt;call&gt;\""));
         assert!(twiml.contains("value=\"t&apos;1\""));
         assert_eq!(escape("a\u{0}b\u{1b}c"), "abc");
-        assert!(say_then_hang_up("Fish & chips").contains("<Say>Fish &amp; chips</Say>"));
+        assert!(say_then_hang_up("Fish & chips", "en-GB").contains("<Say language=\"en-GB\">Fish &amp; chips</Say>"));
     }
 }

@@ -87,23 +87,34 @@ pub fn key_entries(api_keys: &str) -> impl Iterator<Item = KeyEntry<'_>> {
 }
 
 /// Why `API_KEYS` cannot be used.
-pub fn check_key_entries(api_keys: &str) -> Result<(), String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyEntriesError {
+    #[error("an entry has a webhook secret but no key")]
+    SecretWithoutKey,
+    #[error("a webhook secret is shorter than {SECRET_MIN_CHARS} characters")]
+    ShortSecret,
+    #[error("no API key is configured")]
+    NoKey,
+}
+
+/// Checks `API_KEYS`: at least one key, and every webhook secret long enough.
+pub fn check_key_entries(api_keys: &str) -> Result<(), KeyEntriesError> {
     let mut any = false;
     for entry in key_entries(api_keys) {
         any = true;
         if entry.key.is_empty() {
-            return Err("an entry has a webhook secret but no key".into());
+            return Err(KeyEntriesError::SecretWithoutKey);
         }
         if let Some(secret) = entry.webhook_secret {
             if secret.chars().count() < SECRET_MIN_CHARS {
-                return Err(format!("a webhook secret is shorter than {SECRET_MIN_CHARS} characters"));
+                return Err(KeyEntriesError::ShortSecret);
             }
         }
     }
     if any {
         Ok(())
     } else {
-        Err("no API key is configured".into())
+        Err(KeyEntriesError::NoKey)
     }
 }
 
@@ -172,7 +183,8 @@ mod tests {
         assert_eq!(secret_for_owner(&keys, &owner_of("key-beta")), None);
         assert_eq!(secret_for_owner(&keys, &owner_of("key-delta")), None);
         assert!(check_key_entries(&keys).is_ok());
-        assert!(check_key_entries("key:short").unwrap_err().contains("shorter"));
+        assert_eq!(check_key_entries("key:short"), Err(KeyEntriesError::ShortSecret));
+        assert!(KeyEntriesError::ShortSecret.to_string().contains("shorter"));
         assert!(check_key_entries(&format!(":{SECRET}")).is_err());
         assert!(check_key_entries(" , ").is_err());
     }

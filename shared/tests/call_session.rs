@@ -1,6 +1,8 @@
 //! Whole scripted calls through the sans-IO session: wire-format JSON in, outputs
 //! checked one by one, time advanced by hand.
 
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use serde_json::json;
 use shared::events::{CallEventKind, CodeVerification, EndReason, OutcomeResult, Speaker};
@@ -11,8 +13,10 @@ use shared::twilio::stream::StreamMessage;
 
 const STREAM: &str = "MZ0001";
 
+/// A scripted call; its clock counts whole ms, and the stream starts at 1 000.
 struct Call {
     session: CallSession,
+    base: Instant,
     now: u64,
     outputs: Vec<Output>,
 }
@@ -23,14 +27,22 @@ impl Call {
     }
 
     fn start_with(settings: AgentSettings) -> Call {
+        Call::start_in(settings, None)
+    }
+
+    /// A call in the booking's language (`tag`, BCP-47).
+    fn start_in(settings: AgentSettings, tag: Option<&str>) -> Call {
         let params = SessionParams {
             call_id: "call_1".into(),
             stream_sid: STREAM.into(),
             instructions: "Book a table for 4 at 19:30.".into(),
+            language: tag.map(str::to_owned),
             settings,
             limits: SessionLimits::with_max_call_seconds(120),
         };
-        let mut call = Call { session: CallSession::new(params, 1_000), now: 1_000, outputs: Vec::new() };
+        let base = Instant::now();
+        let session = CallSession::new(params, base + Duration::from_millis(1_000));
+        let mut call = Call { session, base, now: 1_000, outputs: Vec::new() };
         call.drain();
         call
     }
@@ -48,30 +60,49 @@ impl Call {
     /// shell would, and returns what came out.
     fn at(&mut self, ms: u64) -> Vec<Output> {
         assert!(ms >= self.now, "time goes forward");
-        while let Some(due) = self.session.poll_timeout().filter(|&d| d <= ms) {
+        let mut fired = 0;
+        while let Some(due) = self.due().filter(|&d| d <= ms) {
+            fired += 1;
+            assert!(fired < 100, "the session keeps offering a timer at {due} ms: a spin");
             self.now = due.max(self.now);
-            self.session.handle_timeout(self.now);
+            self.session.handle_timeout(self.instant());
         }
         self.now = ms;
+        self.drain()
+    }
+
+    /// When the session's next timer is due.
+    fn due(&self) -> Option<u64> {
+        self.session.poll_timeout().map(|at| u64::try_from((at - self.base).as_millis()).unwrap())
+    }
+
+    fn instant(&self) -> Instant {
+        self.base + Duration::from_millis(self.now)
+    }
+
+    /// Fires the timers due at `ms` once, as the shell does when its timer goes off.
+    fn fire(&mut self, ms: u64) -> Vec<Output> {
+        self.now = ms;
+        self.session.handle_timeout(self.instant());
         self.drain()
     }
 
     fn openai(&mut self, event: serde_json::Value) -> Vec<Output> {
         let text = event.to_string();
         let parsed = ServerEvent::parse(&text).unwrap();
-        self.session.handle_input(Input::OpenAi(&parsed), self.now);
+        self.session.handle_input(Input::OpenAi(&parsed), self.instant());
         self.drain()
     }
 
     fn twilio(&mut self, message: serde_json::Value) -> Vec<Output> {
         let text = message.to_string();
         let parsed = StreamMessage::parse(&text).unwrap();
-        self.session.handle_input(Input::Twilio(&parsed), self.now);
+        self.session.handle_input(Input::Twilio(&parsed), self.instant());
         self.drain()
     }
 
     fn input(&mut self, input: Input<'_>) -> Vec<Output> {
-        self.session.handle_input(input, self.now);
+        self.session.handle_input(input, self.instant());
         self.drain()
     }
 
@@ -193,6 +224,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
 
     let out = call.connect();
     assert_eq!(openai_types(&out), ["session.update"]);
+    assert_eq!(out[1], Output::ForwardPreRoll, "the audio kept while connecting follows the configuration");
     assert!(call.session.accepts_audio());
 
     call.at(1_500);
@@ -200,7 +232,10 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
     call.at(1_800);
     call.openai(json!({"type": "response.created", "event_id": "e", "response": {"id": "resp_1"}}));
     let out = call.agent_audio("resp_1", "item_a1", 100);
-    assert_eq!(out[0], Output::PlayAgentAudio, "audio goes out before its mark");
+    assert!(
+        matches!(&out[0], Output::PlayAgentAudio { base64 } if base64.len() == 6_400),
+        "audio goes out before its mark"
+    );
     let first_marks = marks(&out);
     let more = call.agent_audio("resp_1", "item_a1", 100);
     let second_marks = marks(&more);
@@ -248,7 +283,7 @@ fn happy_path_books_and_hangs_up_after_the_goodbye() {
         other => panic!("{other:?}"),
     }
     assert!(call.session.is_finished());
-    assert_eq!(call.session.poll_timeout(), None);
+    assert_eq!(call.due(), None);
 }
 
 #[test]
@@ -287,7 +322,9 @@ fn barge_in_clears_twilio_and_truncates_at_what_was_played() {
     );
     assert!(out.is_empty());
     // A new reply plays normally.
-    assert_eq!(call.agent_audio("resp_2", "item_a2", 40)[0], Output::PlayAgentAudio);
+    assert!(
+        matches!(&call.agent_audio("resp_2", "item_a2", 40)[0], Output::PlayAgentAudio { base64 } if base64.len() == 2_560)
+    );
 }
 
 #[test]
@@ -391,7 +428,9 @@ fn openai_dropping_reconnects_once_with_the_conversation_then_ends_politely() {
     assert!(call.openai(json!({"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "code": "item_truncate_invalid", "message": "x"}})).is_empty());
 
     let out = call.input(Input::OpenAiLost);
-    assert!(matches!(&out[0], Output::HangUp { farewell: Some(text) } if text.contains("technical trouble")));
+    assert!(
+        matches!(&out[0], Output::HangUp { farewell: Some(farewell) } if farewell.text.contains("technical trouble") && farewell.locale == "en-US")
+    );
     let outcome = call.outcome().unwrap();
     assert_eq!(outcome.result, OutcomeResult::NoDecision);
     assert!(outcome.notes.unwrap().contains("unavailable"));
@@ -421,7 +460,7 @@ fn openai_error_events_with_the_socket_open_are_survived_without_a_reconnect() {
 fn the_agent_opens_when_the_restaurant_stays_silent() {
     let mut call = Call::start(AudioMode::Pcm24k);
     call.connect();
-    assert_eq!(call.session.poll_timeout(), Some(5_000));
+    assert_eq!(call.due(), Some(5_000));
     assert!(openai_types(&call.at(4_999)).is_empty());
     assert_eq!(openai_types(&call.at(5_000)), ["response.create"]);
 }
@@ -473,6 +512,37 @@ fn silence_gets_one_nudge_then_a_hang_up() {
     assert_eq!(call.ended(), None);
     call.at(77_000);
     assert_eq!(call.ended(), Some(EndReason::Silence));
+}
+
+#[test]
+fn the_end_of_a_reply_flushes_its_last_frame() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.agent_audio("resp_1", "item_a1", 30);
+    let out = call.openai(json!({"type": "response.output_audio.done", "event_id": "e", "response_id": "resp_1", "item_id": "item_a1", "output_index": 0, "content_index": 0}));
+    assert_eq!(out, [Output::FlushAgentAudio]);
+}
+
+#[test]
+fn a_silence_deadline_with_unacknowledged_audio_is_not_offered_again() {
+    // Twilio stops echoing marks but keeps the socket open: the silence deadline falls
+    // due while agent audio is still unacknowledged. It may not act then, and it may not
+    // be offered again in the past either, or the shell re-arms it every turn and spins.
+    let mut call = Call::start(AudioMode::Pcm24k);
+    call.connect();
+    call.at(2_000);
+    call.restaurant_says("Hello?");
+    let sent = call.agent_audio("resp_1", "item_a1", 100);
+    let due = call.due().expect("the silence deadline");
+    assert_eq!(due, 17_000);
+    assert!(call.fire(due).is_empty(), "no nudge while the agent's audio is unacknowledged");
+    let next = call.due();
+    assert!(next.is_some_and(|next| next > due), "a fired deadline is not offered again: {next:?} at {due}");
+    // When the echo finally comes, the silence countdown starts again from it.
+    call.at(30_000);
+    call.mark_echo(&marks(&sent)[0]);
+    assert!(openai_types(&call.at(44_999)).is_empty());
+    assert_eq!(openai_types(&call.at(45_000)), ["response.create"], "the nudge, 15 s after the echo");
 }
 
 #[test]
@@ -648,4 +718,30 @@ fn a_read_back_confirmed_after_the_report_is_recorded_at_the_end() {
     assert!(last_at > first_at, "newer, so the edge keeps it");
     assert_eq!(last.confirmation_number.as_deref(), Some("K914"));
     assert_eq!(last.code_verification, Some(CodeVerification::ReadBackConfirmed));
+}
+
+#[test]
+fn a_call_in_spanish_transcribes_spanish_and_says_its_farewell_in_spanish() {
+    let mut call =
+        Call::start_in(AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap(), Some("es-MX"));
+    let out = call.connect();
+    match &out[0] {
+        Output::ToOpenAi(ClientEvent::SessionUpdate { session, .. }) => {
+            let transcription = session.audio.input.transcription.as_ref().map(|t| t.language.clone());
+            assert_eq!(transcription, Some(Some("es".into())), "the transcription hint follows the call's language");
+        }
+        other => panic!("{other:?}"),
+    }
+    call.input(Input::OpenAiLost);
+    call.fire(call.due().unwrap_or(0));
+    let out = call.connect();
+    assert!(!out.is_empty());
+    let out = call.input(Input::OpenAiLost);
+    match &out[0] {
+        Output::HangUp { farewell: Some(farewell) } => {
+            assert!(farewell.text.starts_with("Lo siento"), "{}", farewell.text);
+            assert_eq!(farewell.locale, "es-MX");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -105,14 +105,15 @@ fn drive_session(frames: &[String]) {
         call_id: "c".into(),
         stream_sid: "MZ".into(),
         instructions: "i".into(),
+        language: None,
         settings,
         limits: SessionLimits::with_max_call_seconds(30),
     };
-    let mut now = 0;
+    let mut now = std::time::Instant::now();
     let mut session = CallSession::new(params, now);
     session.handle_input(Input::OpenAiConnected, now);
     for frame in frames {
-        now += 250;
+        now += std::time::Duration::from_millis(250);
         if let Ok(message) = StreamMessage::parse(frame) {
             session.handle_input(Input::Twilio(&message), now);
         }

@@ -86,7 +86,10 @@ fn malformed_server_events_are_errors() {
 fn client_events_serialize_to_the_ga_names_and_round_trip() {
     let settings = AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap();
     let events = vec![
-        ClientEvent::SessionUpdate { event_id: None, session: Box::new(settings.session("Book a table.".into())) },
+        ClientEvent::SessionUpdate {
+            event_id: None,
+            session: Box::new(settings.session("Book a table.".into(), shared::language::Language::En)),
+        },
         ClientEvent::InputAudioBufferAppend { audio: Cow::Borrowed("AAAA") },
         ClientEvent::ConversationItemTruncate { item_id: "item_1".into(), content_index: 0, audio_end_ms: 1500 },
         ClientEvent::ConversationItemCreate { previous_item_id: None, item: Item::text(Role::User, "hello") },

@@ -1,5 +1,5 @@
 //! Twilio formats against recorded-shape fixtures and the signature test vectors of
-//! PROTOCOLS.md §3.
+//! twilio-python's `test_request_validator.py` (see docs/wire-formats.md).
 
 use std::borrow::Cow;
 

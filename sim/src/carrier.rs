@@ -2,8 +2,15 @@
 //! the number and plays out what that restaurant does. Every request to the edge is
 //! what Twilio sends: form-encoded, signed with `X-Twilio-Signature` over the URL the
 //! edge gave, status callbacks for initiated/ringing/answered/completed with sequence
-//! numbers, the TwiML fetched on answer (with `AnsweredBy`), and the Media Streams
-//! connection to the `<Stream>` it names.
+//! numbers, the TwiML fetched on answer, and the Media Streams connection to the
+//! `<Stream>` it names. Answering-machine detection follows the call's parameters as
+//! Twilio documents them (https://www.twilio.com/docs/voice/answering-machine-detection):
+//! synchronous, `AnsweredBy` comes with the TwiML request; with `AsyncAmd=true` the
+//! TwiML is fetched at once and the verdict is POSTed to `AsyncAmdStatusCallback` while
+//! the call runs (`machine_start` as soon as a machine is recognised with
+//! `MachineDetection=Enable`, `machine_end_beep` at the end of its greeting with
+//! `DetectMessageEnd`). With `Record=true` the finished recording is POSTed to
+//! `RecordingStatusCallback` after the call.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,7 +35,8 @@ pub enum Pickup {
     },
     /// A host played by a Realtime model (real OpenAI, or a fake in tests).
     Ai(Box<AiHost>),
-    /// An answering machine: AMD reports `machine_start`.
+    /// An answering machine: it plays a greeting, then waits for a message; AMD
+    /// reports it as a machine.
     Voicemail,
     Busy,
     NoAnswer,
@@ -80,8 +88,19 @@ pub struct CallLog {
     pub callbacks: Vec<(String, u16)>,
     pub twiml: Option<String>,
     pub media: Option<MediaReport>,
+    /// The asynchronous AMD verdict sent, and the edge's answer.
+    pub amd: Option<(String, u16)>,
+    /// The recording callback's answer, if the call was recorded.
+    pub recording: Option<u16>,
     pub finished: bool,
 }
+
+/// How long a machine's greeting plays.
+const MACHINE_GREETING_MS: u32 = 4_000;
+/// When AMD's verdict comes after the answer: a person is recognised by a short
+/// greeting and a pause, a machine by a long greeting.
+const HUMAN_VERDICT_MS: u64 = 1_800;
+const MACHINE_VERDICT_MS: u64 = 2_600;
 
 pub struct Carrier {
     log: watch::Sender<BTreeMap<String, CallLog>>,
@@ -258,36 +277,62 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
         context.record(&call.sid, |log| log.finished = true);
         return;
     }
-    let answered_by = if matches!(pickup, Pickup::Voicemail) { "machine_start" } else { "human" };
-    let answer_params = vec![
+    let machine = matches!(pickup, Pickup::Voicemail);
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let detection = call.param("MachineDetection").map(str::to_owned);
+    let asynchronous = detection.is_some() && call.param("AsyncAmd") == Some("true");
+    let answered_by = match (machine, detection.as_deref()) {
+        (false, _) => "human",
+        (true, Some("DetectMessageEnd")) => "machine_end_beep",
+        (true, _) => "machine_start",
+    };
+    let mut answer_params = vec![
         ("CallSid", call.sid.clone()),
         ("AccountSid", "AC00000000000000000000000000000001".to_owned()),
         ("To", to.clone()),
         ("CallStatus", "in-progress".to_owned()),
-        ("AnsweredBy", answered_by.to_owned()),
     ];
+    // Synchronous AMD answers before the TwiML request, which carries the verdict.
+    if detection.is_some() && !asynchronous {
+        answer_params.push(("AnsweredBy", answered_by.to_owned()));
+    }
     let twiml = match call.param("Url") {
         Some(url) => context.post(url, &answer_params).await.map(|(_, body)| body).unwrap_or_default(),
         None => String::new(),
     };
     context.record(&call.sid, |log| log.twiml = Some(twiml.clone()));
-    context.callback(&call, "in-progress", 2, &[("AnsweredBy", answered_by.to_owned())]).await;
+    let answered_extra: Vec<(&str, String)> =
+        if detection.is_some() && !asynchronous { vec![("AnsweredBy", answered_by.to_owned())] } else { Vec::new() };
+    context.callback(&call, "in-progress", 2, &answered_extra).await;
+    let verdict = asynchronous.then(|| {
+        let waited = match (machine, detection.as_deref()) {
+            (false, _) => HUMAN_VERDICT_MS,
+            (true, Some("DetectMessageEnd")) => u64::from(MACHINE_GREETING_MS) + 400,
+            (true, _) => MACHINE_VERDICT_MS,
+        };
+        tokio::spawn(send_amd_verdict(context.clone(), call.clone(), answered_by, waited, ended.clone()))
+    });
     if reorder {
         // Ringing arrives late, after the answer.
         context.callback(&call, "ringing", 1, &[]).await;
     }
-    if let (Pickup::Person { lines, hangs_up_after_last_line }, Some((url, parameters))) = (&pickup, stream_of(&twiml))
-    {
+    // A machine's greeting plays on the stream; then it waits, as for a message.
+    let (stream_lines, hangs_up) = match &pickup {
+        Pickup::Person { lines, hangs_up_after_last_line } => (Some(lines.clone()), *hangs_up_after_last_line),
+        Pickup::Voicemail => (Some(vec![Line::says(MACHINE_GREETING_MS)]), false),
+        _ => (None, false),
+    };
+    if let (Some(lines), Some((url, parameters))) = (stream_lines, stream_of(&twiml)) {
         let media = MediaCall {
             url,
             call_id: parameters.get("call_id").cloned().unwrap_or_default(),
             token: parameters.get("token").cloned().unwrap_or_default(),
             call_sid: call.sid.clone(),
             stream_sid: format!("MZ{}", &call.sid[2..]),
-            lines: lines.clone(),
+            lines,
             speed: context.options.speed,
             max_audio_ms: 300_000,
-            hang_up_after_last_line: *hangs_up_after_last_line,
+            hang_up_after_last_line: hangs_up,
             malformed_frames: false,
         };
         let report = media.run(context.ledger.clone()).await.unwrap_or_default();
@@ -314,10 +359,58 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
         };
         context.record(&call.sid, |log| log.media = Some(report));
     }
+    // A call over before AMD decided gets no verdict (the sender looks before posting).
+    ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(verdict);
     let seconds = started.elapsed().as_secs().max(1).to_string();
     context.callback(&call, "completed", 3, &[("CallDuration", seconds.clone())]).await;
     if reorder {
-        context.callback(&call, "completed", 3, &[("CallDuration", seconds)]).await;
+        context.callback(&call, "completed", 3, &[("CallDuration", seconds.clone())]).await;
+    }
+    if let Some(url) = call.param("RecordingStatusCallback").filter(|_| call.param("Record") == Some("true")) {
+        let channels = if call.param("RecordingChannels") == Some("dual") { "2" } else { "1" };
+        let params = vec![
+            ("AccountSid", "AC00000000000000000000000000000001".to_owned()),
+            ("CallSid", call.sid.clone()),
+            ("RecordingSid", format!("RE{}", &call.sid[2..])),
+            (
+                "RecordingUrl",
+                format!(
+                    "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Recordings/RE{}",
+                    &call.sid[2..]
+                ),
+            ),
+            ("RecordingStatus", "completed".to_owned()),
+            ("RecordingDuration", seconds),
+            ("RecordingChannels", channels.to_owned()),
+            ("RecordingSource", "OutboundAPI".to_owned()),
+        ];
+        let answer = context.post(url, &params).await.map_or(0, |(status, _)| status);
+        context.record(&call.sid, |log| log.recording = Some(answer));
     }
     context.record(&call.sid, |log| log.finished = true);
+}
+
+/// POSTs the asynchronous AMD verdict `waited_ms` after the answer (scaled by the run's
+/// speed), unless the call has ended by then (`ended`, or hung up through the API).
+async fn send_amd_verdict(
+    context: Arc<Context>,
+    call: FakeCall,
+    answered_by: &'static str,
+    waited_ms: u64,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let Some(url) = call.param("AsyncAmdStatusCallback").map(str::to_owned) else { return };
+    tokio::time::sleep(std::time::Duration::from_millis(waited_ms / u64::from(context.options.speed.max(1)))).await;
+    if context.ended_by_api(&call.sid) || ended.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let params = vec![
+        ("CallSid", call.sid.clone()),
+        ("AccountSid", "AC00000000000000000000000000000001".to_owned()),
+        ("AnsweredBy", answered_by.to_owned()),
+        ("MachineDetectionDuration", waited_ms.to_string()),
+    ];
+    let answer = context.post(&url, &params).await.map_or(0, |(status, _)| status);
+    context.record(&call.sid, |log| log.amd = Some((answered_by.to_owned(), answer)));
 }

@@ -1,4 +1,4 @@
-//! A fake OpenAI Realtime server speaking the GA protocol (PROTOCOLS.md §4).
+//! A fake OpenAI Realtime server speaking the GA protocol (docs/wire-formats.md).
 //!
 //! - Every client event is parsed with the project's strict types; anything else (a beta
 //!   field, a misspelled type, a truncate past the audio sent) is recorded as a protocol
@@ -64,6 +64,9 @@ pub struct Script {
     pub drop_at_response: Option<usize>,
     /// Refuse new connections (HTTP 503) once this many have been accepted.
     pub max_connections: Option<usize>,
+    /// Once this many have been accepted, hold each new connection's upgrade unanswered
+    /// (a reconnect that takes as long as the client lets it).
+    pub hold_connections_after: Option<usize>,
     /// Stop reading the socket once the session is configured, holding it open: a
     /// stalled consumer, whose socket buffers fill until the client cannot send.
     pub stall_once_configured: bool,
@@ -89,6 +92,8 @@ pub struct Observed {
     pub cancelled_responses: usize,
     /// Connections that stopped reading (`Script::stall_once_configured`).
     pub stalled_connections: usize,
+    /// Upgrades held unanswered (`Script::hold_connections_after`).
+    pub held_connections: usize,
     /// `server_error` events sent (`Script::server_error_at_responses`).
     pub server_errors_sent: usize,
     /// Token usage summed over the `response.done` events actually sent.
@@ -160,6 +165,17 @@ async fn upgrade(State(shared): State<Arc<Shared>>, headers: HeaderMap, upgrade:
     if full {
         shared.observed.send_modify(|o| o.refused_connections += 1);
         return (StatusCode::SERVICE_UNAVAILABLE, "over capacity").into_response();
+    }
+    let held = shared
+        .script
+        .lock()
+        .ok()
+        .and_then(|s| s.hold_connections_after)
+        .is_some_and(|after| shared.observed.borrow().connections >= after);
+    if held {
+        shared.observed.send_modify(|o| o.held_connections += 1);
+        // Until the client gives up, which drops this request.
+        std::future::pending::<()>().await;
     }
     let beta = headers.contains_key("openai-beta");
     upgrade.on_upgrade(move |socket| connection(socket, shared, beta))

@@ -2,7 +2,7 @@
 //!
 //! It sends `connected`, `start` (with the `call_id` and `token` parameters), then one
 //! 20 ms mu-law frame per tick: real tones while the restaurant speaks, silence
-//! otherwise. What the worker sends back is checked against PROTOCOLS.md §1 and
+//! otherwise. What the worker sends back is checked against docs/wire-formats.md and
 //! "played" in real time: a `mark` is echoed once the audio queued before it has
 //! played, `clear` empties the queue and echoes every pending mark. When the fake
 //! REST API records a hang-up for this call, it sends `stop` and closes, as Twilio does.

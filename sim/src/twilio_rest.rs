@@ -1,4 +1,4 @@
-//! A fake of Twilio's Calls REST API (PROTOCOLS.md §2): Basic auth, the create and update
+//! A fake of Twilio's Calls REST API (docs/wire-formats.md): Basic auth, the create and update
 //! forms checked as Twilio checks them, the Call resource JSON, and errors in Twilio's
 //! legacy shape. It records every call so tests can assert what was asked.
 

@@ -12,15 +12,16 @@ fuzz_target!(|data: &[u8]| {
         call_id: "call".into(),
         stream_sid: "MZ".into(),
         instructions: "book".into(),
+        language: None,
         settings,
         limits: SessionLimits::with_max_call_seconds(60),
     };
-    let mut now = 0u64;
+    let mut now = std::time::Instant::now();
     let mut session = CallSession::new(params, now);
     session.handle_input(Input::OpenAiConnected, now);
     for chunk in data.split(|&b| b == 0) {
         let Some((&selector, rest)) = chunk.split_first() else { continue };
-        now += u64::from(selector) * 97;
+        now += std::time::Duration::from_millis(u64::from(selector) * 97);
         let text = String::from_utf8_lossy(rest);
         match selector % 4 {
             0 => {

@@ -109,7 +109,10 @@ pub fn encode_with(backend: Backend, linear: &[i16], mulaw: &mut [u8]) -> Result
     check_lengths(linear.len(), linear.len(), mulaw.len())?;
     match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 if std::is_x86_feature_detected!("avx2") => super::simd::encode_avx2(linear, mulaw),
+        Backend::Avx2 => match super::simd::Avx2::detect() {
+            Some(avx2) => avx2.encode(linear, mulaw),
+            None => encode_scalar(linear, mulaw),
+        },
         _ => encode_scalar(linear, mulaw),
     }
     Ok(())
@@ -120,7 +123,10 @@ pub fn decode_with(backend: Backend, mulaw: &[u8], linear: &mut [i16]) -> Result
     check_lengths(mulaw.len(), mulaw.len(), linear.len())?;
     match backend {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 if std::is_x86_feature_detected!("avx2") => super::simd::decode_avx2(mulaw, linear),
+        Backend::Avx2 => match super::simd::Avx2::detect() {
+            Some(avx2) => avx2.decode(mulaw, linear),
+            None => decode_scalar(mulaw, linear),
+        },
         _ => decode_scalar(mulaw, linear),
     }
     Ok(())

@@ -40,8 +40,8 @@ pub fn le_bytes_to_f32(bytes: &[u8], values: &mut [f32]) -> Result<(), LengthMis
 /// Runs a conversion loop compiled for AVX2 when the CPU has it, as built otherwise.
 fn fastest<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return super::simd::with_avx2(conversion, input, output);
+    if let Some(avx2) = super::simd::Avx2::detect() {
+        return avx2.run(conversion, input, output);
     }
     conversion(input, output)
 }

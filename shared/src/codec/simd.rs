@@ -6,29 +6,69 @@
 //!
 //! Tails shorter than one vector go through the scalar reference.
 //!
-//! Also [`with_avx2`]: the PCM16 ⇄ `f32` loops of [`super::pcm`], compiled again for AVX2.
+//! Also [`Avx2::run`]: the PCM16 ⇄ `f32` loops of [`super::pcm`], compiled again for AVX2.
+//!
+//! Soundness: the AVX2 code may only run on a CPU that has AVX2. Every entry point here
+//! is a method of an [`Avx2`] token, which only [`Avx2::detect`] can make, and only after
+//! the CPU said yes (rubato's scheme for its SIMD resamplers), so the safe methods cannot
+//! be reached otherwise; they also check the lengths the raw loops rely on. This is the
+//! crate's one place with `unsafe`.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
 use super::mulaw::{decode_scalar, encode_scalar};
 
-/// Decodes with AVX2. The caller has checked that the CPU has AVX2 and the lengths match.
-pub(crate) fn decode_avx2(mulaw: &[u8], linear: &mut [i16]) {
-    debug_assert_eq!(mulaw.len(), linear.len());
-    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { decode_avx2_inner(mulaw, linear) }
+/// Proof that this CPU has AVX2: [`Avx2::detect`] is the only way to make one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2 {
+    _detected: (),
 }
 
-/// Encodes with AVX2. The caller has checked that the CPU has AVX2 and the lengths match.
-pub(crate) fn encode_avx2(linear: &[i16], mulaw: &mut [u8]) {
-    debug_assert_eq!(mulaw.len(), linear.len());
-    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { encode_avx2_inner(linear, mulaw) }
+impl Avx2 {
+    /// The token, if the CPU has AVX2.
+    pub(crate) fn detect() -> Option<Avx2> {
+        std::is_x86_feature_detected!("avx2").then_some(Avx2 { _detected: () })
+    }
+
+    /// Decodes `mulaw` into `linear`.
+    ///
+    /// # Panics
+    /// If the lengths differ (the public entry points check them first).
+    pub(crate) fn decode(self, mulaw: &[u8], linear: &mut [i16]) {
+        assert_eq!(mulaw.len(), linear.len(), "mu-law decode: lengths differ");
+        // SAFETY: `self` exists only if the CPU has AVX2; the lengths are equal.
+        unsafe { decode_avx2(mulaw, linear) }
+    }
+
+    /// Encodes `linear` into `mulaw`.
+    ///
+    /// # Panics
+    /// If the lengths differ (the public entry points check them first).
+    pub(crate) fn encode(self, linear: &[i16], mulaw: &mut [u8]) {
+        assert_eq!(mulaw.len(), linear.len(), "mu-law encode: lengths differ");
+        // SAFETY: `self` exists only if the CPU has AVX2; the lengths are equal.
+        unsafe { encode_avx2(linear, mulaw) }
+    }
+
+    /// Runs `conversion` (one of [`super::pcm`]'s `#[inline(always)]` loops) inlined
+    /// into a function compiled for AVX2, so the loop is vectorized for it.
+    pub(crate) fn run<I: ?Sized, O: ?Sized>(self, conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn inner<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
+            conversion(input, output)
+        }
+        // SAFETY: `self` exists only if the CPU has AVX2.
+        unsafe { inner(conversion, input, output) }
+    }
 }
 
+/// # Safety
+/// The CPU must have AVX2, and `linear` must be as long as `mulaw`.
 #[target_feature(enable = "avx2")]
-unsafe fn decode_avx2_inner(mulaw: &[u8], linear: &mut [i16]) {
+unsafe fn decode_avx2(mulaw: &[u8], linear: &mut [i16]) {
     const LANES: usize = 16;
     let blocks = mulaw.len() / LANES;
     // 1 << segment for segment 0..=7, repeated in both 128-bit halves for the shuffle.
@@ -63,8 +103,10 @@ unsafe fn decode_avx2_inner(mulaw: &[u8], linear: &mut [i16]) {
     decode_scalar(&mulaw[done..], &mut linear[done..]);
 }
 
+/// # Safety
+/// The CPU must have AVX2, and `mulaw` must be as long as `linear`.
 #[target_feature(enable = "avx2")]
-unsafe fn encode_avx2_inner(linear: &[i16], mulaw: &mut [u8]) {
+unsafe fn encode_avx2(linear: &[i16], mulaw: &mut [u8]) {
     const LANES: usize = 32;
     let blocks = linear.len() / LANES;
     for block in 0..blocks {
@@ -83,6 +125,9 @@ unsafe fn encode_avx2_inner(linear: &[i16], mulaw: &mut [u8]) {
 }
 
 /// Sixteen samples to sixteen codes, one code per 16-bit lane.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn encode_16(samples: __m256i) -> __m256i {
@@ -112,14 +157,19 @@ unsafe fn encode_16(samples: __m256i) -> __m256i {
     _mm256_xor_si256(code, invert)
 }
 
-/// Runs `conversion` (one of [`super::pcm`]'s `#[inline(always)]` loops) inlined into a
-/// function compiled for AVX2, so the loop is vectorized for it. The caller has checked
-/// that the CPU has AVX2.
-pub(crate) fn with_avx2<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
-    #[target_feature(enable = "avx2")]
-    unsafe fn inner<I: ?Sized, O: ?Sized>(conversion: impl Fn(&I, &mut O), input: &I, output: &mut O) {
-        conversion(input, output)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_checks_the_lengths_the_raw_loops_rely_on() {
+        let Some(avx2) = Avx2::detect() else { return };
+        let short_output = std::panic::catch_unwind(|| avx2.decode(&[0xFF; 40], &mut [0i16; 39]));
+        assert!(short_output.is_err());
+        let short_output = std::panic::catch_unwind(|| avx2.encode(&[0i16; 40], &mut [0u8; 32]));
+        assert!(short_output.is_err());
+        let mut linear = [0i16; 40];
+        avx2.decode(&[0xFF; 40], &mut linear);
+        assert_eq!(linear, [0i16; 40], "0xFF is mu-law's zero");
     }
-    // SAFETY: the only caller checks `is_x86_feature_detected!("avx2")` first.
-    unsafe { inner(conversion, input, output) }
 }

@@ -11,6 +11,7 @@ use super::pricing::{default_transcription_price, Pricing};
 use crate::booking::BookingRequest;
 use crate::call::TranscriptLine;
 use crate::events::Speaker;
+use crate::language::Language;
 
 pub const VOICES: [&str; 10] =
     ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"];
@@ -33,13 +34,26 @@ pub enum AudioMode {
     Passthrough,
 }
 
+/// Why the agent's settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("AUDIO_MODE must be 'pcm24k' or 'passthrough', not '{0}'")]
+    AudioMode(String),
+    #[error("REALTIME_VOICE '{0}' is not one of: {voices}", voices = VOICES.join(", "))]
+    Voice(String),
+    #[error("OPENAI_REALTIME_MODEL must not be empty")]
+    NoModel,
+    #[error("OPENAI_TRANSCRIPTION_MODEL must not be empty")]
+    NoTranscriptionModel,
+}
+
 impl FromStr for AudioMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<AudioMode, String> {
+    type Err = SettingsError;
+    fn from_str(text: &str) -> Result<AudioMode, SettingsError> {
         match text {
             "pcm24k" => Ok(AudioMode::Pcm24k),
             "passthrough" => Ok(AudioMode::Passthrough),
-            other => Err(format!("AUDIO_MODE must be 'pcm24k' or 'passthrough', not '{other}'")),
+            other => Err(SettingsError::AudioMode(other.to_owned())),
         }
     }
 }
@@ -119,6 +133,11 @@ pub enum AudioFormat {
 #[serde(deny_unknown_fields)]
 pub struct Transcription {
     pub model: String,
+    /// ISO 639-1: the call's language, which improves accuracy and latency
+    /// (https://platform.openai.com/docs/api-reference/realtime-client-events/session/update,
+    /// `audio.input.transcription.language`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,12 +187,12 @@ pub struct AgentSettings {
 
 impl AgentSettings {
     /// With the default transcription model and each model's list prices.
-    pub fn new(model: &str, voice: &str, audio_mode: AudioMode) -> Result<AgentSettings, String> {
+    pub fn new(model: &str, voice: &str, audio_mode: AudioMode) -> Result<AgentSettings, SettingsError> {
         if !VOICES.contains(&voice) {
-            return Err(format!("REALTIME_VOICE '{voice}' is not one of: {}", VOICES.join(", ")));
+            return Err(SettingsError::Voice(voice.to_owned()));
         }
         if model.trim().is_empty() {
-            return Err("OPENAI_REALTIME_MODEL must not be empty".into());
+            return Err(SettingsError::NoModel);
         }
         Ok(AgentSettings {
             model: model.to_owned(),
@@ -185,9 +204,9 @@ impl AgentSettings {
     }
 
     /// Another input transcription model, priced at its list price if known.
-    pub fn with_transcription_model(mut self, model: &str) -> Result<AgentSettings, String> {
+    pub fn with_transcription_model(mut self, model: &str) -> Result<AgentSettings, SettingsError> {
         if model.trim().is_empty() {
-            return Err("OPENAI_TRANSCRIPTION_MODEL must not be empty".into());
+            return Err(SettingsError::NoTranscriptionModel);
         }
         model.clone_into(&mut self.transcription_model);
         self.pricing.transcription_per_minute = default_transcription_price(model);
@@ -199,8 +218,8 @@ impl AgentSettings {
         self
     }
 
-    /// The full session for a call, given its instructions.
-    pub fn session(&self, instructions: String) -> Session {
+    /// The full session for a call, given its instructions and language.
+    pub fn session(&self, instructions: String, language: Language) -> Session {
         let format = self.audio_mode.format();
         Session {
             kind: SessionKind::Realtime,
@@ -210,7 +229,10 @@ impl AgentSettings {
             audio: AudioConfig {
                 input: AudioInput {
                     format,
-                    transcription: Some(Transcription { model: self.transcription_model.clone() }),
+                    transcription: Some(Transcription {
+                        model: self.transcription_model.clone(),
+                        language: Some(language.code().to_owned()),
+                    }),
                     // Phones are held to the mouth: `near_field` is for close-talking
                     // microphones, `far_field` for laptops and rooms.
                     noise_reduction: Some(NoiseReduction { kind: "near_field".into() }),
@@ -277,7 +299,29 @@ pub fn tools() -> Vec<Tool> {
 
 /// The agent's instructions for one booking. Guest-provided text is quoted and marked
 /// as data so it cannot redirect the agent.
+/// The agent's opening sentence for this booking: `template` (the deployment's
+/// `AGENT_INTRODUCTION`, or the call's language's own, [`Language::introduction`]: it
+/// says who is calling, and for whom) with `{guest}` and `{restaurant}` filled in, and
+/// the recording notice when the call is recorded.
+pub fn introduction(request: &BookingRequest, template: Option<&str>) -> String {
+    let language = request.language();
+    let template = template.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(language.introduction());
+    let mut sentence =
+        template.replace("{guest}", &request.reservation.name).replace("{restaurant}", &request.restaurant.name);
+    if request.record {
+        sentence.push(' ');
+        sentence.push_str(language.recording_notice());
+    }
+    sentence
+}
+
+/// The agent's instructions with the default introduction.
 pub fn instructions(request: &BookingRequest) -> String {
+    instructions_with(request, &introduction(request, None))
+}
+
+/// The agent's instructions for this booking, opening with `introduction`.
+pub fn instructions_with(request: &BookingRequest, introduction: &str) -> String {
     let reservation = &request.reservation;
     let when =
         request.date().map(|d| d.format("%A, %B %-d, %Y").to_string()).unwrap_or_else(|_| reservation.date.clone());
@@ -298,7 +342,8 @@ pub fn instructions(request: &BookingRequest) -> String {
     };
     let mut text = format!(
         "You are a courteous assistant phoning the restaurant {restaurant} to book a table for a guest. \
-You are an AI assistant calling on the guest's behalf; if asked, say so plainly.\n\n\
+You are an AI assistant calling on the guest's behalf, and you say so from the start: once they have greeted you, \
+your first words are exactly this sentence: {introduction} If asked again, say plainly that you are an AI assistant.\n\n\
 The booking: a table for {party} under the name {name}, on {when} at {spoken_time} (restaurant's local time, {timezone}).\n\
 {flexibility}\n",
         restaurant = quoted(&request.restaurant.name),
@@ -308,6 +353,7 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
         },
         name = quoted(&reservation.name),
         timezone = request.timezone,
+        introduction = quoted(introduction),
     );
     if let Some(phone) = &reservation.contact_phone {
         text.push_str(&format!("If they ask for a contact number, give {phone}, reading it one digit at a time.\n"));
@@ -318,17 +364,18 @@ The booking: a table for {party} under the name {name}, on {when} at {spoken_tim
             quoted(requests)
         ));
     }
-    text.push_str(
+    text.push_str(&format!(
         "\nHow to run the call:\n\
-- Let the restaurant greet you first, then ask for the booking in one or two short sentences. Speak naturally and briefly, one question at a time.\n\
+- Let the restaurant greet you first, then say your opening sentence and ask for the booking in one or two short sentences. Speak naturally and briefly, one question at a time.\n\
 - Use only the details above. Never invent anything (no email, card number, allergies or other details); if asked for something you do not have, say you do not have it.\n\
 - If they confirm the booking, ask for a confirmation number if they have one. Read it back one character at a time, using words for letters (\"A as in apple, seven, three\"), and have them confirm it.\n\
 - If they put you on hold, wait quietly until someone speaks to you again.\n\
 - If you reach voicemail or an answering machine, leave no message: call report_outcome with result \"voicemail\", then end_call.\n\
 - If they are fully booked or cannot take the booking, thank them and report \"declined\".\n\
 - As soon as the outcome is clear, call report_outcome with exactly what was agreed, then say a short goodbye and call end_call.\n\
-- Speak English unless the restaurant answers in another language; then use theirs.\n",
-    );
+- Speak {language} unless the restaurant answers in another language; then use theirs. Say your opening sentence in {language} too.\n",
+        language = request.language().name(),
+    ));
     text
 }
 
@@ -372,7 +419,7 @@ mod tests {
 
     fn request() -> BookingRequest {
         BookingRequest {
-            restaurant: Restaurant { name: "Chez Panisse".into(), phone: "+15105485525".into() },
+            restaurant: Restaurant { name: "Chez Panisse".into(), phone: "+15105485525".into(), extension: None },
             reservation: Reservation {
                 date: "2026-12-05".into(),
                 time: "19:30".into(),
@@ -387,6 +434,8 @@ mod tests {
             call_at: None,
             calling_window: None,
             retry: None,
+            record: false,
+            language: None,
         }
     }
 
@@ -436,7 +485,7 @@ mod tests {
     #[test]
     fn sessions_use_the_ga_shape_for_both_audio_modes() {
         let settings = AgentSettings::new("gpt-realtime", "marin", AudioMode::Pcm24k).unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
         assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-transcribe");
         assert_eq!(session["audio"]["input"]["noise_reduction"]["type"], "near_field");
         assert_eq!(session["type"], "realtime");
@@ -450,16 +499,20 @@ mod tests {
         assert!(session.get("modalities").is_none() && session.get("temperature").is_none());
 
         let settings = AgentSettings::new("gpt-realtime", "cedar", AudioMode::Passthrough).unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
         assert_eq!(session["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
         assert_eq!(session["audio"]["output"]["format"], json!({"type": "audio/pcmu"}));
-        assert!(AgentSettings::new("gpt-realtime", "robot", AudioMode::Pcm24k).is_err());
-        let settings = settings.with_transcription_model("gpt-realtime-whisper").unwrap();
-        let session = serde_json::to_value(settings.session("hi".into())).unwrap();
-        assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-realtime-whisper");
-        assert!(settings.with_transcription_model(" ").is_err());
         assert_eq!(
-            "nope".parse::<AudioMode>().unwrap_err(),
+            AgentSettings::new("gpt-realtime", "robot", AudioMode::Pcm24k).unwrap_err(),
+            SettingsError::Voice("robot".into())
+        );
+        assert!(SettingsError::Voice("robot".into()).to_string().contains("marin, cedar"));
+        let settings = settings.with_transcription_model("gpt-realtime-whisper").unwrap();
+        let session = serde_json::to_value(settings.session("hi".into(), Language::En)).unwrap();
+        assert_eq!(session["audio"]["input"]["transcription"]["model"], "gpt-realtime-whisper");
+        assert_eq!(settings.with_transcription_model(" ").unwrap_err(), SettingsError::NoTranscriptionModel);
+        assert_eq!(
+            "nope".parse::<AudioMode>().unwrap_err().to_string(),
             "AUDIO_MODE must be 'pcm24k' or 'passthrough', not 'nope'"
         );
     }

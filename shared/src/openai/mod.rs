@@ -1,4 +1,4 @@
-//! OpenAI Realtime API, GA protocol (PROTOCOLS.md §4).
+//! OpenAI Realtime API, GA protocol (docs/wire-formats.md, "OpenAI Realtime").
 //!
 //! - [`events`]: client and server events; unknown server events are kept, never fatal.
 //! - [`config`]: the `session.update` we send: formats per audio mode, voice, turn

@@ -1,63 +1,105 @@
-//! One phone call's conversation, as a sans-IO state machine.
+//! One phone call's conversation, as a sans-IO state machine: the core that owns the
+//! whole call. Inputs go in with the time they happened, outputs come out, and the
+//! deadlines are data the driver asks for; nothing here reads a clock or a socket.
 //!
-//! The media worker's per-call task owns the sockets and drives this core:
+//! # The driver's contract
+//!
+//! The media worker's per-call task (`media_worker::call`) owns the sockets and drives
+//! one [`CallSession`], after str0m's `Rtc` and quinn-proto's `Connection`:
 //!
 //! ```text
+//! session = CallSession::new(params, now)          (Twilio's `start` was checked)
 //! loop {
-//!     input  = next of: Twilio frame | OpenAI frame | socket change | timer at poll_timeout()
-//!     session.handle_input(input, now_ms)          (or handle_timeout(now_ms))
-//!     while let Some(output) = session.poll_output() { perform it }
+//!     drain: while let Some(output) = session.poll_output() { perform it, in order }
+//!     if the last output was Output::Finished: stop
+//!     wait for the first of: a Twilio frame | an OpenAI frame | a socket opening or
+//!                            closing | the instant session.poll_timeout() returned
+//!     session.handle_input(input, now)   or   session.handle_timeout(now)
 //! }
 //! ```
 //!
-//! Audio bytes never pass through here: the shell converts and forwards them, and the
-//! session only learns how much was sent (to place marks) and what Twilio played (from
-//! mark echoes). It owns:
-//! - the OpenAI session configuration, and reconnecting once with the conversation so far;
-//! - barge-in: when the restaurant starts speaking over unplayed agent audio, Twilio
-//!   `clear` and `conversation.item.truncate` at the position actually played;
-//! - transcripts of both sides, the agent's held until heard (or cut where interrupted);
-//! - the outcome, from `report_outcome` or, failing that, from the transcript, its
-//!   confirmation code checked against what the host said (again when the call ends);
-//! - `end_call` (hang up once the goodbye has played), the maximum call length, a
-//!   restaurant that never speaks or goes silent, and either side going away.
+//! 1. **One mutation, then a full drain.** After every `handle_input` or
+//!    `handle_timeout`, the driver takes every output before it feeds anything else,
+//!    and performs them in the order given: audio before its mark, a `clear` before the
+//!    truncation, the pre-roll after the configuration that asked for it.
+//! 2. **Time comes from the driver.** `now` is the driver's monotonic clock at the
+//!    moment of the input; it never goes backwards. [`CallSession::poll_timeout`] is the
+//!    next instant `handle_timeout` is due (none once finished); ask again after every
+//!    mutation, since any input may move it. A timer that fires is stopped before it is
+//!    handled, so a past instant is never offered twice. Every time the session reports
+//!    (`at_ms`, latencies) counts from the `now` it was created with.
+//! 3. **The driver decides nothing about the call.** It converts audio, keeps the
+//!    pre-roll, writes frames, opens sockets when asked ([`Output::ReconnectOpenAi`])
+//!    and reads Twilio meanwhile, and reports what happened to its sockets as inputs.
+//!    Every ending — the agent's goodbye, silence, the time limit, the caller hanging
+//!    up, the model lost, a shutdown, another stream taking over — is decided here, and
+//!    the ones without a live session (a refused stream, an orphaned call) in
+//!    [`ending`]. The driver carries out [`Output::HangUp`] and [`Output::Report`]
+//!    as given, and stops at [`Output::Finished`].
+//! 4. **Audio bytes never pass through the state.** The session learns how much agent
+//!    audio was sent (to place marks) and what Twilio played (from mark echoes); the
+//!    restaurant's audio goes from Twilio to OpenAI through the driver once
+//!    [`CallSession::accepts_audio`].
+//!
+//! # What it owns, and where
+//!
+//! - here: the inputs and outputs, the OpenAI session configuration and reconnecting
+//!   once with the conversation so far, the tools (`report_outcome`, `end_call`), what
+//!   each deadline does when it fires;
+//! - `playback`: what the restaurant actually heard — marks, the position played,
+//!   barge-in (Twilio `clear` and `conversation.item.truncate` at that position), the
+//!   agent's lines held until heard or cut where interrupted;
+//! - `timer`: time — every deadline of the call (the greeting wait, silence, the
+//!   maximum length and its wrap-up, the goodbye's drain) as data;
+//! - [`ending`]: every way the call ends — the live session's `finish`, the endings
+//!   without one, farewells, outcome notes and the events' ids;
+//! - [`confirmation`]: the confirmation code read from the conversation, and every code
+//!   the agent reports checked against what the host said (again when the call ends).
 
 pub mod confirmation;
+pub mod ending;
+mod playback;
+mod timer;
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::call::TranscriptLine;
-use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, OutcomeResult, Speaker};
+use crate::events::{CallEvent, CallEventKind, CallStats, EndReason, Outcome, Speaker};
+use crate::language::{Farewell, Language};
 use crate::openai::config::{resume_instructions, AgentSettings, END_CALL, REPORT_OUTCOME};
 use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEvent};
 use crate::twilio::stream::StreamMessage;
+use ending::EventSlot;
+use playback::{base64_decoded_len, HeldLine, ItemPlayback, PendingMark};
+use timer::{Timer, TimerTable};
 
-/// Time limits of a call, in milliseconds.
+/// Time limits of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Past this, the agent is asked to wrap up.
-    pub max_call_ms: u64,
+    /// Past this (from the stream's start), the agent is asked to wrap up.
+    pub max_call: Duration,
     /// After asking the agent to wrap up, hang up regardless this much later.
-    pub wrap_up_grace_ms: u64,
+    pub wrap_up_grace: Duration,
     /// If the restaurant has not spoken this long after the stream starts, the agent opens.
-    pub greeting_wait_ms: u64,
+    pub greeting_wait: Duration,
     /// Nobody has spoken this long: the agent asks once whether anyone is there.
-    pub silence_nudge_ms: u64,
+    pub silence_nudge: Duration,
     /// After the nudge, nobody has spoken this long: hang up.
-    pub silence_hang_up_ms: u64,
+    pub silence_hang_up: Duration,
     /// After `end_call`, wait at most this long for the goodbye to finish playing.
-    pub goodbye_drain_ms: u64,
+    pub goodbye_drain: Duration,
 }
 
 impl SessionLimits {
     pub fn with_max_call_seconds(seconds: u64) -> SessionLimits {
         SessionLimits {
-            max_call_ms: seconds.saturating_mul(1000),
-            wrap_up_grace_ms: 20_000,
-            greeting_wait_ms: 4_000,
-            silence_nudge_ms: 15_000,
-            silence_hang_up_ms: 60_000,
-            goodbye_drain_ms: 8_000,
+            max_call: Duration::from_secs(seconds),
+            wrap_up_grace: Duration::from_secs(20),
+            greeting_wait: Duration::from_secs(4),
+            silence_nudge: Duration::from_secs(15),
+            silence_hang_up: Duration::from_secs(60),
+            goodbye_drain: Duration::from_secs(8),
         }
     }
 }
@@ -74,6 +116,9 @@ pub struct SessionParams {
     pub call_id: String,
     pub stream_sid: String,
     pub instructions: String,
+    /// The booking's language tag (BCP-47), if it gave one: the farewells and the
+    /// transcription hint follow it.
+    pub language: Option<String>,
     pub settings: AgentSettings,
     pub limits: SessionLimits,
 }
@@ -105,55 +150,33 @@ pub enum TwilioCommand {
 pub enum Output {
     ToTwilio(TwilioCommand),
     ToOpenAi(ClientEvent<'static>),
-    /// Convert the audio delta just handled and send it to Twilio (before the mark
-    /// that follows this output).
-    PlayAgentAudio,
+    /// Convert this agent audio (base64, in the session's output format) and send it
+    /// to Twilio, before the mark that follows this output.
+    PlayAgentAudio {
+        base64: String,
+    },
+    /// The agent's reply is complete: send its last partial frame, padded with silence.
+    FlushAgentAudio,
+    /// OpenAI is configured: forward the restaurant audio kept while it was away (the
+    /// pre-roll), then forward audio as it comes (see [`CallSession::accepts_audio`]).
+    ForwardPreRoll,
     /// Tell the edge (through the outbox).
     Report(CallEvent),
     /// Open the OpenAI socket again.
     ReconnectOpenAi,
-    /// Hang up through the Twilio REST API, saying `farewell` first if given.
+    /// Hang up through the Twilio REST API, saying `farewell` first if given (in the
+    /// call's language).
     HangUp {
-        farewell: Option<String>,
+        farewell: Option<Farewell>,
     },
     CloseOpenAi,
     /// Nothing more will come out of this session.
     Finished,
 }
 
-const FAREWELL_MODEL_UNAVAILABLE: &str =
-    "I'm sorry, I'm having technical trouble and have to end the call. We'll call back. Goodbye.";
-const FAREWELL_SHUTDOWN: &str = "I'm sorry, I have to end the call now. Goodbye.";
 const WRAP_UP_INSTRUCTIONS: &str = "The call has reached its time limit. Politely say you have to go. If the outcome is known and not yet reported, call report_outcome first; then say goodbye and call end_call.";
 const NUDGE_INSTRUCTIONS: &str =
     "The line has been quiet for a while. Ask once, briefly, whether anyone is still there. If you were put on hold, say nothing.";
-
-/// Agent audio sent to Twilio and not yet acknowledged as played.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingMark {
-    name: String,
-    item_id: String,
-    /// Position in the item (ms of audio) once this mark's audio has played.
-    end_ms: u64,
-}
-
-/// The agent item currently being played.
-#[derive(Debug, Clone, Default)]
-struct ItemPlayback {
-    item_id: String,
-    sent_bytes: u64,
-    played_ms: u64,
-}
-
-/// An agent line waiting until it has been heard.
-#[derive(Debug, Clone)]
-struct HeldLine {
-    item_id: String,
-    text: String,
-    at_ms: u64,
-    /// `transcript.done` arrived; until then `text` is the deltas so far.
-    complete: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -163,7 +186,8 @@ enum Phase {
 
 pub struct CallSession {
     params: SessionParams,
-    started_at: u64,
+    /// The stream's start: every `at_ms` the session reports counts from here.
+    started_at: Instant,
     phase: Phase,
     openai_ready: bool,
     reconnects_left: u8,
@@ -180,19 +204,17 @@ pub struct CallSession {
     mark_seq: u64,
     interrupted_items: Vec<String>,
     held_lines: Vec<HeldLine>,
-    // Timers (absolute ms).
-    greeting_due: Option<u64>,
-    last_activity: u64,
+    timers: TimerTable,
+    /// The silence nudge was sent: the next silence ends the call.
     nudged: bool,
-    wrap_up_sent: bool,
-    hang_up_due: Option<u64>,
+    /// The agent called `end_call`: hang up once its goodbye has played.
+    end_call_requested: bool,
     /// The response that called `end_call`, until its `response.done` (and usage) came.
     ending_response: Option<String>,
     // Latency bookkeeping.
-    speech_stopped_at: Option<u64>,
+    speech_stopped_at: Option<Instant>,
     responses_with_audio: Vec<String>,
     stats: CallStats,
-    latest_media_ms: u64,
     // Usage bookkeeping: audio each way in bytes, and the open VAD turn's start.
     audio_in_bytes: u64,
     audio_out_bytes: u64,
@@ -202,7 +224,7 @@ pub struct CallSession {
 impl CallSession {
     /// A session for a stream whose token has been checked. It asks for the OpenAI
     /// socket straight away (the shell should already be opening it).
-    pub fn new(params: SessionParams, now: u64) -> CallSession {
+    pub fn new(params: SessionParams, now: Instant) -> CallSession {
         let mut session = CallSession {
             params,
             started_at: now,
@@ -219,31 +241,21 @@ impl CallSession {
             mark_seq: 0,
             interrupted_items: Vec::new(),
             held_lines: Vec::new(),
-            greeting_due: None,
-            last_activity: now,
+            timers: TimerTable::default(),
             nudged: false,
-            wrap_up_sent: false,
-            hang_up_due: None,
+            end_call_requested: false,
             ending_response: None,
             speech_stopped_at: None,
             responses_with_audio: Vec::new(),
             stats: CallStats::default(),
-            latest_media_ms: 0,
             audio_in_bytes: 0,
             audio_out_bytes: 0,
             speech_started_ms: None,
         };
+        session.timers.set(Timer::WrapUp, now + session.params.limits.max_call);
         let stream_sid = session.params.stream_sid.clone();
         session.report(CallEventKind::StreamStarted { stream_sid });
         session
-    }
-
-    pub fn call_id(&self) -> &str {
-        &self.params.call_id
-    }
-
-    pub fn stream_sid(&self) -> &str {
-        &self.params.stream_sid
     }
 
     /// Whether restaurant audio should go to OpenAI now; until then the shell keeps a
@@ -275,26 +287,15 @@ impl CallSession {
         self.outputs.pop_front()
     }
 
-    /// The next moment [`CallSession::handle_timeout`] must be called.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        if self.phase == Phase::Ended {
-            return None;
+    /// The next moment [`CallSession::handle_timeout`] must be called. Allocates nothing.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Live => self.timers.next_timeout(),
+            Phase::Ended => None,
         }
-        let limits = &self.params.limits;
-        let wrap_up_at = self.started_at + limits.max_call_ms;
-        let mut deadlines = vec![
-            Some(if self.wrap_up_sent { wrap_up_at + limits.wrap_up_grace_ms } else { wrap_up_at }),
-            self.greeting_due,
-            self.hang_up_due,
-        ];
-        if self.openai_ready {
-            let idle = if self.nudged { limits.silence_hang_up_ms } else { limits.silence_nudge_ms };
-            deadlines.push(Some(self.last_activity + idle));
-        }
-        deadlines.into_iter().flatten().min()
     }
 
-    pub fn handle_input(&mut self, input: Input<'_>, now: u64) {
+    pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
         if self.phase == Phase::Ended {
             return;
         }
@@ -309,43 +310,48 @@ impl CallSession {
         }
     }
 
-    pub fn handle_timeout(&mut self, now: u64) {
-        if self.phase == Phase::Ended {
-            return;
+    /// Fires every timer due at `now`, each stopped before it is handled.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in Timer::VALUES {
+            if self.phase == Phase::Ended {
+                return;
+            }
+            if self.timers.is_expired(timer, now) {
+                self.timers.stop(timer);
+                self.timer_fired(timer, now);
+            }
         }
-        let limits = self.params.limits.clone();
-        let wrap_up_at = self.started_at + limits.max_call_ms;
-        if self.wrap_up_sent && now >= wrap_up_at + limits.wrap_up_grace_ms {
-            return self.finish(EndReason::MaxDuration, now);
-        }
-        if !self.wrap_up_sent && now >= wrap_up_at {
-            self.wrap_up_sent = true;
-            if self.openai_ready {
-                self.send_openai(ClientEvent::ConversationItemCreate {
-                    previous_item_id: None,
-                    item: Item::text(Role::System, WRAP_UP_INSTRUCTIONS),
-                });
+    }
+
+    fn timer_fired(&mut self, timer: Timer, now: Instant) {
+        let limits = &self.params.limits;
+        match timer {
+            Timer::MaxDuration => self.finish(EndReason::MaxDuration, now),
+            Timer::WrapUp => {
+                let hang_up_at = self.started_at + limits.max_call + limits.wrap_up_grace;
+                self.timers.set(Timer::MaxDuration, hang_up_at);
+                if self.openai_ready {
+                    self.send_openai(ClientEvent::ConversationItemCreate {
+                        previous_item_id: None,
+                        item: Item::text(Role::System, WRAP_UP_INSTRUCTIONS),
+                    });
+                    self.send_openai(ClientEvent::ResponseCreate { response: None });
+                }
+            }
+            Timer::GoodbyeDrain => self.finish(EndReason::AgentHungUp, now),
+            Timer::Greeting => {
+                // The restaurant picked up but has said nothing: open the conversation.
                 self.send_openai(ClientEvent::ResponseCreate { response: None });
+                self.activity(now);
             }
-        }
-        if self.hang_up_due.is_some_and(|due| now >= due) {
-            return self.finish(EndReason::AgentHungUp, now);
-        }
-        if self.greeting_due.is_some_and(|due| now >= due) {
-            // The restaurant picked up but has said nothing: open the conversation.
-            self.greeting_due = None;
-            self.send_openai(ClientEvent::ResponseCreate { response: None });
-            self.last_activity = now;
-        }
-        if self.openai_ready && self.marks.is_empty() {
-            let idle = now.saturating_sub(self.last_activity);
-            if self.nudged && idle >= limits.silence_hang_up_ms {
-                return self.finish(EndReason::Silence, now);
-            }
-            if !self.nudged && idle >= limits.silence_nudge_ms {
+            // Agent audio is still unacknowledged: not silence. The next mark echo (or
+            // barge-in) is activity, and arms the countdown again.
+            Timer::Silence if !self.openai_ready || !self.marks.is_empty() => {}
+            Timer::Silence if self.nudged => self.finish(EndReason::Silence, now),
+            Timer::Silence => {
                 self.nudged = true;
                 // The hang-up countdown starts from the nudge.
-                self.last_activity = now;
+                self.activity(now);
                 self.send_openai(ClientEvent::ResponseCreate {
                     response: Some(ResponseOverrides {
                         instructions: Some(NUDGE_INSTRUCTIONS.into()),
@@ -356,10 +362,9 @@ impl CallSession {
         }
     }
 
-    fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: u64) {
+    fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: Instant) {
         match message {
             StreamMessage::Media(media) => {
-                self.latest_media_ms = media.media.timestamp;
                 self.audio_in_bytes += base64_decoded_len(&media.media.payload);
             }
             StreamMessage::Mark(mark) => self.mark_played(&mark.mark.name, now),
@@ -369,12 +374,12 @@ impl CallSession {
         }
     }
 
-    fn handle_openai(&mut self, event: &ServerEvent<'_>, now: u64) {
+    fn handle_openai(&mut self, event: &ServerEvent<'_>, now: Instant) {
         match event {
             ServerEvent::SpeechStarted { audio_start_ms, .. } => {
                 self.speech_started_ms = Some(*audio_start_ms);
                 self.activity(now);
-                self.greeting_due = None;
+                self.timers.stop(Timer::Greeting);
                 self.barge_in(now);
             }
             ServerEvent::SpeechStopped { audio_end_ms, .. } => {
@@ -388,7 +393,7 @@ impl CallSession {
             ServerEvent::InputTranscriptCompleted { transcript, .. } => {
                 self.add_line(Speaker::Restaurant, transcript, now);
             }
-            ServerEvent::ResponseCreated { .. } => self.greeting_due = None,
+            ServerEvent::ResponseCreated { .. } => self.timers.stop(Timer::Greeting),
             ServerEvent::ResponseDone { response } => {
                 if let Some(usage) = &response.usage {
                     self.stats.usage.add(&usage.tokens());
@@ -399,44 +404,10 @@ impl CallSession {
                 }
             }
             ServerEvent::AudioDelta(delta) => self.agent_audio(&delta.response_id, &delta.item_id, &delta.delta, now),
-            ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => {
-                // Kept as it streams: a reply cut off by barge-in may never get its `done`.
-                if self.interrupted_items.contains(item_id) {
-                    return;
-                }
-                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
-                    Some(line) => line.text.push_str(delta),
-                    None => {
-                        let at_ms = now.saturating_sub(self.started_at);
-                        self.held_lines.push(HeldLine {
-                            item_id: item_id.clone(),
-                            text: delta.clone(),
-                            at_ms,
-                            complete: false,
-                        });
-                    }
-                }
-            }
+            ServerEvent::AudioDone { .. } => self.outputs.push_back(Output::FlushAgentAudio),
+            ServerEvent::AudioTranscriptDelta { item_id, delta, .. } => self.agent_words(item_id, delta, false, now),
             ServerEvent::AudioTranscriptDone { item_id, transcript, .. } => {
-                if self.interrupted_items.contains(item_id) {
-                    return; // already recorded as heard, cut where the restaurant spoke
-                }
-                let at_ms = now.saturating_sub(self.started_at);
-                match self.held_lines.iter_mut().find(|l| &l.item_id == item_id) {
-                    Some(line) => {
-                        line.text.clone_from(transcript);
-                        line.complete = true;
-                    }
-                    None => self.held_lines.push(HeldLine {
-                        item_id: item_id.clone(),
-                        text: transcript.clone(),
-                        at_ms,
-                        complete: true,
-                    }),
-                }
-                if !self.marks.iter().any(|m| &m.item_id == item_id) {
-                    self.release_line(item_id, None);
-                }
+                self.agent_words(item_id, transcript, true, now)
             }
             ServerEvent::FunctionCallArgumentsDone { name, call_id, arguments, response_id, .. } => {
                 self.tool_call(name, call_id, arguments, response_id, now);
@@ -447,155 +418,54 @@ impl CallSession {
         }
     }
 
-    fn openai_connected(&mut self, now: u64) {
+    /// The call's language (English unless the booking named another).
+    fn language(&self) -> Language {
+        self.params.language.as_deref().and_then(|tag| Language::parse(tag).ok()).unwrap_or_default()
+    }
+
+    fn openai_connected(&mut self, now: Instant) {
         let first = self.reconnects_left > 0 && self.transcript.is_empty() && !self.openai_ready;
         let instructions = if self.transcript.is_empty() {
             self.params.instructions.clone()
         } else {
             resume_instructions(&self.params.instructions, &self.transcript)
         };
-        let session = self.params.settings.session(instructions);
+        let session = self.params.settings.session(instructions, self.language());
         self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
+        self.outputs.push_back(Output::ForwardPreRoll);
         self.openai_ready = true;
-        self.last_activity = now;
+        self.activity(now);
         // Back after a drop with the restaurant waiting for an answer: give it now.
         if self.transcript.last().is_some_and(|line| line.speaker == Speaker::Restaurant) {
             self.send_openai(ClientEvent::ResponseCreate { response: None });
         }
         if first && self.stats.first_agent_audio_ms.is_none() {
-            self.greeting_due = Some(now.max(self.started_at + self.params.limits.greeting_wait_ms));
+            let greeting_at = now.max(self.started_at + self.params.limits.greeting_wait);
+            self.timers.set(Timer::Greeting, greeting_at);
         }
     }
 
-    fn openai_lost(&mut self, now: u64) {
+    fn openai_lost(&mut self, now: Instant) {
         self.openai_ready = false;
+        // Silence is not counted without a model to notice it; reconnecting arms it again.
+        self.timers.stop(Timer::Silence);
         // A new socket counts audio from zero again.
         self.speech_started_ms = None;
         if self.reconnects_left > 0 {
             self.reconnects_left -= 1;
             self.outputs.push_back(Output::ReconnectOpenAi);
         } else {
-            self.hang_up_with(Some(FAREWELL_MODEL_UNAVAILABLE));
             self.finish(EndReason::ModelUnavailable, now);
         }
     }
 
-    fn agent_audio(&mut self, response_id: &str, item_id: &str, delta_b64: &str, now: u64) {
-        if self.interrupted_items.iter().any(|i| i == item_id) {
-            return; // the rest of an interrupted reply: never play it
-        }
-        let bytes = base64_decoded_len(delta_b64);
-        if bytes == 0 {
-            return;
-        }
-        self.audio_out_bytes += bytes;
-        if self.stats.first_agent_audio_ms.is_none() {
-            self.stats.first_agent_audio_ms = Some(now.saturating_sub(self.started_at));
-        }
-        if !self.responses_with_audio.iter().any(|r| r == response_id) {
-            self.responses_with_audio.push(response_id.to_owned());
-            if let Some(stopped) = self.speech_stopped_at.take() {
-                self.stats.reply_latencies_ms.push(now.saturating_sub(stopped));
-            }
-        }
-        self.greeting_due = None;
-        let playback = match &mut self.playback {
-            Some(p) if p.item_id == item_id => p,
-            slot => slot.insert(ItemPlayback { item_id: item_id.to_owned(), ..ItemPlayback::default() }),
-        };
-        playback.sent_bytes += bytes;
-        let end_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
-        self.mark_seq += 1;
-        let name = format!("a{}", self.mark_seq);
-        self.marks.push_back(PendingMark { name: name.clone(), item_id: item_id.to_owned(), end_ms });
-        self.outputs.push_back(Output::PlayAgentAudio);
-        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Mark(name)));
-        self.activity(now);
-    }
-
-    /// Twilio played up to a mark (or cleared it). Marks come back in order, so every
-    /// earlier pending mark has played too; names we no longer track are ignored.
-    fn mark_played(&mut self, name: &str, now: u64) {
-        let Some(index) = self.marks.iter().position(|m| m.name == name) else {
-            return;
-        };
-        let played: Vec<PendingMark> = self.marks.drain(..=index).collect();
-        self.activity(now);
-        for mark in &played {
-            if let Some(playback) = self.playback.as_mut().filter(|p| p.item_id == mark.item_id) {
-                playback.played_ms = playback.played_ms.max(mark.end_ms);
-            }
-        }
-        for mark in played {
-            let fully_played = !self.marks.iter().any(|m| m.item_id == mark.item_id);
-            let complete = self.held_lines.iter().any(|l| l.item_id == mark.item_id && l.complete);
-            if fully_played && complete {
-                self.release_line(&mark.item_id, None);
-            }
-        }
-        self.hang_up_when_done(now);
-    }
-
-    /// After `end_call`: hang up once the goodbye has played and the response that
-    /// asked for it is done (its usage counted); the deadline ends the wait regardless.
-    fn hang_up_when_done(&mut self, now: u64) {
-        if self.hang_up_due.is_some() && self.marks.is_empty() && self.ending_response.is_none() {
-            self.finish(EndReason::AgentHungUp, now);
-        }
-    }
-
-    /// The restaurant started speaking: if agent audio is still queued at Twilio, stop
-    /// it and cut the agent's item at what was heard.
-    fn barge_in(&mut self, _now: u64) {
-        let Some(playback) = self.playback.clone() else {
-            return;
-        };
-        let unplayed = self.marks.iter().any(|m| m.item_id == playback.item_id);
-        if !unplayed {
-            return;
-        }
-        self.stats.barge_ins += 1;
-        self.outputs.push_back(Output::ToTwilio(TwilioCommand::Clear));
-        let sent_ms = playback.sent_bytes / self.params.settings.audio_mode.bytes_per_ms();
-        let audio_end_ms = playback.played_ms.min(sent_ms);
-        self.send_openai(ClientEvent::ConversationItemTruncate {
-            item_id: playback.item_id.clone(),
-            content_index: 0,
-            audio_end_ms,
-        });
-        // Twilio echoes the cleared marks; they are no longer ours to track.
-        self.marks.clear();
-        self.interrupted_items.push(playback.item_id.clone());
-        if self.interrupted_items.len() > 16 {
-            self.interrupted_items.remove(0);
-        }
-        let heard = if sent_ms == 0 { 0.0 } else { audio_end_ms as f64 / sent_ms as f64 };
-        self.release_line(&playback.item_id, Some(heard));
-        self.playback = None;
-    }
-
-    /// Emits the agent's line for `item_id`: whole, or cut to the share heard.
-    fn release_line(&mut self, item_id: &str, heard_share: Option<f64>) {
-        let Some(index) = self.held_lines.iter().position(|l| l.item_id == item_id) else {
-            return;
-        };
-        let line = self.held_lines.remove(index);
-        let text = match heard_share {
-            None => line.text,
-            Some(share) => cut_at_share(&line.text, share),
-        };
-        if !text.trim().is_empty() {
-            self.add_line_at(Speaker::Agent, &text, line.at_ms);
-        }
-    }
-
-    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: u64) {
+    fn tool_call(&mut self, name: &str, call_id: &str, arguments: &str, response_id: &str, now: Instant) {
         match name {
             REPORT_OUTCOME => {
                 let reply = match Outcome::from_tool_arguments(arguments) {
                     Ok(given) => {
                         self.outcome_reported = true;
-                        let at_ms = now.saturating_sub(self.started_at);
+                        let at_ms = self.at_ms(now);
                         let outcome = confirmation::verify(given.clone(), &self.transcript);
                         self.agent_outcome = Some((given, outcome.clone(), at_ms));
                         self.report(CallEventKind::Outcome { outcome, at_ms });
@@ -611,7 +481,8 @@ impl CallSession {
                 if !response_id.is_empty() {
                     self.ending_response = Some(response_id.to_owned());
                 }
-                self.hang_up_due = Some(now + self.params.limits.goodbye_drain_ms);
+                self.end_call_requested = true;
+                self.timers.set(Timer::GoodbyeDrain, now + self.params.limits.goodbye_drain);
                 self.hang_up_when_done(now);
             }
             other => {
@@ -630,8 +501,8 @@ impl CallSession {
         self.send_openai(ClientEvent::ResponseCreate { response: None });
     }
 
-    fn add_line(&mut self, speaker: Speaker, text: &str, now: u64) {
-        self.add_line_at(speaker, text, now.saturating_sub(self.started_at));
+    fn add_line(&mut self, speaker: Speaker, text: &str, now: Instant) {
+        self.add_line_at(speaker, text, self.at_ms(now));
     }
 
     fn add_line_at(&mut self, speaker: Speaker, text: &str, at_ms: u64) {
@@ -644,8 +515,18 @@ impl CallSession {
         self.report(CallEventKind::Transcript { speaker, text: text.to_owned(), at_ms });
     }
 
-    fn activity(&mut self, now: u64) {
-        self.last_activity = now;
+    /// Someone spoke or audio played: the silence countdown starts again.
+    fn activity(&mut self, now: Instant) {
+        if self.openai_ready {
+            let limits = &self.params.limits;
+            let idle = if self.nudged { limits.silence_hang_up } else { limits.silence_nudge };
+            self.timers.set(Timer::Silence, now + idle);
+        }
+    }
+
+    /// `now` as the transcript and events count time: ms since the stream started.
+    fn at_ms(&self, now: Instant) -> u64 {
+        millis(now.saturating_duration_since(self.started_at))
     }
 
     fn send_openai(&mut self, event: ClientEvent<'static>) {
@@ -654,109 +535,11 @@ impl CallSession {
 
     fn report(&mut self, kind: CallEventKind) {
         self.event_seq += 1;
-        self.outputs.push_back(Output::Report(CallEvent::of_stream(&self.params.stream_sid, self.event_seq, kind)));
-    }
-
-    fn hang_up_with(&mut self, farewell: Option<&str>) {
-        self.outputs.push_back(Output::HangUp { farewell: farewell.map(str::to_owned) });
-    }
-
-    fn finish(&mut self, reason: EndReason, now: u64) {
-        if self.phase == Phase::Ended {
-            return;
-        }
-        match reason {
-            EndReason::AgentHungUp | EndReason::MaxDuration | EndReason::Silence => self.hang_up_with(None),
-            EndReason::Shutdown => self.hang_up_with(Some(FAREWELL_SHUTDOWN)),
-            // Already hung up with a farewell, or the call is gone / owned by another stream.
-            EndReason::ModelUnavailable
-            | EndReason::CallerHungUp
-            | EndReason::Superseded
-            | EndReason::AtCapacity
-            | EndReason::ContextUnavailable
-            | EndReason::WorkerLost => {}
-        }
-        for item in self.held_lines.iter().map(|l| l.item_id.clone()).collect::<Vec<_>>() {
-            self.release_line(&item, None);
-        }
-        // The read-back and the host's answer often come after `report_outcome`: check the
-        // code again against the whole conversation, and record it if that changes.
-        if let Some((given, recorded, at_ms)) = self.agent_outcome.take().filter(|_| reason != EndReason::Superseded) {
-            let outcome = confirmation::verify(given, &self.transcript);
-            if outcome != recorded {
-                let at_ms = now.saturating_sub(self.started_at).max(at_ms + 1);
-                self.report(CallEventKind::Outcome { outcome, at_ms });
-            }
-        }
-        if !self.outcome_reported && reason != EndReason::Superseded {
-            let mut outcome = confirmation::fallback_outcome(&self.transcript);
-            if reason == EndReason::ModelUnavailable && outcome.result == OutcomeResult::NoDecision {
-                outcome.notes = Some("the voice model became unavailable before the booking was settled".into());
-            }
-            self.outcome_reported = true;
-            let at_ms = now.saturating_sub(self.started_at);
-            self.report(CallEventKind::Outcome { outcome, at_ms });
-        }
-        let stats = self.final_stats();
-        self.report(CallEventKind::StreamEnded { reason, stats });
-        self.outputs.push_back(Output::CloseOpenAi);
-        self.outputs.push_back(Output::Finished);
-        self.phase = Phase::Ended;
-        self.openai_ready = false;
+        let event = ending::event(&self.params.stream_sid, EventSlot::Live(self.event_seq), kind);
+        self.outputs.push_back(Output::Report(event));
     }
 }
 
-impl CallSession {
-    /// The stream's figures with the audio each way, the models and the cost estimate.
-    fn final_stats(&mut self) -> CallStats {
-        let mut stats = std::mem::take(&mut self.stats);
-        let settings = &self.params.settings;
-        // Twilio's audio is 8 kHz mu-law: 8 bytes a millisecond.
-        stats.audio_in_ms = self.audio_in_bytes / 8;
-        stats.audio_out_ms = self.audio_out_bytes / settings.audio_mode.bytes_per_ms();
-        stats.model = Some(settings.model.clone());
-        stats.transcription_model = Some(settings.transcription_model.clone());
-        stats.estimated_cost_micro_usd = settings.pricing.estimate(&stats.usage, stats.transcribed_ms);
-        stats
-    }
-}
-
-/// Decoded length of standard padded base64, without decoding it.
-fn base64_decoded_len(text: &str) -> u64 {
-    let len = text.len() as u64;
-    let padding = text.bytes().rev().take_while(|&b| b == b'=').count() as u64;
-    (len / 4 * 3).saturating_sub(padding.min(2))
-}
-
-/// The first `share` of `text`, cut at a word boundary, marked as interrupted.
-fn cut_at_share(text: &str, share: f64) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let keep = ((words.len() as f64) * share.clamp(0.0, 1.0)).round() as usize;
-    if keep >= words.len() {
-        return text.to_owned();
-    }
-    if keep == 0 {
-        return String::new();
-    }
-    format!("{}…", words[..keep].join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_lengths() {
-        assert_eq!(base64_decoded_len(""), 0);
-        assert_eq!(base64_decoded_len("AAAA"), 3);
-        assert_eq!(base64_decoded_len("AAA="), 2);
-        assert_eq!(base64_decoded_len("AA=="), 1);
-    }
-
-    #[test]
-    fn interrupted_lines_keep_the_heard_share() {
-        assert_eq!(cut_at_share("one two three four", 0.5), "one two…");
-        assert_eq!(cut_at_share("one two three four", 1.0), "one two three four");
-        assert_eq!(cut_at_share("one two", 0.0), "");
-    }
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,4 +1,5 @@
-//! Twilio's wire formats (PROTOCOLS.md §1–3).
+//! Twilio's wire formats (docs/wire-formats.md: Media Streams, the Calls REST API, status
+//! callbacks, `X-Twilio-Signature`).
 //!
 //! - [`form`]: `application/x-www-form-urlencoded` bodies as ordered pairs.
 //! - [`status`]: the call status callback.

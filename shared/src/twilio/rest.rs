@@ -1,4 +1,5 @@
-//! The Calls REST API (PROTOCOLS.md §2): the forms we send and the JSON we get back.
+//! The Calls REST API (docs/wire-formats.md, "Twilio Calls REST"): the forms we send and the
+//! JSON we get back.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +18,17 @@ pub struct CreateCall {
     pub timeout_seconds: u32,
     /// Hard cap on the call's length, enforced by Twilio as a backstop.
     pub time_limit_seconds: u32,
-    /// Answering-machine detection, so voicemail never reaches the agent.
-    pub machine_detection: bool,
+    /// Asynchronous answering-machine detection, its verdict POSTed here: the call is
+    /// connected at once (the host's greeting reaches the agent) and a machine's verdict
+    /// arrives mid-call ([AMD](https://www.twilio.com/docs/voice/answering-machine-detection):
+    /// `MachineDetection=Enable` returns as soon as the party is identified, `AsyncAmd`
+    /// runs it in the background).
+    pub amd_callback: Option<String>,
+    /// Digits Twilio plays once the call connects (`SendDigits`): a known extension,
+    /// `w` a half-second pause.
+    pub send_digits: Option<String>,
+    /// Record both sides, one channel each, and POST the finished recording here.
+    pub recording_callback: Option<String>,
 }
 
 impl CreateCall {
@@ -43,8 +53,26 @@ impl CreateCall {
             ("Timeout", timeout.as_str()),
             ("TimeLimit", time_limit.as_str()),
         ];
-        if self.machine_detection {
-            pairs.push(("MachineDetection", "Enable"));
+        if let Some(callback) = &self.amd_callback {
+            pairs.extend([
+                ("MachineDetection", "Enable"),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", callback.as_str()),
+                ("AsyncAmdStatusCallbackMethod", "POST"),
+            ]);
+        }
+        if let Some(digits) = &self.send_digits {
+            pairs.push(("SendDigits", digits.as_str()));
+        }
+        // https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource
+        if let Some(callback) = &self.recording_callback {
+            pairs.extend([
+                ("Record", "true"),
+                ("RecordingChannels", "dual"),
+                ("RecordingStatusCallback", callback.as_str()),
+                ("RecordingStatusCallbackMethod", "POST"),
+                ("RecordingStatusCallbackEvent", "completed"),
+            ]);
         }
         form::encode(pairs)
     }
@@ -131,6 +159,22 @@ impl TwilioApiError {
     }
 }
 
+/// Reads a Calls API answer: the body of a 2xx, or Twilio's error. Every caller of the
+/// REST API (the edge's create and update, the media worker's hang-up) checks here.
+pub fn check_response(http_status: u16, body: &[u8]) -> Result<&[u8], TwilioApiError> {
+    if (200..300).contains(&http_status) {
+        Ok(body)
+    } else {
+        Err(TwilioApiError::from_response(http_status, body))
+    }
+}
+
+/// Whether a failed hang-up means the call is already over: 404 (no such call), or
+/// 21220 "Call is not in progress". Hanging up is then done.
+pub fn already_ended(error: &TwilioApiError) -> bool {
+    error.status == 404 || error.code == 21220
+}
+
 /// `Authorization: Basic …` for the account.
 pub fn basic_auth(account_sid: &str, auth_token: &str) -> String {
     use base64::Engine;
@@ -150,7 +194,9 @@ mod tests {
             status_callback: "https://edge.example/twilio/status/c1".into(),
             timeout_seconds: 30,
             time_limit_seconds: 900,
-            machine_detection: true,
+            amd_callback: Some("https://edge.example/twilio/amd/c1".into()),
+            send_digits: Some("ww12#".into()),
+            recording_callback: Some("https://edge.example/twilio/recording/c1".into()),
         }
         .to_form();
         let pairs = form::parse(form.as_bytes());
@@ -161,7 +207,33 @@ mod tests {
         assert_eq!(form::get(&pairs, "Timeout"), Some("30"));
         assert_eq!(form::get(&pairs, "TimeLimit"), Some("900"));
         assert_eq!(form::get(&pairs, "MachineDetection"), Some("Enable"));
+        assert_eq!(form::get(&pairs, "AsyncAmd"), Some("true"), "the greeting reaches the agent");
+        assert_eq!(form::get(&pairs, "AsyncAmdStatusCallback"), Some("https://edge.example/twilio/amd/c1"));
+        assert_eq!(form::get(&pairs, "SendDigits"), Some("ww12#"));
+        assert_eq!(form::get(&pairs, "Record"), Some("true"));
+        assert_eq!(form::get(&pairs, "RecordingChannels"), Some("dual"));
+        assert_eq!(form::get(&pairs, "RecordingStatusCallback"), Some("https://edge.example/twilio/recording/c1"));
         assert_eq!(form::get(&pairs, "Url"), Some("https://edge.example/twilio/twiml/c1"));
+    }
+
+    #[test]
+    fn a_call_without_extension_or_recording_asks_for_neither() {
+        let form = CreateCall {
+            to: "+15105485525".into(),
+            from: "+15005550006".into(),
+            url: "u".into(),
+            status_callback: "s".into(),
+            timeout_seconds: 30,
+            time_limit_seconds: 900,
+            amd_callback: None,
+            send_digits: None,
+            recording_callback: None,
+        }
+        .to_form();
+        let pairs = form::parse(form.as_bytes());
+        for absent in ["MachineDetection", "AsyncAmd", "SendDigits", "Record", "RecordingStatusCallback"] {
+            assert_eq!(form::get(&pairs, absent), None, "{absent}");
+        }
     }
 
     #[test]
@@ -175,6 +247,18 @@ mod tests {
         let e = TwilioApiError::from_response(503, b"<html>oops</html>");
         assert_eq!((e.code, e.status), (0, 503));
         assert!(e.message.contains("503"));
+    }
+
+    #[test]
+    fn a_2xx_gives_its_body_and_anything_else_an_error() {
+        assert_eq!(check_response(201, b"{}"), Ok(&b"{}"[..]));
+        let gone = check_response(404, br#"{"code":20404,"message":"Not found","status":404}"#).unwrap_err();
+        assert!(already_ended(&gone));
+        let over = check_response(400, br#"{"code":21220,"message":"Call is not in progress","status":400}"#);
+        assert!(already_ended(&over.unwrap_err()));
+        let refused = check_response(401, br#"{"code":20003,"message":"Authenticate","status":401}"#).unwrap_err();
+        assert_eq!(refused.code, 20003);
+        assert!(!already_ended(&refused));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `X-Twilio-Signature` (PROTOCOLS.md §3): HMAC-SHA1 over the full URL followed by
+//! `X-Twilio-Signature` (docs/wire-formats.md): HMAC-SHA1 over the full URL followed by
 //! every form parameter, sorted by name, as `name value` with no separators.
 
 use base64::engine::general_purpose::STANDARD;

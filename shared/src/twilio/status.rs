@@ -121,6 +121,8 @@ pub enum StatusCallbackError {
     Missing(&'static str),
     #[error("status callback has an unknown CallStatus '{0}'")]
     UnknownStatus(String),
+    #[error("AMD callback has an unknown AnsweredBy '{0}'")]
+    UnknownAnsweredBy(String),
 }
 
 impl StatusCallback {
@@ -149,5 +151,56 @@ impl StatusCallback {
     /// readable `Timestamp` is not fresh: every status callback Twilio sends has one.
     pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
         self.sent_at.is_some_and(|sent| (now - sent).num_seconds().abs() <= REPLAY_WINDOW_SECONDS)
+    }
+}
+
+/// The asynchronous AMD verdict (`AsyncAmdStatusCallback`): who or what answered,
+/// posted mid-call ([AMD webhook parameters](https://www.twilio.com/docs/voice/answering-machine-detection#webhook-parameters)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmdVerdict {
+    pub call_sid: String,
+    pub answered_by: AnsweredBy,
+    /// How long detection took (`MachineDetectionDuration`, milliseconds).
+    pub detection_ms: Option<u32>,
+}
+
+impl AmdVerdict {
+    pub fn from_form(pairs: &FormPairs) -> Result<AmdVerdict, StatusCallbackError> {
+        let field = |name| form::get(pairs, name).filter(|v| !v.is_empty());
+        let answered_by = field("AnsweredBy").ok_or(StatusCallbackError::Missing("AnsweredBy"))?;
+        Ok(AmdVerdict {
+            call_sid: field("CallSid").ok_or(StatusCallbackError::Missing("CallSid"))?.to_owned(),
+            answered_by: AnsweredBy::parse(answered_by)
+                .ok_or_else(|| StatusCallbackError::UnknownAnsweredBy(answered_by.to_owned()))?,
+            detection_ms: field("MachineDetectionDuration").and_then(|v| v.parse().ok()),
+        })
+    }
+}
+
+/// A finished recording (`RecordingStatusCallback`, event `completed`)
+/// ([parameters](https://www.twilio.com/docs/voice/api/recording#recordingstatuscallback)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingReady {
+    pub call_sid: String,
+    pub recording_sid: String,
+    /// Where the recording is fetched, with the account's credentials (append `.mp3` or `.wav`).
+    pub url: String,
+    pub duration_seconds: Option<u32>,
+    pub channels: Option<u32>,
+    /// `completed`, `absent` (nothing was recorded) or `failed`.
+    pub status: String,
+}
+
+impl RecordingReady {
+    pub fn from_form(pairs: &FormPairs) -> Result<RecordingReady, StatusCallbackError> {
+        let field = |name| form::get(pairs, name).filter(|v| !v.is_empty());
+        Ok(RecordingReady {
+            call_sid: field("CallSid").ok_or(StatusCallbackError::Missing("CallSid"))?.to_owned(),
+            recording_sid: field("RecordingSid").ok_or(StatusCallbackError::Missing("RecordingSid"))?.to_owned(),
+            url: field("RecordingUrl").unwrap_or_default().to_owned(),
+            duration_seconds: field("RecordingDuration").and_then(|v| v.parse().ok()),
+            channels: field("RecordingChannels").and_then(|v| v.parse().ok()),
+            status: field("RecordingStatus").unwrap_or("completed").to_owned(),
+        })
     }
 }

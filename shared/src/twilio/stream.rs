@@ -1,4 +1,4 @@
-//! Media Streams over WebSocket (PROTOCOLS.md §1). Incoming messages borrow from the
+//! Media Streams over WebSocket (docs/wire-formats.md, "Twilio Media Streams"). Incoming messages borrow from the
 //! frame's text (the base64 payload is never copied); counters arrive as JSON strings.
 
 use std::borrow::Cow;

@@ -38,15 +38,32 @@ fn transcript_turns(transcript: &[TranscriptLine]) -> Vec<(Speaker, Vec<Tok>)> {
 /// Whether a host reply accepts what the agent just read back: "yes, that's right".
 fn affirms(reply: &[Tok], code: &str) -> bool {
     // "uh-huh" and "mm-hm" arrive as two words each.
-    let first = reply.iter().filter_map(Tok::word).find(|w| !matches!(*w, "uh" | "um" | "oh" | "well"));
-    let opens_yes = first.is_some_and(|w| words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"));
+    let mut said = reply.iter().filter_map(Tok::word).skip_while(|w| matches!(*w, "uh" | "um" | "oh" | "well"));
+    let (first, second) = (said.next(), said.next());
+    // "That's right" accepts; "that's the table number" does not.
+    let opens_yes = match first {
+        Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        Some(w) => words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
+        None => false,
+    };
     let takes_back =
         reply.iter().filter_map(Tok::word).any(|w| words::DENY.contains(&w) || words::CORRECTION.contains(&w));
     let other_code = runs(reply).iter().any(|r| r.code != code);
     opens_yes && !takes_back && !other_code
 }
 
+/// Whether the host's own words hold a code as long as `code` but different: then a
+/// "yes" to the agent's read-back does not settle it.
+fn host_said_other(turns: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
+    turns
+        .iter()
+        .filter(|(speaker, _)| *speaker == Speaker::Restaurant)
+        .flat_map(|(_, toks)| runs(toks))
+        .any(|r| r.code != code && r.code.len() == code.len())
+}
+
 /// The last code the agent read back and the host accepted; with `only`, that code.
+/// Never one the host's own words contradict.
 fn read_back_confirmed(turns: &[(Speaker, Vec<Tok>)], only: Option<&str>) -> Option<String> {
     let mut found = None;
     for (k, (speaker, toks)) in turns.iter().enumerate() {
@@ -69,7 +86,7 @@ fn read_back_confirmed(turns: &[(Speaker, Vec<Tok>)], only: Option<&str>) -> Opt
             found = Some(run.code);
         }
     }
-    found
+    found.filter(|code| !host_said_other(turns, code))
 }
 
 /// The outcome with its code checked against the transcript: the host's own words
@@ -244,9 +261,46 @@ mod tests {
             verify(reported(Some("K914")), &mumbled).code_verification,
             Some(CodeVerification::ReadBackConfirmed)
         );
+        let not_an_answer = [
+            line(Speaker::Agent, "So the confirmation is K 9 1 4?", 1000),
+            line(Speaker::Restaurant, "That's for the patio table.", 2000),
+        ];
+        assert_eq!(
+            verify(reported(Some("K914")), &not_an_answer).code_verification,
+            Some(CodeVerification::Unverifiable),
+            "\"that's\" opens a yes only as \"that's right\""
+        );
         let refused =
             [line(Speaker::Agent, "So that's K 9 1 4?", 1000), line(Speaker::Restaurant, "No, not quite.", 2000)];
         assert_eq!(verify(reported(Some("K914")), &refused).code_verification, Some(CodeVerification::Unverifiable));
+    }
+
+    #[test]
+    fn a_yes_to_a_read_back_the_hosts_words_contradict_confirms_nothing() {
+        let transcript = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "So the confirmation is 4 4 2 1?", 1000),
+            line(Speaker::Restaurant, "Yeah.", 2000),
+        ];
+        assert_eq!(verify(reported(None), &transcript).confirmation_number, None);
+        let reported_other = verify(reported(Some("4421")), &transcript);
+        assert_eq!(reported_other.code_verification, Some(CodeVerification::Unverifiable));
+    }
+
+    #[test]
+    fn a_read_back_neither_confirmed_nor_corrected_leaves_the_hosts_own_words() {
+        let transcript = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "4 4 1 2?", 1000),
+            line(Speaker::Restaurant, "Hang on, let me check.", 2000),
+        ];
+        assert_eq!(verify(reported(Some("4412")), &transcript).code_verification, Some(CodeVerification::Heard));
+        let refused = [
+            line(Speaker::Restaurant, "Your confirmation is 4 4 1 2.", 0),
+            line(Speaker::Agent, "4 4 1 2?", 1000),
+            line(Speaker::Restaurant, "Hang on, no.", 2000),
+        ];
+        assert_eq!(verify(reported(Some("4412")), &refused).code_verification, Some(CodeVerification::Unverifiable));
     }
 
     #[test]

@@ -1,12 +1,33 @@
 //! Reads the host's confirmation code out of a conversation.
 //!
+//! What it promises: a code it gives is one the host said, read the same way each time
+//! the host said it, with nothing else the host said that could be the code instead.
+//! When that cannot be shown it gives no code, since a miss is better than a wrong code.
+//!
 //! A code is a run of code characters (digits, number words, letters, NATO words,
 //! "A as in apple", "double seven") that follows a trigger ("confirmation number is,
 //! uh,") or answers the agent's question about the code. The run ends at a sentence's
 //! end, a time, a phone number, a quantity ("2 people", "30 pm") or any other word.
-//! Consecutive host utterances are read as one (also across the agent's "mm-hm");
-//! a correction ("no, sorry, …") replaces the code and a repeat collapses; two
-//! different codes with nothing to choose between them give no code at all.
+//! Consecutive host utterances are read as one (also across the agent's "mm-hm" or
+//! echo, or when the host starts the code over); a correction ("no, sorry, …", and a
+//! later "oh wait, it's …") replaces the code and a repeat collapses.
+//!
+//! It gives no code when:
+//! - two different codes are given and neither takes the other back ("4 4 0 9, or is it
+//!   4 4 9 0"), or code characters outside the code are not explained by what they are
+//!   (another code's name or "our" before them, a clock time, "per person" or "is our
+//!   number" after them, the agent's own digits said back);
+//! - where the code starts or ends cannot be told: a time or party size glued on
+//!   ("3 9 2 0 1 2 people"), a character or two of code left later in its sentence that
+//!   nothing names ("4 4 1 2, okay, 7 7"; "for 2" and "at 8" are named), or a word at
+//!   its edge that may be a character ("for 4 1 2", "O 7 7 1", "3 X 9 e.", "bee 4 4 1");
+//! - a repeat is cut short or slips ("6 1 9 4, 6 1 9", "4 4 1 2 4 4 1 3"), repeats with
+//!   no pause at all ("4 4 1 2 4 4 1 2");
+//! - the host takes the code back with nothing whole in its place ("…, no wait",
+//!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
+//! - the agent read back another code the length of the host's and the reply does not
+//!   say which ("yes", "the second one");
+//! - the only digits are a phone number said in groups ("815, 555, 0142").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -167,6 +188,12 @@ fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
 
 fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if let Some(Tok::Letters(letters)) = toks.get(i) {
+        // A capital "A as in apple".
+        if let Some(next) =
+            letters.chars().next().filter(|_| letters.len() == 1).and_then(|l| spelled_example(toks, i + 1, l))
+        {
+            return Some(Unit { chars: letters.to_ascii_uppercase(), next, numeric: false });
+        }
         // "PQ 7 7 2": capitals run together are letters only next to the rest of a code.
         return (in_run || plain_unit_follows(toks, i + 1)).then(|| Unit {
             chars: letters.to_ascii_uppercase(),
@@ -201,6 +228,10 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if w == "oh" {
         // "Oh," opening a sentence is an exclamation; inside a code, or before more of
         // one, it is zero.
+        let sentence_start = i == 0 || matches!(toks.get(i - 1), Some(Tok::Stop));
+        if !in_run && sentence_start && toks.get(i + 1) == Some(&Tok::Comma) {
+            return None;
+        }
         let ends = matches!(toks.get(i + 1), Some(Tok::Stop) | None);
         return (plain_unit_follows(toks, i + 1) || (in_run && ends)).then(|| Unit {
             chars: "0".into(),
@@ -221,6 +252,11 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
             return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next, numeric: false });
         }
         if AMBIGUOUS_LETTERS.contains(&w) && !(LETTER_IF_FOLLOWED.contains(&w) && plain_unit_follows(toks, i + 1)) {
+            return None;
+        }
+        // A lower-case "a" opening a run is the article ("it's a 7 7 3"); the letter is
+        // written "A".
+        if w == "a" && !in_run {
             return None;
         }
         return Some(Unit { chars: letter.to_ascii_uppercase().to_string(), next: i + 1, numeric: false });
@@ -251,25 +287,32 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
 /// Words before "one" that make it a pronoun.
 const ONE_AS_PRONOUN: &[&str] = &[
     "the", "that", "this", "wrong", "right", "last", "first", "other", "which", "each", "another", "new", "old",
-    "correct", "same",
+    "correct", "same", "second", "third", "latter", "former",
 ];
 
 /// Words that join the last character of a code: "four, eight, eight and one".
 const LAST_JOINERS: &[&str] = &["and", "y", "et", "und", "e"];
+const ENGLISH_DIGITS: &[&str] =
+    &["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "niner"];
 
 /// The run of code characters starting exactly at `start`, if one does.
 pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut units: Vec<Unit> = Vec::new();
     // Unit indices where a comma came before: the code's spoken groups.
     let mut group_starts: Vec<usize> = Vec::new();
+    // Unit indices after any pause (a comma or an "uh"): where a repeat may start.
+    let mut pauses: Vec<usize> = Vec::new();
     let mut i = start;
     let mut ambiguous = false;
+    let mut last_spelled = false;
     loop {
         let mut j = i;
         let mut separated = false;
+        let mut paused = false;
         if !units.is_empty() {
             while matches!(toks.get(j), Some(Tok::Comma)) || in_list(CODE_FILLERS, word(toks, j)) {
                 separated |= toks.get(j) == Some(&Tok::Comma);
+                paused = true;
                 j += 1;
             }
             // "2, B, that's B as in boy, 6": the letter said again, spelled.
@@ -281,22 +324,50 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                     }
                 }
             }
+            // "1 4, and then 7 7": the code goes on.
+            if in_list(&["and", "y", "et", "und"], word(toks, j))
+                && in_list(&["then", "luego", "puis", "dann", "poi"], word(toks, j + 1))
+                && unit_at(toks, j + 2, true).is_some()
+            {
+                j += 2;
+            }
             // "…, and F": a last character after "and".
-            if in_list(LAST_JOINERS, word(toks, j)) {
-                match unit_at(toks, j + 1, true) {
-                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => j += 1,
+            if matches!(toks.get(j), Some(Tok::Word(w)) if LAST_JOINERS.contains(&w.as_str())) {
+                // "…, 7, and... 3.": the last character may come after a pause.
+                let mut k = j + 1;
+                while matches!(toks.get(k), Some(Tok::Stop | Tok::Comma)) {
+                    k += 1;
+                }
+                match unit_at(toks, k, true) {
+                    Some(u) if matches!(toks.get(u.next), Some(Tok::Stop) | None) => {
+                        // "… 1 2 e 7": "and" in Italian, or the letter E? Only a number
+                        // word in the joiner's own language ("e sette", "y uno") tells.
+                        let lone_letter = word(toks, j).is_some_and(|w| w.len() == 1);
+                        let foreign_word = word(toks, k).is_some_and(|w| {
+                            digit(w).is_some() && !ENGLISH_DIGITS.contains(&w) && !w.starts_with(char::is_numeric)
+                        });
+                        if lone_letter && !foreign_word {
+                            ambiguous = true;
+                            break;
+                        }
+                        j = k;
+                    }
                     _ => break,
                 }
             }
             // "Two. Five. Four. One.": one character a sentence.
             if toks.get(j) == Some(&Tok::Stop) && units.iter().all(|u| u.chars.len() == 1) {
+                // A letter spelled after the stop ("2. R like Robert.") clarifies one
+                // already said; it does not add to the code.
                 let lone = unit_at(toks, j + 1, true).filter(|u| {
                     u.chars.len() == 1
+                        && u.next == j + 2
                         && word(toks, j + 1) != Some("oh")
                         && matches!(toks.get(u.next), Some(Tok::Stop | Tok::Comma) | None)
                 });
                 if lone.is_some() {
                     j += 1;
+                    paused = true;
                 }
             }
         }
@@ -318,13 +389,24 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
                 None => break,
             }
         };
+        // "D, D as in dog": the letter said, then spelled, is one letter (a double one
+        // is said "double D" or spelled twice).
+        let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
+        if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
+            units.pop();
+            pauses.retain(|&p| p < units.len());
+            group_starts.retain(|&g| g < units.len());
+        }
         let after = word(toks, unit.next);
         if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
             // "…2, 2 people" ends the code; so does "…2, 7 30 pm" (back to the comma);
             // "3 9 2 0 1 2 people" cannot say where it ended.
+            // Only an hour goes back to the comma: "…3 4, 0 4 people" cannot be told.
             if !units.is_empty() && !separated {
+                let hour =
+                    |u: &Unit| !u.chars.starts_with('0') && u.chars.parse::<u32>().is_ok_and(|h| (1..=23).contains(&h));
                 match group_starts.last() {
-                    Some(&g) if g > 0 => units.truncate(g),
+                    Some(&g) if g > 0 && units.len() == g + 1 && hour(&units[g]) => units.truncate(g),
                     _ => ambiguous = true,
                 }
             }
@@ -333,18 +415,38 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         if separated {
             group_starts.push(units.len());
         }
+        if paused {
+            pauses.push(units.len());
+        }
+        last_spelled = spelled;
         i = unit.next;
         units.push(unit);
     }
     if units.is_empty() {
         return None;
     }
-    // "A73X, 510 548 5525": a phone number said after the code.
-    if let Some(g) = trailing_phone(&units, &group_starts) {
-        units.truncate(g);
+    // "is, oh, 4 4 1 2": a hesitation or a zero, which cannot be told.
+    if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
+        ambiguous = true;
     }
-    let code: String = units.iter().map(|u| u.chars.as_str()).collect();
-    Some(Run { code: collapse_repeat(&code), start, end: i, ambiguous })
+    match phone_in(&units, &group_starts) {
+        // "815, 555, 0142": the whole run is a phone number.
+        Some(0) => ambiguous = true,
+        // "A73X, 510 548 5525": a phone number said after the code.
+        Some(g) => {
+            units.truncate(g);
+            pauses.retain(|&p| p < g);
+        }
+        None => {}
+    }
+    let code = match said_once(&units, &pauses) {
+        Some(code) => code,
+        None => {
+            ambiguous = true;
+            units.iter().map(|u| u.chars.as_str()).collect()
+        }
+    };
+    Some(Run { code, start, end: i, ambiguous })
 }
 
 /// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
@@ -359,27 +461,26 @@ fn is_clock_words(toks: &[Tok], j: usize) -> bool {
         )
 }
 
-/// The unit index where a trailing phone number starts (groups of 3-3-4 or 3-4
-/// digits, or one group of 7 to 11), if the code ends with one.
-fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
-    let mut starts: Vec<usize> = group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()).collect();
+/// Where a phone number starts in a run (groups of 3-3-4 or 3-4 digits, or one group
+/// of 7 to 11, at its end): 0 when the whole run is one ("815, 555, 0142").
+fn phone_in(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
+    let mut starts: Vec<usize> = vec![0];
+    starts.extend(group_starts.iter().copied().filter(|&g| g > 0 && g < units.len()));
     starts.dedup();
-    let groups: Vec<(usize, usize)> = starts
-        .iter()
-        .enumerate()
-        .map(|(k, &g)| {
-            let end = starts.get(k + 1).copied().unwrap_or(units.len());
-            (g, end)
-        })
-        .collect();
+    let groups: Vec<(usize, usize)> =
+        starts.iter().enumerate().map(|(k, &g)| (g, starts.get(k + 1).copied().unwrap_or(units.len()))).collect();
     let digits = |(from, to): (usize, usize)| -> Option<usize> {
         let part = &units[from..to];
         part.iter().all(|u| u.numeric).then(|| part.iter().map(|u| u.chars.len()).sum())
     };
     let lens: Vec<Option<usize>> = groups.iter().map(|&g| digits(g)).collect();
     let n = groups.len();
+    if lens.len() == 3 && lens.iter().copied().collect::<Option<Vec<_>>>().as_deref() == Some(&[3, 3, 4]) {
+        return Some(0);
+    }
+    // The first group is the code (or all of it): only later groups can be the phone.
     for take in [3usize, 2, 1] {
-        if n < take {
+        if n <= take {
             continue;
         }
         let tail: Option<Vec<usize>> = lens[n - take..].iter().copied().collect();
@@ -395,13 +496,58 @@ fn trailing_phone(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
     None
 }
 
-/// "4412 4412" said twice in one breath is "4412".
-fn collapse_repeat(code: &str) -> String {
-    let len = code.len();
-    if len >= 2 * MIN_LEN && len % 2 == 0 && code[..len / 2] == code[len / 2..] {
-        return code[..len / 2].to_owned();
+/// The code in a run that may hold it more than once, judged at its seams (a pause, or
+/// two words of several characters side by side: "A73X A73X"): said again in full it
+/// is one code ("4 4 1 2, 4 4 1 2"), and started over at the last pause it is the last
+/// saying ("A 7 7, A 7 7 2"). `None` when the last group only repeats the
+/// code's start or end ("6 1 9 4, 6 1 9", "4 4 1 2, 1 2"), slips by one character
+/// ("4 4 1 2, 4 4 1 3", also without a pause), or the code repeats with no seam at all
+/// ("4 4 1 2 4 4 1 2": one long code, or one said twice?).
+fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
+    let code: String = units.iter().map(|u| u.chars.as_str()).collect();
+    let split = |k: usize| {
+        let offset: usize = units[..k].iter().map(|u| u.chars.len()).sum();
+        (code.get(..offset).unwrap_or_default(), code.get(offset..).unwrap_or_default())
+    };
+    let seam = (1..units.len())
+        .rev()
+        .find(|&k| pauses.contains(&k) || (units[k - 1].chars.len() > 1 && units[k].chars.len() > 1));
+    // Said again in full: after the first pause ("T R 5, T as in Tom, R as in Robert, 5")
+    // or at the last seam ("A73X A73X").
+    let first_pause = pauses.iter().copied().filter(|&p| p > 0 && p < units.len()).min();
+    for k in [first_pause, seam].into_iter().flatten() {
+        let (head, rest) = split(k);
+        if rest == head && head.len() >= MIN_LEN {
+            return Some(head.to_owned());
+        }
     }
-    code.to_owned()
+    if let Some(k) = seam {
+        let (head, rest) = split(k);
+        if pauses.contains(&k) && head.len() >= 2 {
+            if rest.len() > head.len() && rest.starts_with(head) {
+                // "1 2, 1 2 1 2": a pattern, or one code said in parts? Cannot be told.
+                let again = rest.get(head.len()..).unwrap_or_default();
+                return (!again.starts_with(head)).then(|| rest.to_owned());
+            }
+            let partial =
+                rest.len() >= 2 && rest.len() < head.len() && (head.starts_with(rest) || head.ends_with(rest));
+            if partial || (rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest)) {
+                return None;
+            }
+        }
+    }
+    let half = code.len() / 2;
+    if code.len() % 2 == 0 && half >= MIN_LEN {
+        let (a, b) = (code.get(..half).unwrap_or_default(), code.get(half..).unwrap_or_default());
+        if a == b || (half >= 4 && differ_by_one(a, b)) {
+            return None;
+        }
+    }
+    Some(code)
+}
+
+fn differ_by_one(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() == 1
 }
 
 /// Every valid run in `toks`, left to right.
@@ -452,24 +598,67 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
         )
 }
 
+/// Words that sound like a digit or a letter: "for 4 1 2" may be "four, 4, 1, 2", and
+/// "bee 4 4 1" may be "B 4 4 1".
+const HOMOPHONES: &[&str] = &[
+    "for", "to", "too", "o", "a", "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea",
+    "pee", "tea", "tee", "vee", "zee", "zed", "eye", "cue", "queue", "ex",
+];
+/// Of those, the ones that may end a code too ("4 4 1 see"). "For" and "to" after a
+/// code are ordinary ("4412 for 2 people") and count only at a pause ("4 4 1 to.").
+const HOMOPHONES_AFTER: &[&str] = &[
+    "won", "ate", "tree", "fore", "bee", "see", "sea", "dee", "gee", "jay", "kay", "pea", "pee", "tea", "tee", "vee",
+    "zee", "zed", "eye", "cue", "queue", "ex",
+];
+/// After a number, these make it the subject of a new clause ("… 0 1 4 8 is our
+/// number"): it names something else.
+const COPULA: &[&str] = &["is", "was", "are", "es", "est", "ist"];
+
+/// Whether the words at a run's edges may belong to it, or say it is something else:
+/// a digit's homophone just before ("is for 4 1 2"), a lone letter that is also a word
+/// or a homophone just after, at a pause or before more code ("3 X 9 e.", "8 0 8 O.",
+/// "4 4 1 see"), or a verb making the run a subject ("5 5 5, 0 1 4 8 is our number").
+fn doubtful_edges(toks: &[Tok], run: &Run) -> bool {
+    if run.start.checked_sub(1).is_some_and(|k| in_list(HOMOPHONES, word(toks, k))) {
+        return true;
+    }
+    let Some(after) = word(toks, run.end) else {
+        return false;
+    };
+    let pause = matches!(toks.get(run.end + 1), Some(Tok::Stop | Tok::Comma) | None);
+    if AMBIGUOUS_LETTERS.contains(&after) || HOMOPHONES_AFTER.contains(&after) || matches!(after, "to" | "too") {
+        let more = unit_at(toks, run.end + 1, true).is_some_and(|u| !in_list(QUANTITY, word(toks, u.next)));
+        if pause || more {
+            return true;
+        }
+    }
+    // "4 4 1 for.": a "four" the transcript spelled as a word; "4412 for 2" is a party.
+    (after == "for" && pause) || COPULA.contains(&after)
+}
+
+/// Whether a run is taken as a code where it stands: whole, and nothing at its edges
+/// that could change it.
+fn takeable(toks: &[Tok], run: &Run) -> bool {
+    run.valid() && !cut_short(toks, run.end, &run.code) && !doubtful_edges(toks, run) && !clock_like(toks, run)
+}
+
 /// Whether the code ending at `end` may go on after a word the reader did not know
 /// ("7 7 B like in boy 4"): more code characters follow in the same breath, with no
 /// time or party size to explain them. Then the run read is not the whole code.
-fn cut_short(toks: &[Tok], end: usize) -> bool {
+fn cut_short(toks: &[Tok], end: usize, code: &str) -> bool {
     let mut k = end;
     while k < toks.len() && k < end + 4 {
         let Some(w) = toks.get(k).and_then(Tok::word) else {
             return false;
         };
-        if matches!(
-            w,
-            "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under" | "and"
-        ) {
+        if matches!(w, "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under") {
             return false;
         }
         if k > end {
             if let Some(unit) = unit_at(toks, k, false) {
-                return !in_list(QUANTITY, word(toks, unit.next));
+                // The code said again ("and that's 7 7 4 0") is a repeat, weighed as one.
+                let again = run_at(toks, k).is_some_and(|r| r.code == code);
+                return !again && !in_list(QUANTITY, word(toks, unit.next));
             }
         }
         k += 1;
@@ -501,7 +690,7 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             Tok::Phone => return None,
             Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
-                    if run.valid() && !cut_short(toks, run.end) {
+                    if takeable(toks, &run) {
                         return Some(run);
                     }
                     if run.ambiguous || run.valid() {
@@ -549,6 +738,11 @@ pub(super) enum Said {
     Code { code: String, corrects: bool },
     /// The code just said was taken back without a whole new one.
     Doubt,
+    /// The code just said is another kind of code ("that's our zip").
+    Withdraw { code: String },
+    /// Code characters that nothing explains, outside what was read as the code: if
+    /// they differ from the code, the conversation does not settle on one.
+    Stray { code: String },
     /// A reply accepting what the agent just read back.
     Affirm,
     /// A reply refusing it.
@@ -564,11 +758,13 @@ fn answer_opening(w: &str) -> bool {
         || CORRECTION.contains(&w)
         || STALLING.contains(&w)
         || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+        // "claro", "bien sûr", "klar", "ecco": the same openings in the other languages.
+        || matches!(w, "claro" | "bueno" | "vale" | "bien" | "sur" | "voila" | "klar" | "naturlich" | "gerne" | "ecco" | "certamente")
 }
 
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
 /// with that one character replaced.
-fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
+fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
     let to = (from + CORRECTION_WINDOW).min(toks.len());
     let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
     let first = word(toks, at) == Some("first");
@@ -588,7 +784,7 @@ fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<String> {
     let mut chars: Vec<char> = code.chars().collect();
     let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
     *slot = unit.chars.chars().next()?;
-    Some(chars.into_iter().collect())
+    Some((chars.into_iter().collect(), unit.next))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -602,22 +798,41 @@ fn takes_back(toks: &[Tok], j: usize) -> bool {
         || (DENY.contains(&w) && in_list(CORRECTION, word(toks, j + 1)))
 }
 
-/// After a code ending at `end`: repeats collapse, corrections replace.
-fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<Said>) -> usize {
+/// After a code ending at `end`: repeats collapse, corrections replace. `strong` when
+/// the code followed a trigger that names the booking's code on its own.
+fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, out: &mut Vec<Said>) -> usize {
     'outer: loop {
         let mut j = end;
         let mut correcting = false;
         let mut limit = end + 10;
+        // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
+        let mut next_to_code = true;
         while j < toks.len() && j < limit {
             let w = match &toks[j] {
-                Tok::Comma | Tok::Stop => {
+                Tok::Comma => {
+                    j += 1;
+                    continue;
+                }
+                Tok::Stop => {
+                    next_to_code = false;
                     j += 1;
                     continue;
                 }
                 Tok::Time | Tok::Phone => break,
                 Tok::Word(w) | Tok::Letters(w) => w.as_str(),
             };
+            let first = std::mem::replace(&mut next_to_code, false);
+            // "9 4 1 1 0, that's our zip": the code just read is another code.
+            if first && names_other_code(toks, j, strong) {
+                out.push(Said::Withdraw { code: current });
+                return end;
+            }
             if let Some(run) = run_at(toks, j) {
+                if run.valid() && run.code != current && doubtful_edges(toks, &run) {
+                    // A replacement or a second saying whose edges cannot be told.
+                    out.push(Said::Doubt);
+                    return end;
+                }
                 if run.valid() {
                     if correcting {
                         out.push(Said::Code { code: run.code.clone(), corrects: true });
@@ -641,7 +856,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
                 }
                 break;
             }
-            if takes_back(toks, j) {
+            // "No" straight after the code takes it back, whatever follows.
+            if takes_back(toks, j) || (first && DENY.contains(&w)) {
                 // Once the host takes the code back, the replacement may come after
                 // any words ("that's the other party. Yours is …").
                 correcting = true;
@@ -654,7 +870,10 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
         if correcting {
             // "…4, sorry, the last digit is 5": one character replaced.
             match replaced_character(toks, end, &current) {
-                Some(code) => out.push(Said::Code { code, corrects: true }),
+                Some((code, after)) => {
+                    out.push(Said::Code { code, corrects: true });
+                    return after;
+                }
                 // Taken back, and nothing whole replaces it: the code is withdrawn.
                 None => out.push(Said::Doubt),
             }
@@ -663,24 +882,51 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, out: &mut Vec<S
     }
 }
 
+/// Whether the words at `j`, right after a code, say it is another kind of code:
+/// "that's our zip", "is the parking code"; after a bare "code" or an answer with no
+/// trigger, also "for the garage".
+fn names_other_code(toks: &[Tok], j: usize, strong: bool) -> bool {
+    let lead = ["that's", "thats", "that", "is", "it's", "its", "c'est", "es", "ist", "which"];
+    let weak_lead = ["for", "para", "pour", "fur", "per", "on", "at"];
+    if !(in_list(&lead, word(toks, j)) || (!strong && in_list(&weak_lead, word(toks, j)))) {
+        return false;
+    }
+    let mut k = j + 1;
+    while k < toks.len() && k <= j + 4 {
+        match word(toks, k) {
+            Some(w) if OTHER_CODES.contains(&w) => return true,
+            Some(_) => k += 1,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Everything one host turn (consecutive utterances joined) says about the code.
 pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
     let mut out = Vec::new();
+    // Token ranges read as the code, its repeats and corrections.
+    let mut read: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     if answering {
         let mut affirmed = false;
         let mut denied = false;
+        // An explicit "no", "wrong", "not": "hang on, let me check" alone corrects nothing.
+        let mut said_no = false;
         let mut limit = PREAMBLE_BUDGET;
         while i < toks.len().min(limit) {
             match &toks[i] {
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
-                        if cut_short(toks, run.end) {
+                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer.
+                        if !takeable(toks, &run) || explained(toks, &run) {
                             break;
                         }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
-                        i = follow_ups(toks, run.end, run.code, &mut out);
+                        let start = run.start;
+                        i = follow_ups(toks, run.end, run.code, false, &mut out);
+                        read.push((start, i));
                         break;
                     }
                     if let Some(next) = quantity_at(toks, i) {
@@ -694,6 +940,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                         break;
                     }
                     affirmed |= AFFIRM.contains(&w.as_str());
+                    said_no |= DENY.contains(&w.as_str());
                     if takes_back(toks, i) || (i == 0 && DENY.contains(&w.as_str())) {
                         denied = true;
                         if after_read_back {
@@ -706,7 +953,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             i += 1;
         }
         if out.is_empty() {
-            if denied {
+            if denied && said_no {
                 out.push(Said::Deny);
             } else if affirmed {
                 out.push(Said::Affirm);
@@ -715,16 +962,155 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
     }
     let context = answering || near(toks, 0, toks.len(), BOOKED);
     while i < toks.len() {
-        let found = trigger_at(toks, i, context).and_then(|(after, strong)| read_after_trigger(toks, after, strong));
+        let found = trigger_at(toks, i, context)
+            .and_then(|(after, strong)| read_after_trigger(toks, after, strong).map(|run| (run, strong)));
         match found {
-            Some(run) => {
+            Some((run, strong)) => {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
-                i = follow_ups(toks, run.end, run.code, &mut out).max(i + 1);
+                let start = i;
+                i = follow_ups(toks, run.end, run.code, strong, &mut out).max(i + 1);
+                read.push((start, i));
             }
             None => i += 1,
         }
     }
+    for run in runs(toks) {
+        let outside = read.iter().all(|&(from, to)| run.end <= from || run.start >= to);
+        if outside && run.code.chars().any(|c| c.is_ascii_digit()) && !explained(toks, &run) {
+            out.push(Said::Stray { code: run.code });
+        }
+    }
+    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end)) {
+        out.push(Said::Doubt);
+    }
     out
+}
+
+/// Words before a number that say what it is: "for 2", "at 8", "party of 6", "20 heures 30".
+const NUMBER_NAMERS: &[&str] = &[
+    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "a", "an", "à", "um", "alle",
+    "vers", "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr",
+    "h", "horas", "ore",
+];
+
+/// Whether the sentence the code ended in goes on to a character or two of code that
+/// nothing explains ("4 4 1 2, okay, 7 7", "4 4 1 2 and, uh, 7"): the code read may not
+/// be all of it. Numbers that a word names ("for 2", "at 8", "20 e 30"), clock times,
+/// whole runs (weighed as strays) and anything after another code is named are not.
+fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
+    let mut k = from;
+    // The end of the last number a word named: "20 e 30" joins on to it.
+    let mut named_until = None;
+    while k < toks.len() {
+        match &toks[k] {
+            // "4 4 1 2. Uh, 7.": a sentence of nothing but a character or two goes on
+            // with the code, or corrects it; either way the code read is not sure.
+            Tok::Stop => return fragment_sentence(toks, k + 1),
+            Tok::Word(w) | Tok::Letters(w) => {
+                if OTHER_CODES.contains(&w.as_str()) {
+                    return false;
+                }
+                if is_clock_words(toks, k) {
+                    k += 2;
+                    continue;
+                }
+                if let Some(run) = run_at(toks, k).filter(|r| r.end > k) {
+                    let before = word(toks, k.wrapping_sub(1));
+                    let joined = in_list(LAST_JOINERS, before) && named_until == Some(k - 1);
+                    let named = in_list(NUMBER_NAMERS, before) || joined;
+                    let fragment =
+                        run.code.len() <= 2 && !run.ambiguous && !run.code.chars().all(|c| c.is_ascii_alphabetic());
+                    if fragment && !named && !explained(toks, &run) {
+                        return true;
+                    }
+                    if named {
+                        named_until = Some(run.end);
+                    }
+                    k = run.end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    false
+}
+
+/// Whether the sentence from `k` holds nothing but a character or two of code and
+/// fillers ("Uh, 7.", "And 7.").
+fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
+    let mut fragment = false;
+    while k < toks.len() {
+        match &toks[k] {
+            Tok::Stop => break,
+            Tok::Comma => k += 1,
+            Tok::Time | Tok::Phone => return false,
+            Tok::Word(w) | Tok::Letters(w) => {
+                if CODE_FILLERS.contains(&w.as_str()) || in_list(&["and", "plus", "also", "oh"], Some(w.as_str())) {
+                    k += 1;
+                    continue;
+                }
+                match run_at(toks, k).filter(|r| r.code.len() <= 2 && !r.ambiguous) {
+                    Some(run) => {
+                        // A letter said again ("R like Robert.") clarifies, it adds nothing.
+                        fragment |= run.code.chars().any(|c| c.is_ascii_digit());
+                        k = run.end;
+                    }
+                    None => return false,
+                }
+            }
+        }
+    }
+    fragment
+}
+
+/// Whether digits outside the code say what they are: another code or a possession
+/// before them ("gate code is", "table", "our"), a clock time ("7 30", "19 30", "at 730"), a
+/// rate after them ("125 per person"), or a verb making them a subject ("… is our
+/// number").
+fn explained(toks: &[Tok], run: &Run) -> bool {
+    let mut k = run.start;
+    while k > 0 && k + 4 > run.start {
+        k -= 1;
+        match word(toks, k) {
+            Some(w)
+                if OTHER_CODES.contains(&w)
+                    || matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro") =>
+            {
+                return true;
+            }
+            Some(_) => {}
+            None if toks[k] == Tok::Stop => break,
+            None => {}
+        }
+    }
+    let at_time = run
+        .start
+        .checked_sub(1)
+        .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
+    let after = word(toks, run.end);
+    at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+}
+
+/// Whether a run is an hour and its minutes said as two numbers: "7 30", "19 45".
+/// Said in words ("seven thirty") it is never read as a code at all.
+fn clock_like(toks: &[Tok], run: &Run) -> bool {
+    let words: Vec<&str> = toks[run.start..run.end].iter().filter_map(Tok::word).collect();
+    match words.as_slice() {
+        [h, m] => h.parse::<u32>().is_ok_and(|h| h <= 23) && m.len() == 2 && m.parse::<u32>().is_ok_and(|m| m < 60),
+        _ => false,
+    }
+}
+
+/// Whether a host turn opens by taking back what it said before: "oh wait, it's …",
+/// "sorry, I misread, …".
+fn opens_with_correction(toks: &[Tok]) -> bool {
+    toks.iter()
+        .enumerate()
+        .take(6)
+        .take_while(|(k, _)| run_at(toks, *k).is_none_or(|r| !r.valid()))
+        .any(|(k, t)| t.word().is_some_and(|w| CORRECTION.contains(&w)) && takes_back(toks, k))
 }
 
 /// Words that put "the number" / "the code" in a booking's context.
@@ -766,13 +1152,15 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
 fn transparent(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
     let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    // "Alpha, bravo.", "3 3, okay.": the characters so far, perhaps with a backchannel.
     let echo = !words.is_empty() && {
         let mut i = 0;
         let mut all_code = true;
         while i < agent.len() {
             match &agent[i] {
-                Tok::Word(_) | Tok::Letters(_) => match unit_at(agent, i, true) {
+                Tok::Word(w) | Tok::Letters(w) => match unit_at(agent, i, true) {
                     Some(u) => i = u.next,
+                    None if BACKCHANNEL.contains(&w.as_str()) => i += 1,
                     None => {
                         all_code = false;
                         break;
@@ -786,23 +1174,58 @@ fn transparent(agent: &[Tok]) -> bool {
     backchannel || echo
 }
 
+/// Where the code the host left unfinished starts, if `next` opens by saying it again
+/// and going on ("…is 7 1" then "7 1 9 9").
+fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
+    let mut end = host.len();
+    while end > 0 && host[end - 1] == Tok::Comma {
+        end -= 1;
+    }
+    let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end))?;
+    let first = next.iter().position(|t| t.word().is_some())?;
+    let restarted = run_at(next, first)?;
+    (restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
+        .then_some(unfinished.start)
+}
+
+/// Whether a host utterance ends on a trigger still waiting for its code:
+/// "Confirmation number is...".
+fn awaits_code(host: &[Tok]) -> bool {
+    let words: Vec<&str> = host
+        .iter()
+        .rev()
+        .map_while(|t| match t {
+            Tok::Stop | Tok::Comma => Some(None),
+            Tok::Word(w) => Some(Some(w.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .take(4)
+        .collect();
+    let preamble = |w: &&str| PREAMBLE.contains(w) || PREAMBLE_MORE.contains(w) || WEAK_TRIGGERS.contains(w);
+    let trigger_at = words.iter().position(|w| STRONG_TRIGGERS.contains(w));
+    trigger_at.is_some_and(|t| words[..t].iter().all(preamble))
+}
+
 /// Appends the host's next utterance. If it starts over the code the first one left
 /// unfinished ("…is 4 4" then "4 4 1 2"), the unfinished part gives way.
 fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
-    if !matches!(host.last(), Some(Tok::Stop)) {
-        let mut end = host.len();
-        while end > 0 && host[end - 1] == Tok::Comma {
-            end -= 1;
+    // "Confirmation number is..." then "4 4 1 2.": the pause is inside the sentence.
+    if awaits_code(host) {
+        while matches!(host.last(), Some(Tok::Stop | Tok::Comma)) {
+            host.pop();
         }
-        let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end));
+        host.push(Tok::Comma);
+        host.extend(next);
+        return;
+    }
+    if !matches!(host.last(), Some(Tok::Stop)) {
         let first = next.iter().position(|t| t.word().is_some());
         let opening = first.and_then(|f| run_at(&next, f));
-        if let (Some(unfinished), Some(restarted)) = (unfinished, opening.clone()) {
-            if restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code) {
-                host.truncate(unfinished.start);
-                host.extend(next);
-                return;
-            }
+        if let Some(start) = restart_of(host, &next) {
+            host.truncate(start);
+            host.extend(next);
+            return;
         }
         // Only an utterance that opens with code characters up to a pause goes on with
         // the code ("0 4,", "7. That's it."); "7 30 works for us" is something else.
@@ -828,9 +1251,10 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             let (host_speaker, host) = &mut before[n - 2];
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
-                && !matches!(host.last(), Some(Tok::Stop))
-                && transparent(agent)
-                && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+                && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
+                && ((transparent(agent) && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0))))
+                    // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
+                    || restart_of(host, &toks).is_some())
             {
                 join(host, toks);
                 out.pop();
@@ -851,37 +1275,85 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
 pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut current: Option<String> = None;
     let mut conflict = false;
+    let mut strays: Vec<String> = Vec::new();
     let mut agent_before: Option<&[Tok]> = None;
+    // The agent asked for the code and the host only stalled ("One moment."): a reply
+    // after the agent's "sure" still answers the question.
+    let mut still_asked = false;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
+            still_asked &= transparent(toks);
             agent_before = Some(toks);
             continue;
         }
         let code_in_play = current.is_some() || conflict;
         let read_back = agent_before.map(runs).unwrap_or_default();
-        // The agent asked about the code, or read one back: the reply may be the code.
-        let answering = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play))
-            || (code_in_play && !read_back.is_empty());
-        for said in read_host_turn(toks, answering, !read_back.is_empty()) {
+        // The agent asked about the code, or read one back, or the host comes back to
+        // it ("Oh wait, it's 4413"): the reply may be the code.
+        let asked = agent_before.is_some_and(|agent| asks_for_code(agent, code_in_play)) || still_asked;
+        let answering = asked || (code_in_play && (!read_back.is_empty() || opens_with_correction(toks)));
+        // The agent read back another code the length of ours ("Is that 4 4 1 2 or
+        // 4 4 2 1?", "4 4 2 1?"): a code or a "no" in the reply settles which, and so do
+        // characters said again without a "yes" ("B as in boy"); "yes" or "the second
+        // one" alone does not.
+        let contested = agent_before.is_some_and(|agent| {
+            runs(agent)
+                .iter()
+                .filter(|r| !explained(agent, r))
+                .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
+        });
+        let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        still_asked = asked && saids.is_empty();
+        // "And 7." in a turn of its own: more of the code, or a change to it.
+        if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
+            conflict = true;
+        }
+        let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
+        if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
+            conflict = true;
+        }
+        for said in saids {
             match said {
-                Said::Code { code, corrects } => match &current {
+                Said::Code { code, corrects: true } => {
+                    current = Some(code);
+                    conflict = false;
+                }
+                Said::Code { code, corrects: false } => match &current {
+                    _ if conflict => {}
+                    None => current = Some(code),
                     Some(c) if *c == code => {}
-                    Some(_) if !corrects && !conflict => conflict = true,
-                    _ if corrects || current.is_none() => {
-                        current = Some(code);
-                        conflict = false;
-                    }
-                    _ => {}
+                    Some(_) => conflict = true,
                 },
-                Said::Doubt => conflict = true,
+                // Taken back: a code said later may replace it; nothing else will.
+                Said::Doubt => current = None,
+                Said::Withdraw { code } => {
+                    if current.as_ref() == Some(&code) && !conflict {
+                        current = None;
+                    }
+                }
+                Said::Stray { code } => strays.push(code),
                 // "No" to a read-back of the very code we heard: the host disowns it.
                 Said::Deny if read_back.iter().any(|r| Some(&r.code) == current.as_ref()) => conflict = true,
+                // "Sorry, wrong one." with nothing read back: the code is taken back ("Sorry,
+                // one more thing" is not: it has no "no", "wrong" or "not").
+                Said::Deny if read_back.is_empty() && toks.iter().filter_map(Tok::word).any(|w| DENY.contains(&w)) => {
+                    current = None
+                }
                 Said::Deny | Said::Affirm => {}
             }
         }
         agent_before = None;
     }
-    if conflict {
+    // Other code characters nobody explained: the code may be those instead. The
+    // agent's own digits (its phone number, the party, the time) said back are not.
+    let agent_said: Vec<String> = turns
+        .iter()
+        .filter(|(speaker, _)| *speaker == Speaker::Agent)
+        .flat_map(|(_, toks)| runs(toks))
+        .map(|r| r.code)
+        .collect();
+    let unexplained = strays.iter().any(|s| Some(s) != current.as_ref() && !agent_said.contains(s));
+    if conflict || unexplained {
         None
     } else {
         current
@@ -925,6 +1397,68 @@ mod tests {
         assert_eq!(host(&["Confirmation is 4 4 1 2 for 2 people at 7."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Confirmation is 4 4 1 2 $40 deposit."]).as_deref(), Some("4412"));
         assert_eq!(host(&["The confirmation code for the valet is 3 3 4."]), None);
+    }
+
+    #[test]
+    fn a_fragment_of_code_left_in_the_codes_sentence_gives_no_code() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2, okay, 7 7."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, so that's, 9."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, for 2, at 8."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Il numero di conferma è 2 2 8 5, per le 20 e 30."]).as_deref(), Some("2285"));
+        assert_eq!(
+            host(&["Confirmation is 4 4 1 2, and the promo code, if you like, is SPRING 10."]).as_deref(),
+            Some("4412")
+        );
+        assert_eq!(host(&["Confirmation is 7 7 4 0 and that's 7 7 4 0."]).as_deref(), Some("7740"));
+    }
+
+    #[test]
+    fn a_sentence_of_one_more_character_after_the_code_gives_no_code() {
+        let ask = ("a", "Great, is there a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Yeah, it's 4 4 1 2."), ("r", "Uh, 7.")]), None);
+        let lines = [("r", "Your confirmation number is 5 5 0 2"), ("a", "Okay."), ("r", "And 7.")];
+        assert_eq!(convo(&lines), None);
+        assert_eq!(convo(&[ask, ("r", "Yeah, it's 4 4 1 2."), ("r", "For 4 people.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_trigger_left_waiting_reads_on_after_a_backchannel() {
+        let lines = [("r", "Confirmation number is..."), ("a", "Mm-hm."), ("r", "4 4 1 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+        let lines = [("r", "Confirmation number is..."), ("a", "Could you speak up?"), ("r", "4 4 1 2.")];
+        assert_eq!(convo(&lines), None, "a real question");
+    }
+
+    #[test]
+    fn a_question_the_host_stalled_on_is_still_asked_after_a_backchannel() {
+        let ask = ("a", "Great, is there a confirmation number?");
+        assert_eq!(
+            convo(&[ask, ("r", "One moment."), ("a", "Sure."), ("r", "Okay, 4 4 1 2.")]).as_deref(),
+            Some("4412")
+        );
+        assert_eq!(convo(&[ask, ("r", "One moment."), ("a", "Sure."), ("r", "Okay, 7 30 works.")]), None);
+        let lines = [ask, ("r", "One moment."), ("a", "And is the patio open?"), ("r", "Yes, 4 4 1 2.")];
+        assert_eq!(convo(&lines), None, "another question came between");
+    }
+
+    #[test]
+    fn and_then_goes_on_with_the_code() {
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and then 7 7."]).as_deref(), Some("441277"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and, uh, 7 7."]), None, "more code after and");
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and 2 kids."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 and our number is 5 5 5 0 1 3 4."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_filler_in_any_language_does_not_end_the_code() {
+        for text in [
+            "Confirmation is 4 4 1 2, ehm, 7.",
+            "Votre numéro de confirmation est le 4 4 1 2, euh, 7.",
+            "Ihre Bestätigungsnummer ist 4 4 1 2, ähm, 7.",
+            "Su número de confirmación es el 4 4 1 2, eh, 7.",
+        ] {
+            assert_eq!(host(&[text]).as_deref(), Some("44127"), "{text}");
+        }
     }
 
     #[test]
@@ -1048,12 +1582,252 @@ mod tests {
             Some("7732")
         );
         assert_eq!(host(&["Votre numéro de réservation est le A B 4 4 2."]).as_deref(), Some("AB442"));
+        let text = "Votre numéro de réservation est le 8 8 1 4, à 20 h 30, pour deux.";
+        assert_eq!(host(&[text]).as_deref(), Some("8814"), "à is never the letter A");
         assert_eq!(host(&["Ihre Reservierungsnummer ist die 4 4 1 2 für 19 Uhr."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
         assert_eq!(host(&["Il numero di prenotazione è il 3 3 9 4 per due persone."]).as_deref(), Some("3394"));
         assert_eq!(host(&["Su número de reserva es el 5 5 2 1 a nombre de García."]).as_deref(), Some("5521"));
         assert_eq!(host(&["Votre numéro de confirmation, c'est le 12 34 56."]).as_deref(), Some("123456"));
         assert_eq!(host(&["Die Postleitzahl ist 1 0 1 1 5, die Reservierung ist bestätigt."]), None);
+        // A table, gate or parking number said besides is no second code, in any language.
+        for text in [
+            "Su número de reserva es el 4 4 1 2, mesa 1 2 4.",
+            "Il numero di prenotazione è 4 4 1 2, tavolo 1 2 4.",
+            "Ihre Reservierungsnummer ist 4 4 1 2, Tisch 1 2 4.",
+            "Votre numéro de réservation est le 4 4 1 2, portail 1 2 4 5.",
+        ] {
+            assert_eq!(host(&[text]).as_deref(), Some("4412"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_phone_number_given_as_the_answer_is_no_code() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Uh, 8 1 5, 5 5 5, 0 1 4 2, call if you need it.")]), None, "area code too");
+        assert_eq!(convo(&[ask, ("r", "Yeah, 5 5 5, 0 1 4 8 is the best number to reach us.")]), None);
+        assert_eq!(convo(&[ask, ("r", "Yeah, 5 5 5, 0 1 4 8.")]).as_deref(), Some("5550148"), "a 7-digit code");
+    }
+
+    #[test]
+    fn a_repeat_cut_short_or_slipping_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 6 1 9 4, 6 1 9."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 4 4 1 3."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 3."]), None, "a slip without a pause");
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None, "one long code or one said twice");
+        assert_eq!(host(&["Confirmation is 1 2 1 2 1 2."]).as_deref(), Some("121212"));
+        assert_eq!(host(&["Confirmation is fourteen, fourteen."]).as_deref(), Some("1414"));
+    }
+
+    #[test]
+    fn a_letter_said_then_spelled_is_one_letter() {
+        let text = "Confirmation number is B 4 1, actually make that D, D as in dog, 4 1.";
+        assert_eq!(host(&[text]).as_deref(), Some("D41"));
+        assert_eq!(host(&["Confirmation is G as in George, G as in George, 5 1."]).as_deref(), Some("GG51"));
+    }
+
+    #[test]
+    fn only_the_last_group_is_judged_as_a_repeat() {
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2, 1 2."]), None, "its end said again?");
+        assert_eq!(host(&["Your confirmation number is 12 12 12."]).as_deref(), Some("121212"));
+        assert_eq!(host(&["Your confirmation number is 1 2, 1 2, 1 2, 1 2."]), None);
+        assert_eq!(host(&["Your confirmation number is 4, 4, 4, 4, 1, 2."]).as_deref(), Some("444412"));
+        assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None);
+        assert_eq!(host(&["Your confirmation number is 4, 4, 1, 1."]).as_deref(), Some("4411"));
+        assert_eq!(host(&["Your confirmation number is 7, 7, 3, 7, 3."]).as_deref(), Some("77373"));
+    }
+
+    #[test]
+    fn the_last_character_may_follow_and_after_a_pause() {
+        let text = "Your confirmation code is, let me see, M as in Mary, 7, 7, and... 3.";
+        assert_eq!(host(&[text]).as_deref(), Some("M773"));
+    }
+
+    #[test]
+    fn a_code_started_over_is_the_last_saying() {
+        assert_eq!(host(&["Your confirmation number is A 7 7, A 7 7 2."]).as_deref(), Some("A772"));
+        assert_eq!(host(&["Confirmation number is 2 2 8, uh, 2 2 8 6."]).as_deref(), Some("2286"));
+    }
+
+    #[test]
+    fn a_word_at_the_codes_edge_that_may_belong_to_it_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is O 7 7 1."]), None, "the letter O or a zero");
+        assert_eq!(host(&["Confirmation number is 8 0 8 O."]), None);
+        assert_eq!(host(&["Confirmation is 3 X 9 e."]), None);
+        assert_eq!(host(&["Your confirmation number is for 4 1 2."]), None, "four?");
+        assert_eq!(host(&["Confirmation number is to 8 8 1."]), None, "two?");
+        assert_eq!(host(&["Il codice di conferma è 4 4 1 2 e la cena è alle 20."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Su número de reserva es el 5 5 2 1 y 3 personas."]).as_deref(), Some("5521"));
+    }
+
+    #[test]
+    fn a_no_right_after_the_code_takes_it_back() {
+        let text = "Ihre Bestätigungsnummer ist 4 4 1 7, nein Moment, 4 4 7 1.";
+        assert_eq!(host(&[text]).as_deref(), Some("4471"));
+        assert_eq!(host(&["Ihre Bestätigungsnummer ist 4 4 1 7, nein Moment, da muss ich nochmal schauen."]), None);
+        assert_eq!(host(&["Confirmation is 5 5 8 2. No problem at all."]).as_deref(), Some("5582"));
+    }
+
+    #[test]
+    fn digits_named_another_code_after_they_are_said_are_not_the_code() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "It's 9 4 1 1 0, that's our zip, ha, we don't do those.")]), None);
+        let lines =
+            [ask, ("r", "Sure, 3 3 0 9, that's the parking code actually, sorry, the confirmation is 1 8 8 2.")];
+        assert_eq!(convo(&lines).as_deref(), Some("1882"));
+    }
+
+    #[test]
+    fn a_second_candidate_nothing_explains_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 4 4 0 9, or is it 4 4 9 0, I'm not sure."]), None);
+        assert_eq!(host(&["Confirmation is 7 7 1 4. Table number is 2 1 5."]).as_deref(), Some("7714"));
+        assert_eq!(host(&["Confirmation 6 2 1 8, the tasting menu is 125 per person."]).as_deref(), Some("6218"));
+        assert_eq!(host(&["Yes, 7 30 works. Confirmation is 4 4 1 2."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, the gate code is 9 9 8 1."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 under Kim, K I M."]).as_deref(), Some("4412"), "letters only");
+    }
+
+    #[test]
+    fn one_character_corrected_by_its_place() {
+        assert_eq!(host(&["Confirmation is 9 2 7 7, sorry, the first digit's an 8."]).as_deref(), Some("8277"));
+    }
+
+    #[test]
+    fn an_hour_and_minutes_after_a_trigger_are_a_time() {
+        assert_eq!(host(&["Confirmation, yes, 7 30 on Friday."]), None);
+        assert_eq!(host(&["Confirmation number is 19 45."]), None, "as 'seven thirty' is");
+        assert_eq!(host(&["Confirmation number is 19 95."]).as_deref(), Some("1995"));
+        assert_eq!(host(&["Confirmation number is 7 3 0."]).as_deref(), Some("730"));
+    }
+
+    #[test]
+    fn a_digits_homophone_ending_the_code_gives_no_code() {
+        assert_eq!(host(&["Confirmation number is 4 4 1 to."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 for."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 to 9."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 for 2 people."]).as_deref(), Some("4412"));
+        assert_eq!(host(&["So that's confirmation 1 1 7 3 for four at seven."]).as_deref(), Some("1173"));
+    }
+
+    #[test]
+    fn a_letters_homophone_at_the_edge_gives_no_code() {
+        assert_eq!(host(&["Your confirmation number is, uh, bee 4 4 1."]), None);
+        assert_eq!(host(&["Confirmation is kay 7 7 1."]), None);
+        assert_eq!(host(&["Confirmation number is 7 7 2 see."]), None);
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 see you Friday."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_time_given_as_the_answer_is_no_code() {
+        let lines = [("a", "Do you have a confirmation number?"), ("r", "Sure, 7 30 for 4 people, you'll get a text.")];
+        assert_eq!(convo(&lines), None);
+        for reply in ["Oui, pour 20 h 30.", "Oui, c'est pour 20h30."] {
+            assert_eq!(convo(&[("a", "Vous avez un numéro de confirmation ?"), ("r", reply)]), None, "{reply}");
+        }
+    }
+
+    #[test]
+    fn a_bare_code_for_something_else_is_not_the_booking() {
+        assert_eq!(host(&["You're booked. The code's 4 4 1 2 for the garage."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2 for the table by the window."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_host_coming_back_to_correct_the_code_replaces_it() {
+        let lines = [
+            ("r", "Confirmation number is 5 5 1 7."),
+            ("a", "Great, thank you."),
+            ("r", "Oh wait, sorry, it's 5 5 7 1."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("5571"));
+    }
+
+    #[test]
+    fn the_agents_own_digits_said_back_are_no_second_code() {
+        let lines = [
+            ("a", "My callback number is 555 0198."),
+            ("r", "5 5 5, 0 1 9 8, got it. And your confirmation number is 6 0 2 2."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("6022"));
+    }
+
+    #[test]
+    fn an_oh_opening_the_code_is_a_word_or_unknown() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "Oh, 4 4 1 2.")]).as_deref(), Some("4412"), "an exclamation");
+        assert_eq!(host(&["Your confirmation number is, oh, 4 4 1 2."]), None, "oh: a zero or a pause");
+        assert_eq!(host(&["Confirmation number is oh 4 4 1 2."]).as_deref(), Some("04412"));
+    }
+
+    #[test]
+    fn a_lower_case_a_opening_the_code_may_be_the_article() {
+        let ask = ("a", "Do you have a confirmation number?");
+        assert_eq!(convo(&[ask, ("r", "It's a 7 7 3.")]), None, "the article, or the letter A");
+        assert_eq!(host(&["Your confirmation is A 7 3 X."]).as_deref(), Some("A73X"));
+        assert_eq!(host(&["Your confirmation is A as in apple, 7, 3."]).as_deref(), Some("A73"));
+    }
+
+    #[test]
+    fn a_lone_letter_joining_the_last_character_is_read_only_in_its_language() {
+        assert_eq!(host(&["Confirmation number is 4 4 1 2 e 7."]), None, "and, or the letter E?");
+        assert_eq!(host(&["Il numero di conferma è quattro, quattro, uno e sette."]).as_deref(), Some("4417"));
+        assert_eq!(host(&["Confirmation number is 3 X 9 E."]).as_deref(), Some("3X9E"), "a capital is the letter");
+        assert_eq!(host(&["Confirmation number is four, eight, eight and one."]).as_deref(), Some("4881"));
+    }
+
+    #[test]
+    fn a_quantity_after_the_code_goes_back_to_the_comma_only_over_an_hour() {
+        assert_eq!(host(&["Confirmation number is 3 3 4, 0 4 people."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, 7 30 pm."]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_reply_that_does_not_say_which_of_two_read_back_codes_gives_no_code() {
+        let asked = [("r", "Confirmation's 4 4 1 2."), ("a", "Is that 4 4 1 2 or 4 4 2 1?")];
+        assert_eq!(convo(&[asked[0], asked[1], ("r", "The second one.")]), None);
+        assert_eq!(convo(&[asked[0], asked[1], ("r", "4 4 1 2.")]).as_deref(), Some("4412"));
+        let lines = [("r", "Confirmation number is B 7 3 3."), ("a", "D 7 3 3?"), ("r", "No, B. B as in boy.")];
+        assert_eq!(convo(&lines).as_deref(), Some("B733"));
+    }
+
+    #[test]
+    fn a_letter_spelled_again_after_the_code_clarifies_it() {
+        let lines = [("a", "Is there a confirmation number?"), ("r", "R, 7, 7, 2. R like Robert.")];
+        assert_eq!(convo(&lines).as_deref(), Some("R772"));
+        assert_eq!(host(&["Confirmation number is Two. Five. Four. One."]).as_deref(), Some("2541"));
+    }
+
+    #[test]
+    fn the_host_agreeing_to_a_different_read_back_gives_no_code() {
+        let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 2 1?"), ("r", "Yeah.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [("r", "Your confirmation is 4 4 1 2."), ("a", "4 4 1 2, and that's at 7 30?"), ("r", "Yeah.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_time_on_the_24_hour_clock_given_as_the_answer_is_no_code() {
+        for (ask, reply) in [
+            ("Do you have a confirmation number?", "Yeah, 19 30."),
+            ("Ha un numero di conferma?", "Sì, 20 30."),
+            ("Haben Sie eine Bestätigungsnummer?", "Ja, 19 30."),
+        ] {
+            assert_eq!(convo(&[("a", ask), ("r", reply)]), None, "{reply}");
+        }
+        let lines = [("a", "¿Tiene un número de confirmación?"), ("r", "Sí, claro, es el 4 4 1 2, para 4 personas.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn the_host_taking_the_code_back_in_a_later_turn_leaves_none() {
+        let lines = [("r", "Confirmation number 4 4 1 2."), ("a", "Thank you."), ("r", "Sorry, wrong one. Hang on.")];
+        assert_eq!(convo(&lines), None);
+        let lines = [
+            ("r", "Confirmation number 4 4 1 2."),
+            ("a", "Thank you."),
+            ("r", "Sorry, one more thing, we close at 10."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
     }
 
     #[test]

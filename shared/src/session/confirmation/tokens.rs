@@ -82,10 +82,16 @@ const FRENCH_NUMBER_PARTS: &[&str] = &[
 const FRENCH_TENS: &[&str] = &["dix", "vingt", "trente", "quarante", "cinquante", "soixante", "quatre"];
 
 /// Nouns whose "'s" is "is": "confirmation's 4412", "number's 4412".
-const IS_CONTRACTED: &[&str] = &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name"];
+const IS_CONTRACTED: &[&str] =
+    &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name", "digit", "letter"];
 
 fn is_time(core: &str) -> bool {
     let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
+    // "20h30": the French way, hours up to 23.
+    if let Some((hours, minutes)) = core.split_once('h') {
+        let two_digits = minutes.len() == 2 && minutes.parse::<u32>().is_ok_and(|m| m < 60);
+        return two_digits && hours.parse::<u32>().is_ok_and(|h| h <= 23) && !hours.is_empty() && hours.len() <= 2;
+    }
     let Some((hours, minutes)) = core.split_once([':', '.']) else {
         return false;
     };
@@ -185,6 +191,27 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
     }
 }
 
+/// "20 h 30", "19 h": an evening hour said the French way is a time, not "20", the
+/// letter H and "30".
+fn french_hours(toks: Vec<Tok>) -> Vec<Tok> {
+    let number = |t: Option<&Tok>, range: std::ops::RangeInclusive<u32>, len: usize| {
+        t.and_then(Tok::word).is_some_and(|w| w.len() == len && w.parse::<u32>().is_ok_and(|v| range.contains(&v)))
+    };
+    let mut out = Vec::with_capacity(toks.len());
+    let mut k = 0;
+    while k < toks.len() {
+        let hour = number(toks.get(k), 10..=23, 2) && toks.get(k + 1).and_then(Tok::word) == Some("h");
+        if hour {
+            out.push(Tok::Time);
+            k += if number(toks.get(k + 2), 0..=59, 2) { 3 } else { 2 };
+            continue;
+        }
+        out.push(toks[k].clone());
+        k += 1;
+    }
+    out
+}
+
 /// Tokens of one utterance.
 /// Capitals that are words or abbreviations, not letters of a code.
 const CAPITAL_WORDS: &[&str] = &[
@@ -197,14 +224,20 @@ const CAPITAL_WORDS: &[&str] = &[
 
 fn capital_letters(original: &str) -> bool {
     let core = original.trim_matches(|c: char| !c.is_alphanumeric());
-    (2..=4).contains(&core.len()) && core.chars().all(|c| c.is_ascii_uppercase()) && !CAPITAL_WORDS.contains(&core)
+    // A lone capital "A", "E" or "Y" is the letter (the article "a" and the Italian and
+    // Spanish "e" and "y" are written small); "I" is a pronoun, "O" often a zero.
+    matches!(core, "A" | "E" | "Y")
+        || (2..=4).contains(&core.len())
+            && core.chars().all(|c| c.is_ascii_uppercase())
+            && !CAPITAL_WORDS.contains(&core)
 }
 
 pub fn tokenize(text: &str) -> Vec<Tok> {
     let mut out = Vec::new();
     for original in text.split_whitespace() {
         let capitals = capital_letters(original);
-        let folded = fold(original);
+        // The French "à" is never the letter A: it keeps its accent.
+        let folded = if original.trim_end_matches([',', '.']) == "à" { original.to_owned() } else { fold(original) };
         let chunk = folded.as_str();
         let bare = chunk.trim_end_matches([',', '.', ':', ';']);
         if bare.len() > 2 && bare.starts_with('(') && bare.ends_with(')') {
@@ -267,7 +300,7 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
             }
         }
     }
-    out
+    french_hours(out)
 }
 
 #[cfg(test)]
@@ -299,7 +332,13 @@ mod tests {
         assert_eq!(words("Fünfundvierzig, dreißig"), ["funfundvierzig", ",", "dreissig"]);
         assert_eq!(words("ZQ-4471, 44-12, 4,412"), ["zq4471", ",", "4412", ",", "4412"]);
         assert_eq!(words("It's PQ 7, OK, SMS"), ["it's", "<pq>", "7", ",", "ok", ",", "sms"]);
+        assert_eq!(
+            words("A, a, I, E, e, Y, y"),
+            ["<a>", ",", "a", ",", "i", ",", "<e>", ",", "e", ",", "<y>", ",", "y"]
+        );
         assert_eq!(words("4412 $40 25€"), ["4412", "<time>", "<time>"]);
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
+        assert_eq!(words("4, à 20 h, À"), ["4", ",", "à", "<time>", ",", "a"]);
+        assert_eq!(words("pour 20 h 30, 20h30, 8 h 30"), ["pour", "<time>", ",", "<time>", ",", "8", "h", "30"]);
     }
 }

@@ -277,6 +277,14 @@ pub const CODE_FILLERS: &[&str] = &[
     "er",
     "erm",
     "ah",
+    "uhm",
+    "ehm",
+    "hmm",
+    "mmm",
+    "eh",
+    "euh",
+    "ahm",
+    "ehh",
     "guion",
     "tiret",
     "bindestrich",
@@ -463,6 +471,37 @@ pub const OTHER_CODES: &[&str] = &[
     "portone",
     "garage",
     "tur",
+    // Tables, rooms, gates, parking, phones and vouchers in the other languages.
+    "mesa",
+    "tavolo",
+    "tisch",
+    "habitacion",
+    "chambre",
+    "salle",
+    "zimmer",
+    "saal",
+    "camera",
+    "sala",
+    "cancello",
+    "portail",
+    "tor",
+    "estacionamiento",
+    "aparcamiento",
+    "parcheggio",
+    "parkplatz",
+    "stationnement",
+    "movil",
+    "celular",
+    "portable",
+    "handy",
+    "handynummer",
+    "cellulare",
+    "regalo",
+    "cadeau",
+    "gutschein",
+    "citofono",
+    "interphone",
+    "klingel",
 ];
 
 /// Words allowed between a trigger and its code: "is, uh,", "is going to be", "for that".
@@ -741,12 +780,14 @@ pub const STALLING: &[&str] = &[
     "numbers",
     "letters",
     "digits",
+    "spell",
 ];
 
 /// Agent lines that only keep the host talking: "uh-huh", "mm-hm", "okay".
 pub const BACKCHANNEL: &[&str] = &[
     "uh", "huh", "mm", "hm", "mhm", "okay", "ok", "yes", "yeah", "yep", "sure", "go", "on", "aja", "aha", "si", "oui",
-    "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá",
+    "ja", "d'accord", "got", "it", "right", "vale", "bene", "genau", "gut", "mhmm", "ajá", "take", "your", "time",
+    "no", "problem", "worries", "rush", "of", "course", "claro", "bien", "sur", "certo", "klar",
 ];
 
 /// After a number, these make it an address, not part of a code.
