@@ -75,6 +75,17 @@ struct List {
     all: bool,
 }
 
+/// `--calling-window 10:00-21:30` as the API's `{"start": "10:00", "end": "21:30"}`; the
+/// API checks the times.
+fn calling_window(text: &str) -> Result<Value, String> {
+    match text.split_once('-') {
+        Some((start, end)) if !start.trim().is_empty() && !end.trim().is_empty() => {
+            Ok(json!({"start": start.trim(), "end": end.trim()}))
+        }
+        _ => Err(format!("'{text}' is not a window such as 10:00-21:30")),
+    }
+}
+
 /// `--since`: a date is its first instant (UTC); a time is taken as given, in UTC.
 fn since(text: &str) -> Result<String, String> {
     instant(text, false)
@@ -135,6 +146,27 @@ struct Book {
     /// URL the final record is POSTed to (signed)
     #[arg(long)]
     callback_url: Option<String>,
+    /// Digits to dial once the restaurant answers (0-9, *, #, w for a half-second pause)
+    #[arg(long)]
+    extension: Option<String>,
+    /// The language the agent speaks (BCP-47: en, es, fr, de, it, …); English by default
+    #[arg(long)]
+    language: Option<String>,
+    /// When to place the first call, RFC 3339 (2026-12-04T17:00:00-08:00); at once by default
+    #[arg(long)]
+    call_at: Option<String>,
+    /// The hours the restaurant may be called, on its clock: HH:MM-HH:MM (10:00-21:30)
+    #[arg(long, value_parser = calling_window)]
+    calling_window: Option<Value>,
+    /// Calls to place in all if the line is busy, nobody answers or a machine does (1: no retry)
+    #[arg(long)]
+    attempts: Option<u32>,
+    /// Minutes between one attempt's end and the next
+    #[arg(long)]
+    retry_interval: Option<u32>,
+    /// Record the call (the agent says so at the start)
+    #[arg(long)]
+    record: bool,
     /// Idempotency key: the same key and booking never dial twice
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -312,6 +344,13 @@ fn booking(book: &Book) -> anyhow::Result<Value> {
     set(Some("reservation"), "flexibility_minutes", book.flexibility.map(Value::from));
     set(None, "timezone", string(&book.timezone));
     set(None, "callback_url", string(&book.callback_url));
+    set(Some("restaurant"), "extension", string(&book.extension));
+    set(None, "language", string(&book.language));
+    set(None, "call_at", string(&book.call_at));
+    set(None, "calling_window", book.calling_window.clone());
+    set(Some("retry"), "max_attempts", book.attempts.map(Value::from));
+    set(Some("retry"), "interval_minutes", book.retry_interval.map(Value::from));
+    set(None, "record", book.record.then_some(Value::Bool(true)));
     Ok(booking)
 }
 
@@ -432,5 +471,74 @@ impl Progress {
             let _ = std::io::stderr().flush();
             self.shown = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(args: &[&str]) -> Value {
+        let cli = Cli::try_parse_from(["concierge", "book", "--file", "-"].iter().chain(args)).unwrap();
+        let Command::Book(book) = cli.command else { panic!("not book") };
+        // No --file read: the flags alone.
+        booking(&Book { file: None, ..*book }).unwrap()
+    }
+
+    #[test]
+    fn every_booking_field_has_a_flag() {
+        let booking = book(&[
+            "--restaurant",
+            "Chez Panisse",
+            "--phone",
+            "+15105485525",
+            "--extension",
+            "12#",
+            "--date",
+            "2026-12-05",
+            "--time",
+            "19:30",
+            "--party-size",
+            "4",
+            "--name",
+            "Ada",
+            "--contact-phone",
+            "+14155550123",
+            "--special-requests",
+            "window",
+            "--flexibility",
+            "30",
+            "--timezone",
+            "America/Los_Angeles",
+            "--callback-url",
+            "https://example.com/h",
+            "--language",
+            "es",
+            "--call-at",
+            "2026-12-04T17:00:00-08:00",
+            "--calling-window",
+            "16:00-18:00",
+            "--attempts",
+            "2",
+            "--retry-interval",
+            "15",
+            "--record",
+        ]);
+        assert_eq!(
+            booking,
+            json!({
+                "restaurant": {"name": "Chez Panisse", "phone": "+15105485525", "extension": "12#"},
+                "reservation": {"date": "2026-12-05", "time": "19:30", "party_size": 4, "name": "Ada",
+                    "contact_phone": "+14155550123", "special_requests": "window", "flexibility_minutes": 30},
+                "timezone": "America/Los_Angeles", "callback_url": "https://example.com/h",
+                "language": "es", "call_at": "2026-12-04T17:00:00-08:00",
+                "calling_window": {"start": "16:00", "end": "18:00"},
+                "retry": {"max_attempts": 2, "interval_minutes": 15}, "record": true
+            })
+        );
+        // Flags left out are left out: the API's defaults apply.
+        let minimal = book(&["--restaurant", "Zuni"]);
+        assert_eq!(minimal, json!({"restaurant": {"name": "Zuni"}}));
+        assert!(Cli::try_parse_from(["concierge", "book", "--file", "-", "--calling-window", "10:00"]).is_err());
     }
 }

@@ -73,7 +73,18 @@ async fn book_wait_follows_to_a_confirmation_and_get_and_watch_agree() {
     let stack = stack(Scenario::Confirms).await;
     let mut args = vec!["book".to_owned(), "--wait".to_owned()];
     args.extend(book_args(&stack));
-    args.extend(["--contact-phone".to_owned(), "+14155550123".to_owned()]);
+    args.extend(
+        [
+            ["--contact-phone", "+14155550123"],
+            ["--language", "en"],
+            ["--calling-window", "00:00-24:00"],
+            ["--attempts", "2"],
+            ["--retry-interval", "5"],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let booked = concierge(&stack, &args).await;
     let out = stdout(&booked);
@@ -94,6 +105,9 @@ async fn book_wait_follows_to_a_confirmation_and_get_and_watch_agree() {
     assert_eq!(record["outcome"]["confirmation_number"], "A73X");
     assert_eq!(record["request"]["reservation"]["contact_phone"], "+14155550123");
     assert_eq!(record["request"]["reservation"]["flexibility_minutes"], 30);
+    assert_eq!(record["request"]["language"], "en");
+    assert_eq!(record["request"]["calling_window"], serde_json::json!({"start": "00:00", "end": "24:00"}));
+    assert_eq!(record["request"]["retry"], serde_json::json!({"max_attempts": 2, "interval_minutes": 5}));
 
     // The human summary.
     let summary = concierge(&stack, &["get", &call_id]).await;
