@@ -120,6 +120,14 @@ pub fn record(record: &Value) -> String {
         text(&reservation["party_size"]).unwrap_or_else(|| "?".into()),
         reservation["name"].as_str().unwrap_or("?"),
     ));
+    if let Some(at) = record["scheduled_for"].as_str().filter(|_| record["status"] == "scheduled") {
+        lines.push(format!("Next call: {} UTC", created(&Value::from(at))));
+    }
+    if let Some(attempts) = record["attempts"].as_array().filter(|a| a.len() > 1) {
+        let ends: Vec<String> =
+            attempts.iter().map(|a| a["status"].as_str().unwrap_or("?").replace('_', " ")).collect();
+        lines.push(format!("Calls placed: {} ({})", attempts.len(), ends.join(", ")));
+    }
     if let Some(seconds) = record["duration_seconds"].as_u64() {
         lines.push(format!("Duration: {seconds} s"));
     }
@@ -271,6 +279,20 @@ mod tests {
         assert!(lines[2].ends_with("12     confirmed A73X"), "{table}");
         assert!(lines[3].ends_with("2      not confirmed"), "{table}");
         assert_eq!(super::calls(&[]), "No calls.");
+    }
+
+    #[test]
+    fn a_record_says_when_the_next_call_is_and_how_each_one_ended() {
+        let waiting = json!({"call_id": "call_1", "status": "scheduled", "scheduled_for": "2026-12-04T01:00:00Z",
+            "attempts": [{"number": 1, "status": "busy"}], "request": {}});
+        let text = record(&waiting);
+        assert!(text.contains("Next call: 2026-12-04 01:00:00 UTC"), "{text}");
+        assert!(!text.contains("Calls placed"), "one call is not a list: {text}");
+        let done = json!({"call_id": "call_1", "status": "completed", "scheduled_for": "2026-12-04T01:00:00Z",
+            "attempts": [{"number": 1, "status": "no_answer"}, {"number": 2, "status": "completed"}], "request": {}});
+        let text = record(&done);
+        assert!(!text.contains("Next call"), "{text}");
+        assert!(text.contains("Calls placed: 2 (no answer, completed)"), "{text}");
     }
 
     #[test]
