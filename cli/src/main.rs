@@ -42,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Book a table: the call starts at once; prints its id
+    /// Book a table: the call starts at once (or at its scheduled time); prints its id
     Book(Box<Book>),
     /// Follow a call live until it is final: status, both sides of the conversation, the outcome
     Watch { call_id: String },
@@ -64,7 +64,7 @@ struct List {
     /// Only calls created at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
     #[arg(long, value_parser = since)]
     since: Option<String>,
-    /// Only calls created before this time: YYYY-MM-DD (the whole day, UTC) or RFC 3339
+    /// Only calls created before this time: YYYY-MM-DD (through that day, UTC) or RFC 3339
     #[arg(long, value_parser = until)]
     until: Option<String>,
     /// Calls per page, 1 to 100; without --all only the first page is shown
