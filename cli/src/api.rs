@@ -71,6 +71,18 @@ impl Client {
         json_body(&url, self.http.post(&url).bearer_auth(&self.key).send().await).await
     }
 
+    /// `GET /v1/calls?…`: one page, `{"data", "has_more", "next_cursor"}`.
+    pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ApiError> {
+        let url = self.url("/v1/calls");
+        json_body(&url, self.http.get(&url).query(query).bearer_auth(&self.key).send().await).await
+    }
+
+    /// `DELETE /v1/calls/{id}`: `{"call_id", "deleted": true}`.
+    pub async fn delete(&self, call_id: &str) -> Result<Value, ApiError> {
+        let url = self.url(&format!("/v1/calls/{call_id}"));
+        json_body(&url, self.http.delete(&url).bearer_auth(&self.key).send().await).await
+    }
+
     /// `GET /v1/calls/{id}/events`, from after `last_event_id`: the open stream.
     pub async fn events(&self, call_id: &str, last_event_id: Option<u64>) -> Result<reqwest::Response, ApiError> {
         let url = self.url(&format!("/v1/calls/{call_id}/events"));

@@ -1,5 +1,5 @@
 //! `concierge`: book a restaurant table by phone through the Concierge API, follow the
-//! call live, read its record, cancel it.
+//! call live, read its record, list calls, cancel one, delete one.
 
 mod api;
 mod render;
@@ -18,7 +18,7 @@ use render::{EXIT_CONFIRMED, EXIT_ERROR};
 
 const EXIT_CODES: &str = "Exit codes:
   0  the booking is confirmed (book --wait, watch, get of a finished call);
-     book without --wait and cancel: the API accepted the request
+     book without --wait, list, cancel and delete: the API accepted the request
   1  usage error, the API refused the request (its error is printed), or it could not be reached
   2  the call is final and the booking is not confirmed (declined, another time offered,
      voicemail, no answer, busy, failed, canceled)
@@ -42,14 +42,70 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Book a table: the call starts at once; prints its id
+    /// Book a table: the call starts at once (or at its scheduled time); prints its id
     Book(Box<Book>),
     /// Follow a call live until it is final: status, both sides of the conversation, the outcome
     Watch { call_id: String },
     /// Show a call's record
     Get { call_id: String },
+    /// List your calls, newest first
+    List(List),
     /// Cancel a call (hangs up if answered)
     Cancel { call_id: String },
+    /// Erase a finished call's record (request, transcript, outcome) for good
+    Delete { call_id: String },
+}
+
+#[derive(Args)]
+struct List {
+    /// Only calls in this status
+    #[arg(long, value_parser = ["queued", "scheduled", "dialing", "ringing", "in_progress", "completed", "no_answer", "busy", "failed", "canceled"])]
+    status: Option<String>,
+    /// Only calls created at or after this time: YYYY-MM-DD (UTC midnight) or RFC 3339
+    #[arg(long, value_parser = since)]
+    since: Option<String>,
+    /// Only calls created before this time: YYYY-MM-DD (through that day, UTC) or RFC 3339
+    #[arg(long, value_parser = until)]
+    until: Option<String>,
+    /// Calls per page, 1 to 100; without --all only the first page is shown
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    limit: u32,
+    /// Follow the pages to the last one
+    #[arg(long)]
+    all: bool,
+}
+
+/// `--calling-window 10:00-21:30` as the API's `{"start": "10:00", "end": "21:30"}`; the
+/// API checks the times.
+fn calling_window(text: &str) -> Result<Value, String> {
+    match text.split_once('-') {
+        Some((start, end)) if !start.trim().is_empty() && !end.trim().is_empty() => {
+            Ok(json!({"start": start.trim(), "end": end.trim()}))
+        }
+        _ => Err(format!("'{text}' is not a window such as 10:00-21:30")),
+    }
+}
+
+/// `--since`: a date is its first instant (UTC); a time is taken as given, in UTC.
+fn since(text: &str) -> Result<String, String> {
+    instant(text, false)
+}
+
+/// `--until`: a date is the end of that day (UTC), so `--since D --until D` is day D.
+fn until(text: &str) -> Result<String, String> {
+    instant(text, true)
+}
+
+fn instant(text: &str, end_of_day: bool) -> Result<String, String> {
+    use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let day = if end_of_day { date.succ_opt().ok_or("the date is too late")? } else { date };
+        let midnight = day.and_hms_opt(0, 0, 0).ok_or("not a time")?.and_utc();
+        return Ok(midnight.to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .map_err(|_| format!("'{text}' is neither YYYY-MM-DD nor an RFC 3339 time (2026-12-05T19:30:00Z)"))
 }
 
 #[derive(Args)]
@@ -90,6 +146,27 @@ struct Book {
     /// URL the final record is POSTed to (signed)
     #[arg(long)]
     callback_url: Option<String>,
+    /// Digits to dial once the restaurant answers (0-9, *, #, w for a half-second pause)
+    #[arg(long)]
+    extension: Option<String>,
+    /// The language the agent speaks (BCP-47: en, es, fr, de, it, …); English by default
+    #[arg(long)]
+    language: Option<String>,
+    /// When to place the first call, RFC 3339 (2026-12-04T17:00:00-08:00); at once by default
+    #[arg(long)]
+    call_at: Option<String>,
+    /// The hours the restaurant may be called, on its clock: HH:MM-HH:MM (10:00-21:30)
+    #[arg(long, value_parser = calling_window)]
+    calling_window: Option<Value>,
+    /// Calls to place in all if the line is busy, nobody answers or a machine does (1: no retry)
+    #[arg(long)]
+    attempts: Option<u32>,
+    /// Minutes between one attempt's end and the next
+    #[arg(long)]
+    retry_interval: Option<u32>,
+    /// Record the call (the agent says so at the start)
+    #[arg(long)]
+    record: bool,
     /// Idempotency key: the same key and booking never dial twice
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -150,6 +227,28 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_record(&record, json);
             Ok(render::exit_code(&record))
         }
+        Command::List(list) => {
+            let (calls, more) = list_calls(&client, &list).await?;
+            if json {
+                println!("{}", Value::Array(calls));
+            } else {
+                println!("{}", render::calls(&calls));
+            }
+            if more {
+                eprintln!("… more calls: --all shows every page; --since and --until narrow the list");
+            }
+            Ok(EXIT_CONFIRMED)
+        }
+        Command::Delete { call_id } => {
+            let deleted = client.delete(checked(&call_id)?).await?;
+            anyhow::ensure!(deleted["deleted"] == true, "the API did not say the call was deleted: {deleted}");
+            if json {
+                println!("{deleted}");
+            } else {
+                println!("{call_id}  deleted");
+            }
+            Ok(EXIT_CONFIRMED)
+        }
         Command::Cancel { call_id } => {
             let record = client.cancel(checked(&call_id)?).await?;
             if json {
@@ -159,6 +258,29 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(EXIT_CONFIRMED)
         }
+    }
+}
+
+/// The calls `list` asks for: one page, or with `--all` every page in turn (each
+/// `next_cursor` asked for once). Also says whether pages were left unread.
+async fn list_calls(client: &Client, list: &List) -> anyhow::Result<(Vec<Value>, bool)> {
+    let mut query = vec![("limit", list.limit.to_string())];
+    let filters = [("status", &list.status), ("created_after", &list.since), ("created_before", &list.until)];
+    query.extend(filters.into_iter().filter_map(|(name, value)| Some((name, value.clone()?))));
+    let mut calls = Vec::new();
+    let mut cursors = std::collections::HashSet::new();
+    loop {
+        let page = client.list(&query).await?;
+        let data = page["data"].as_array().with_context(|| format!("the API's list has no `data`: {page}"))?;
+        calls.extend(data.iter().cloned());
+        let next = page["next_cursor"].as_str().filter(|_| page["has_more"] == true);
+        let Some(next) = next else { return Ok((calls, false)) };
+        if !list.all {
+            return Ok((calls, true));
+        }
+        anyhow::ensure!(cursors.insert(next.to_owned()), "the API gave the cursor {next} twice: stopping");
+        query.retain(|(name, _)| *name != "cursor");
+        query.push(("cursor", next.to_owned()));
     }
 }
 
@@ -222,6 +344,13 @@ fn booking(book: &Book) -> anyhow::Result<Value> {
     set(Some("reservation"), "flexibility_minutes", book.flexibility.map(Value::from));
     set(None, "timezone", string(&book.timezone));
     set(None, "callback_url", string(&book.callback_url));
+    set(Some("restaurant"), "extension", string(&book.extension));
+    set(None, "language", string(&book.language));
+    set(None, "call_at", string(&book.call_at));
+    set(None, "calling_window", book.calling_window.clone());
+    set(Some("retry"), "max_attempts", book.attempts.map(Value::from));
+    set(Some("retry"), "interval_minutes", book.retry_interval.map(Value::from));
+    set(None, "record", book.record.then_some(Value::Bool(true)));
     Ok(booking)
 }
 
@@ -342,5 +471,74 @@ impl Progress {
             let _ = std::io::stderr().flush();
             self.shown = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(args: &[&str]) -> Value {
+        let cli = Cli::try_parse_from(["concierge", "book", "--file", "-"].iter().chain(args)).unwrap();
+        let Command::Book(book) = cli.command else { panic!("not book") };
+        // No --file read: the flags alone.
+        booking(&Book { file: None, ..*book }).unwrap()
+    }
+
+    #[test]
+    fn every_booking_field_has_a_flag() {
+        let booking = book(&[
+            "--restaurant",
+            "Chez Panisse",
+            "--phone",
+            "+15105485525",
+            "--extension",
+            "12#",
+            "--date",
+            "2026-12-05",
+            "--time",
+            "19:30",
+            "--party-size",
+            "4",
+            "--name",
+            "Ada",
+            "--contact-phone",
+            "+14155550123",
+            "--special-requests",
+            "window",
+            "--flexibility",
+            "30",
+            "--timezone",
+            "America/Los_Angeles",
+            "--callback-url",
+            "https://example.com/h",
+            "--language",
+            "es",
+            "--call-at",
+            "2026-12-04T17:00:00-08:00",
+            "--calling-window",
+            "16:00-18:00",
+            "--attempts",
+            "2",
+            "--retry-interval",
+            "15",
+            "--record",
+        ]);
+        assert_eq!(
+            booking,
+            json!({
+                "restaurant": {"name": "Chez Panisse", "phone": "+15105485525", "extension": "12#"},
+                "reservation": {"date": "2026-12-05", "time": "19:30", "party_size": 4, "name": "Ada",
+                    "contact_phone": "+14155550123", "special_requests": "window", "flexibility_minutes": 30},
+                "timezone": "America/Los_Angeles", "callback_url": "https://example.com/h",
+                "language": "es", "call_at": "2026-12-04T17:00:00-08:00",
+                "calling_window": {"start": "16:00", "end": "18:00"},
+                "retry": {"max_attempts": 2, "interval_minutes": 15}, "record": true
+            })
+        );
+        // Flags left out are left out: the API's defaults apply.
+        let minimal = book(&["--restaurant", "Zuni"]);
+        assert_eq!(minimal, json!({"restaurant": {"name": "Zuni"}}));
+        assert!(Cli::try_parse_from(["concierge", "book", "--file", "-", "--calling-window", "10:00"]).is_err());
     }
 }

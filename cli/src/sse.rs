@@ -8,7 +8,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: u64,
-    /// `status`, `transcript`, `outcome` or `end`.
+    /// `status`, `transcript`, `outcome`, `attempt` or `end`.
     pub kind: String,
     pub data: Value,
 }

@@ -73,7 +73,18 @@ async fn book_wait_follows_to_a_confirmation_and_get_and_watch_agree() {
     let stack = stack(Scenario::Confirms).await;
     let mut args = vec!["book".to_owned(), "--wait".to_owned()];
     args.extend(book_args(&stack));
-    args.extend(["--contact-phone".to_owned(), "+14155550123".to_owned()]);
+    args.extend(
+        [
+            ["--contact-phone", "+14155550123"],
+            ["--language", "en"],
+            ["--calling-window", "00:00-24:00"],
+            ["--attempts", "2"],
+            ["--retry-interval", "5"],
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let booked = concierge(&stack, &args).await;
     let out = stdout(&booked);
@@ -94,6 +105,9 @@ async fn book_wait_follows_to_a_confirmation_and_get_and_watch_agree() {
     assert_eq!(record["outcome"]["confirmation_number"], "A73X");
     assert_eq!(record["request"]["reservation"]["contact_phone"], "+14155550123");
     assert_eq!(record["request"]["reservation"]["flexibility_minutes"], 30);
+    assert_eq!(record["request"]["language"], "en");
+    assert_eq!(record["request"]["calling_window"], serde_json::json!({"start": "00:00", "end": "24:00"}));
+    assert_eq!(record["request"]["retry"], serde_json::json!({"max_attempts": 2, "interval_minutes": 5}));
 
     // The human summary.
     let summary = concierge(&stack, &["get", &call_id]).await;
@@ -243,4 +257,122 @@ async fn watch_reconnects_from_the_last_event_after_a_drop() {
     assert!(out.contains("… ringing"), "{out}");
     assert!(out.contains("Outcome: declined"), "{out}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("reconnecting"));
+}
+
+/// `book --json` at the stack's restaurant, on `phone`: the new call's id.
+async fn book_at(stack: &LocalStack, phone: &str) -> String {
+    let mut booking = stack.booking();
+    booking["restaurant"]["phone"] = phone.into();
+    let file = std::env::temp_dir().join(format!("concierge-cli-list-{}-{phone}.json", std::process::id()));
+    std::fs::write(&file, booking.to_string()).unwrap();
+    let booked = concierge(stack, &["book", "--file", file.to_str().unwrap(), "--json"]).await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(booked.status.code(), Some(0), "{}", stderr(&booked));
+    let created: Value = serde_json::from_str(&stdout(&booked)).unwrap();
+    created["call_id"].as_str().unwrap().to_owned()
+}
+
+/// `list --json`: the ids, in the order printed.
+async fn listed(stack: &LocalStack, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["list", "--json"];
+    all.extend(args);
+    let output = concierge(stack, &all).await;
+    assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+    let calls: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    calls.as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_newest_first_and_filters_and_delete_erases_only_final_calls() {
+    // Nobody answers: a call rings for the edge's ring timeout (10 s in real time here),
+    // so one left alone stays live while the others are canceled.
+    demo::install_tls();
+    let stack = LocalStack::start(StackOptions {
+        scenario: Scenario::NoAnswer,
+        openai: OpenAiMode::Fake,
+        edge: EdgeMode::Native,
+        redis: false,
+        unruly_callbacks: false,
+        speed: 1,
+    })
+    .await
+    .unwrap();
+    // Three numbers: a number takes one call at a time.
+    let first = book_at(&stack, "+15105485525").await;
+    let second = book_at(&stack, "+15105485526").await;
+    let live = book_at(&stack, "+15105485527").await;
+    for call_id in [&first, &second] {
+        let _ = concierge(&stack, &["cancel", call_id]).await;
+        let got = concierge(&stack, &["get", call_id, "--json"]).await;
+        let record: Value = serde_json::from_str(&stdout(&got)).unwrap();
+        assert_eq!(record["status"], "canceled", "{record}");
+    }
+
+    // Newest first, every field of the listing's items.
+    let output = concierge(&stack, &["list", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let calls: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let ids: Vec<&str> = calls.as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [live.as_str(), second.as_str(), first.as_str()]);
+    let newest = &calls[0];
+    assert_eq!(newest["restaurant_name"], "Chez Panisse");
+    assert_eq!(newest["party_size"], 4);
+    assert_eq!(newest["time"], "19:30");
+    assert_eq!(newest["date"], stack.booking()["reservation"]["date"]);
+    assert!(["queued", "dialing", "ringing"].contains(&newest["status"].as_str().unwrap()), "{newest}");
+    assert_eq!(calls[1]["status"], "canceled");
+
+    // One page of one, then every page through the cursors.
+    let output = concierge(&stack, &["list", "--json", "--limit", "1"]).await;
+    let page: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["call_id"], live.as_str());
+    assert!(stderr(&output).contains("more calls"), "{}", stderr(&output));
+    assert_eq!(listed(&stack, &["--limit", "1", "--all"]).await, [live.clone(), second.clone(), first.clone()]);
+
+    // Filters: status, and the day (UTC) the calls were made in.
+    assert_eq!(listed(&stack, &["--status", "canceled"]).await, [second.clone(), first.clone()]);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    assert_eq!(listed(&stack, &["--since", &today, "--until", &today]).await.len(), 3);
+    assert!(listed(&stack, &["--since", &tomorrow]).await.is_empty());
+    assert!(listed(&stack, &["--until", "2020-01-01T00:00:00+02:00"]).await.is_empty());
+    let empty = concierge(&stack, &["list", "--since", &tomorrow]).await;
+    assert_eq!(stdout(&empty).trim(), "No calls.");
+
+    // The table for a person: a header, then a line per call, newest first.
+    let table = concierge(&stack, &["list"]).await;
+    let text = stdout(&table);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("CALL"), "{text}");
+    assert!(lines[1].starts_with(&live), "{text}");
+    assert!(lines[2].starts_with(&format!("{second}  canceled")), "{text}");
+
+    // A live call cannot be deleted; a final one can, once, and is gone everywhere.
+    let refused = concierge(&stack, &["delete", &live]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).starts_with("error: 409 call_not_final: "), "{}", stderr(&refused));
+    let deleted = concierge(&stack, &["delete", &first]).await;
+    assert_eq!(deleted.status.code(), Some(0), "{}", stderr(&deleted));
+    assert_eq!(stdout(&deleted).trim(), format!("{first}  deleted"));
+    let gone = concierge(&stack, &["get", &first]).await;
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stderr(&gone).starts_with("error: 404 "), "{}", stderr(&gone));
+    assert_eq!(listed(&stack, &[]).await, [live.clone(), second.clone()]);
+    let again = concierge(&stack, &["delete", &first, "--json"]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).starts_with("error: 404 "), "{}", stderr(&again));
+    let json = concierge(&stack, &["delete", &second, "--json"]).await;
+    let answer: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(answer, serde_json::json!({"call_id": second, "deleted": true}));
+
+    // Bad input is refused before anything is sent.
+    for args in [&["list", "--limit", "0"][..], &["list", "--since", "last tuesday"], &["list", "--status", "done"]] {
+        let output = concierge(&stack, args).await;
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&output).is_empty());
+    }
+    let output = concierge(&stack, &["delete", "../v1/calls"]).await;
+    assert!(stderr(&output).contains("not a call id"), "{}", stderr(&output));
 }

@@ -2,8 +2,11 @@
 //! `wrangler dev`), the media worker, and the fakes of the outside world: the Twilio
 //! REST API and carrier, the OpenAI Realtime server and a scripted restaurant.
 //!
-//! [`LocalStack::start`] wires them together on loopback ports; the demo binary and
-//! the end-to-end tests both use it.
+//! [`LocalStack::start`] wires them together on loopback ports for one scenario; the demo
+//! binary and the end-to-end tests both use it. [`serve::ServedStack`] is the same stack
+//! left running for many bookings, each with the scenario its restaurant's name picks.
+
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,8 +28,8 @@ pub const RESTAURANT_PHONE: &str = "+15105485525";
 pub const API_KEY: &str = "demo-key";
 /// The demo key's webhook signing secret, configured beside it in `API_KEYS`.
 pub const WEBHOOK_SECRET: &str = "whsec_demo_0123456789abcdef0123";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
-const AUTH_TOKEN: &str = "local-twilio-auth-token";
+pub(crate) const ACCOUNT: &str = "AC00000000000000000000000000000001";
+pub(crate) const AUTH_TOKEN: &str = "local-twilio-auth-token";
 const SECRET: &str = "local-internal-secret";
 const FROM: &str = "+15005550006";
 
@@ -100,8 +103,41 @@ impl Scenario {
         }
     }
 
+    /// What the restaurant does, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scenario::Confirms => "confirms 19:30 for four and spells the code A73X",
+            Scenario::OffersAnotherTime => "19:30 is taken; offers 21:15",
+            Scenario::FullyBooked => "declines: fully booked",
+            Scenario::OnHold => "puts the caller on hold for 5 s, then confirms (K91)",
+            Scenario::Interrupts => "talks over the agent's long opening, then confirms (B22)",
+            Scenario::Voicemail => "an answering machine picks up (nothing is said)",
+            Scenario::Busy => "the line is busy",
+            Scenario::NoAnswer => "rings until the ring timeout (10 s)",
+            Scenario::AiHost => "the host is itself a Realtime session (a second fake); confirms A73X",
+            Scenario::MisreadsCode => "the host spells A73X, the model reports A73Y: flagged mismatch",
+            Scenario::CorrectsReadBack => "the host corrects the agent's read-back of K91",
+            Scenario::BusyThenAnswers => "the line is busy; the next attempt, a second later, reaches the host: A73X",
+        }
+    }
+
+    /// The scenario of a booking at the local stack left running (`--serve`): the one
+    /// whose name, as words, is among the restaurant's name's words ("Fully Booked
+    /// Diner" is `fully-booked`, "the no-answer grill" `no-answer`), the longest if
+    /// several are ("Busy Then Answers" is not `busy`); any other name gets `confirms`.
+    pub fn for_restaurant(name: &str) -> Scenario {
+        let words: Vec<String> =
+            name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        let words = format!("-{}-", words.join("-"));
+        Scenario::ALL
+            .into_iter()
+            .filter(|s| words.contains(&format!("-{}-", s.name())))
+            .max_by_key(|s| s.name().len())
+            .unwrap_or(Scenario::Confirms)
+    }
+
     /// The restaurant's side (lines of real audio) and the fake model's script.
-    fn play(self) -> (Pickup, Script) {
+    pub(crate) fn play(self) -> (Pickup, Script) {
         let hello = AgentTurn::say(
             "Hello! I'd like to book a table for four tonight at seven thirty, under Ada Lovelace.",
             1200,
@@ -279,7 +315,7 @@ pub enum OpenAiMode {
 }
 
 /// The fake host's script: what it hears (the agent) and what it says.
-fn host_script() -> Script {
+pub(crate) fn host_script() -> Script {
     Script {
         restaurant: vec![
             "Hello! I'd like to book a table for four tonight at seven thirty.".into(),
@@ -319,16 +355,110 @@ pub struct LocalStack {
     pub twilio: FakeTwilioRest,
     pub carrier: Carrier,
     _redis: Option<RedisServer>,
+    core: Core,
+}
+
+/// What [`Core::start`] needs: where the fakes are, and the edge's mode and port.
+pub(crate) struct CoreOptions {
+    pub edge: EdgeMode,
+    /// 0: any free port.
+    pub edge_port: u16,
+    pub twilio_api_base: String,
+    pub realtime_url: String,
+    pub openai_key: String,
+    /// A redis-server's URL; `None`: the media worker's embedded store.
+    pub redis_url: Option<String>,
+    /// Edge settings added to (or replacing) the local ones.
+    pub edge_vars: Vec<(&'static str, String)>,
+}
+
+/// The two services of the product, the edge and the media worker, wired to each other
+/// and to the fakes; both stop when this is dropped.
+pub(crate) struct Core {
+    pub edge_url: String,
+    pub worker_addr: std::net::SocketAddr,
     edge: RunningEdge,
     worker: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-impl Drop for LocalStack {
+impl Drop for Core {
     fn drop(&mut self) {
         self.worker.abort();
         if let RunningEdge::Native(task) = &self.edge {
             task.abort();
         }
+    }
+}
+
+impl Core {
+    pub(crate) async fn start(options: CoreOptions) -> anyhow::Result<Core> {
+        // Ports first: the edge and the worker each need the other's address.
+        let worker_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let worker_addr = worker_listener.local_addr()?;
+        let native_listener = match options.edge {
+            EdgeMode::Native => Some(TcpListener::bind(("127.0.0.1", options.edge_port)).await.with_context(|| {
+                format!("binding the edge's port {} (taken? --port picks another)", options.edge_port)
+            })?),
+            EdgeMode::Wrangler => None,
+        };
+        let edge_port = match (&native_listener, options.edge_port) {
+            (Some(listener), _) => listener.local_addr()?.port(),
+            (None, 0) => sim::wrangler::free_port()?,
+            (None, port) => port,
+        };
+        let edge_url = format!("http://127.0.0.1:{edge_port}");
+
+        let mut edge_vars = vec![
+            ("PUBLIC_BASE_URL", edge_url.clone()),
+            ("MEDIA_WS_URL", format!("ws://{worker_addr}/media")),
+            ("TWILIO_API_BASE", options.twilio_api_base.clone()),
+            ("TWILIO_FROM_NUMBER", FROM.to_owned()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("INTERNAL_SECRET", SECRET.to_owned()),
+            ("API_KEYS", format!("{API_KEY}:{WEBHOOK_SECRET}")),
+            // The webhook sink listens on loopback over plain http.
+            ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
+            ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
+            ("RING_TIMEOUT_SECONDS", "10".to_owned()),
+            // Locally the restaurant takes calls at any hour, and a busy line or no answer
+            // is tried again (three attempts in all) a second later, not ten minutes.
+            ("CALLING_WINDOW", "00:00-24:00".to_owned()),
+            ("RETRY_INTERVAL_SECONDS", "1".to_owned()),
+        ];
+        for (name, value) in options.edge_vars {
+            edge_vars.retain(|(k, _)| *k != name);
+            edge_vars.push((name, value));
+        }
+        let edge = match native_listener {
+            Some(listener) => {
+                let config = edge::config::EdgeConfig::from_lookup(|name| {
+                    edge_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+                })?;
+                let native = Arc::new(edge::native::edge(config));
+                RunningEdge::Native(tokio::spawn(edge::native::serve(listener, native, std::future::pending())))
+            }
+            None => RunningEdge::Wrangler(Box::new(WranglerDev::start(edge_port, &edge_vars).await?)),
+        };
+
+        let worker_vars = vec![
+            ("OPENAI_API_KEY", options.openai_key),
+            ("OPENAI_REALTIME_URL", options.realtime_url),
+            ("INTERNAL_SECRET", SECRET.to_owned()),
+            ("EDGE_BASE_URL", edge_url.clone()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("TWILIO_API_BASE", options.twilio_api_base),
+            ("MAX_CALL_SECONDS", "120".to_owned()),
+            ("INSTANCE_ID", "local".to_owned()),
+            ("REDIS_URL", options.redis_url.unwrap_or_default()),
+        ];
+        let config = media_worker::config::MediaConfig::from_lookup(|name| {
+            worker_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        })?;
+        let store = media_worker::server::open_store(&config).await?;
+        let worker = tokio::spawn(media_worker::server::run(worker_listener, config, store, std::future::pending()));
+        Ok(Core { edge_url, worker_addr, edge, worker })
     }
 }
 
@@ -358,61 +488,26 @@ impl LocalStack {
         );
         let sink = WebhookSink::start().await?;
         let redis = if options.redis { Some(RedisServer::start().await?) } else { None };
-
-        // Ports first: the edge and the worker each need the other's address.
-        let worker_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let worker_addr = worker_listener.local_addr()?;
-        let edge_port = sim::wrangler::free_port()?;
-        let edge_url = format!("http://127.0.0.1:{edge_port}");
-
-        let edge_vars = vec![
-            ("PUBLIC_BASE_URL", edge_url.clone()),
-            ("MEDIA_WS_URL", format!("ws://{worker_addr}/media")),
-            ("TWILIO_API_BASE", twilio.base_url.clone()),
-            ("TWILIO_FROM_NUMBER", FROM.to_owned()),
-            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
-            ("INTERNAL_SECRET", SECRET.to_owned()),
-            ("API_KEYS", format!("{API_KEY}:{WEBHOOK_SECRET}")),
-            // The webhook sink listens on loopback over plain http.
-            ("ALLOW_INSECURE_CALLBACKS", "1".to_owned()),
-            ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
-            ("RING_TIMEOUT_SECONDS", "10".to_owned()),
-            // Locally the restaurant takes calls at any hour, and a busy line or no answer
-            // is tried again (three attempts in all) a second later, not ten minutes.
-            ("CALLING_WINDOW", "00:00-24:00".to_owned()),
-            ("RETRY_INTERVAL_SECONDS", "1".to_owned()),
-        ];
-        let edge = match options.edge {
-            EdgeMode::Native => {
-                let config = edge::config::EdgeConfig::from_lookup(|name| {
-                    edge_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-                })?;
-                let listener = TcpListener::bind(("127.0.0.1", edge_port)).await.context("binding the edge's port")?;
-                let native = Arc::new(edge::native::edge(config));
-                RunningEdge::Native(tokio::spawn(edge::native::serve(listener, native, std::future::pending())))
-            }
-            EdgeMode::Wrangler => RunningEdge::Wrangler(Box::new(WranglerDev::start(edge_port, &edge_vars).await?)),
-        };
-
-        let worker_vars = vec![
-            ("OPENAI_API_KEY", openai_key),
-            ("OPENAI_REALTIME_URL", realtime_url),
-            ("INTERNAL_SECRET", SECRET.to_owned()),
-            ("EDGE_BASE_URL", edge_url.clone()),
-            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
-            ("TWILIO_API_BASE", twilio.base_url.clone()),
-            ("MAX_CALL_SECONDS", "120".to_owned()),
-            ("INSTANCE_ID", "local".to_owned()),
-            ("REDIS_URL", redis.as_ref().map(|r| r.url.clone()).unwrap_or_default()),
-        ];
-        let config = media_worker::config::MediaConfig::from_lookup(|name| {
-            worker_vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-        })?;
-        let store = media_worker::server::open_store(&config).await?;
-        let worker = tokio::spawn(media_worker::server::run(worker_listener, config, store, std::future::pending()));
-        Ok(LocalStack { edge_url, sink, openai, host_openai, twilio, carrier, _redis: redis, edge, worker })
+        let core = Core::start(CoreOptions {
+            edge: options.edge,
+            edge_port: 0,
+            twilio_api_base: twilio.base_url.clone(),
+            realtime_url,
+            openai_key,
+            redis_url: redis.as_ref().map(|r| r.url.clone()),
+            edge_vars: Vec::new(),
+        })
+        .await?;
+        Ok(LocalStack {
+            edge_url: core.edge_url.clone(),
+            sink,
+            openai,
+            host_openai,
+            twilio,
+            carrier,
+            _redis: redis,
+            core,
+        })
     }
 
     /// The booking the demo and tests make.
@@ -493,7 +588,7 @@ impl LocalStack {
     }
 
     pub fn edge_log(&self) -> String {
-        match &self.edge {
+        match &self.core.edge {
             RunningEdge::Wrangler(dev) => dev.log(),
             RunningEdge::Native(_) => String::new(),
         }

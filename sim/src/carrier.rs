@@ -13,6 +13,8 @@
 //! `RecordingStatusCallback` after the call.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,6 +43,29 @@ pub enum Pickup {
     /// A different answer each time the number is called: the first call gets the first,
     /// and so on; the last repeats (busy at first, then a host, say).
     Sequence(Vec<Pickup>),
+}
+
+/// Decides, for one call Twilio was asked to place, what happens on the line.
+pub type AnswerCall = Arc<dyn Fn(FakeCall) -> Pin<Box<dyn Future<Output = Pickup> + Send>> + Send + Sync>;
+
+/// Who answers: a fixed behaviour per number, or a decision per call (the local stack
+/// left running picks each call's scenario from its booking).
+#[derive(Clone)]
+pub enum PhoneBook {
+    /// Numbers not listed do not answer.
+    Numbers(BTreeMap<String, Pickup>),
+    PerCall(AnswerCall),
+}
+
+impl PhoneBook {
+    async fn pickup(&self, call: &FakeCall) -> Pickup {
+        match self {
+            PhoneBook::Numbers(numbers) => {
+                numbers.get(call.param("To").unwrap_or_default()).cloned().unwrap_or(Pickup::NoAnswer)
+            }
+            PhoneBook::PerCall(answer) => answer(call.clone()).await,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +115,7 @@ impl Drop for Carrier {
 
 struct Context {
     auth_token: String,
-    numbers: BTreeMap<String, Pickup>,
+    phone_book: PhoneBook,
     options: CarrierOptions,
     http: reqwest::Client,
     ledger: watch::Receiver<Ledger>,
@@ -102,10 +127,15 @@ struct Context {
 impl Carrier {
     /// Starts carrying the calls created on `rest`; numbers not in `numbers` do not answer.
     pub fn start(rest: &FakeTwilioRest, numbers: BTreeMap<String, Pickup>, options: CarrierOptions) -> Carrier {
+        Carrier::start_with(rest, PhoneBook::Numbers(numbers), options)
+    }
+
+    /// Starts carrying the calls created on `rest`, each answered as `phone_book` says.
+    pub fn start_with(rest: &FakeTwilioRest, phone_book: PhoneBook, options: CarrierOptions) -> Carrier {
         let log = watch::channel(BTreeMap::new()).0;
         let context = Arc::new(Context {
             auth_token: rest.auth_token.clone(),
-            numbers,
+            phone_book,
             options,
             http: reqwest::Client::new(),
             ledger: rest.watch(),
@@ -157,9 +187,10 @@ pub fn stream_of(twiml: &str) -> Option<(String, BTreeMap<String, String>)> {
 impl Context {
     /// What the number does on this call: its pickup, or for a sequence the entry for
     /// how many times it has been called.
-    fn pickup_for(&self, to: &str) -> Pickup {
-        let pickup = self.numbers.get(to).cloned().unwrap_or(Pickup::NoAnswer);
+    async fn pickup_for(&self, call: &FakeCall) -> Pickup {
+        let pickup = self.phone_book.pickup(call).await;
         let Pickup::Sequence(answers) = pickup else { return pickup };
+        let to = call.param("To").unwrap_or_default();
         let mut calls = self.calls_to.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let n = calls.entry(to.to_owned()).or_default();
         let answer = answers.get(*n).or(answers.last()).cloned().unwrap_or(Pickup::NoAnswer);
@@ -217,9 +248,9 @@ impl Context {
 async fn place_call(context: Arc<Context>, call: FakeCall) {
     let started = Instant::now();
     let to = call.param("To").unwrap_or_default().to_owned();
-    let pickup = context.pickup_for(&to);
     let reorder = context.options.reorder_and_repeat;
     context.callback(&call, "initiated", 0, &[]).await;
+    let pickup = context.pickup_for(&call).await;
     if matches!(pickup, Pickup::Busy) {
         context.callback(&call, "busy", 1, &[]).await;
         context.record(&call.sid, |log| log.finished = true);

@@ -3,6 +3,7 @@
 //!
 //! | module | stands in for |
 //! |---|---|
+//! | [`realtime_router`] | OpenAI Realtime for many sessions at once, each its own scripted fake |
 //! | [`twilio_rest`] | the Twilio Calls REST API (create, update, Basic auth, errors in Twilio's shape) |
 //! | [`keypad`] | a phone menu's ear: DTMF key tones detected (Goertzel) in the caller's audio |
 //! | [`webhook_sink`] | a user's `callback_url` endpoint, recording what it receives |
@@ -16,6 +17,7 @@ pub mod carrier;
 pub mod fake_edge;
 pub mod keypad;
 pub mod openai_realtime;
+pub mod realtime_router;
 pub mod redis_server;
 pub mod twilio_media;
 pub mod twilio_rest;

@@ -59,6 +59,11 @@ impl RedisServer {
         Ok(RedisServer { url: format!("redis://127.0.0.1:{port}"), port, child })
     }
 
+    /// The redis-server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the server now (a crash, from the clients' point of view).
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
