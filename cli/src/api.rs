@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// Why a request did not give the answer asked for.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum ClientError {
     /// The API answered with its error document `{"error": {"code", "message", "field"?}}`.
     #[error("{status} {code}: {message}{}", field.as_ref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
     Refused { status: u16, code: String, message: String, field: Option<String> },
@@ -18,12 +18,12 @@ pub enum ApiError {
     Network { url: String, source: reqwest::Error },
 }
 
-impl ApiError {
+impl ClientError {
     /// Worth trying again: the network or a server-side failure, not a refusal.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Network { .. } => true,
-            ApiError::Refused { status, .. } | ApiError::Unexpected { status, .. } => *status >= 500,
+            ClientError::Network { .. } => true,
+            ClientError::Refused { status, .. } | ClientError::Unexpected { status, .. } => *status >= 500,
         }
     }
 }
@@ -50,7 +50,7 @@ impl Client {
     }
 
     /// `POST /v1/calls`: the created call (`call_id`, `status`, `links`).
-    pub async fn book(&self, booking: &Value, idempotency_key: Option<&str>) -> Result<Value, ApiError> {
+    pub async fn book(&self, booking: &Value, idempotency_key: Option<&str>) -> Result<Value, ClientError> {
         let url = self.url("/v1/calls");
         let mut request = self.http.post(&url).bearer_auth(&self.key).json(booking);
         if let Some(key) = idempotency_key {
@@ -60,31 +60,31 @@ impl Client {
     }
 
     /// `GET /v1/calls/{id}`: the record.
-    pub async fn get(&self, call_id: &str) -> Result<Value, ApiError> {
+    pub async fn get(&self, call_id: &str) -> Result<Value, ClientError> {
         let url = self.url(&format!("/v1/calls/{call_id}"));
         json_body(&url, self.http.get(&url).bearer_auth(&self.key).send().await).await
     }
 
     /// `POST /v1/calls/{id}/cancel`: the record after the cancel.
-    pub async fn cancel(&self, call_id: &str) -> Result<Value, ApiError> {
+    pub async fn cancel(&self, call_id: &str) -> Result<Value, ClientError> {
         let url = self.url(&format!("/v1/calls/{call_id}/cancel"));
         json_body(&url, self.http.post(&url).bearer_auth(&self.key).send().await).await
     }
 
     /// `GET /v1/calls?…`: one page, `{"data", "has_more", "next_cursor"}`.
-    pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ApiError> {
+    pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
         let url = self.url("/v1/calls");
         json_body(&url, self.http.get(&url).query(query).bearer_auth(&self.key).send().await).await
     }
 
     /// `DELETE /v1/calls/{id}`: `{"call_id", "deleted": true}`.
-    pub async fn delete(&self, call_id: &str) -> Result<Value, ApiError> {
+    pub async fn delete(&self, call_id: &str) -> Result<Value, ClientError> {
         let url = self.url(&format!("/v1/calls/{call_id}"));
         json_body(&url, self.http.delete(&url).bearer_auth(&self.key).send().await).await
     }
 
     /// `GET /v1/calls/{id}/events`, from after `last_event_id`: the open stream.
-    pub async fn events(&self, call_id: &str, last_event_id: Option<u64>) -> Result<reqwest::Response, ApiError> {
+    pub async fn events(&self, call_id: &str, last_event_id: Option<u64>) -> Result<reqwest::Response, ClientError> {
         let url = self.url(&format!("/v1/calls/{call_id}/events"));
         let mut request = self.http.get(&url).bearer_auth(&self.key).header("Accept", "text/event-stream");
         if let Some(id) = last_event_id {
@@ -93,7 +93,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|source| ApiError::Network { url: url.clone(), source: source.without_url() })?;
+            .map_err(|source| ClientError::Network { url: url.clone(), source: source.without_url() })?;
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -110,8 +110,8 @@ pub fn is_call_id(call_id: &str) -> bool {
         && call_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-async fn json_body(url: &str, sent: Result<reqwest::Response, reqwest::Error>) -> Result<Value, ApiError> {
-    let response = sent.map_err(|source| ApiError::Network { url: url.to_owned(), source: source.without_url() })?;
+async fn json_body(url: &str, sent: Result<reqwest::Response, reqwest::Error>) -> Result<Value, ClientError> {
+    let response = sent.map_err(|source| ClientError::Network { url: url.to_owned(), source: source.without_url() })?;
     if !response.status().is_success() {
         return Err(refusal(url, response).await);
     }
@@ -119,23 +119,23 @@ async fn json_body(url: &str, sent: Result<reqwest::Response, reqwest::Error>) -
     let body = response
         .text()
         .await
-        .map_err(|source| ApiError::Network { url: url.to_owned(), source: source.without_url() })?;
-    serde_json::from_str(&body).map_err(|_| ApiError::Unexpected { status, url: url.to_owned(), body: clip(&body) })
+        .map_err(|source| ClientError::Network { url: url.to_owned(), source: source.without_url() })?;
+    serde_json::from_str(&body).map_err(|_| ClientError::Unexpected { status, url: url.to_owned(), body: clip(&body) })
 }
 
 /// The API's error document, or the raw answer when it is not one.
-async fn refusal(url: &str, response: reqwest::Response) -> ApiError {
+async fn refusal(url: &str, response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
     let error = serde_json::from_str::<Value>(&body).ok().map(|v| v["error"].clone());
     match error {
-        Some(error) if error["code"].is_string() => ApiError::Refused {
+        Some(error) if error["code"].is_string() => ClientError::Refused {
             status,
             code: error["code"].as_str().unwrap_or_default().to_owned(),
             message: error["message"].as_str().unwrap_or_default().to_owned(),
             field: error["field"].as_str().map(str::to_owned),
         },
-        _ => ApiError::Unexpected { status, url: url.to_owned(), body: clip(&body) },
+        _ => ClientError::Unexpected { status, url: url.to_owned(), body: clip(&body) },
     }
 }
 
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
-        let error = ApiError::Refused {
+        let error = ClientError::Refused {
             status: 422,
             code: "invalid_field".into(),
             message: "must be HH:MM".into(),

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
-use api::{ApiError, Client};
+use api::{Client, ClientError};
 use render::{EXIT_CONFIRMED, EXIT_ERROR};
 
 const EXIT_CODES: &str = "Exit codes:
@@ -398,7 +398,7 @@ async fn follow_once(
     last_event_id: &mut Option<u64>,
     failures: &mut u32,
     progress: &mut Progress,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<Value>, ClientError> {
     let mut response = client.events(call_id, *last_event_id).await?;
     let mut decoder = sse::Decoder::default();
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -414,7 +414,10 @@ async fn follow_once(
             Ok(Some(chunk)) => chunk,
             Ok(None) => return Ok(None),
             Err(source) => {
-                return Err(ApiError::Network { url: format!("the events of {call_id}"), source: source.without_url() })
+                return Err(ClientError::Network {
+                    url: format!("the events of {call_id}"),
+                    source: source.without_url(),
+                })
             }
         };
         for event in decoder.push(&chunk) {

@@ -118,6 +118,9 @@ impl Scenario {
             Scenario::MisreadsCode => "the host spells A73X, the model reports A73Y: flagged mismatch",
             Scenario::CorrectsReadBack => "the host corrects the agent's read-back of K91",
             Scenario::BusyThenAnswers => "the line is busy; the next attempt, a second later, reaches the host: A73X",
+            Scenario::PhoneMenu => {
+                "a menu answers (\"for reservations, press 2\"); the host comes on once 2 is heard: A73X"
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Usage: concierge-demo [scenario]   (confirms, offers-another-time, fully-booked,
 //!        on-hold, interrupts, voicemail, busy, no-answer, ai-host, misreads-code,
-//!        corrects-read-back, busy-then-answers; default: confirms)
+//!        corrects-read-back, busy-then-answers, phone-menu; default: confirms)
 //!        concierge-demo --real-openai  (needs OPENAI_API_KEY: the agent is the real
 //!        Realtime model, and so is the restaurant's host, on a simulated phone line)
 //!        concierge-demo --serve [--port N] [--no-redis]  (the stack left running for

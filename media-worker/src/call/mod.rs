@@ -289,7 +289,7 @@ impl Call {
         };
         if let ServerEvent::Error { error } = &event {
             // Most are recoverable with the socket open; the session decides (see
-            // `ApiError::ends_session`), here it is only reported.
+            // `OpenAiError::ends_session`), here it is only reported.
             Metrics::inc(&self.services.metrics.openai_error_events);
             warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
         }

@@ -124,7 +124,7 @@ pub enum ServerEvent<'a> {
     #[serde(rename = "session.updated")]
     SessionUpdated { session: Value },
     #[serde(rename = "error")]
-    Error { error: ApiError },
+    Error { error: OpenAiError },
     #[serde(rename = "input_audio_buffer.speech_started")]
     SpeechStarted {
         audio_start_ms: u64,
@@ -199,7 +199,7 @@ pub struct AudioDelta<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApiError {
+pub struct OpenAiError {
     #[serde(rename = "type", default)]
     pub kind: String,
     #[serde(default)]
@@ -212,7 +212,7 @@ pub struct ApiError {
     pub event_id: Option<String>,
 }
 
-impl ApiError {
+impl OpenAiError {
     /// Whether this error ends the session. OpenAI documents error events as mostly
     /// recoverable, the session staying open ("Most errors are recoverable and the
     /// session will stay open", <https://developers.openai.com/api/reference/resources/realtime/server-events>):
