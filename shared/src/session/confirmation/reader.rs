@@ -377,6 +377,13 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             break;
         }
         let w = word(toks, j);
+        // "6 1 2 9 once it saves": a number word that is also an English word counts only
+        // beside number words of its own language; next to numerals or English ones,
+        // where the code ends cannot be told.
+        if in_list(FALSE_FRIENDS, w) && !(foreign_number(toks, j.wrapping_sub(1)) || foreign_number(toks, j + 1)) {
+            ambiguous |= !units.is_empty();
+            break;
+        }
         let unit = if in_list(DOUBLE, w) || in_list(TRIPLE, w) {
             let times = if in_list(DOUBLE, w) { 2 } else { 3 };
             match unit_at(toks, j + 1, true).filter(|u| u.chars.len() == 1) {
@@ -448,6 +455,37 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     };
     Some(Run { code, start, end: i, ambiguous })
 }
+
+/// Whether the word at `i` is a number word of a language other than English
+/// ("sette", "cuatro", "zwei"), numerals aside.
+fn foreign_number(toks: &[Tok], i: usize) -> bool {
+    word(toks, i).is_some_and(|w| {
+        let english = ENGLISH_DIGITS.contains(&w) || ENGLISH_TENS_AND_TEENS.contains(&w);
+        below_hundred(w).is_some() && !english && !w.starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+const ENGLISH_TENS_AND_TEENS: &[&str] = &[
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fourty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+];
 
 /// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
 fn is_clock_words(toks: &[Tok], j: usize) -> bool {
@@ -722,9 +760,29 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
     None
 }
 
+/// Whether the trigger at `i` is qualified by the word right before it ("deposit
+/// reference", "payment reference number", "hold number"): it then names a code of
+/// something else, and what follows is not the booking's code. Articles, possessives,
+/// openings and booking words do not qualify it; a trigger before it passes the
+/// question on ("deposit reference number").
+fn qualified(toks: &[Tok], i: usize) -> bool {
+    let Some(before) = i.checked_sub(1).and_then(|k| word(toks, k)) else {
+        return false;
+    };
+    if STRONG_TRIGGERS.contains(&before) || WEAK_TRIGGERS.contains(&before) {
+        return qualified(toks, i - 1);
+    }
+    let known = TRIGGER_LEADS.contains(&before) || BOOKING.contains(&before) || BOOKED.contains(&before);
+    let numeric = before.chars().any(|c| c.is_ascii_digit()) || digit(before).is_some();
+    !(known || numeric)
+}
+
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
 fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<(usize, bool)> {
     let w = word(toks, i)?;
+    if qualified(toks, i) {
+        return None;
+    }
     if STRONG_TRIGGERS.contains(&w) {
         return Some((i + 1, true));
     }
@@ -804,6 +862,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
     'outer: loop {
         let mut j = end;
         let mut correcting = false;
+        // A character or two said after the taking back ("the last digit is 5").
+        let mut numbers_since_correction = false;
         let mut limit = end + 10;
         // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
         let mut next_to_code = true;
@@ -834,6 +894,18 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                     return end;
                 }
                 if run.valid() {
+                    // After "sorry", the first code characters are the replacement, and
+                    // only if nothing names them as something else: "sorry, the gate code
+                    // is 9 9 0 1", "sorry, 3 0 1 6 is your old one", "sorry, the party of 6
+                    // was 9 1 1 6" take the code back without replacing it. After "last
+                    // one's a 2", only the code with that 2 in place follows it.
+                    let agrees_with_fix =
+                        || replaced_character(toks, end, &current).is_some_and(|(fixed, _)| fixed == run.code);
+                    let unexplained_numbers = numbers_since_correction && !agrees_with_fix();
+                    if correcting && (unexplained_numbers || explained(toks, &run)) {
+                        out.push(Said::Doubt);
+                        return end;
+                    }
                     if correcting {
                         out.push(Said::Code { code: run.code.clone(), corrects: true });
                     } else if run.code != current {
@@ -851,6 +923,7 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                 }
                 if correcting {
                     // "last one's a 2": part of a code, not all of it; read on.
+                    numbers_since_correction = true;
                     j = run.end.max(j + 1);
                     continue;
                 }
@@ -919,8 +992,9 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
-                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer.
-                        if !takeable(toks, &run) || explained(toks, &run) {
+                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer,
+                        // nor digits running on into a word ("4 4 1 2 Market").
+                        if !takeable(toks, &run) || explained(toks, &run) || runs_into_word(toks, &run) {
                             break;
                         }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
@@ -936,6 +1010,11 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                     // After "no, I gave you the wrong one" to a read-back, the right one may
                     // follow any words; "no" to a question is "there is none".
                     let correcting = denied && after_read_back;
+                    // "There's a hold number, 9 1 2 7": the answer names another code.
+                    let trigger = STRONG_TRIGGERS.contains(&w.as_str()) || WEAK_TRIGGERS.contains(&w.as_str());
+                    if trigger && qualified(toks, i) && !correcting {
+                        break;
+                    }
                     if (!answer_opening(w) && !correcting) || OTHER_CODES.contains(&w.as_str()) {
                         break;
                     }
@@ -980,7 +1059,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             out.push(Said::Stray { code: run.code });
         }
     }
-    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end)) {
+    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end) || taken_back_later(toks, end)) {
         out.push(Said::Doubt);
     }
     out
@@ -1037,6 +1116,19 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
     false
 }
 
+/// Whether the code's sentence, after what was read as the code and its corrections,
+/// goes on to say "no" ("7 7 0 4, or, sorry, no, I'll call you back with it") with no
+/// code after it: the code may be the thing withdrawn. ("Sorry" alone is as often an
+/// apology: "4 4 1 2, sorry about the wait".)
+fn taken_back_later(toks: &[Tok], from: usize) -> bool {
+    let sentence_end = (from..toks.len()).find(|&k| toks[k] == Tok::Stop).unwrap_or(toks.len());
+    let denial = (from..sentence_end).find(|&k| {
+        let retracts = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
+        retracts && takes_back(toks, k)
+    });
+    denial.is_some_and(|k| runs(&toks[k..sentence_end]).is_empty())
+}
+
 /// Whether the sentence from `k` holds nothing but a character or two of code and
 /// fillers ("Uh, 7.", "And 7.").
 fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
@@ -1091,6 +1183,37 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
         .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
     let after = word(toks, run.end);
     at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+}
+
+/// Whether a run goes straight on, with no pause, into a word the reader has no use
+/// for ("just 4 4 1 2 Market, we'll have you down"): the digits may be part of
+/// something else (a street, a name), and without a trigger nothing says they are a code.
+fn runs_into_word(toks: &[Tok], run: &Run) -> bool {
+    let Some(after) = word(toks, run.end) else {
+        return false;
+    };
+    let lists: [&[&str]; 19] = [
+        PREAMBLE,
+        PREAMBLE_MORE,
+        QUANTITY,
+        STREET,
+        CODE_FILLERS,
+        REPEAT,
+        CORRECTION,
+        DENY,
+        AFFIRM,
+        STALLING,
+        BOOKING,
+        BOOKED,
+        NUMBER_NAMERS,
+        LAST_JOINERS,
+        TRIGGER_LEADS,
+        STRONG_TRIGGERS,
+        WEAK_TRIGGERS,
+        OTHER_CODES,
+        COPULA,
+    ];
+    !lists.iter().any(|list| list.contains(&after)) && unit_at(toks, run.end, false).is_none()
 }
 
 /// Whether a run is an hour and its minutes said as two numbers: "7 30", "19 45".
@@ -1833,5 +1956,56 @@ mod tests {
     #[test]
     fn two_different_codes_give_none() {
         assert_eq!(host(&["Confirmation is 4412.", "Reference number 9931."]), None);
+    }
+
+    #[test]
+    fn a_trigger_qualified_by_another_noun_names_another_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(host(&["Your deposit reference number is 7 7 1 4 and that's all you need."]), None);
+        assert_eq!(convo(&[ask, ("r", "Uh, the payment reference is 6 1 1 0 2.")]), None);
+        assert_eq!(convo(&[ask, ("r", "There's a hold number, 9 1 2 7, for the card.")]), None);
+        assert_eq!(host(&["The deposit reference is 5 1 6 0, and your booking ID is K 7 2 2."]), None, "two codes");
+        assert_eq!(host(&["So your booking reference is 7 7 1 4."]).as_deref(), Some("7714"));
+        assert_eq!(convo(&[ask, ("r", "Yes, the reference number is 6 1 1 0 2.")]).as_deref(), Some("61102"));
+    }
+
+    #[test]
+    fn a_replacement_named_as_something_else_withdraws_the_code_without_replacing_it() {
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2, sorry, and the gate code is 9 9 0 1."]), None);
+        assert_eq!(host(&["Confirmation is 8 0 0 2, sorry, the deposit receipt number is 8 0 0 3."]), None);
+        assert_eq!(host(&["Confirmation is 9 1 1 5. Sorry, the party of 6 was 9 1 1 6."]), None);
+        let old = "Confirmation is 3 0 1 6, sorry, my mistake, 3 0 1 6 is your old one, I'll get the new one.";
+        assert_eq!(host(&[old]), None);
+        assert_eq!(
+            host(&["Confirmation number is 7 7 1 8 3 0 9. Oh, no, sorry, last one's a 2. 7 7 1 8 3 0 2."]).as_deref(),
+            Some("7718302"),
+            "the whole code said again after the character fixed agrees with it"
+        );
+        assert_eq!(host(&["Confirmation is 5 5 8 2, no sorry, 5 5 8 3."]).as_deref(), Some("5583"));
+    }
+
+    #[test]
+    fn a_no_later_in_the_codes_sentence_withdraws_it() {
+        assert_eq!(host(&["Confirmation is 7 7 0 4, or, sorry, no, I'll have to call you back with it."]), None);
+        assert_eq!(host(&["Confirmation number 2 2 9 1, actually never mind, it hasn't gone through yet."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, thanks for waiting, no rush."]).as_deref(), Some("4412"));
+        let ask = ("a", "Do you have a confirmation number?");
+        let named = "Sure, it's 3 3 0 9, that's the parking code actually, sorry, the confirmation is 1 8 8 2.";
+        assert_eq!(convo(&[ask, ("r", named)]).as_deref(), Some("1882"), "a code follows the taking back");
+    }
+
+    #[test]
+    fn a_number_word_that_is_also_an_english_word_is_read_only_in_its_language() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let once = "Number's, uh, 6 1 2, sorry, the number'll be 6 1 2 9 once it saves.";
+        assert_eq!(convo(&[ask, ("r", once)]), None);
+        assert_eq!(host(&["Su número de confirmación es cuatro cuatro uno once."]).as_deref(), Some("44111"));
+    }
+
+    #[test]
+    fn an_answer_running_on_into_a_word_is_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "just 4 4 1 2 Market, we'll have you down")]), None);
+        assert_eq!(convo(&[ask, ("r", "Sure, 4 4 1 2 for Friday.")]).as_deref(), Some("4412"));
     }
 }
