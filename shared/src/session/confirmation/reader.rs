@@ -1067,9 +1067,9 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
 
 /// Words before a number that say what it is: "for 2", "at 8", "party of 6", "20 heures 30".
 const NUMBER_NAMERS: &[&str] = &[
-    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "a", "an", "à", "um", "alle",
-    "vers", "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr",
-    "h", "horas", "ore",
+    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "à", "um", "alle", "vers",
+    "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr", "h",
+    "horas", "ore",
 ];
 
 /// Whether the sentence the code ended in goes on to a character or two of code that
@@ -1097,8 +1097,12 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
                     let before = word(toks, k.wrapping_sub(1));
                     let joined = in_list(LAST_JOINERS, before) && named_until == Some(k - 1);
                     let named = in_list(NUMBER_NAMERS, before) || joined;
-                    let fragment =
-                        run.code.len() <= 2 && !run.ambiguous && !run.code.chars().all(|c| c.is_ascii_alphabetic());
+                    // A letter alone is a word as often as a code character, unless an
+                    // article brings it: "3 3 1, and a B."
+                    let brought = in_list(&["a", "an"], before) && run.code.len() == 1;
+                    let fragment = run.code.len() <= 2
+                        && !run.ambiguous
+                        && (brought || !run.code.chars().all(|c| c.is_ascii_alphabetic()));
                     if fragment && !named && !explained(toks, &run) {
                         return true;
                     }
@@ -1116,17 +1120,23 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
     false
 }
 
-/// Whether the code's sentence, after what was read as the code and its corrections,
-/// goes on to say "no" ("7 7 0 4, or, sorry, no, I'll call you back with it") with no
-/// code after it: the code may be the thing withdrawn. ("Sorry" alone is as often an
-/// apology: "4 4 1 2, sorry about the wait".)
+/// Whether the turn, after what was read as the code and its corrections, goes on to
+/// say "no" or take something back ("7 7 0 4, or, sorry, no, I'll call you back with
+/// it"; "4 4 1 2. Hmm. Actually, hold on, that's not it.") with no code after it: the
+/// code may be the thing withdrawn. ("Sorry" alone is as often an apology: "4 4 1 2,
+/// sorry about the wait".)
 fn taken_back_later(toks: &[Tok], from: usize) -> bool {
-    let sentence_end = (from..toks.len()).find(|&k| toks[k] == Tok::Stop).unwrap_or(toks.len());
-    let denial = (from..sentence_end).find(|&k| {
-        let retracts = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
-        retracts && takes_back(toks, k)
+    retracts(toks, from, toks.len())
+}
+
+/// Whether `from..to` says "no" or takes something back ("wait", "actually", "my
+/// mistake") with no code after it.
+fn retracts(toks: &[Tok], from: usize, to: usize) -> bool {
+    let denial = (from..to).find(|&k| {
+        let retracting = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
+        retracting && takes_back(toks, k)
     });
-    denial.is_some_and(|k| runs(&toks[k..sentence_end]).is_empty())
+    denial.is_some_and(|k| runs(&toks[k..to]).is_empty())
 }
 
 /// Whether the sentence from `k` holds nothing but a character or two of code and
@@ -1177,11 +1187,12 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
             None => {}
         }
     }
-    let at_time = run
-        .start
-        .checked_sub(1)
-        .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
+    let before = run.start.checked_sub(1).and_then(|k| word(toks, k));
     let after = word(toks, run.end);
+    // "a" is the French "à" (folded) only before an hour ("à 20 heures"); in English it
+    // is an article that may bring one more character ("there's a 5 at the end").
+    let hour_word = in_list(&["heures", "heure", "h", "horas", "hora", "ore", "uhr", "pm", "am", "oclock"], after);
+    let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
     at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
 }
 
@@ -1430,6 +1441,19 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         // "And 7." in a turn of its own: more of the code, or a change to it.
         if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
             conflict = true;
+        }
+        // "Oh wait, don't use that one", "Hmm, actually that's the waitlist number": a
+        // later turn taking the code back with no code of its own leaves none. ("No, B as
+        // in boy" answers a read-back; "Thursday, actually." ends on its "actually".)
+        let no_code = !saids.iter().any(|s| matches!(s, Said::Code { .. }));
+        let retracted = (0..toks.len()).any(|k| {
+            in_list(RETRACT, word(toks, k))
+                && takes_back(toks, k)
+                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None)
+                && runs(&toks[k..]).is_empty()
+        });
+        if no_code && retracted {
+            current = None;
         }
         let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
         if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
@@ -2007,5 +2031,44 @@ mod tests {
         let ask = ("a", "Great, and is there a confirmation number for that?");
         assert_eq!(convo(&[ask, ("r", "just 4 4 1 2 Market, we'll have you down")]), None);
         assert_eq!(convo(&[ask, ("r", "Sure, 4 4 1 2 for Friday.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn one_more_character_an_article_brings_is_more_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let end = "The confirmation number's, let me see, 8 8 3 0, and then there's a 5 at the end.";
+        assert_eq!(convo(&[ask, ("r", end)]), None);
+        assert_eq!(host(&["Confirmation's 5 0 5, the last digit's a 7."]), None);
+        assert_eq!(host(&["Your confirmation's 3 3 1, and a B."]), None);
+        assert_eq!(
+            host(&["Votre numéro de confirmation est le 4 4 1 2, à 20 heures."]).as_deref(),
+            Some("4412"),
+            "the French \"à\" before an hour is a time"
+        );
+    }
+
+    #[test]
+    fn a_retraction_after_the_code_with_no_code_after_it_withdraws_it() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let later = "4 4 1 2. Hmm. Actually, hold on, that's not it.";
+        assert_eq!(convo(&[ask, ("r", later)]), None, "a later sentence");
+        let lines = [
+            ("r", "Confirmation is 8 4 4 9."),
+            ("a", "Got it."),
+            ("r", "Oh wait, don't use that one, it didn't save."),
+        ];
+        assert_eq!(convo(&lines), None, "a later turn");
+        let lines = [
+            ("r", "Okay so your confirmation number is 5 5 2 9."),
+            ("a", "5 5 2 9, great."),
+            ("r", "Hmm, actually that's the waitlist number, sorry."),
+        ];
+        assert_eq!(convo(&lines), None);
+        let lines = [
+            ("r", "Your confirmation is 7 1 1 2."),
+            ("a", "7 1 1 2, and that was for Friday?"),
+            ("r", "Thursday, actually."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("7112"), "an \"actually\" that ends the turn corrects the day");
     }
 }
