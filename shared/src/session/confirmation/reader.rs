@@ -432,6 +432,9 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     if units.is_empty() {
         return None;
     }
+    if glued_minutes(&units, &pauses) {
+        ambiguous = true;
+    }
     // "is, oh, 4 4 1 2": a hesitation or a zero, which cannot be told.
     if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
         ambiguous = true;
@@ -486,6 +489,21 @@ const ENGLISH_TENS_AND_TEENS: &[&str] = &[
     "eighty",
     "ninety",
 ];
+
+/// Whether a run of single characters ends, with no pause, in an hour and its minutes
+/// ("4 4 1 2 7 30 Friday"): the two-digit group breaks the code's rhythm, and where the
+/// code ends cannot be told.
+fn glued_minutes(units: &[Unit], pauses: &[usize]) -> bool {
+    let n = units.len();
+    if n < 3 {
+        return false;
+    }
+    let (hour, minutes) = (&units[n - 2], &units[n - 1]);
+    let singles = units[..n - 1].iter().all(|u| u.chars.len() == 1);
+    let is_hour = hour.numeric && matches!(hour.chars.as_str(), "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9");
+    let is_minutes = minutes.numeric && matches!(minutes.chars.as_str(), "00" | "15" | "30" | "45");
+    singles && is_hour && is_minutes && !pauses.contains(&(n - 1)) && !pauses.contains(&(n - 2))
+}
 
 /// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
 fn is_clock_words(toks: &[Tok], j: usize) -> bool {
@@ -616,8 +634,8 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
     if near(toks, before, i, OTHER_CODES) || near(toks, i + 1, i + 4, OTHER_CODES) {
         return false;
     }
-    // "number of people", "our number", "my number".
-    if matches!(word(toks, i + 1), Some("of"))
+    // "number of people", "our number", "my number", "the number here".
+    if matches!(word(toks, i + 1), Some("of" | "here" | "there"))
         || matches!(word(toks, i.wrapping_sub(1)), Some("our" | "my" | "this" | "a"))
     {
         return false;
@@ -2070,5 +2088,21 @@ mod tests {
             ("r", "Thursday, actually."),
         ];
         assert_eq!(convo(&lines).as_deref(), Some("7112"), "an \"actually\" that ends the turn corrects the day");
+    }
+
+    #[test]
+    fn an_hour_and_minutes_glued_onto_single_characters_give_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "Confirmation number 4 4 1 2 7 30 Friday")]), None);
+        assert_eq!(host(&["Confirmation's 4 4 1 2 7 30 Friday."]), None);
+        assert_eq!(host(&["Number's 4 4 1 2, 7 30 Friday."]), None, "a stray time still leaves it unsure");
+        assert_eq!(host(&["Confirmation number is 4 4 1 0 30."]).as_deref(), Some("441030"), "0 30 is no time");
+    }
+
+    #[test]
+    fn the_number_here_is_the_restaurants() {
+        let booked = "Okay that's confirmed for Friday 7 30 4 people and the number here is 5 5 5 0 1 9 9";
+        assert_eq!(host(&[booked]), None);
+        assert_eq!(host(&["Okay that's confirmed, and the number is 5 5 0 1 9 9 7."]).as_deref(), Some("5501997"));
     }
 }
