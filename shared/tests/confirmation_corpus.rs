@@ -57,13 +57,13 @@ fn second_held_out_set_scores_within_its_measured_bounds() {
         t.exact, t.with_code, t.wrong, t.false_positives, t.without_code
     );
     assert!(t.exact >= HELD_OUT_2_EXACT_FLOOR, "{totals}");
-    // Ceilings at the measured values: they only ever come down, to zero.
+    // The wrong-code ceiling is the measured value: it only ever comes down, to zero.
     assert!(t.wrong <= HELD_OUT_2_WRONG_CEILING, "{totals}");
-    assert!(t.false_positives <= HELD_OUT_2_FALSE_CEILING, "{totals}");
+    // False codes came down from 3 to zero; they never go back up.
+    assert_eq!(t.false_positives, 0, "{totals}");
 }
 
 const DEV_EXACT_FLOOR: usize = 299;
 const HELD_OUT_EXACT_FLOOR: usize = 220;
 const HELD_OUT_2_EXACT_FLOOR: usize = 196;
 const HELD_OUT_2_WRONG_CEILING: usize = 1;
-const HELD_OUT_2_FALSE_CEILING: usize = 0;
