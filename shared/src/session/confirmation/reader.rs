@@ -2105,4 +2105,10 @@ mod tests {
         assert_eq!(host(&[booked]), None);
         assert_eq!(host(&["Okay that's confirmed, and the number is 5 5 0 1 9 9 7."]).as_deref(), Some("5501997"));
     }
+
+    #[test]
+    fn a_contraction_on_the_codes_last_digit_does_not_cut_it_short() {
+        assert_eq!(host(&["Confirmation's 4 4 1 2's what I've got."]), None, "never 441");
+        assert_eq!(host(&["Conf's 8 8 2 0."]).as_deref(), Some("8820"));
+    }
 }
