@@ -27,7 +27,15 @@
 //!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
 //! - the agent read back another code the length of the host's and the reply does not
 //!   say which ("yes", "the second one");
-//! - the only digits are a phone number said in groups ("815, 555, 0142").
+//! - the only digits are a phone number said in groups ("815, 555, 0142");
+//! - the trigger is qualified by another noun ("deposit reference", "hold number", "the
+//!   number here"), or the replacement after "sorry" is named as something else ("sorry,
+//!   the gate code is …") or comes after other digits;
+//! - a "no" or an "actually" follows the code with no code after it, in its turn or a
+//!   later one ("…, or, sorry, no, I'll call you back"; "Oh wait, don't use that one");
+//! - an hour and minutes are glued onto single characters ("4 4 1 2 7 30 Friday"), an
+//!   article brings one more character ("and then there's a 5 at the end"), or an answer
+//!   with no trigger runs on into a word ("just 4 4 1 2 Market").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
