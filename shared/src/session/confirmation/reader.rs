@@ -598,6 +598,12 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
             if partial || (rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest)) {
                 return None;
             }
+            // "7 2, 7 2, 7 2 1 9": the last group starts over from the first one, but
+            // what came before is not its start: a stammer, or more of the code?
+            let first = first_pause.map(|p| split(p).0).filter(|&f| f.len() >= 2 && f != head);
+            if first.is_some_and(|f| rest.len() > f.len() && rest.starts_with(f)) {
+                return None;
+            }
         }
     }
     let half = code.len() / 2;
@@ -1017,6 +1023,10 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             match &toks[i] {
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
+                    // "Number's, oh, 4 4 1 2": a hesitation or a zero, as after a trigger.
+                    if w == "oh" && run_at(toks, i).is_some_and(|r| r.ambiguous) {
+                        break;
+                    }
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
                         // With no trigger, "7 30", "at 730" or "… is our number" is no answer,
                         // nor digits running on into a word ("4 4 1 2 Market").
@@ -1334,6 +1344,12 @@ fn transparent(agent: &[Tok]) -> bool {
     backchannel || echo
 }
 
+/// Whether a host line says yes or no ("Q as in queen, yes."): it answers the agent's
+/// echo as a read-back; it does not go on with the code.
+fn answers_read_back(toks: &[Tok]) -> bool {
+    toks.iter().filter_map(Tok::word).any(|w| matches!(w, "yes" | "yeah" | "yep" | "yup" | "correct" | "no" | "nope"))
+}
+
 /// Where the code the host left unfinished starts, if `next` opens by saying it again
 /// and going on ("…is 7 1" then "7 1 9 9").
 fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
@@ -1412,7 +1428,9 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
                 && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
-                && ((transparent(agent) && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0))))
+                && ((transparent(agent)
+                    && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+                    && !answers_read_back(&toks))
                     // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
                     || restart_of(host, &toks).is_some())
             {
@@ -2118,5 +2136,27 @@ mod tests {
     fn a_contraction_on_the_codes_last_digit_does_not_cut_it_short() {
         assert_eq!(host(&["Confirmation's 4 4 1 2's what I've got."]), None, "never 441");
         assert_eq!(host(&["Conf's 8 8 2 0."]).as_deref(), Some("8820"));
+    }
+
+    #[test]
+    fn a_group_said_again_before_the_code_starts_over_gives_no_code() {
+        assert_eq!(host(&["Confirmation's 7 2, 7 2, 7 2 1 9."]), None, "never 72727219");
+        assert_eq!(host(&["Confirmation is A 7 7, A 7 7 2."]).as_deref(), Some("A772"), "started over in full");
+    }
+
+    #[test]
+    fn a_yes_after_the_agents_echo_answers_it_and_adds_nothing() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "Conf number's Q 7 7 2"), ("a", "Q 7 7 2?"), ("r", "Q as in queen, yes.")];
+        assert_eq!(convo(&lines).as_deref(), Some("Q772"), "never Q772Q");
+        let lines = [("r", "Confirmation number is 9 9"), ("a", "9 9, okay."), ("r", "1 7, and that's for 6 people.")];
+        assert_eq!(convo(&lines).as_deref(), Some("9917"), "the code goes on after an echo");
+    }
+
+    #[test]
+    fn an_oh_opening_an_answer_is_a_word_or_a_zero() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "Number's, oh, 4 4 1 2.")]), None);
+        assert_eq!(convo(&[ask, ("r", "Number's 4 4 1 2.")]).as_deref(), Some("4412"));
     }
 }
