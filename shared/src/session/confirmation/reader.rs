@@ -35,7 +35,8 @@
 //!   later one ("…, or, sorry, no, I'll call you back"; "Oh wait, don't use that one");
 //! - an hour and minutes are glued onto single characters ("4 4 1 2 7 30 Friday"), an
 //!   article brings one more character ("and then there's a 5 at the end"), or an answer
-//!   with no trigger runs on into a word ("just 4 4 1 2 Market").
+//!   with no trigger runs on into a word ("just 4 4 1 2 Market");
+//! - a group is said again before the code starts over ("7 2, 7 2, 7 2 1 9").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
