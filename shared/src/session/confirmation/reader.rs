@@ -314,6 +314,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut i = start;
     let mut ambiguous = false;
     let mut last_spelled = false;
+    let mut respelled = false;
     loop {
         let mut j = i;
         let mut separated = false;
@@ -412,6 +413,11 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             units.pop();
             pauses.retain(|&p| p < units.len());
             group_starts.retain(|&g| g < units.len());
+        } else if spelled && units.iter().rev().skip(1).any(|u| u.chars == unit.chars) {
+            // "M 4 4 2 M as in Mary", "D 4, D as in David, 4 1 2": the letter spelled
+            // may be a new one or the earlier one made clear (unless the whole code is
+            // being said again: "T R 5, T as in Tom, R as in Robert, 5").
+            respelled = true;
         }
         let after = word(toks, unit.next);
         if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
@@ -458,13 +464,15 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         }
         None => {}
     }
+    let whole: String = units.iter().map(|u| u.chars.as_str()).collect();
     let code = match said_once(&units, &pauses) {
         Some(code) => code,
         None => {
             ambiguous = true;
-            units.iter().map(|u| u.chars.as_str()).collect()
+            whole.clone()
         }
     };
+    ambiguous |= respelled && code == whole;
     Some(Run { code, start, end: i, ambiguous })
 }
 
@@ -2159,5 +2167,16 @@ mod tests {
         let ask = ("a", "Great, and is there a confirmation number for that?");
         assert_eq!(convo(&[ask, ("r", "Number's, oh, 4 4 1 2.")]), None);
         assert_eq!(convo(&[ask, ("r", "Number's 4 4 1 2.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_letter_spelled_again_away_from_where_it_was_said_gives_no_code() {
+        assert_eq!(host(&["Confirmation's M 4 4 2 M as in Mary."]), None, "never M442M");
+        assert_eq!(host(&["Confirmation's D 4, D as in David, 4 1 2."]), None, "never D4D412");
+        assert_eq!(
+            host(&["Confirmation number is T R 5, T as in Tom, R as in Robert, 5."]).as_deref(),
+            Some("TR5"),
+            "the whole code said again"
+        );
     }
 }
