@@ -1195,9 +1195,22 @@ fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
             Tok::Comma => k += 1,
             Tok::Time | Tok::Phone => return false,
             Tok::Word(w) | Tok::Letters(w) => {
-                if CODE_FILLERS.contains(&w.as_str()) || in_list(&["and", "plus", "also", "oh"], Some(w.as_str())) {
+                // "Uh-huh, 9, 9.": a yes before them does not explain the characters.
+                let yes = matches!(w.as_str(), "huh" | "mm" | "hm" | "mhm" | "yes" | "yeah" | "yep" | "yup");
+                if CODE_FILLERS.contains(&w.as_str())
+                    || in_list(&["and", "plus", "also", "oh"], Some(w.as_str()))
+                    || yes
+                {
                     k += 1;
                     continue;
+                }
+                // "And a B.": a letter an article brings is one more character.
+                if matches!(w.as_str(), "a" | "an") {
+                    if let Some(run) = run_at(toks, k + 1).filter(|r| r.code.len() == 1 && !r.ambiguous) {
+                        fragment = true;
+                        k = run.end;
+                        continue;
+                    }
                 }
                 match run_at(toks, k).filter(|r| r.code.len() <= 2 && !r.ambiguous) {
                     Some(run) => {
@@ -1496,10 +1509,10 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
             conflict = true;
         }
+        let no_code = !saids.iter().any(|s| matches!(s, Said::Code { .. }));
         // "Oh wait, don't use that one", "Hmm, actually that's the waitlist number": a
         // later turn taking the code back with no code of its own leaves none. ("No, B as
         // in boy" answers a read-back; "Thursday, actually." ends on its "actually".)
-        let no_code = !saids.iter().any(|s| matches!(s, Said::Code { .. }));
         let retracted = (0..toks.len()).any(|k| {
             in_list(RETRACT, word(toks, k))
                 && takes_back(toks, k)
@@ -2179,5 +2192,16 @@ mod tests {
             Some("TR5"),
             "the whole code said again"
         );
+    }
+
+    #[test]
+    fn a_later_turn_of_a_yes_and_more_characters_or_an_articles_letter_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "Confirmation's 4 0 1"), ("a", "4 0 1."), ("r", "Uh-huh, 9, 9.")];
+        assert_eq!(convo(&lines), None, "never 401");
+        let lines = [ask, ("r", "Number'll be 6 6 1 2"), ("a", "6 6 1 2."), ("r", "And a B.")];
+        assert_eq!(convo(&lines), None, "never 6612");
+        let lines = [ask, ("r", "Number's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep, and it's 2 people.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
     }
 }
