@@ -1506,7 +1506,9 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
         still_asked = asked && saids.is_empty();
         // "And 7." in a turn of its own: more of the code, or a change to it.
-        if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
+        // "Yes, and then a 7." after a read-back: the yes does not settle it.
+        let only_yes = saids.iter().all(|s| *s == Said::Affirm);
+        if only_yes && current.is_some() && fragment_sentence(toks, 0) {
             conflict = true;
         }
         let no_code = !saids.iter().any(|s| matches!(s, Said::Code { .. }));
@@ -2202,6 +2204,15 @@ mod tests {
         let lines = [ask, ("r", "Number'll be 6 6 1 2"), ("a", "6 6 1 2."), ("r", "And a B.")];
         assert_eq!(convo(&lines), None, "never 6612");
         let lines = [ask, ("r", "Number's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep, and it's 2 people.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_yes_to_the_read_back_and_one_more_character_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "It's double 4, 1, 2"), ("a", "4 4 1 2?"), ("r", "Yes, and then a 7.")];
+        assert_eq!(convo(&lines), None, "never 4412");
+        let lines = [ask, ("r", "It's double 4, 1, 2"), ("a", "4 4 1 2?"), ("r", "Yes, that's it.")];
         assert_eq!(convo(&lines).as_deref(), Some("4412"));
     }
 }
