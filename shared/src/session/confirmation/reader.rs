@@ -409,6 +409,12 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         };
         // "D, D as in dog": the letter said, then spelled, is one letter (a double one
         // is said "double D" or spelled twice).
+        // "twenty 4 1 9": twenty-four, or twenty and a 4? A tens word before a digit
+        // written as a numeral cannot be told.
+        let tens_then_numeral = word(toks, j).and_then(tens).is_some()
+            && unit.next == j + 1
+            && word(toks, unit.next).is_some_and(|n| n.len() == 1 && matches!(n.as_bytes()[0], b'1'..=b'9'));
+        ambiguous |= tens_then_numeral;
         let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
         if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
             units.pop();
@@ -2214,5 +2220,12 @@ mod tests {
         assert_eq!(convo(&lines), None, "never 4412");
         let lines = [ask, ("r", "It's double 4, 1, 2"), ("a", "4 4 1 2?"), ("r", "Yes, that's it.")];
         assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_tens_word_before_a_numeral_gives_no_code() {
+        assert_eq!(host(&["Confirmation's twenty 4 1 9."]), None, "never 20419");
+        assert_eq!(host(&["Confirmation's forty 5, eighty 2."]), None, "never 405802");
+        assert_eq!(host(&["Confirmation's forty-five eighty-two."]).as_deref(), Some("4582"));
     }
 }
