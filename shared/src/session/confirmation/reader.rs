@@ -37,7 +37,8 @@
 //!   article brings one more character ("and then there's a 5 at the end"), or an answer
 //!   with no trigger runs on into a word ("just 4 4 1 2 Market");
 //! - a group is said again before the code starts over ("7 2, 7 2, 7 2 1 9"), or a
-//!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary").
+//!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary"), or a
+//!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?).
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
