@@ -410,6 +410,16 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         };
         // "D, D as in dog": the letter said, then spelled, is one letter (a double one
         // is said "double D" or spelled twice).
+        // "Q Q 4, two Qs": a number counting letters is no character of the code.
+        let counts_letters = unit.numeric
+            && word(toks, unit.next).is_some_and(|n| {
+                let letter = n.strip_suffix("'s").or_else(|| n.strip_suffix('s'));
+                letter.is_some_and(|l| l.len() == 1 && l != "a" && l != "i" && l != "u")
+            });
+        if counts_letters {
+            ambiguous = true;
+            break;
+        }
         // "twenty 4 1 9": twenty-four, or twenty and a 4? A tens word before a digit
         // written as a numeral cannot be told.
         let tens_then_numeral = word(toks, j).and_then(tens).is_some()
@@ -421,7 +431,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             units.pop();
             pauses.retain(|&p| p < units.len());
             group_starts.retain(|&g| g < units.len());
-        } else if spelled && units.iter().rev().skip(1).any(|u| u.chars == unit.chars) {
+        } else if spelled && units.iter().rev().skip(1).any(|u| !u.numeric && u.chars.contains(unit.chars.as_str())) {
             // "M 4 4 2 M as in Mary", "D 4, D as in David, 4 1 2": the letter spelled
             // may be a new one or the earlier one made clear (unless the whole code is
             // being said again: "T R 5, T as in Tom, R as in Robert, 5").
@@ -2228,5 +2238,12 @@ mod tests {
         assert_eq!(host(&["Confirmation's twenty 4 1 9."]), None, "never 20419");
         assert_eq!(host(&["Confirmation's forty 5, eighty 2."]), None, "never 405802");
         assert_eq!(host(&["Confirmation's forty-five eighty-two."]).as_deref(), Some("4582"));
+    }
+
+    #[test]
+    fn a_number_counting_letters_or_a_doubled_letter_spelled_again_gives_no_code() {
+        assert_eq!(host(&["Confirmation's Q Q 4, two Qs."]), None, "never QQ42");
+        assert_eq!(host(&["Confirmation's double B 4, B as in boy."]), None, "never BB4B");
+        assert_eq!(host(&["Confirmation's double B 4."]).as_deref(), Some("BB4"));
     }
 }
