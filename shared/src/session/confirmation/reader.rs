@@ -38,7 +38,8 @@
 //!   with no trigger runs on into a word ("just 4 4 1 2 Market");
 //! - a group is said again before the code starts over ("7 2, 7 2, 7 2 1 9"), or a
 //!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary"), or a
-//!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?).
+//!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
+//!   counts letters ("Q Q 4, two Qs").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
