@@ -228,6 +228,18 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if w == "one" && in_list(ONE_AS_PRONOUN, word(toks, i.wrapping_sub(1))) {
         return None;
     }
+    // "I missed one, 2 4 6 8": after a word the reader has no use for, "one" is a
+    // pronoun, not a digit.
+    let unknown_before = i.checked_sub(1).and_then(|k| word(toks, k)).is_some_and(|p| {
+        p.len() > 1
+            && p.chars().all(char::is_alphabetic)
+            && !known_word(p)
+            && below_hundred(p).is_none()
+            && !NATO.contains(&p)
+    });
+    if w == "one" && !in_run && unknown_before {
+        return None;
+    }
     if let Some((value, next)) = large_number(toks, i) {
         return Some(Unit { chars: value.to_string(), next, numeric: true });
     }
@@ -1280,6 +1292,12 @@ fn runs_into_word(toks: &[Tok], run: &Run) -> bool {
     let Some(after) = word(toks, run.end) else {
         return false;
     };
+    !known_word(after) && unit_at(toks, run.end, false).is_none()
+}
+
+/// Whether the reader has a use for `w`: a preamble, filler, trigger, correction,
+/// quantity, another code's name, or a word that names a number.
+fn known_word(w: &str) -> bool {
     let lists: [&[&str]; 19] = [
         PREAMBLE,
         PREAMBLE_MORE,
@@ -1301,7 +1319,7 @@ fn runs_into_word(toks: &[Tok], run: &Run) -> bool {
         OTHER_CODES,
         COPULA,
     ];
-    !lists.iter().any(|list| list.contains(&after)) && unit_at(toks, run.end, false).is_none()
+    lists.iter().any(|list| list.contains(&w))
 }
 
 /// Whether a run is an hour and its minutes said as two numbers: "7 30", "19 45".
@@ -2246,5 +2264,13 @@ mod tests {
         assert_eq!(host(&["Confirmation's Q Q 4, two Qs."]), None, "never QQ42");
         assert_eq!(host(&["Confirmation's double B 4, B as in boy."]), None, "never BB4B");
         assert_eq!(host(&["Confirmation's double B 4."]).as_deref(), Some("BB4"));
+    }
+
+    #[test]
+    fn one_after_a_word_the_reader_has_no_use_for_is_a_pronoun() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let missed = "It's 2 4 6, sorry, I missed one, 2 4 6 8.";
+        assert_eq!(convo(&[ask, ("r", missed)]).as_deref(), Some("2468"), "never 12468");
+        assert_eq!(convo(&[ask, ("r", "It's one 2 4 6.")]).as_deref(), Some("1246"));
     }
 }
