@@ -433,6 +433,24 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             ambiguous = true;
             break;
         }
+        // "5 5 2 A table by the window", "6 0 1 9 B Street": a letter that may be an
+        // article or a street's name.
+        let next_word = word(toks, unit.next);
+        let article = word(toks, j) == Some("a")
+            && !units.is_empty()
+            && next_word.is_some_and(|n| n.chars().all(char::is_alphabetic))
+            && unit_at(toks, unit.next, true).is_none();
+        let street_letter = !unit.numeric && unit.chars.len() == 1 && in_list(STREET, next_word);
+        // "1 2 8 8 1 800": a group of digits glued onto single characters starts
+        // something else (a phone number), or not.
+        let glued_group = !units.is_empty()
+            && !paused
+            && units.iter().all(|u| u.chars.len() == 1)
+            && word(toks, j).is_some_and(|g| g.len() >= 3 && g.chars().all(|c| c.is_ascii_digit()));
+        if article || street_letter || glued_group {
+            ambiguous = true;
+            break;
+        }
         // "twenty 4 1 9": twenty-four, or twenty and a 4? A tens word before a digit
         // written as a numeral cannot be told.
         let tens_then_numeral = word(toks, j).and_then(tens).is_some()
@@ -2272,5 +2290,13 @@ mod tests {
         let missed = "It's 2 4 6, sorry, I missed one, 2 4 6 8.";
         assert_eq!(convo(&[ask, ("r", missed)]).as_deref(), Some("2468"), "never 12468");
         assert_eq!(convo(&[ask, ("r", "It's one 2 4 6.")]).as_deref(), Some("1246"));
+    }
+
+    #[test]
+    fn an_article_a_street_letter_or_a_glued_group_at_the_codes_end_gives_no_code() {
+        assert_eq!(host(&["Confirmation is 5 5 2 A table by the window"]), None, "never 552A");
+        assert_eq!(host(&["Confirmation is 6 0 1 9 B Street entrance"]), None, "never 6019B");
+        assert_eq!(host(&["Confirmation is 1 2 8 8 1 800 if you need us"]), None, "never 12881800");
+        assert_eq!(host(&["Confirmation is 5 5 2 A."]).as_deref(), Some("552A"));
     }
 }
