@@ -39,7 +39,8 @@
 //! - a group is said again before the code starts over ("7 2, 7 2, 7 2 1 9"), or a
 //!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary"), or a
 //!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
-//!   counts letters ("Q Q 4, two Qs").
+//!   counts letters ("Q Q 4, two Qs"), or an article, a street's letter or a group of
+//!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
