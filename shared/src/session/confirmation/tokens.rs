@@ -98,6 +98,11 @@ const IS_CONTRACTED: &[&str] = &[
 ];
 
 fn is_time(core: &str) -> bool {
+    // "7-30": an hour and a quarter written with a hyphen ("44-12" stays a code).
+    if let Some((hour, minutes)) = core.split_once('-') {
+        let hour_digit = hour.len() == 1 && matches!(hour.as_bytes()[0], b'1'..=b'9');
+        return hour_digit && matches!(minutes, "00" | "15" | "30" | "45");
+    }
     let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
     // "20h30": the French way, hours up to 23.
     if let Some((hours, minutes)) = core.split_once('h') {
@@ -367,5 +372,11 @@ mod tests {
         assert_eq!(words("9 9 0 4'll be it"), ["9", "9", "0", "4", "will", "be", "it"]);
         assert_eq!(words("Conf's 8 8"), ["conf", "is", "8", "8"]);
         assert_eq!(words("Ref's 3"), ["ref", "is", "3"]);
+    }
+
+    #[test]
+    fn an_hour_and_a_quarter_with_a_hyphen_is_a_time() {
+        assert_eq!(words("It's 7-30."), ["it's", "<time>", "."]);
+        assert_eq!(words("It's 44-12."), ["it's", "4412", "."]);
     }
 }
