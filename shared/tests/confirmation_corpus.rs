@@ -63,7 +63,7 @@ fn second_held_out_set_scores_within_its_measured_bounds() {
     assert_eq!(t.false_positives, 0, "{totals}");
 }
 
-const DEV_EXACT_FLOOR: usize = 413;
+const DEV_EXACT_FLOOR: usize = 427;
 const HELD_OUT_EXACT_FLOOR: usize = 220;
 const HELD_OUT_2_EXACT_FLOOR: usize = 196;
 const HELD_OUT_2_WRONG_CEILING: usize = 1;

@@ -523,6 +523,17 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         }
     };
     ambiguous |= respelled && code == whole;
+    // "4412 2": a digit glued onto a number of three digits or more leaves the code's
+    // end untold (a repeat aside).
+    // "triple nine" is one character said three times, not a number.
+    let big = |u: &Unit| u.numeric && u.chars.len() >= 3 && u.chars.chars().any(|c| Some(c) != u.chars.chars().next());
+    let n = units.len();
+    let digit_glued = n >= 2
+        && big(&units[n - 2])
+        && units[n - 1].numeric
+        && units[n - 1].chars.len() == 1
+        && !pauses.contains(&(n - 1));
+    ambiguous |= digit_glued && code == whole;
     Some(Run { code, start, end: i, ambiguous })
 }
 
@@ -654,7 +665,10 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
             }
             let partial =
                 rest.len() >= 2 && rest.len() < head.len() && (head.starts_with(rest) || head.ends_with(rest));
-            if partial || (rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest)) {
+            // "one hundred, one hundred ten": two numbers said whole, a slip or a change.
+            let two_numbers = units.len() == 2 && units.iter().all(|u| u.numeric && u.chars.len() >= 3);
+            let slip_len = if two_numbers { 3 } else { 4 };
+            if partial || (rest.len() == head.len() && head.len() >= slip_len && differ_by_one(head, rest)) {
                 return None;
             }
             // "7 2, 7 2, 7 2 1 9": the last group starts over from the first one, but
@@ -2299,5 +2313,14 @@ mod tests {
         assert_eq!(host(&["Confirmation is 6 0 1 9 B Street entrance"]), None, "never 6019B");
         assert_eq!(host(&["Confirmation is 1 2 8 8 1 800 if you need us"]), None, "never 12881800");
         assert_eq!(host(&["Confirmation is 5 5 2 A."]).as_deref(), Some("552A"));
+    }
+
+    #[test]
+    fn a_digit_glued_onto_a_number_or_a_number_restated_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "It's 4412 2.")]), None, "never 44122");
+        let restated = "It's one thousand, no, one hundred, one hundred ten.";
+        assert_eq!(convo(&[ask, ("r", restated)]), None, "never 100110");
+        assert_eq!(convo(&[ask, ("r", "It's triple nine two.")]).as_deref(), Some("9992"));
     }
 }
