@@ -40,7 +40,8 @@
 //!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary"), or a
 //!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
 //!   counts letters ("Q Q 4, two Qs"), or an article, a street's letter or a group of
-//!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800").
+//!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800",
+//!   "4412 2").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
