@@ -527,7 +527,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     // "4412 2": a digit glued onto a number of three digits or more leaves the code's
     // end untold (a repeat aside).
     // "triple nine" is one character said three times, not a number.
-    let big = |u: &Unit| u.numeric && u.chars.len() >= 3 && u.chars.chars().any(|c| Some(c) != u.chars.chars().next());
+    let big = |u: &Unit| u.numeric && u.chars.len() >= 3 && u.chars.chars().any(|c| !u.chars.starts_with(c));
     let n = units.len();
     let digit_glued = n >= 2
         && big(&units[n - 2])
