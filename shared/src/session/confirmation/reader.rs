@@ -27,7 +27,21 @@
 //!   "nein, Moment"), or names it as another code ("that's our zip", "for the garage");
 //! - the agent read back another code the length of the host's and the reply does not
 //!   say which ("yes", "the second one");
-//! - the only digits are a phone number said in groups ("815, 555, 0142").
+//! - the only digits are a phone number said in groups ("815, 555, 0142");
+//! - the trigger is qualified by another noun ("deposit reference", "hold number", "the
+//!   number here"), or the replacement after "sorry" is named as something else ("sorry,
+//!   the gate code is …") or comes after other digits;
+//! - a "no" or an "actually" follows the code with no code after it, in its turn or a
+//!   later one ("…, or, sorry, no, I'll call you back"; "Oh wait, don't use that one");
+//! - an hour and minutes are glued onto single characters ("4 4 1 2 7 30 Friday"), an
+//!   article brings one more character ("and then there's a 5 at the end"), or an answer
+//!   with no trigger runs on into a word ("just 4 4 1 2 Market");
+//! - a group is said again before the code starts over ("7 2, 7 2, 7 2 1 9"), or a
+//!   letter is spelled again away from where it was said ("M 4 4 2 M as in Mary"), or a
+//!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
+//!   counts letters ("Q Q 4, two Qs"), or an article, a street's letter or a group of
+//!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800",
+//!   "4412 2").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -216,6 +230,18 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if w == "one" && in_list(ONE_AS_PRONOUN, word(toks, i.wrapping_sub(1))) {
         return None;
     }
+    // "I missed one, 2 4 6 8": after a word the reader has no use for, "one" is a
+    // pronoun, not a digit.
+    let unknown_before = i.checked_sub(1).and_then(|k| word(toks, k)).is_some_and(|p| {
+        p.len() > 1
+            && p.chars().all(char::is_alphabetic)
+            && !known_word(p)
+            && below_hundred(p).is_none()
+            && !NATO.contains(&p)
+    });
+    if w == "one" && !in_run && unknown_before {
+        return None;
+    }
     if let Some((value, next)) = large_number(toks, i) {
         return Some(Unit { chars: value.to_string(), next, numeric: true });
     }
@@ -305,6 +331,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut i = start;
     let mut ambiguous = false;
     let mut last_spelled = false;
+    let mut respelled = false;
     loop {
         let mut j = i;
         let mut separated = false;
@@ -377,6 +404,13 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             break;
         }
         let w = word(toks, j);
+        // "6 1 2 9 once it saves": a number word that is also an English word counts only
+        // beside number words of its own language; next to numerals or English ones,
+        // where the code ends cannot be told.
+        if in_list(FALSE_FRIENDS, w) && !(foreign_number(toks, j.wrapping_sub(1)) || foreign_number(toks, j + 1)) {
+            ambiguous |= !units.is_empty();
+            break;
+        }
         let unit = if in_list(DOUBLE, w) || in_list(TRIPLE, w) {
             let times = if in_list(DOUBLE, w) { 2 } else { 3 };
             match unit_at(toks, j + 1, true).filter(|u| u.chars.len() == 1) {
@@ -391,11 +425,50 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         };
         // "D, D as in dog": the letter said, then spelled, is one letter (a double one
         // is said "double D" or spelled twice).
+        // "Q Q 4, two Qs": a number counting letters is no character of the code.
+        let counts_letters = unit.numeric
+            && word(toks, unit.next).is_some_and(|n| {
+                let letter = n.strip_suffix("'s").or_else(|| n.strip_suffix('s'));
+                letter.is_some_and(|l| l.len() == 1 && l != "a" && l != "i" && l != "u")
+            });
+        if counts_letters {
+            ambiguous = true;
+            break;
+        }
+        // "5 5 2 A table by the window", "6 0 1 9 B Street": a letter that may be an
+        // article or a street's name.
+        let next_word = word(toks, unit.next);
+        let article = word(toks, j) == Some("a")
+            && !units.is_empty()
+            && next_word.is_some_and(|n| n.chars().all(char::is_alphabetic))
+            && unit_at(toks, unit.next, true).is_none();
+        let street_letter = !unit.numeric && unit.chars.len() == 1 && in_list(STREET, next_word);
+        // "1 2 8 8 1 800": a group of digits glued onto single characters starts
+        // something else (a phone number), or not.
+        let glued_group = !units.is_empty()
+            && !paused
+            && units.iter().all(|u| u.chars.len() == 1)
+            && word(toks, j).is_some_and(|g| g.len() >= 3 && g.chars().all(|c| c.is_ascii_digit()));
+        if article || street_letter || glued_group {
+            ambiguous = true;
+            break;
+        }
+        // "twenty 4 1 9": twenty-four, or twenty and a 4? A tens word before a digit
+        // written as a numeral cannot be told.
+        let tens_then_numeral = word(toks, j).and_then(tens).is_some()
+            && unit.next == j + 1
+            && word(toks, unit.next).is_some_and(|n| n.len() == 1 && matches!(n.as_bytes()[0], b'1'..=b'9'));
+        ambiguous |= tens_then_numeral;
         let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
         if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
             units.pop();
             pauses.retain(|&p| p < units.len());
             group_starts.retain(|&g| g < units.len());
+        } else if spelled && units.iter().rev().skip(1).any(|u| !u.numeric && u.chars.contains(unit.chars.as_str())) {
+            // "M 4 4 2 M as in Mary", "D 4, D as in David, 4 1 2": the letter spelled
+            // may be a new one or the earlier one made clear (unless the whole code is
+            // being said again: "T R 5, T as in Tom, R as in Robert, 5").
+            respelled = true;
         }
         let after = word(toks, unit.next);
         if unit.numeric && (in_list(QUANTITY, after) || in_list(STREET, after)) {
@@ -425,6 +498,9 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     if units.is_empty() {
         return None;
     }
+    if glued_minutes(&units, &pauses) {
+        ambiguous = true;
+    }
     // "is, oh, 4 4 1 2": a hesitation or a zero, which cannot be told.
     if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
         ambiguous = true;
@@ -439,14 +515,73 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         }
         None => {}
     }
+    let whole: String = units.iter().map(|u| u.chars.as_str()).collect();
     let code = match said_once(&units, &pauses) {
         Some(code) => code,
         None => {
             ambiguous = true;
-            units.iter().map(|u| u.chars.as_str()).collect()
+            whole.clone()
         }
     };
+    ambiguous |= respelled && code == whole;
+    // "4412 2": a digit glued onto a number of three digits or more leaves the code's
+    // end untold (a repeat aside).
+    // "triple nine" is one character said three times, not a number.
+    let big = |u: &Unit| u.numeric && u.chars.len() >= 3 && u.chars.chars().any(|c| !u.chars.starts_with(c));
+    let n = units.len();
+    let digit_glued = n >= 2
+        && big(&units[n - 2])
+        && units[n - 1].numeric
+        && units[n - 1].chars.len() == 1
+        && !pauses.contains(&(n - 1));
+    ambiguous |= digit_glued && code == whole;
     Some(Run { code, start, end: i, ambiguous })
+}
+
+/// Whether the word at `i` is a number word of a language other than English
+/// ("sette", "cuatro", "zwei"), numerals aside.
+fn foreign_number(toks: &[Tok], i: usize) -> bool {
+    word(toks, i).is_some_and(|w| {
+        let english = ENGLISH_DIGITS.contains(&w) || ENGLISH_TENS_AND_TEENS.contains(&w);
+        below_hundred(w).is_some() && !english && !w.starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+const ENGLISH_TENS_AND_TEENS: &[&str] = &[
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fourty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+];
+
+/// Whether a run of single characters ends, with no pause, in an hour and its minutes
+/// ("4 4 1 2 7 30 Friday"): the two-digit group breaks the code's rhythm, and where the
+/// code ends cannot be told.
+fn glued_minutes(units: &[Unit], pauses: &[usize]) -> bool {
+    let n = units.len();
+    if n < 3 {
+        return false;
+    }
+    let (hour, minutes) = (&units[n - 2], &units[n - 1]);
+    let singles = units[..n - 1].iter().all(|u| u.chars.len() == 1);
+    let is_hour = hour.numeric && matches!(hour.chars.as_str(), "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9");
+    let is_minutes = minutes.numeric && matches!(minutes.chars.as_str(), "00" | "15" | "30" | "45");
+    singles && is_hour && is_minutes && !pauses.contains(&(n - 1)) && !pauses.contains(&(n - 2))
 }
 
 /// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
@@ -531,7 +666,16 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
             }
             let partial =
                 rest.len() >= 2 && rest.len() < head.len() && (head.starts_with(rest) || head.ends_with(rest));
-            if partial || (rest.len() == head.len() && head.len() >= 4 && differ_by_one(head, rest)) {
+            // "one hundred, one hundred ten": two numbers said whole, a slip or a change.
+            let two_numbers = units.len() == 2 && units.iter().all(|u| u.numeric && u.chars.len() >= 3);
+            let slip_len = if two_numbers { 3 } else { 4 };
+            if partial || (rest.len() == head.len() && head.len() >= slip_len && differ_by_one(head, rest)) {
+                return None;
+            }
+            // "7 2, 7 2, 7 2 1 9": the last group starts over from the first one, but
+            // what came before is not its start: a stammer, or more of the code?
+            let first = first_pause.map(|p| split(p).0).filter(|&f| f.len() >= 2 && f != head);
+            if first.is_some_and(|f| rest.len() > f.len() && rest.starts_with(f)) {
                 return None;
             }
         }
@@ -578,8 +722,8 @@ fn weak_trigger_ok(toks: &[Tok], i: usize, context: bool) -> bool {
     if near(toks, before, i, OTHER_CODES) || near(toks, i + 1, i + 4, OTHER_CODES) {
         return false;
     }
-    // "number of people", "our number", "my number".
-    if matches!(word(toks, i + 1), Some("of"))
+    // "number of people", "our number", "my number", "the number here".
+    if matches!(word(toks, i + 1), Some("of" | "here" | "there"))
         || matches!(word(toks, i.wrapping_sub(1)), Some("our" | "my" | "this" | "a"))
     {
         return false;
@@ -722,9 +866,29 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
     None
 }
 
+/// Whether the trigger at `i` is qualified by the word right before it ("deposit
+/// reference", "payment reference number", "hold number"): it then names a code of
+/// something else, and what follows is not the booking's code. Articles, possessives,
+/// openings and booking words do not qualify it; a trigger before it passes the
+/// question on ("deposit reference number").
+fn qualified(toks: &[Tok], i: usize) -> bool {
+    let Some(before) = i.checked_sub(1).and_then(|k| word(toks, k)) else {
+        return false;
+    };
+    if STRONG_TRIGGERS.contains(&before) || WEAK_TRIGGERS.contains(&before) {
+        return qualified(toks, i - 1);
+    }
+    let known = TRIGGER_LEADS.contains(&before) || BOOKING.contains(&before) || BOOKED.contains(&before);
+    let numeric = before.chars().any(|c| c.is_ascii_digit()) || digit(before).is_some();
+    !(known || numeric)
+}
+
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
 fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<(usize, bool)> {
     let w = word(toks, i)?;
+    if qualified(toks, i) {
+        return None;
+    }
     if STRONG_TRIGGERS.contains(&w) {
         return Some((i + 1, true));
     }
@@ -804,6 +968,8 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
     'outer: loop {
         let mut j = end;
         let mut correcting = false;
+        // A character or two said after the taking back ("the last digit is 5").
+        let mut numbers_since_correction = false;
         let mut limit = end + 10;
         // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
         let mut next_to_code = true;
@@ -834,6 +1000,18 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                     return end;
                 }
                 if run.valid() {
+                    // After "sorry", the first code characters are the replacement, and
+                    // only if nothing names them as something else: "sorry, the gate code
+                    // is 9 9 0 1", "sorry, 3 0 1 6 is your old one", "sorry, the party of 6
+                    // was 9 1 1 6" take the code back without replacing it. After "last
+                    // one's a 2", only the code with that 2 in place follows it.
+                    let agrees_with_fix =
+                        || replaced_character(toks, end, &current).is_some_and(|(fixed, _)| fixed == run.code);
+                    let unexplained_numbers = numbers_since_correction && !agrees_with_fix();
+                    if correcting && (unexplained_numbers || explained(toks, &run)) {
+                        out.push(Said::Doubt);
+                        return end;
+                    }
                     if correcting {
                         out.push(Said::Code { code: run.code.clone(), corrects: true });
                     } else if run.code != current {
@@ -851,6 +1029,7 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                 }
                 if correcting {
                     // "last one's a 2": part of a code, not all of it; read on.
+                    numbers_since_correction = true;
                     j = run.end.max(j + 1);
                     continue;
                 }
@@ -918,9 +1097,14 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             match &toks[i] {
                 Tok::Comma | Tok::Stop => {}
                 Tok::Word(w) | Tok::Letters(w) => {
+                    // "Number's, oh, 4 4 1 2": a hesitation or a zero, as after a trigger.
+                    if w == "oh" && run_at(toks, i).is_some_and(|r| r.ambiguous) {
+                        break;
+                    }
                     if let Some(run) = run_at(toks, i).filter(Run::valid) {
-                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer.
-                        if !takeable(toks, &run) || explained(toks, &run) {
+                        // With no trigger, "7 30", "at 730" or "… is our number" is no answer,
+                        // nor digits running on into a word ("4 4 1 2 Market").
+                        if !takeable(toks, &run) || explained(toks, &run) || runs_into_word(toks, &run) {
                             break;
                         }
                         out.push(Said::Code { code: run.code.clone(), corrects: denied });
@@ -936,6 +1120,11 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                     // After "no, I gave you the wrong one" to a read-back, the right one may
                     // follow any words; "no" to a question is "there is none".
                     let correcting = denied && after_read_back;
+                    // "There's a hold number, 9 1 2 7": the answer names another code.
+                    let trigger = STRONG_TRIGGERS.contains(&w.as_str()) || WEAK_TRIGGERS.contains(&w.as_str());
+                    if trigger && qualified(toks, i) && !correcting {
+                        break;
+                    }
                     if (!answer_opening(w) && !correcting) || OTHER_CODES.contains(&w.as_str()) {
                         break;
                     }
@@ -980,7 +1169,7 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             out.push(Said::Stray { code: run.code });
         }
     }
-    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end)) {
+    if read.iter().any(|&(_, end)| leftover_in_sentence(toks, end) || taken_back_later(toks, end)) {
         out.push(Said::Doubt);
     }
     out
@@ -988,9 +1177,9 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
 
 /// Words before a number that say what it is: "for 2", "at 8", "party of 6", "20 heures 30".
 const NUMBER_NAMERS: &[&str] = &[
-    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "a", "an", "à", "um", "alle",
-    "vers", "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr",
-    "h", "horas", "ore",
+    "at", "for", "on", "around", "by", "until", "from", "party", "table", "of", "under", "à", "um", "alle", "vers",
+    "las", "para", "pour", "fur", "per", "the", "le", "el", "il", "der", "die", "la", "heures", "heure", "uhr", "h",
+    "horas", "ore",
 ];
 
 /// Whether the sentence the code ended in goes on to a character or two of code that
@@ -1018,8 +1207,12 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
                     let before = word(toks, k.wrapping_sub(1));
                     let joined = in_list(LAST_JOINERS, before) && named_until == Some(k - 1);
                     let named = in_list(NUMBER_NAMERS, before) || joined;
-                    let fragment =
-                        run.code.len() <= 2 && !run.ambiguous && !run.code.chars().all(|c| c.is_ascii_alphabetic());
+                    // A letter alone is a word as often as a code character, unless an
+                    // article brings it: "3 3 1, and a B."
+                    let brought = in_list(&["a", "an"], before) && run.code.len() == 1;
+                    let fragment = run.code.len() <= 2
+                        && !run.ambiguous
+                        && (brought || !run.code.chars().all(|c| c.is_ascii_alphabetic()));
                     if fragment && !named && !explained(toks, &run) {
                         return true;
                     }
@@ -1037,6 +1230,25 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
     false
 }
 
+/// Whether the turn, after what was read as the code and its corrections, goes on to
+/// say "no" or take something back ("7 7 0 4, or, sorry, no, I'll call you back with
+/// it"; "4 4 1 2. Hmm. Actually, hold on, that's not it.") with no code after it: the
+/// code may be the thing withdrawn. ("Sorry" alone is as often an apology: "4 4 1 2,
+/// sorry about the wait".)
+fn taken_back_later(toks: &[Tok], from: usize) -> bool {
+    retracts(toks, from, toks.len())
+}
+
+/// Whether `from..to` says "no" or takes something back ("wait", "actually", "my
+/// mistake") with no code after it.
+fn retracts(toks: &[Tok], from: usize, to: usize) -> bool {
+    let denial = (from..to).find(|&k| {
+        let retracting = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
+        retracting && takes_back(toks, k)
+    });
+    denial.is_some_and(|k| runs(&toks[k..to]).is_empty())
+}
+
 /// Whether the sentence from `k` holds nothing but a character or two of code and
 /// fillers ("Uh, 7.", "And 7.").
 fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
@@ -1047,9 +1259,22 @@ fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
             Tok::Comma => k += 1,
             Tok::Time | Tok::Phone => return false,
             Tok::Word(w) | Tok::Letters(w) => {
-                if CODE_FILLERS.contains(&w.as_str()) || in_list(&["and", "plus", "also", "oh"], Some(w.as_str())) {
+                // "Uh-huh, 9, 9.": a yes before them does not explain the characters.
+                let yes = matches!(w.as_str(), "huh" | "mm" | "hm" | "mhm" | "yes" | "yeah" | "yep" | "yup");
+                if CODE_FILLERS.contains(&w.as_str())
+                    || in_list(&["and", "plus", "also", "oh"], Some(w.as_str()))
+                    || yes
+                {
                     k += 1;
                     continue;
+                }
+                // "And a B.": a letter an article brings is one more character.
+                if matches!(w.as_str(), "a" | "an") {
+                    if let Some(run) = run_at(toks, k + 1).filter(|r| r.code.len() == 1 && !r.ambiguous) {
+                        fragment = true;
+                        k = run.end;
+                        continue;
+                    }
                 }
                 match run_at(toks, k).filter(|r| r.code.len() <= 2 && !r.ambiguous) {
                     Some(run) => {
@@ -1085,12 +1310,50 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
             None => {}
         }
     }
-    let at_time = run
-        .start
-        .checked_sub(1)
-        .is_some_and(|k| in_list(&["at", "a", "à", "um", "alle", "vers", "las"], word(toks, k)));
+    let before = run.start.checked_sub(1).and_then(|k| word(toks, k));
     let after = word(toks, run.end);
+    // "a" is the French "à" (folded) only before an hour ("à 20 heures"); in English it
+    // is an article that may bring one more character ("there's a 5 at the end").
+    let hour_word = in_list(&["heures", "heure", "h", "horas", "hora", "ore", "uhr", "pm", "am", "oclock"], after);
+    let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
     at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+}
+
+/// Whether a run goes straight on, with no pause, into a word the reader has no use
+/// for ("just 4 4 1 2 Market, we'll have you down"): the digits may be part of
+/// something else (a street, a name), and without a trigger nothing says they are a code.
+fn runs_into_word(toks: &[Tok], run: &Run) -> bool {
+    let Some(after) = word(toks, run.end) else {
+        return false;
+    };
+    !known_word(after) && unit_at(toks, run.end, false).is_none()
+}
+
+/// Whether the reader has a use for `w`: a preamble, filler, trigger, correction,
+/// quantity, another code's name, or a word that names a number.
+fn known_word(w: &str) -> bool {
+    let lists: [&[&str]; 19] = [
+        PREAMBLE,
+        PREAMBLE_MORE,
+        QUANTITY,
+        STREET,
+        CODE_FILLERS,
+        REPEAT,
+        CORRECTION,
+        DENY,
+        AFFIRM,
+        STALLING,
+        BOOKING,
+        BOOKED,
+        NUMBER_NAMERS,
+        LAST_JOINERS,
+        TRIGGER_LEADS,
+        STRONG_TRIGGERS,
+        WEAK_TRIGGERS,
+        OTHER_CODES,
+        COPULA,
+    ];
+    lists.iter().any(|list| list.contains(&w))
 }
 
 /// Whether a run is an hour and its minutes said as two numbers: "7 30", "19 45".
@@ -1174,6 +1437,12 @@ fn transparent(agent: &[Tok]) -> bool {
     backchannel || echo
 }
 
+/// Whether a host line says yes or no ("Q as in queen, yes."): it answers the agent's
+/// echo as a read-back; it does not go on with the code.
+fn answers_read_back(toks: &[Tok]) -> bool {
+    toks.iter().filter_map(Tok::word).any(|w| matches!(w, "yes" | "yeah" | "yep" | "yup" | "correct" | "no" | "nope"))
+}
+
 /// Where the code the host left unfinished starts, if `next` opens by saying it again
 /// and going on ("…is 7 1" then "7 1 9 9").
 fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
@@ -1252,7 +1521,9 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
                 && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
-                && ((transparent(agent) && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0))))
+                && ((transparent(agent)
+                    && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
+                    && !answers_read_back(&toks))
                     // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
                     || restart_of(host, &toks).is_some())
             {
@@ -1305,8 +1576,23 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
         still_asked = asked && saids.is_empty();
         // "And 7." in a turn of its own: more of the code, or a change to it.
-        if saids.is_empty() && current.is_some() && fragment_sentence(toks, 0) {
+        // "Yes, and then a 7." after a read-back: the yes does not settle it.
+        let only_yes = saids.iter().all(|s| *s == Said::Affirm);
+        if only_yes && current.is_some() && fragment_sentence(toks, 0) {
             conflict = true;
+        }
+        let no_code = !saids.iter().any(|s| matches!(s, Said::Code { .. }));
+        // "Oh wait, don't use that one", "Hmm, actually that's the waitlist number": a
+        // later turn taking the code back with no code of its own leaves none. ("No, B as
+        // in boy" answers a read-back; "Thursday, actually." ends on its "actually".)
+        let retracted = (0..toks.len()).any(|k| {
+            in_list(RETRACT, word(toks, k))
+                && takes_back(toks, k)
+                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None)
+                && runs(&toks[k..]).is_empty()
+        });
+        if no_code && retracted {
+            current = None;
         }
         let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
         if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
@@ -1833,5 +2119,209 @@ mod tests {
     #[test]
     fn two_different_codes_give_none() {
         assert_eq!(host(&["Confirmation is 4412.", "Reference number 9931."]), None);
+    }
+
+    #[test]
+    fn a_trigger_qualified_by_another_noun_names_another_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(host(&["Your deposit reference number is 7 7 1 4 and that's all you need."]), None);
+        assert_eq!(convo(&[ask, ("r", "Uh, the payment reference is 6 1 1 0 2.")]), None);
+        assert_eq!(convo(&[ask, ("r", "There's a hold number, 9 1 2 7, for the card.")]), None);
+        assert_eq!(host(&["The deposit reference is 5 1 6 0, and your booking ID is K 7 2 2."]), None, "two codes");
+        assert_eq!(host(&["So your booking reference is 7 7 1 4."]).as_deref(), Some("7714"));
+        assert_eq!(convo(&[ask, ("r", "Yes, the reference number is 6 1 1 0 2.")]).as_deref(), Some("61102"));
+    }
+
+    #[test]
+    fn a_replacement_named_as_something_else_withdraws_the_code_without_replacing_it() {
+        assert_eq!(host(&["Your confirmation number is 4 4 1 2, sorry, and the gate code is 9 9 0 1."]), None);
+        assert_eq!(host(&["Confirmation is 8 0 0 2, sorry, the deposit receipt number is 8 0 0 3."]), None);
+        assert_eq!(host(&["Confirmation is 9 1 1 5. Sorry, the party of 6 was 9 1 1 6."]), None);
+        let old = "Confirmation is 3 0 1 6, sorry, my mistake, 3 0 1 6 is your old one, I'll get the new one.";
+        assert_eq!(host(&[old]), None);
+        assert_eq!(
+            host(&["Confirmation number is 7 7 1 8 3 0 9. Oh, no, sorry, last one's a 2. 7 7 1 8 3 0 2."]).as_deref(),
+            Some("7718302"),
+            "the whole code said again after the character fixed agrees with it"
+        );
+        assert_eq!(host(&["Confirmation is 5 5 8 2, no sorry, 5 5 8 3."]).as_deref(), Some("5583"));
+    }
+
+    #[test]
+    fn a_no_later_in_the_codes_sentence_withdraws_it() {
+        assert_eq!(host(&["Confirmation is 7 7 0 4, or, sorry, no, I'll have to call you back with it."]), None);
+        assert_eq!(host(&["Confirmation number 2 2 9 1, actually never mind, it hasn't gone through yet."]), None);
+        assert_eq!(host(&["Confirmation is 4 4 1 2, thanks for waiting, no rush."]).as_deref(), Some("4412"));
+        let ask = ("a", "Do you have a confirmation number?");
+        let named = "Sure, it's 3 3 0 9, that's the parking code actually, sorry, the confirmation is 1 8 8 2.";
+        assert_eq!(convo(&[ask, ("r", named)]).as_deref(), Some("1882"), "a code follows the taking back");
+    }
+
+    #[test]
+    fn a_number_word_that_is_also_an_english_word_is_read_only_in_its_language() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let once = "Number's, uh, 6 1 2, sorry, the number'll be 6 1 2 9 once it saves.";
+        assert_eq!(convo(&[ask, ("r", once)]), None);
+        assert_eq!(host(&["Su número de confirmación es cuatro cuatro uno once."]).as_deref(), Some("44111"));
+    }
+
+    #[test]
+    fn an_answer_running_on_into_a_word_is_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "just 4 4 1 2 Market, we'll have you down")]), None);
+        assert_eq!(convo(&[ask, ("r", "Sure, 4 4 1 2 for Friday.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn one_more_character_an_article_brings_is_more_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let end = "The confirmation number's, let me see, 8 8 3 0, and then there's a 5 at the end.";
+        assert_eq!(convo(&[ask, ("r", end)]), None);
+        assert_eq!(host(&["Confirmation's 5 0 5, the last digit's a 7."]), None);
+        assert_eq!(host(&["Your confirmation's 3 3 1, and a B."]), None);
+        assert_eq!(
+            host(&["Votre numéro de confirmation est le 4 4 1 2, à 20 heures."]).as_deref(),
+            Some("4412"),
+            "the French \"à\" before an hour is a time"
+        );
+    }
+
+    #[test]
+    fn a_retraction_after_the_code_with_no_code_after_it_withdraws_it() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let later = "4 4 1 2. Hmm. Actually, hold on, that's not it.";
+        assert_eq!(convo(&[ask, ("r", later)]), None, "a later sentence");
+        let lines = [
+            ("r", "Confirmation is 8 4 4 9."),
+            ("a", "Got it."),
+            ("r", "Oh wait, don't use that one, it didn't save."),
+        ];
+        assert_eq!(convo(&lines), None, "a later turn");
+        let lines = [
+            ("r", "Okay so your confirmation number is 5 5 2 9."),
+            ("a", "5 5 2 9, great."),
+            ("r", "Hmm, actually that's the waitlist number, sorry."),
+        ];
+        assert_eq!(convo(&lines), None);
+        let lines = [
+            ("r", "Your confirmation is 7 1 1 2."),
+            ("a", "7 1 1 2, and that was for Friday?"),
+            ("r", "Thursday, actually."),
+        ];
+        assert_eq!(convo(&lines).as_deref(), Some("7112"), "an \"actually\" that ends the turn corrects the day");
+    }
+
+    #[test]
+    fn an_hour_and_minutes_glued_onto_single_characters_give_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "Confirmation number 4 4 1 2 7 30 Friday")]), None);
+        assert_eq!(host(&["Confirmation's 4 4 1 2 7 30 Friday."]), None);
+        assert_eq!(host(&["Number's 4 4 1 2, 7 30 Friday."]), None, "a stray time still leaves it unsure");
+        assert_eq!(host(&["Confirmation number is 4 4 1 0 30."]).as_deref(), Some("441030"), "0 30 is no time");
+    }
+
+    #[test]
+    fn the_number_here_is_the_restaurants() {
+        let booked = "Okay that's confirmed for Friday 7 30 4 people and the number here is 5 5 5 0 1 9 9";
+        assert_eq!(host(&[booked]), None);
+        assert_eq!(host(&["Okay that's confirmed, and the number is 5 5 0 1 9 9 7."]).as_deref(), Some("5501997"));
+    }
+
+    #[test]
+    fn a_contraction_on_the_codes_last_digit_does_not_cut_it_short() {
+        assert_eq!(host(&["Confirmation's 4 4 1 2's what I've got."]), None, "never 441");
+        assert_eq!(host(&["Conf's 8 8 2 0."]).as_deref(), Some("8820"));
+    }
+
+    #[test]
+    fn a_group_said_again_before_the_code_starts_over_gives_no_code() {
+        assert_eq!(host(&["Confirmation's 7 2, 7 2, 7 2 1 9."]), None, "never 72727219");
+        assert_eq!(host(&["Confirmation is A 7 7, A 7 7 2."]).as_deref(), Some("A772"), "started over in full");
+    }
+
+    #[test]
+    fn a_yes_after_the_agents_echo_answers_it_and_adds_nothing() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "Conf number's Q 7 7 2"), ("a", "Q 7 7 2?"), ("r", "Q as in queen, yes.")];
+        assert_eq!(convo(&lines).as_deref(), Some("Q772"), "never Q772Q");
+        let lines = [("r", "Confirmation number is 9 9"), ("a", "9 9, okay."), ("r", "1 7, and that's for 6 people.")];
+        assert_eq!(convo(&lines).as_deref(), Some("9917"), "the code goes on after an echo");
+    }
+
+    #[test]
+    fn an_oh_opening_an_answer_is_a_word_or_a_zero() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "Number's, oh, 4 4 1 2.")]), None);
+        assert_eq!(convo(&[ask, ("r", "Number's 4 4 1 2.")]).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_letter_spelled_again_away_from_where_it_was_said_gives_no_code() {
+        assert_eq!(host(&["Confirmation's M 4 4 2 M as in Mary."]), None, "never M442M");
+        assert_eq!(host(&["Confirmation's D 4, D as in David, 4 1 2."]), None, "never D4D412");
+        assert_eq!(
+            host(&["Confirmation number is T R 5, T as in Tom, R as in Robert, 5."]).as_deref(),
+            Some("TR5"),
+            "the whole code said again"
+        );
+    }
+
+    #[test]
+    fn a_later_turn_of_a_yes_and_more_characters_or_an_articles_letter_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "Confirmation's 4 0 1"), ("a", "4 0 1."), ("r", "Uh-huh, 9, 9.")];
+        assert_eq!(convo(&lines), None, "never 401");
+        let lines = [ask, ("r", "Number'll be 6 6 1 2"), ("a", "6 6 1 2."), ("r", "And a B.")];
+        assert_eq!(convo(&lines), None, "never 6612");
+        let lines = [ask, ("r", "Number's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep, and it's 2 people.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_yes_to_the_read_back_and_one_more_character_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let lines = [ask, ("r", "It's double 4, 1, 2"), ("a", "4 4 1 2?"), ("r", "Yes, and then a 7.")];
+        assert_eq!(convo(&lines), None, "never 4412");
+        let lines = [ask, ("r", "It's double 4, 1, 2"), ("a", "4 4 1 2?"), ("r", "Yes, that's it.")];
+        assert_eq!(convo(&lines).as_deref(), Some("4412"));
+    }
+
+    #[test]
+    fn a_tens_word_before_a_numeral_gives_no_code() {
+        assert_eq!(host(&["Confirmation's twenty 4 1 9."]), None, "never 20419");
+        assert_eq!(host(&["Confirmation's forty 5, eighty 2."]), None, "never 405802");
+        assert_eq!(host(&["Confirmation's forty-five eighty-two."]).as_deref(), Some("4582"));
+    }
+
+    #[test]
+    fn a_number_counting_letters_or_a_doubled_letter_spelled_again_gives_no_code() {
+        assert_eq!(host(&["Confirmation's Q Q 4, two Qs."]), None, "never QQ42");
+        assert_eq!(host(&["Confirmation's double B 4, B as in boy."]), None, "never BB4B");
+        assert_eq!(host(&["Confirmation's double B 4."]).as_deref(), Some("BB4"));
+    }
+
+    #[test]
+    fn one_after_a_word_the_reader_has_no_use_for_is_a_pronoun() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        let missed = "It's 2 4 6, sorry, I missed one, 2 4 6 8.";
+        assert_eq!(convo(&[ask, ("r", missed)]).as_deref(), Some("2468"), "never 12468");
+        assert_eq!(convo(&[ask, ("r", "It's one 2 4 6.")]).as_deref(), Some("1246"));
+    }
+
+    #[test]
+    fn an_article_a_street_letter_or_a_glued_group_at_the_codes_end_gives_no_code() {
+        assert_eq!(host(&["Confirmation is 5 5 2 A table by the window"]), None, "never 552A");
+        assert_eq!(host(&["Confirmation is 6 0 1 9 B Street entrance"]), None, "never 6019B");
+        assert_eq!(host(&["Confirmation is 1 2 8 8 1 800 if you need us"]), None, "never 12881800");
+        assert_eq!(host(&["Confirmation is 5 5 2 A."]).as_deref(), Some("552A"));
+    }
+
+    #[test]
+    fn a_digit_glued_onto_a_number_or_a_number_restated_gives_no_code() {
+        let ask = ("a", "Great, and is there a confirmation number for that?");
+        assert_eq!(convo(&[ask, ("r", "It's 4412 2.")]), None, "never 44122");
+        let restated = "It's one thousand, no, one hundred, one hundred ten.";
+        assert_eq!(convo(&[ask, ("r", restated)]), None, "never 100110");
+        assert_eq!(convo(&[ask, ("r", "It's triple nine two.")]).as_deref(), Some("9992"));
     }
 }

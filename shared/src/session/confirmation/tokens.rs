@@ -82,10 +82,27 @@ const FRENCH_NUMBER_PARTS: &[&str] = &[
 const FRENCH_TENS: &[&str] = &["dix", "vingt", "trente", "quarante", "cinquante", "soixante", "quatre"];
 
 /// Nouns whose "'s" is "is": "confirmation's 4412", "number's 4412".
-const IS_CONTRACTED: &[&str] =
-    &["confirmation", "number", "code", "reference", "id", "booking", "reservation", "name", "digit", "letter"];
+const IS_CONTRACTED: &[&str] = &[
+    "confirmation",
+    "number",
+    "code",
+    "reference",
+    "id",
+    "booking",
+    "reservation",
+    "name",
+    "digit",
+    "letter",
+    "conf",
+    "ref",
+];
 
 fn is_time(core: &str) -> bool {
+    // "7-30": an hour and a quarter written with a hyphen ("44-12" stays a code).
+    if let Some((hour, minutes)) = core.split_once('-') {
+        let hour_digit = hour.len() == 1 && matches!(hour.as_bytes()[0], b'1'..=b'9');
+        return hour_digit && matches!(minutes, "00" | "15" | "30" | "45");
+    }
     let core = core.trim_end_matches("pm").trim_end_matches("am").trim_end_matches('h');
     // "20h30": the French way, hours up to 23.
     if let Some((hours, minutes)) = core.split_once('h') {
@@ -132,6 +149,13 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
         Some((stem, "s")) if IS_CONTRACTED.contains(&stem) => {
             out.push(Tok::Word(stem.to_owned()));
             out.push(Tok::Word("is".to_owned()));
+            return;
+        }
+        // "4 4 1 2's what I've got": the digits and "is", not an unknown word that
+        // would end the code one character early.
+        Some((stem, "s" | "ll")) if !stem.is_empty() && stem.chars().all(|c| c.is_ascii_digit()) => {
+            out.push(Tok::Word(stem.to_owned()));
+            out.push(Tok::Word(if core.ends_with("'s") { "is" } else { "will" }.to_owned()));
             return;
         }
         // "number'll be".
@@ -340,5 +364,19 @@ mod tests {
         assert_eq!(words("soixante-dix-sept number'll"), ["soixantedixsept", "number", "will"]);
         assert_eq!(words("4, à 20 h, À"), ["4", ",", "à", "<time>", ",", "a"]);
         assert_eq!(words("pour 20 h 30, 20h30, 8 h 30"), ["pour", "<time>", ",", "<time>", ",", "8", "h", "30"]);
+    }
+
+    #[test]
+    fn digits_with_a_contraction_are_the_digits_and_the_verb() {
+        assert_eq!(words("4 4 1 2's what I've got"), ["4", "4", "1", "2", "is", "what", "i've", "got"]);
+        assert_eq!(words("9 9 0 4'll be it"), ["9", "9", "0", "4", "will", "be", "it"]);
+        assert_eq!(words("Conf's 8 8"), ["conf", "is", "8", "8"]);
+        assert_eq!(words("Ref's 3"), ["ref", "is", "3"]);
+    }
+
+    #[test]
+    fn an_hour_and_a_quarter_with_a_hyphen_is_a_time() {
+        assert_eq!(words("It's 7-30."), ["it's", "<time>", "."]);
+        assert_eq!(words("It's 44-12."), ["it's", "4412", "."]);
     }
 }

@@ -386,6 +386,19 @@ pub const STRONG_TRIGGERS: &[&str] = &[
 pub const WEAK_TRIGGERS: &[&str] =
     &["number", "code", "id", "numero", "nummer", "codice", "codigo", "identifier", "locator"];
 
+/// Words that may stand right before a trigger without changing what it names: articles,
+/// possessives, openings ("your confirmation", "so the number", "il numero di conferma").
+/// Any other word there qualifies it ("deposit reference", "payment reference", "hold
+/// number"): a code of something else, whatever the host calls it.
+pub const TRIGGER_LEADS: &[&str] = &[
+    "the", "your", "a", "an", "this", "that", "that's", "thats", "it's", "its", "it", "is", "be", "was", "will", "my",
+    "his", "her", "their", "and", "so", "okay", "ok", "yes", "yeah", "yep", "sure", "uh", "um", "er", "ah", "oh",
+    "here's", "there's", "with", "got", "have", "new", "correct", "right", "full", "same", "no", "any", "then", "also",
+    "res", "record", "first", "second", "last", "final", "actual", "real", "old", "other", "previous", "original",
+    "updated", "su", "el", "la", "los", "de", "del", "di", "il", "lo", "suo", "sua", "vostro", "vostra", "votre", "le",
+    "du", "des", "ihre", "ihr", "die", "der", "das", "eure", "ist", "es", "est", "e", "y", "et", "und",
+];
+
 /// Words that give a weak trigger its booking context.
 pub const BOOKING: &[&str] = &[
     "reservation",
@@ -709,6 +722,16 @@ pub const CORRECTION: &[&str] = &[
     "dicho",
     "veux",
 ];
+
+/// Of the correction words, those that only ever take something back ("wait", "my
+/// mistake"), unlike "sorry" or "hold", which as often apologise or go on ("sorry about
+/// the wait", "we hold the table").
+pub const RETRACT: &[&str] =
+    &["wait", "actually", "mistake", "wrong", "scratch", "oops", "whoops", "misread", "typo", "correction"];
+
+/// Number words that are also ordinary English words: Spanish "once" (11) in "6 1 2 9
+/// once it saves".
+pub const FALSE_FRIENDS: &[&str] = &["once"];
 
 /// Words said before a code repeated: "4412, again 4412", "I repeat".
 pub const REPEAT: &[&str] = &["again", "repeat", "once", "more", "so", "that's", "i", "otra", "vez", "encore"];
