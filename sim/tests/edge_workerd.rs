@@ -58,6 +58,20 @@ impl Harness {
             .unwrap()
     }
 
+    /// The key's first page of calls once it satisfies `ready` (KV lags its keeper).
+    async fn list_until(&self, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let response = self.http.get(self.url("/v1/calls?limit=100")).bearer_auth(KEY).send().await.unwrap();
+            let page: Value = response.json().await.unwrap_or(Value::Null);
+            if ready(&page) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "the list never showed it: {page:#}\n{}", self.edge.log());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The record once it satisfies `ready`: `GET` reads KV, which the call's keeper
     /// writes at most once a second, so a read right after a change may lag it.
     async fn record_when(&self, call_id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
@@ -167,6 +181,7 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     assert_eq!(call.param("StatusCallback"), Some(h.url(&format!("/twilio/status/{call_id}")).as_str()));
     assert_eq!(call.params("StatusCallbackEvent"), ["initiated", "ringing", "answered", "completed"]);
     assert_eq!(call.param("MachineDetection"), Some("Enable"));
+    assert_eq!(call.param("AsyncAmd"), Some("true"), "asynchronous: the greeting reaches the agent");
     assert_eq!(call.param("Timeout"), Some("30"));
     assert_eq!(call.param("TimeLimit"), Some("900"));
     let sid = call.sid.clone();
@@ -312,6 +327,32 @@ async fn the_wasm_edge_runs_a_whole_call_under_wrangler_dev() {
     assert_eq!(sealed, record, "the final record never changes");
     assert!(sealed["error"].is_null());
     assert_eq!(h.sink.deliveries().len(), 2, "no further webhook");
+
+    // The key's list shows it: one KV list, each call's summary the metadata of its entry.
+    let listed = h
+        .list_until(|page| page["data"].as_array().is_some_and(|d| d.iter().any(|c| c["call_id"] == call_id.as_str())))
+        .await;
+    let summary = listed["data"].as_array().and_then(|d| d.iter().find(|c| c["call_id"] == call_id.as_str()).cloned());
+    let summary = summary.unwrap_or_default();
+    assert_eq!(
+        (summary["status"].as_str(), summary["confirmation_number"].as_str()),
+        (Some("completed"), Some("A73X"))
+    );
+    assert_eq!(summary["confirmed"], true);
+    // Deleted: gone from its keeper at once, from KV (record and list entry) at the keeper's next alarm.
+    let deleted = h.http.delete(h.url(&format!("/v1/calls/{call_id}"))).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let gone = h.http.get(h.url(&format!("/v1/calls/{call_id}"))).bearer_auth(KEY).send().await.unwrap();
+        if gone.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deleted record is still read\n{}", h.edge.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    h.list_until(|page| page["data"].as_array().is_some_and(|d| !d.iter().any(|c| c["call_id"] == call_id.as_str())))
+        .await;
 
     // Nobody gets in without credentials; bad input is a clear error, never a 500.
     let unsigned = h.http.post(h.url(&status_path)).body("CallSid=x&CallStatus=canceled").send().await.unwrap();
