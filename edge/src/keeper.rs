@@ -284,7 +284,8 @@ impl Keeper {
             Change::Event { event } => ledger.apply_event(&event, now),
             Change::Amd { verdict } => {
                 let applied = ledger.learn_amd(&verdict.call_sid, verdict.answered_by, now);
-                reply.hang_up = ledger.machine_on_the_line();
+                // Once: a repeated verdict asks for no second hang-up.
+                reply.hang_up = applied == Applied::Changed && ledger.machine_on_the_line();
                 applied
             }
             // Not completed (absent, failed): nothing to point at.

@@ -48,6 +48,8 @@ fn a_machine_is_hung_up_on_when_amd_says_so_and_the_call_ends_as_voicemail() {
 
     assert_eq!(amd(&edge, "call_0001", &sid(), "machine_start"), 204);
     assert_eq!(edge.ports.twilio.updates.borrow().as_slice(), [(sid(), UpdateCall::HangUp)], "hung up at once");
+    assert_eq!(amd(&edge, "call_0001", &sid(), "machine_start"), 204, "Twilio repeats its verdict");
+    assert_eq!(edge.ports.twilio.updates.borrow().len(), 1, "one hang-up, not one per verdict");
     let record = get(&edge, KEY_A, "call_0001").json_body();
     assert_eq!(record["answered_by"], "machine_start");
     // The media worker's stream ends with nothing decided, then Twilio's completed.
