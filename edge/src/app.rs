@@ -460,7 +460,17 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let owner = self.owner(request)?;
         let query = ListQuery::parse(&form::parse(request.query.as_bytes()))?;
         let mut data = Vec::new();
-        let mut cursor = query.cursor.clone();
+        // Cursors are sealed to the key that got them: anything else is refused here,
+        // never handed to the store.
+        let mut cursor = match &query.cursor {
+            None => None,
+            Some(sealed) => Some(auth::open_cursor(&self.config.internal_secret, &owner, sealed).ok_or_else(|| {
+                ApiError::InvalidField {
+                    field: "cursor".into(),
+                    message: "cursor is not one this list gave; pass next_cursor exactly as it came".into(),
+                }
+            })?),
+        };
         'pages: for _ in 0..LIST_STORE_PAGES {
             // Never more entries than are still wanted, so the store's cursor is exactly
             // where the next page starts.
@@ -480,7 +490,11 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
                 break;
             }
         }
-        Ok(EdgeResponse::json(200, &json!({"data": data, "has_more": cursor.is_some(), "next_cursor": cursor})))
+        let next_cursor = cursor.map(|c| auth::seal_cursor(&self.config.internal_secret, &owner, &c));
+        Ok(EdgeResponse::json(
+            200,
+            &json!({"data": data, "has_more": next_cursor.is_some(), "next_cursor": next_cursor}),
+        ))
     }
 
     /// `DELETE /v1/calls/{id}`: erases a final call's record (request, transcript,

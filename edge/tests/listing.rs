@@ -91,6 +91,17 @@ fn the_list_filters_by_status_and_creation_time() {
 
     let bad = list(&edge, KEY_A, "status=finished");
     assert_eq!((bad.status, error_code(&bad)), (422, "invalid_field".to_owned()));
+    // A cursor is only what the list gave this key: forged, tampered or another key's is a 422.
+    let page = list(&edge, KEY_A, "limit=1").json_body();
+    let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(list(&edge, KEY_A, &format!("limit=1&cursor={cursor}")).status, 200);
+    let tampered = format!("{}0", &cursor[..cursor.len() - 1]);
+    for forged in ["calls:owner:0000", "zz.zz", tampered.as_str()] {
+        let refused = list(&edge, KEY_A, &format!("cursor={forged}"));
+        assert_eq!((refused.status, refused.json_body()["error"]["field"].as_str()), (422, Some("cursor")), "{forged}");
+    }
+    let elsewhere = list(&edge, KEY_B, &format!("cursor={cursor}"));
+    assert_eq!(elsewhere.status, 422, "another key's cursor");
     assert_eq!(list(&edge, "Bearer nope", "").status, 401);
 }
 

@@ -41,6 +41,24 @@ fn hmac_matches(secret: &str, message: &str, claimed_hex: &str) -> bool {
     mac.verify_slice(&claimed).is_ok()
 }
 
+/// A list cursor handed to a caller: the store's own cursor (hex) and a MAC binding it
+/// to `owner`, so a cursor is only ever what this service gave that key.
+/// `{hex(cursor)}.{hex(HMAC-SHA256(secret, "cursor.{owner}.{cursor}"))[..32]}`
+pub fn seal_cursor(secret: &str, owner: &str, cursor: &str) -> String {
+    let mac = hmac_hex(secret, &format!("cursor.{owner}.{cursor}"));
+    format!("{}.{}", hex::encode(cursor), &mac[..32])
+}
+
+/// The store's cursor inside a [`seal_cursor`]ed one, if it is genuine and `owner`'s.
+pub fn open_cursor(secret: &str, owner: &str, sealed: &str) -> Option<String> {
+    let (encoded, claimed) = sealed.split_once('.')?;
+    let cursor = String::from_utf8(hex::decode(encoded).ok()?).ok()?;
+    let expected = hmac_hex(secret, &format!("cursor.{owner}.{cursor}"));
+    // Constant time over the truncated MAC.
+    let same = claimed.len() == 32 && bool::from(expected.as_bytes()[..32].ct_eq(claimed.as_bytes()));
+    same.then_some(cursor)
+}
+
 /// `{expires_unix}.{hex(HMAC-SHA256(secret, "stream.{call_id}.{expires_unix}"))}`
 pub fn issue_stream_token(secret: &str, call_id: &str, expires_unix: i64) -> String {
     format!("{expires_unix}.{}", hmac_hex(secret, &format!("stream.{call_id}.{expires_unix}")))
