@@ -1,5 +1,6 @@
 //! `concierge`: book a restaurant table by phone through the Concierge API, follow the
 //! call live, read its record, list calls, cancel one, delete one.
+#![deny(unsafe_code)]
 
 mod api;
 mod render;

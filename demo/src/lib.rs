@@ -5,6 +5,7 @@
 //! [`LocalStack::start`] wires them together on loopback ports for one scenario; the demo
 //! binary and the end-to-end tests both use it. [`serve::ServedStack`] is the same stack
 //! left running for many bookings, each with the scenario its restaurant's name picks.
+#![deny(unsafe_code)]
 
 pub mod serve;
 

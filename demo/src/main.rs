@@ -9,6 +9,7 @@
 //!        concierge-demo --serve [--port N] [--no-redis]  (the stack left running for
 //!        curl and the CLI, each booking's scenario picked by its restaurant's name;
 //!        Ctrl-C stops it)
+#![deny(unsafe_code)]
 
 use anyhow::Context;
 use demo::serve::{ServeOptions, ServedStack, DEFAULT_PORT};

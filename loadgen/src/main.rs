@@ -25,6 +25,7 @@
 //! exec them in place); they are stopped with SIGTERM, so a profiler writes its data.
 //! `TOKIO_WORKER_THREADS`, when set, is passed on to both bridges' runtimes.
 //!        concierge-loadgen --edge-bookings 200
+#![deny(unsafe_code)]
 
 mod caller;
 mod edge_bench;

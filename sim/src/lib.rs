@@ -11,6 +11,7 @@
 //!
 //! Every server binds 127.0.0.1 port 0 and reports its address; tests wait on recorded
 //! events (with a deadline), never on sleeps.
+#![deny(unsafe_code)]
 
 pub mod ai_restaurant;
 pub mod carrier;
