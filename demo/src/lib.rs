@@ -526,13 +526,19 @@ impl LocalStack {
         })
     }
 
+    /// Books [`LocalStack::booking`]; returns the call id.
     pub async fn book(&self, http: &reqwest::Client) -> anyhow::Result<String> {
-        let response =
-            http.post(format!("{}/v1/calls", self.edge_url)).bearer_auth(API_KEY).json(&self.booking()).send().await?;
+        let created = self.book_with(http, &self.booking()).await?;
+        created["call_id"].as_str().map(str::to_owned).context("no call_id in the answer")
+    }
+
+    /// Books `body` (a variation of [`LocalStack::booking`]); returns the 201's body.
+    pub async fn book_with(&self, http: &reqwest::Client, body: &Value) -> anyhow::Result<Value> {
+        let response = http.post(format!("{}/v1/calls", self.edge_url)).bearer_auth(API_KEY).json(body).send().await?;
         let status = response.status();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status.as_u16() == 201, "booking refused: {status} {body}");
-        body["call_id"].as_str().map(str::to_owned).context("no call_id in the answer")
+        let created: Value = response.json().await?;
+        anyhow::ensure!(status.as_u16() == 201, "booking refused: {status} {created}");
+        Ok(created)
     }
 
     pub async fn record(&self, http: &reqwest::Client, call_id: &str) -> anyhow::Result<Value> {

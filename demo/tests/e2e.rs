@@ -196,13 +196,7 @@ async fn a_call_booked_for_later_is_placed_at_its_time_by_the_keepers_alarm() {
     let call_at = chrono::Utc::now() + chrono::Duration::seconds(3);
     let mut body = stack.booking();
     body["call_at"] = serde_json::json!(call_at.to_rfc3339());
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/calls", stack.edge_url))
-        .bearer_auth(API_KEY)
-        .json(&body)
-        .send()
-        .await;
-    let created: Value = response.unwrap().json().await.unwrap();
+    let created = stack.book_with(&reqwest::Client::new(), &body).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created["status"], "scheduled", "{created}");
     assert!(stack.carrier.log().is_empty(), "nothing dialed before its time");
     let record = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
@@ -219,13 +213,7 @@ async fn a_recorded_call_says_so_and_its_record_points_at_the_dual_channel_recor
     let stack = start(Scenario::Confirms, EdgeMode::Wrangler).await;
     let mut body = stack.booking();
     body["record"] = serde_json::json!(true);
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/calls", stack.edge_url))
-        .bearer_auth(API_KEY)
-        .json(&body)
-        .send()
-        .await;
-    assert_eq!(response.unwrap().status().as_u16(), 201);
+    stack.book_with(&reqwest::Client::new(), &body).await.unwrap_or_else(|e| panic!("{e}"));
     let record = stack.final_record().await.unwrap_or_else(|e| panic!("{e}\n{}", stack.edge_log()));
     assert_eq!(record["outcome"]["confirmation_number"], "A73X");
     assert_eq!(record["recording"]["channels"], 2, "{record}");

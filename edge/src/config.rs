@@ -55,6 +55,24 @@ pub struct EdgeConfig {
     pub record_retention_days: u32,
 }
 
+/// `name` as a whole number, `default` when unset or empty.
+fn whole_number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> Result<u32, ConfigError> {
+    match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not '{v}'"))),
+    }
+}
+
+/// `RECORD_RETENTION_DAYS` alone (default 30, 1 to 365): what a Durable Object's own
+/// bookkeeping needs, without reading and checking every other setting.
+pub fn record_retention_days(lookup: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let days = whole_number(lookup, "RECORD_RETENTION_DAYS", 30)?;
+    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(ConfigError(format!("RECORD_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")));
+    }
+    Ok(days)
+}
+
 impl EdgeConfig {
     /// [`EdgeConfig::record_retention_days`] as a duration.
     pub fn record_retention(&self) -> chrono::Duration {
@@ -80,14 +98,7 @@ impl EdgeConfig {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| ConfigError(format!("{name} is not set")))
         };
-        let number = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            match lookup(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => {
-                    v.trim().parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not '{v}'")))
-                }
-            }
-        };
+        let number = |name: &str, default: u32| whole_number(&lookup, name, default);
         let config = EdgeConfig {
             public_base_url: required("PUBLIC_BASE_URL")?.trim_end_matches('/').to_owned(),
             media_ws_url: required("MEDIA_WS_URL")?,
@@ -112,7 +123,7 @@ impl EdgeConfig {
             )
             .map_err(|e| ConfigError(format!("ALLOWED_DESTINATIONS: {e}")))?,
             calls_per_destination_per_hour: number("CALLS_PER_DESTINATION_PER_HOUR", 4)?,
-            record_retention_days: number("RECORD_RETENTION_DAYS", 30)?,
+            record_retention_days: record_retention_days(&lookup)?,
             agent_introduction: lookup("AGENT_INTRODUCTION").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
             calling_window: CallingWindow::parse(
                 lookup("CALLING_WINDOW").filter(|v| !v.trim().is_empty()).as_deref().unwrap_or(DEFAULT_CALLING_WINDOW),
@@ -134,9 +145,6 @@ impl EdgeConfig {
         }
         if config.retry_interval_seconds == 0 {
             return Err(ConfigError("RETRY_INTERVAL_SECONDS must be at least 1".into()));
-        }
-        if !(1..=MAX_RETENTION_DAYS).contains(&config.record_retention_days) {
-            return Err(ConfigError(format!("RECORD_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS}")));
         }
         shared::webhook::check_key_entries(&config.api_keys).map_err(|e| ConfigError(format!("API_KEYS: {e}")))?;
         if !config.media_ws_url.starts_with("wss://") && !config.media_ws_url.starts_with("ws://") {

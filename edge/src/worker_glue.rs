@@ -559,18 +559,21 @@ impl IdSource for RandomIds {
     }
 }
 
-/// `RECORD_RETENTION_DAYS` where the full configuration is not needed (a Durable
-/// Object's own bookkeeping); its default if the setting is unreadable, which the
-/// Worker's requests then report as a misconfiguration.
+/// A setting from the Worker's secrets or vars.
+fn setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+}
+
+/// `RECORD_RETENTION_DAYS` alone, for a Durable Object's own bookkeeping (on every
+/// change: the rest of the configuration is not read for it); its default if the
+/// setting is unreadable, which the Worker's requests then report as a misconfiguration.
 fn retention(env: &Env) -> chrono::Duration {
-    config(env).map_or(chrono::Duration::days(30), |config| config.record_retention())
+    let days = crate::config::record_retention_days(&|name| setting(env, name)).unwrap_or(30);
+    chrono::Duration::days(i64::from(days))
 }
 
 fn config(env: &Env) -> Result<EdgeConfig, ApiError> {
-    EdgeConfig::from_lookup(|name| {
-        env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
-    })
-    .map_err(|e| ApiError::Misconfigured(e.to_string()))
+    EdgeConfig::from_lookup(|name| setting(env, name)).map_err(|e| ApiError::Misconfigured(e.to_string()))
 }
 
 /// The request as the route table sees it, or the 413 for a body declared larger

@@ -595,6 +595,13 @@ fn configuration_errors_name_the_setting() {
     assert_eq!(defaults.destinations, shared::destination::Destinations::default());
     assert_eq!((defaults.calls_per_destination_per_hour, defaults.allow_insecure_callbacks), (4, false));
     assert!(with("ALLOW_INSECURE_CALLBACKS", "1").unwrap().allow_insecure_callbacks);
+    for days in ["0", "366", "a month"] {
+        assert!(
+            with("RECORD_RETENTION_DAYS", days).unwrap_err().to_string().contains("RECORD_RETENTION_DAYS"),
+            "{days}"
+        );
+    }
+    assert_eq!(with("RECORD_RETENTION_DAYS", "7").unwrap().record_retention_days, 7);
 }
 
 #[test]

@@ -8,29 +8,13 @@ mod common;
 use chrono::Duration;
 use common::*;
 use edge::app::Edge;
-use edge::config::EdgeConfig;
 use edge::http::EdgeRequest;
 use serde_json::{json, Value};
 
 /// The deployment's defaults (window 10:00–21:30, three attempts ten minutes apart)
 /// with `changes` over them.
 fn edge_with(changes: &[(&str, &str)]) -> TestEdge {
-    let mut settings: Vec<(String, String)> = vec![
-        ("PUBLIC_BASE_URL", BASE),
-        ("MEDIA_WS_URL", "wss://media.example.com/media"),
-        ("TWILIO_FROM_NUMBER", "+15005550006"),
-        ("TWILIO_ACCOUNT_SID", "AC1"),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-        ("INTERNAL_SECRET", SECRET),
-        ("API_KEYS", "key-alpha:whsec_alpha_0123456789abcdef0123,key-beta:whsec_beta_0123456789abcdef01234"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    settings.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = EdgeConfig::from_lookup(|name| settings.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .expect("a valid configuration");
-    Edge { config, ..edge() }
+    Edge { config: deployment_config(changes), ..edge() }
 }
 
 fn dialed(edge: &TestEdge) -> usize {

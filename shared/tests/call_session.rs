@@ -755,7 +755,7 @@ fn pressed_keys_play_after_what_was_said_and_hold_the_agent_until_they_have() {
     let out = call.tool("press_keys", json!({"digits": "2"}));
     let tones = out.iter().position(|o| matches!(o, Output::PlayTones { .. })).expect("the tones");
     assert_eq!(out.iter().position(|o| *o == Output::FlushAgentAudio), Some(tones - 1), "after what was said");
-    let Output::PlayTones { mulaw } = &out[tones] else { return };
+    let Output::PlayTones { mulaw } = &out[tones] else { panic!("{:?}", out[tones]) };
     assert_eq!(mulaw.len(), 8 * 200, "one key: 100 ms of tone, 100 ms of silence, 8 kHz mu-law");
     let keys_mark = match &out[tones + 1] {
         Output::ToTwilio(TwilioCommand::Mark(name)) => name.clone(),

@@ -292,26 +292,25 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
         ("To", to.clone()),
         ("CallStatus", "in-progress".to_owned()),
     ];
-    // Synchronous AMD answers before the TwiML request, which carries the verdict.
-    if detection.is_some() && !asynchronous {
-        answer_params.push(("AnsweredBy", answered_by.to_owned()));
-    }
+    // Synchronous AMD answers before the TwiML request, which carries the verdict (and
+    // so does the answered callback); asynchronous AMD posts it later, on its own.
+    let sync_verdict: Vec<(&str, String)> =
+        if detection.is_some() && !asynchronous { vec![("AnsweredBy", answered_by.to_owned())] } else { Vec::new() };
+    answer_params.extend(sync_verdict.iter().cloned());
     let twiml = match call.param("Url") {
         Some(url) => context.post(url, &answer_params).await.map(|(_, body)| body).unwrap_or_default(),
         None => String::new(),
     };
     context.record(&call.sid, |log| log.twiml = Some(twiml.clone()));
-    let answered_extra: Vec<(&str, String)> =
-        if detection.is_some() && !asynchronous { vec![("AnsweredBy", answered_by.to_owned())] } else { Vec::new() };
-    context.callback(&call, "in-progress", 2, &answered_extra).await;
-    let verdict = asynchronous.then(|| {
+    context.callback(&call, "in-progress", 2, &sync_verdict).await;
+    if asynchronous {
         let waited = match (machine, detection.as_deref()) {
             (false, _) => HUMAN_VERDICT_MS,
             (true, Some("DetectMessageEnd")) => u64::from(MACHINE_GREETING_MS) + 400,
             (true, _) => MACHINE_VERDICT_MS,
         };
-        tokio::spawn(send_amd_verdict(context.clone(), call.clone(), answered_by, waited, ended.clone()))
-    });
+        tokio::spawn(send_amd_verdict(context.clone(), call.clone(), answered_by, waited, ended.clone()));
+    }
     if reorder {
         // Ringing arrives late, after the answer.
         context.callback(&call, "ringing", 1, &[]).await;
@@ -361,7 +360,6 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
     }
     // A call over before AMD decided gets no verdict (the sender looks before posting).
     ended.store(true, std::sync::atomic::Ordering::SeqCst);
-    drop(verdict);
     let seconds = started.elapsed().as_secs().max(1).to_string();
     context.callback(&call, "completed", 3, &[("CallDuration", seconds.clone())]).await;
     if reorder {

@@ -73,8 +73,15 @@ pub fn start() -> DateTime<Utc> {
     "2026-11-24T12:00:00Z".parse().unwrap()
 }
 
+/// The tests' configuration: calls at any hour, once, unless a test is about the
+/// calling window or retries (then [`deployment_config`]).
 pub fn config() -> EdgeConfig {
-    let vars = [
+    deployment_config(&[("CALLING_WINDOW", "00:00-24:00"), ("RETRY_MAX_ATTEMPTS", "1")])
+}
+
+/// The settings a deployment must give, `changes` over them, the defaults for the rest.
+pub fn deployment_config(changes: &[(&str, &str)]) -> EdgeConfig {
+    let required = [
         ("PUBLIC_BASE_URL", BASE),
         ("MEDIA_WS_URL", "wss://media.example.com/media"),
         ("TWILIO_API_BASE", "http://127.0.0.1:1"),
@@ -83,11 +90,9 @@ pub fn config() -> EdgeConfig {
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
         ("INTERNAL_SECRET", SECRET),
         ("API_KEYS", "key-alpha:whsec_alpha_0123456789abcdef0123,key-beta:whsec_beta_0123456789abcdef01234"),
-        // Calls at any hour, once, unless a test is about the window or retries.
-        ("CALLING_WINDOW", "00:00-24:00"),
-        ("RETRY_MAX_ATTEMPTS", "1"),
     ];
-    EdgeConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap()
+    let lookup = |name: &str| changes.iter().chain(&required).find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+    EdgeConfig::from_lookup(lookup).expect("a valid configuration")
 }
 
 pub fn edge() -> TestEdge {
