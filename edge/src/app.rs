@@ -561,7 +561,8 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
             StreamGrant::Connect => {
                 let expires = self.ports.clock.now().timestamp() + self.config.stream_token_seconds;
                 let token = auth::issue_stream_token(&self.config.internal_secret, call_id, expires);
-                Ok(EdgeResponse::xml(twiml::connect_stream(&self.config.media_ws_url, call_id, &token)))
+                let language = reply.ledger.as_ref().and_then(|ledger| ledger.record.request.language.as_deref());
+                Ok(EdgeResponse::xml(twiml::connect_stream(&self.config.media_ws_url, call_id, &token, language)))
             }
             // Twilio asks once per call; a second request, signed or not, is a replay
             // after a fresh stream token, and gets nothing.

@@ -186,6 +186,16 @@ fn a_booking_in_spanish_gets_a_spanish_opening_and_an_unknown_language_is_refuse
         "{instructions}"
     );
     assert!(instructions.contains("Speak Spanish unless the restaurant answers in another language"));
+    // The stream carries the tag too: a worker that cannot take the call says so in Spanish.
+    let twiml = send(
+        &edge,
+        twilio(
+            "/twilio/twiml/call_0001",
+            &[("CallSid", "CA1"), ("CallStatus", "in-progress"), ("AnsweredBy", "human")],
+        ),
+    );
+    let twiml = String::from_utf8(twiml.body).unwrap_or_default();
+    assert!(twiml.contains("<Parameter name=\"language\" value=\"es-MX\"/>"), "{twiml}");
 
     body["language"] = json!("pt-BR");
     let refused = book(&edge, KEY_A, &body);

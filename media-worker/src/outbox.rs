@@ -263,6 +263,10 @@ pub async fn deliver_one(
 pub struct Registration {
     pub stream_sid: String,
     pub call_sid: String,
+    /// The booking's language tag from the stream's parameters: the survivor's farewell
+    /// is spoken in it. (Registrations written before it existed have none.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// Cleans up after instances that died mid-call: delivers the events they left in the
@@ -299,7 +303,7 @@ pub async fn sweep(store: &LiveStore, edge: &EdgeClient, twilio: &TwilioRest, me
                 _ => None,
             })
             .collect();
-        let ending = ending::orphaned(&registration.stream_sid, &transcript);
+        let ending = ending::orphaned(&registration.stream_sid, &transcript, registration.language.as_deref());
         if let Err(error) = twilio.hang_up(&registration.call_sid, Some(&ending.farewell)).await {
             Metrics::inc(&metrics.twilio_errors);
             tracing::warn!(call_id, %error, "sweep: could not hang up the abandoned call");

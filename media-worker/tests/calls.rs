@@ -111,8 +111,10 @@ impl World {
         let token = auth::issue_stream_token(SECRET, CALL_ID, chrono::Utc::now().timestamp() + 300);
         MediaCall {
             url: self.worker_url.clone(),
-            call_id: CALL_ID.into(),
-            token,
+            parameters: [("call_id", CALL_ID.to_owned()), ("token", token)]
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
             call_sid: CALL_SID.into(),
             stream_sid: "MZ00000000000000000000000000000001".into(),
             lines,
@@ -289,7 +291,7 @@ async fn a_forged_or_expired_token_is_refused_before_any_openai_session() {
         &auth::issue_stream_token(SECRET, CALL_ID, chrono::Utc::now().timestamp() - 1),
     ] {
         let mut call = world.call(vec![Line::says(800)]);
-        call.token = token.to_owned();
+        call.parameters.insert("token".into(), token.to_owned());
         let report = world.run(call).await;
         assert_eq!(report.ended_by, "closed_by_worker", "token {token:?}");
         assert_eq!(report.agent_frames, 0);
@@ -567,10 +569,17 @@ async fn a_full_worker_refuses_politely_without_an_agent() {
         ..Setup::new(booking_script())
     })
     .await;
-    let report = world.run(world.call(vec![Line::says(800)])).await;
+    // The booking's language rides on the stream's parameters: the refusal is in it.
+    let mut call = world.call(vec![Line::says(800)]);
+    call.parameters.insert("language".into(), "es-MX".into());
+    let report = world.run(call).await;
     assert_eq!(report.agent_frames, 0);
     let hang_up = world.hang_up().await;
-    assert!(hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("can&apos;t take this call")), "{hang_up:?}");
+    assert!(
+        hang_up.iter().any(|(k, v)| k == "Twiml"
+            && v.contains("<Say language=\"es-MX\">Lo siento, ahora no podemos atender esta llamada. Adiós.</Say>")),
+        "{hang_up:?}"
+    );
     let events = world.final_events().await;
     assert_eq!(end_reason(&events), EndReason::AtCapacity);
     assert_eq!(world.openai.observed().connections, 0);
@@ -750,6 +759,7 @@ async fn a_worker_killed_mid_call_loses_nothing_and_a_survivor_finishes_the_reco
     let (mut doomed, doomed_url, _log) = worker_process(&world).await;
     let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
     call.url = doomed_url;
+    call.parameters.insert("language".into(), "it".into());
     let twilio = world.twilio.watch();
     let running = tokio::spawn(async move { call.run(twilio).await });
     // The edge goes down once the call has its context: events pile up in the outbox.
@@ -789,8 +799,11 @@ async fn a_worker_killed_mid_call_loses_nothing_and_a_survivor_finishes_the_reco
     assert_eq!(log.received.len(), log.applied().len(), "nothing delivered twice");
     let hang_up = world.hang_up().await;
     assert!(
-        hang_up.iter().any(|(k, v)| k == "Twiml" && v.contains("lost the connection")),
-        "the abandoned call was hung up: {hang_up:?}"
+        hang_up
+            .iter()
+            .any(|(k, v)| k == "Twiml"
+                && v.contains("<Say language=\"it-IT\">Mi dispiace, la connessione si è interrotta")),
+        "the abandoned call was hung up, in the booking's language: {hang_up:?}"
     );
     world.stop().await;
 }
@@ -805,12 +818,15 @@ async fn secrets_and_tokens_never_reach_the_logs() {
 
     let mut forged = world.call(vec![Line::says(800)]);
     forged.url = url.clone();
-    forged.token = auth::issue_stream_token("wrong-secret", CALL_ID, chrono::Utc::now().timestamp() + 300);
-    let forged_token = forged.token.clone();
+    forged.parameters.insert(
+        "token".into(),
+        auth::issue_stream_token("wrong-secret", CALL_ID, chrono::Utc::now().timestamp() + 300),
+    );
+    let forged_token = forged.parameters["token"].clone();
     assert_eq!(world.run(forged).await.ended_by, "closed_by_worker");
     let mut call = world.call(vec![Line::says(800), Line::says(1500)]);
     call.url = url;
-    let token = call.token.clone();
+    let token = call.parameters["token"].clone();
     world.run(call).await;
     let events = world.final_events().await;
     assert_eq!(outcome(&events).confirmation_number.as_deref(), Some("A73X"), "a whole call was logged");
@@ -841,7 +857,7 @@ async fn a_stream_token_opens_one_stream_once(redis: bool) {
     let world = World::with(Setup { redis, ..Setup::new(script) }).await;
     let mut first = world.call(vec![Line::says(600)]);
     first.max_audio_ms = 16_000;
-    let (token, first_sid) = (first.token.clone(), first.stream_sid.clone());
+    let (token, first_sid) = (first.parameters["token"].clone(), first.stream_sid.clone());
     let twilio = world.twilio.watch();
     let running = tokio::spawn(async move { first.run(twilio).await });
     let mut log = world.edge.watch();
@@ -849,7 +865,7 @@ async fn a_stream_token_opens_one_stream_once(redis: bool) {
 
     let replay = |stream_sid: &str| {
         let mut call = world.call(vec![Line::says(600)]);
-        call.token = token.clone();
+        call.parameters.insert("token".into(), token.clone());
         call.stream_sid = stream_sid.into();
         call
     };

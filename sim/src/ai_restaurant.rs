@@ -4,7 +4,7 @@
 //! credentials this lets the demo run a real agent against a simulated restaurant; in
 //! tests it runs against the fake Realtime server, which checks its protocol too.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -51,8 +51,8 @@ Take the booking if asked, ask for the name, then give the confirmation number A
 #[derive(Debug, Clone)]
 pub struct StreamTarget {
     pub url: String,
-    pub call_id: String,
-    pub token: String,
+    /// The `<Stream>`'s `<Parameter>`s, sent as `start.customParameters`.
+    pub parameters: BTreeMap<String, String>,
     pub call_sid: String,
     pub stream_sid: String,
 }
@@ -97,7 +97,7 @@ impl AiHost {
             .send(text(json!({"event": "start", "sequenceNumber": "1", "streamSid": target.stream_sid,
                 "start": {"accountSid": account, "streamSid": target.stream_sid, "callSid": target.call_sid, "tracks": ["inbound"],
                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                    "customParameters": {"call_id": target.call_id, "token": target.token}}})))
+                    "customParameters": target.parameters}})))
             .await?;
 
         let mut report = MediaReport::default();

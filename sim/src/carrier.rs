@@ -324,8 +324,7 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
     if let (Some(lines), Some((url, parameters))) = (stream_lines, stream_of(&twiml)) {
         let media = MediaCall {
             url,
-            call_id: parameters.get("call_id").cloned().unwrap_or_default(),
-            token: parameters.get("token").cloned().unwrap_or_default(),
+            parameters,
             call_sid: call.sid.clone(),
             stream_sid: format!("MZ{}", &call.sid[2..]),
             lines,
@@ -340,8 +339,7 @@ async fn place_call(context: Arc<Context>, call: FakeCall) {
     if let (Pickup::Ai(host), Some((url, parameters))) = (&pickup, stream_of(&twiml)) {
         let target = StreamTarget {
             url,
-            call_id: parameters.get("call_id").cloned().unwrap_or_default(),
-            token: parameters.get("token").cloned().unwrap_or_default(),
+            parameters: parameters.clone(),
             call_sid: call.sid.clone(),
             stream_sid: format!("MZ{}", &call.sid[2..]),
         };

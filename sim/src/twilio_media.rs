@@ -1,13 +1,13 @@
 //! Twilio's side of a Media Streams WebSocket, playing a scripted restaurant.
 //!
-//! It sends `connected`, `start` (with the `call_id` and `token` parameters), then one
-//! 20 ms mu-law frame per tick: real tones while the restaurant speaks, silence
+//! It sends `connected`, `start` (with the TwiML's stream parameters: `call_id`, `token`,
+//! `language`), then one 20 ms mu-law frame per tick: real tones while the restaurant speaks, silence
 //! otherwise. What the worker sends back is checked against docs/wire-formats.md and
 //! "played" in real time: a `mark` is echoed once the audio queued before it has
 //! played, `clear` empties the queue and echoes every pending mark. When the fake
 //! REST API records a hang-up for this call, it sends `stop` and closes, as Twilio does.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -58,8 +58,9 @@ impl Line {
 #[derive(Debug, Clone)]
 pub struct MediaCall {
     pub url: String,
-    pub call_id: String,
-    pub token: String,
+    /// The `<Parameter>`s of the TwiML's `<Stream>` (the edge's `call_id`, `token` and
+    /// `language`), sent as `start.customParameters`, as Twilio does.
+    pub parameters: BTreeMap<String, String>,
     pub call_sid: String,
     pub stream_sid: String,
     pub lines: Vec<Line>,
@@ -121,7 +122,7 @@ impl MediaCall {
         tx.send(send(json!({"event": "start", "sequenceNumber": sequence.to_string(), "streamSid": self.stream_sid,
             "start": {"accountSid": "AC00000000000000000000000000000001", "streamSid": self.stream_sid, "callSid": self.call_sid,
                 "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {"call_id": self.call_id, "token": self.token}}})))
+                "customParameters": self.parameters}})))
         .await?;
         if self.malformed_frames {
             tx.send(Message::Text("this is not json".into())).await?;

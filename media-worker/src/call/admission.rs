@@ -42,6 +42,8 @@ pub(super) struct StreamStart {
     pub token: Option<String>,
     pub stream_sid: String,
     pub call_sid: String,
+    /// The booking's language tag, for the farewells said without a session.
+    pub language: Option<String>,
 }
 
 /// This connection's once-only claim on its call's stream token.
@@ -142,8 +144,11 @@ pub(super) async fn admit(
         Ok(None) => {}
         Err(error) => warn!(%error, "store unavailable: session not registered"),
     }
-    let registration =
-        crate::outbox::Registration { stream_sid: start.stream_sid.clone(), call_sid: start.call_sid.clone() };
+    let registration = crate::outbox::Registration {
+        stream_sid: start.stream_sid.clone(),
+        call_sid: start.call_sid.clone(),
+        language: start.language.clone(),
+    };
     let registration = serde_json::to_string(&registration).unwrap_or_default();
     if let Err(error) = services.store.register_call(&start.call_id, &registration).await {
         warn!(%error, "store unavailable: call not registered for recovery");
@@ -232,6 +237,7 @@ pub(super) async fn read_start(
                         token: params.get("token").cloned(),
                         stream_sid: start.stream_sid.to_string(),
                         call_sid: start.start.call_sid.to_string(),
+                        language: params.get("language").cloned(),
                     });
                 }
                 Ok(_) => {}

@@ -85,7 +85,7 @@ pub async fn handle_stream(socket: WebSocket, door: crate::gate::Admission, serv
 /// Ends a call that never got an agent, as [`ending::refused`] says: the farewell and
 /// hang-up, then its events.
 async fn refuse_call(services: &Services, start: &StreamStart, refusal: ending::Refusal) {
-    let ending = ending::refused(&start.stream_sid, refusal);
+    let ending = ending::refused(&start.stream_sid, refusal, start.language.as_deref());
     if let Err(error) = services.twilio.hang_up(&start.call_sid, Some(&ending.farewell)).await {
         Metrics::inc(&services.metrics.twilio_errors);
         warn!(%error, "could not hang up");

@@ -78,19 +78,20 @@ impl Refusal {
 /// (the outcome, then the stream's end).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ending {
-    /// In English: a stream refused or orphaned is ended before (or without) its
-    /// booking's details, so its language is not known.
+    /// In the language its stream's `language` parameter named (the booking's details
+    /// are not at hand); English when it named none the agent speaks.
     pub farewell: Farewell,
     pub events: [CallEvent; 2],
 }
 
-/// A stream admitted and then refused, before any conversation.
-pub fn refused(stream_sid: &str, refusal: Refusal) -> Ending {
+/// A stream admitted and then refused, before any conversation; `language` is the
+/// booking's tag as the stream's parameters carried it.
+pub fn refused(stream_sid: &str, refusal: Refusal, language: Option<&str>) -> Ending {
     let reason = refusal.reason();
     let note = no_decision_note(reason).unwrap_or_default();
     let outcome = Outcome::without_decision(OutcomeResult::NoDecision, note);
     Ending {
-        farewell: english_farewell(reason),
+        farewell: sessionless_farewell(reason, language),
         events: [
             event(stream_sid, EventSlot::RefusedOutcome, CallEventKind::Outcome { outcome, at_ms: 0 }),
             event(
@@ -103,13 +104,13 @@ pub fn refused(stream_sid: &str, refusal: Refusal) -> Ending {
 }
 
 /// A stream whose worker died mid-call, finished from the transcript it left: the
-/// outcome read from it, dated at its last line.
-pub fn orphaned(stream_sid: &str, transcript: &[TranscriptLine]) -> Ending {
+/// outcome read from it, dated at its last line; `language` as for [`refused`].
+pub fn orphaned(stream_sid: &str, transcript: &[TranscriptLine], language: Option<&str>) -> Ending {
     let reason = EndReason::WorkerLost;
     let outcome = closing_outcome(reason, transcript);
     let at_ms = transcript.last().map_or(0, |line| line.at_ms);
     Ending {
-        farewell: english_farewell(reason),
+        farewell: sessionless_farewell(reason, language),
         events: [
             event(stream_sid, EventSlot::OrphanOutcome, CallEventKind::Outcome { outcome, at_ms }),
             event(stream_sid, EventSlot::OrphanEnd, CallEventKind::StreamEnded { reason, stats: CallStats::default() }),
@@ -135,21 +136,22 @@ pub fn closing_outcome(reason: EndReason, transcript: &[TranscriptLine]) -> Outc
 pub fn hang_up(reason: EndReason, language: Language, tag: Option<&str>) -> Option<Option<Farewell>> {
     match reason {
         EndReason::CallerHungUp | EndReason::Superseded => None,
-        _ => Some(
-            language
-                .farewell(reason)
-                .map(|text| Farewell { text: text.to_owned(), locale: language.say_locale(tag).to_owned() }),
-        ),
+        _ => Some(farewell(reason, language, tag)),
     }
 }
 
-/// The English farewell for an ending without a live session.
-fn english_farewell(reason: EndReason) -> Farewell {
-    let language = Language::En;
-    Farewell {
-        text: language.farewell(reason).unwrap_or_default().to_owned(),
-        locale: language.say_locale(None).to_owned(),
-    }
+fn farewell(reason: EndReason, language: Language, tag: Option<&str>) -> Option<Farewell> {
+    language
+        .farewell(reason)
+        .map(|text| Farewell { text: text.to_owned(), locale: language.say_locale(tag).to_owned() })
+}
+
+/// The farewell for an ending without a live session, in the language `tag` names
+/// (English for none, or one the agent does not speak).
+fn sessionless_farewell(reason: EndReason, tag: Option<&str>) -> Farewell {
+    let language = tag.and_then(|tag| Language::parse(tag).ok()).unwrap_or_default();
+    farewell(reason, language, tag)
+        .unwrap_or_else(|| Farewell { text: String::new(), locale: language.say_locale(tag).to_owned() })
 }
 
 /// Why nothing was settled, when the ending itself is the reason.
@@ -237,8 +239,8 @@ mod tests {
     #[test]
     fn event_ids_stay_what_the_edge_already_stored() {
         let ids = |ending: &Ending| ending.events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&refused("MZ1", Refusal::AtCapacity)), ["MZ1-refused-0", "MZ1-refused-1"]);
-        assert_eq!(ids(&orphaned("MZ1", &[])), ["MZ1-orphan-outcome", "MZ1-orphan-ended"]);
+        assert_eq!(ids(&refused("MZ1", Refusal::AtCapacity, None)), ["MZ1-refused-0", "MZ1-refused-1"]);
+        assert_eq!(ids(&orphaned("MZ1", &[], None)), ["MZ1-orphan-outcome", "MZ1-orphan-ended"]);
         assert_eq!(
             event("MZ1", EventSlot::Live(7), CallEventKind::StreamStarted { stream_sid: "MZ1".into() }).id,
             "MZ1-7"
@@ -246,8 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn a_sessionless_farewell_is_in_the_language_the_stream_named() {
+        let refused_es = refused("MZ1", Refusal::AtCapacity, Some("es-MX")).farewell;
+        assert_eq!(refused_es.text, "Lo siento, ahora no podemos atender esta llamada. Adiós.");
+        assert_eq!(refused_es.locale, "es-MX");
+        let orphaned_de = orphaned("MZ1", &[], Some("de")).farewell;
+        assert_eq!(orphaned_de.locale, "de-DE");
+        assert!(orphaned_de.text.contains("Verbindung"), "{}", orphaned_de.text);
+        // A tag the agent does not speak (or junk on the wire) falls back to English.
+        let unknown = refused("MZ1", Refusal::AtCapacity, Some("ja-JP")).farewell;
+        assert_eq!(
+            (unknown.text.as_str(), unknown.locale.as_str()),
+            ("Sorry, we can't take this call right now. Goodbye.", "en-US")
+        );
+    }
+
+    #[test]
     fn a_refusal_says_why_and_records_no_decision_with_its_reason() {
-        let ending = refused("MZ1", Refusal::ContextUnavailable);
+        let ending = refused("MZ1", Refusal::ContextUnavailable, None);
         assert_eq!(ending.farewell.text, "Sorry, we're having technical trouble. Goodbye.");
         assert_eq!(ending.farewell.locale, "en-US");
         match &ending.events[0].kind {
@@ -267,7 +285,7 @@ mod tests {
     fn an_orphan_is_settled_from_its_transcript_at_its_last_line() {
         let line = |speaker, text: &str, at_ms| TranscriptLine { speaker, text: text.into(), at_ms };
         let transcript = [line(Speaker::Restaurant, "Sorry, we're fully booked tonight.", 4_200)];
-        let ending = orphaned("MZ1", &transcript);
+        let ending = orphaned("MZ1", &transcript, None);
         match &ending.events[0].kind {
             CallEventKind::Outcome { outcome, at_ms } => {
                 assert_eq!(outcome.result, OutcomeResult::Declined);
@@ -275,7 +293,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let silent = orphaned("MZ1", &[]);
+        let silent = orphaned("MZ1", &[], None);
         match &silent.events[0].kind {
             CallEventKind::Outcome { outcome, .. } => assert_eq!(
                 outcome.notes.as_deref(),
