@@ -99,6 +99,12 @@ fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
         // "treinta y cinco", "vingt et un".
         let joined = matches!(word(toks, i + 1), Some("y" | "et" | "e" | "und"));
         let unit_at = if joined { i + 2 } else { i + 1 };
+        // "soixante dix sept", "soixante et onze": the French seventies, written apart.
+        if w == "soixante" {
+            if let Some((v, next)) = french_teen(toks, unit_at) {
+                return Some((60 + v, next));
+            }
+        }
         if let Some(u) = word(toks, unit_at).and_then(digit).filter(|&u| u > 0) {
             return Some((t + u, unit_at + 1));
         }
@@ -106,12 +112,33 @@ fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
     }
     if w == "quatre" && matches!(word(toks, i + 1), Some("vingt" | "vingts")) {
         let after = i + 2;
-        if let Some(v) = word(toks, after).and_then(|w| teen(w).or_else(|| digit(w).filter(|&d| d > 0))) {
+        if let Some((v, next)) = french_teen(toks, after) {
+            return Some((80 + v, next));
+        }
+        if let Some(v) = word(toks, after).and_then(|w| digit(w).filter(|&d| d > 0)) {
             return Some((80 + v, after + 1));
         }
         return Some((80, after));
     }
+    if let Some(teen_value) = french_teen(toks, i) {
+        return Some(teen_value);
+    }
     teen(w).or_else(|| compound(w)).or_else(|| digit(w).filter(|_| w != "oh")).map(|v| (v, i + 1))
+}
+
+/// A French number from 10 to 19 at `i`, written apart or not: "dix sept" is 17, one
+/// number, not 10 and 7.
+fn french_teen(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+    let w = word(toks, i)?;
+    if w == "dix" {
+        if let Some(d) = word(toks, i + 1).and_then(digit).filter(|&d| (7..=9).contains(&d)) {
+            let french = matches!(word(toks, i + 1), Some("sept" | "huit" | "neuf"));
+            return french.then_some((10 + d, i + 2));
+        }
+    }
+    let french_teens =
+        ["dix", "onze", "douze", "treize", "quatorze", "quinze", "seize", "dixsept", "dixhuit", "dixneuf"];
+    french_teens.contains(&w).then(|| teen(w).map(|v| (v, i + 1))).flatten()
 }
 
 /// A number said with "hundred" or "thousand": "fifteen hundred forty five",
@@ -216,6 +243,11 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
         });
     }
     let w = word(toks, i)?;
+    // "capital D capital F 6 1 0", "lowercase x": the letter, marked.
+    if matches!(w, "capital" | "uppercase" | "lowercase") {
+        let letter = word(toks, i + 1).filter(|l| l.len() == 1 && l.chars().all(|c| c.is_ascii_alphabetic()))?;
+        return Some(Unit { chars: letter.to_ascii_uppercase(), next: i + 2, numeric: false });
+    }
     // "7 O 8": a transcribed "oh" between digits.
     let numeric_before =
         i > 0 && word(toks, i - 1).is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()) || digit(p).is_some());
@@ -584,16 +616,28 @@ fn glued_minutes(units: &[Unit], pauses: &[usize]) -> bool {
     singles && is_hour && is_minutes && !pauses.contains(&(n - 1)) && !pauses.contains(&(n - 2))
 }
 
-/// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
+/// Whether "seven thirty", "eight fifteen", "seven forty-five", "six o'clock" starts at `j`.
 fn is_clock_words(toks: &[Tok], j: usize) -> bool {
+    clock_words_len(toks, j).is_some()
+}
+
+/// How many words the clock time at `j` takes ("seven forty five": 3). "Eleven
+/// forty-six" is no clock time a host books: a number pair, as a code is said.
+fn clock_words_len(toks: &[Tok], j: usize) -> Option<usize> {
     let hour = word(toks, j).and_then(|w| digit(w).or_else(|| teen(w))).filter(|h| (1..=12).contains(h));
     let is_word = word(toks, j).is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()));
-    hour.is_some()
-        && is_word
-        && matches!(
-            word(toks, j + 1),
-            Some("fifteen" | "thirty" | "forty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half")
-        )
+    if hour.is_none() || !is_word {
+        return None;
+    }
+    match word(toks, j + 1)? {
+        "fifteen" | "thirty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half" => Some(2),
+        "forty" => match word(toks, j + 2) {
+            Some("five") => Some(3),
+            Some(w) if digit(w).is_some() => None,
+            _ => Some(2),
+        },
+        _ => None,
+    }
 }
 
 /// Where a phone number starts in a run (groups of 3-3-4 or 3-4 digits, or one group
@@ -852,6 +896,7 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                 }
                 let skippable = PREAMBLE.contains(&w)
                     || PREAMBLE_MORE.contains(&w)
+                    || CODE_FILLERS.contains(&w)
                     || AMBIGUOUS_LETTERS.contains(&w)
                     || STRONG_TRIGGERS.contains(&w)
                     || WEAK_TRIGGERS.contains(&w)
@@ -921,7 +966,7 @@ fn answer_opening(w: &str) -> bool {
         || DENY.contains(&w)
         || CORRECTION.contains(&w)
         || STALLING.contains(&w)
-        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh" | "do" | "does" | "ready")
         // "claro", "bien sûr", "klar", "ecco": the same openings in the other languages.
         || matches!(w, "claro" | "bueno" | "vale" | "bien" | "sur" | "voila" | "klar" | "naturlich" | "gerne" | "ecco" | "certamente")
 }
@@ -1199,8 +1244,8 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
                 if OTHER_CODES.contains(&w.as_str()) {
                     return false;
                 }
-                if is_clock_words(toks, k) {
-                    k += 2;
+                if let Some(len) = clock_words_len(toks, k) {
+                    k += len;
                     continue;
                 }
                 if let Some(run) = run_at(toks, k).filter(|r| r.end > k) {
@@ -2323,5 +2368,49 @@ mod tests {
         let restated = "It's one thousand, no, one hundred, one hundred ten.";
         assert_eq!(convo(&[ask, ("r", restated)]), None, "never 100110");
         assert_eq!(convo(&[ask, ("r", "It's triple nine two.")]).as_deref(), Some("9992"));
+    }
+
+    #[test]
+    fn french_numbers_written_apart_are_one_number() {
+        let said = "Le numéro de réservation, c'est le soixante dix sept, douze.";
+        assert_eq!(host(&[said]).as_deref(), Some("7712"), "never 6010712");
+        let said = "Votre numéro de réservation est le quatre vingt dix neuf, zéro cinq.";
+        assert_eq!(host(&[said]).as_deref(), Some("9905"), "never 90905");
+        let said = "Le numéro de confirmation, c'est soixante et onze, vingt-huit.";
+        assert_eq!(host(&[said]).as_deref(), Some("7128"));
+        assert_eq!(host(&["Le numéro de confirmation est dix sept, quatre."]).as_deref(), Some("174"));
+    }
+
+    #[test]
+    fn a_number_pair_that_is_no_quarter_hour_is_a_code_and_a_quarter_hour_a_time() {
+        assert_eq!(host(&["Confirmation number is eleven forty-six."]).as_deref(), Some("1146"));
+        let later = "Confirmation is 4 4 1 2, and we'll see you at seven forty-five.";
+        assert_eq!(host(&[later]).as_deref(), Some("4412"), "the five of forty-five is no more code");
+        assert_eq!(host(&["Confirmation is seven forty-five."]), None);
+    }
+
+    #[test]
+    fn a_marked_capital_or_lower_case_letter_is_a_letter() {
+        assert_eq!(host(&["confirmation number is capital D capital F 6 1 0"]).as_deref(), Some("DF610"));
+        assert_eq!(host(&["Confirmation code is lowercase x 9 9 2."]).as_deref(), Some("X992"));
+        assert_eq!(host(&["It's the Capital 7 location, the confirmation comes by text."]), None);
+    }
+
+    #[test]
+    fn a_contraction_on_a_number_sign_is_the_verb_not_the_letter_s() {
+        assert_eq!(host(&["Your confirmation #'s 2 2 5 8."]).as_deref(), Some("2258"), "never S2258");
+        assert_eq!(host(&["The confirmation'd be 8 1 4 6."]).as_deref(), Some("8146"));
+        assert_eq!(host(&["Order #'s 5 5 1 8, that's for the cake."]), None);
+    }
+
+    #[test]
+    fn fillers_stalling_and_openings_before_the_code() {
+        assert_eq!(host(&["Confirmation number is, hmm, 6 0 2 8."]).as_deref(), Some("6028"));
+        assert_eq!(host(&["Confirmation number, got a pen? It's 7 1 9 4."]).as_deref(), Some("7194"));
+        assert_eq!(host(&["Confirmation, got a pen? Party of 6 at 7 30 on Friday."]), None);
+        let ask = ("a", "Do you have a confirmation number for me?");
+        assert_eq!(convo(&[ask, ("r", "Sure do, 8 8 2 1.")]).as_deref(), Some("8821"));
+        assert_eq!(host(&["Record locator's Z 4 4 1 9."]).as_deref(), Some("Z4419"));
+        assert_eq!(host(&["Your res number is 6 6 2 0."]).as_deref(), Some("6620"));
     }
 }
