@@ -928,6 +928,33 @@ fn qualified(toks: &[Tok], i: usize) -> bool {
     !(known || numeric)
 }
 
+/// After a code ending at `end`, a trigger naming it and ending its sentence: ", that's
+/// your confirmation.", ". That's your confirmation number.", ", that's the confirmation number, see you Friday". The index
+/// after it. Not "that's the confirmation for the other party", nor a code followed by
+/// anything else first.
+fn trigger_after(toks: &[Tok], end: usize, context: bool) -> Option<usize> {
+    if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
+        return None;
+    }
+    let mut k = end + 1;
+    match (word(toks, k), word(toks, k + 1)) {
+        (Some("that's" | "thats"), _) => k += 1,
+        (Some("that"), Some("is")) => k += 2,
+        _ => return None,
+    }
+    if in_list(&["your", "the"], word(toks, k)) {
+        k += 1;
+    }
+    let (mut after, strong) = trigger_at(toks, k, context)?;
+    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) {
+        return None;
+    }
+    while in_list(&["number", "code", "id"], word(toks, after)) {
+        after += 1;
+    }
+    matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None).then_some(after)
+}
+
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
 fn trigger_at(toks: &[Tok], i: usize, context: bool) -> Option<(usize, bool)> {
     let w = word(toks, i)?;
@@ -974,15 +1001,30 @@ fn answer_opening(w: &str) -> bool {
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
 /// with that one character replaced.
 fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
+    placed_character(toks, from, code).map(|(code, after, _)| (code, after))
+}
+
+/// Places in a code said as ordinals: "the second digit".
+const ORDINALS: &[&str] =
+    &["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+
+/// `replaced_character`, with whether the words say it is a change ("actually",
+/// "should be") rather than the character said again or added.
+fn placed_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize, bool)> {
     let to = (from + CORRECTION_WINDOW).min(toks.len());
-    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
-    let first = word(toks, at) == Some("first");
+    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last")) || in_list(ORDINALS, word(toks, k)))?;
+    let place = word(toks, at).and_then(|w| ORDINALS.iter().position(|o| *o == w));
     let mut k = at + 1;
+    let mut changed = false;
     while in_list(
-        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s"],
+        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s", "actually"],
         word(toks, k),
     ) || matches!(toks.get(k), Some(Tok::Comma))
+        || word(toks, k).is_some_and(|w| {
+            w.strip_suffix("'s").is_some_and(|n| matches!(n, "digit" | "letter" | "number" | "character"))
+        })
     {
+        changed |= in_list(&["should", "actually"], word(toks, k));
         k += 1;
     }
     let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
@@ -991,9 +1033,13 @@ fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, 
         return None;
     }
     let mut chars: Vec<char> = code.chars().collect();
-    let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
+    // "The fifth digit" of a code of four is no place in it.
+    let slot = match place {
+        Some(p) => chars.get_mut(p)?,
+        None => chars.last_mut()?,
+    };
     *slot = unit.chars.chars().next()?;
-    Some((chars.into_iter().collect(), unit.next))
+    Some((chars.into_iter().collect(), unit.next, changed))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -1037,6 +1083,19 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
             if first && names_other_code(toks, j, strong) {
                 out.push(Said::Withdraw { code: current });
                 return end;
+            }
+            // "6 3 9 0, the second digit is actually an 8": one character changed by its
+            // place ("the last digit's a 7" may add one instead, unless it says "actually").
+            if first && w == "the" && !correcting {
+                let place_named = in_list(ORDINALS, word(toks, j + 1));
+                if let Some((code, after, changed)) = placed_character(toks, j, &current) {
+                    if word(toks, j + 1).is_some_and(|n| n == "last" || place_named) && (place_named || changed) {
+                        if code != current {
+                            out.push(Said::Code { code, corrects: true });
+                        }
+                        return after;
+                    }
+                }
             }
             if let Some(run) = run_at(toks, j) {
                 if run.valid() && run.code != current && doubtful_edges(toks, &run) {
@@ -1206,6 +1265,19 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
                 read.push((start, i));
             }
             None => i += 1,
+        }
+    }
+    // "It's 6 6 0 3, that's your confirmation.": the trigger after the code names it.
+    if !out.iter().any(|s| matches!(s, Said::Code { .. })) {
+        for run in runs(toks) {
+            let Some(after) = trigger_after(toks, run.end, context) else {
+                continue;
+            };
+            if takeable(toks, &run) && !explained(toks, &run) {
+                out.push(Said::Code { code: run.code.clone(), corrects: false });
+                read.push((run.start, after));
+                break;
+            }
         }
     }
     for run in runs(toks) {
@@ -2412,5 +2484,31 @@ mod tests {
         assert_eq!(convo(&[ask, ("r", "Sure do, 8 8 2 1.")]).as_deref(), Some("8821"));
         assert_eq!(host(&["Record locator's Z 4 4 1 9."]).as_deref(), Some("Z4419"));
         assert_eq!(host(&["Your res number is 6 6 2 0."]).as_deref(), Some("6620"));
+    }
+
+    #[test]
+    fn a_trigger_after_the_code_names_it() {
+        assert_eq!(host(&["It's 6 6 0 3, that's your confirmation."]).as_deref(), Some("6603"));
+        assert_eq!(host(&["It's 5 5 0 2. That's your confirmation number."]).as_deref(), Some("5502"));
+        assert_eq!(host(&["Table 1 2 5. That's your confirmation."]), None);
+        assert_eq!(
+            host(&["It's double 5 0 9, that's your confirmation number, see you Friday."]).as_deref(),
+            Some("5509")
+        );
+        assert_eq!(host(&["We have you at 7 30 for 4, that's your confirmation."]), None);
+        let other = "It's 3 3 1 9, that's the confirmation for the other party, yours comes by text.";
+        assert_eq!(host(&[other]), None);
+        assert_eq!(host(&["5 5 1 2 or 5 5 2 1, that's the confirmation."]), None);
+    }
+
+    #[test]
+    fn one_character_changed_by_its_place() {
+        let fix = "Confirmation is 5 2 7 1, the third digit is actually a 9, sorry.";
+        assert_eq!(host(&[fix]).as_deref(), Some("5291"), "never 5271");
+        let fix = "Your confirmation number is 8 8 0 4, sorry, the second one should be a 3.";
+        assert_eq!(host(&[fix]).as_deref(), Some("8304"));
+        assert_eq!(host(&["Confirmation's 7 1 1 6, the second digit is a 1, yes."]).as_deref(), Some("7116"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, the fifth digit is a 7."]), None, "no fifth place in 4412");
+        assert_eq!(host(&["Confirmation is 6 2 4 0, the last digit's actually a 9."]).as_deref(), Some("6249"));
     }
 }
