@@ -884,6 +884,9 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     if run.ambiguous || run.valid() {
                         return None;
                     }
+                    if let Some(whole) = after_false_start(toks, &run) {
+                        return Some(whole);
+                    }
                 }
                 if let Some(next) = quantity_at(toks, j) {
                     j = next;
@@ -907,6 +910,34 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             }
         }
         j += 1;
+    }
+    None
+}
+
+/// "3 8... no, 3 9 1 2", "Bravo 4, uh, wait, Bravo 7 7 1": a start too short to be a
+/// code, taken back ("no", "wait", "hold on", "sorry"), then the whole code. Only when
+/// nothing but words comes between, and none names another code unless the code starts
+/// over from the same characters.
+fn after_false_start(toks: &[Tok], start: &Run) -> Option<Run> {
+    let mut k = start.end;
+    while matches!(toks.get(k), Some(Tok::Comma | Tok::Stop)) || in_list(CODE_FILLERS, word(toks, k)) {
+        k += 1;
+    }
+    if !takes_back(toks, k) {
+        return None;
+    }
+    let from = k;
+    while k < toks.len() && k < from + CORRECTION_WINDOW {
+        if matches!(toks[k], Tok::Time | Tok::Phone) {
+            return None;
+        }
+        if unit_at(toks, k, false).is_some() {
+            let whole = run_at(toks, k).filter(|r| takeable(toks, r) && !explained(toks, r))?;
+            let restarts = whole.code.starts_with(&start.code);
+            let other_code = toks[from..k].iter().filter_map(Tok::word).any(|w| OTHER_CODES.contains(&w));
+            return (restarts || !other_code).then_some(whole);
+        }
+        k += 1;
     }
     None
 }
@@ -1562,16 +1593,34 @@ fn answers_read_back(toks: &[Tok]) -> bool {
 
 /// Where the code the host left unfinished starts, if `next` opens by saying it again
 /// and going on ("…is 7 1" then "7 1 9 9").
-fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
+fn restart_of(host: &[Tok], next: &[Tok]) -> Option<(usize, usize)> {
     let mut end = host.len();
-    while end > 0 && host[end - 1] == Tok::Comma {
+    while end > 0 && matches!(host[end - 1], Tok::Comma | Tok::Stop) {
         end -= 1;
     }
     let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end))?;
-    let first = next.iter().position(|t| t.word().is_some())?;
+    // "Sorry, from the top, 5 0 7 7 3": a few words first, if none names another code.
+    let first = (0..next.len().min(PREAMBLE_BUDGET)).find(|&k| unit_at(next, k, false).is_some())?;
+    if next[..first].iter().filter_map(Tok::word).any(|w| OTHER_CODES.contains(&w)) {
+        return None;
+    }
     let restarted = run_at(next, first)?;
-    (restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
-        .then_some(unfinished.start)
+    let started_over = unfinished.code.len() >= 2 || first == 0;
+    (started_over && restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
+        .then_some((unfinished.start, first))
+}
+
+/// Where the code characters an utterance opens with start, past fillers and "and
+/// then": "then 8 8 1", "and then 0 4".
+fn opening_unit(next: &[Tok]) -> Option<usize> {
+    let mut f = next.iter().position(|t| t.word().is_some())?;
+    while in_list(CODE_FILLERS, word(next, f)) || matches!(next.get(f), Some(Tok::Comma)) {
+        f += 1;
+    }
+    if word(next, f) == Some("and") && word(next, f + 1) == Some("then") {
+        f += 2;
+    }
+    plain_unit_follows(next, f).then_some(f)
 }
 
 /// Whether a host utterance ends on a trigger still waiting for its code:
@@ -1607,10 +1656,10 @@ fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
     }
     if !matches!(host.last(), Some(Tok::Stop)) {
         let first = next.iter().position(|t| t.word().is_some());
-        let opening = first.and_then(|f| run_at(&next, f));
-        if let Some(start) = restart_of(host, &next) {
+        let opening = opening_unit(&next).and_then(|f| run_at(&next, f));
+        if let Some((start, from)) = restart_of(host, &next) {
             host.truncate(start);
-            host.extend(next);
+            host.extend(next.into_iter().skip(from));
             return;
         }
         // Only an utterance that opens with code characters up to a pause goes on with
@@ -1626,9 +1675,29 @@ fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
 /// cut off mid-code joined across the agent's backchannel.
 pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Vec<(Speaker, Vec<Tok>)> {
     let mut out: Vec<(Speaker, Vec<Tok>)> = Vec::new();
+    // The host's last utterance trailed off ("8 2..."): a pause, not a sentence's end.
+    let mut host_trailed = false;
     for (speaker, text) in lines {
         let toks = tokenize(text);
         let n = out.len();
+        let trailed = host_trailed;
+        if speaker == Speaker::Restaurant {
+            let end = text.trim_end();
+            host_trailed = end.ends_with("...") || end.ends_with('…');
+        }
+        let goes_on = opening_unit(&toks).is_some() || in_list(SPELL_JOINERS, word(&toks, 0));
+        if trailed && goes_on && speaker == Speaker::Restaurant {
+            let host = match out.len() {
+                k if k >= 2 && out[k - 1].0 == Speaker::Agent && transparent(&out[k - 1].1) => out.get_mut(k - 2),
+                k if k >= 1 && out[k - 1].0 == Speaker::Restaurant => out.get_mut(k - 1),
+                _ => None,
+            };
+            if let Some((Speaker::Restaurant, host)) = host {
+                while matches!(host.last(), Some(Tok::Stop)) {
+                    host.pop();
+                }
+            }
+        }
         // Host, backchannel, host: the backchannel drops out when the host had not
         // finished a sentence.
         if speaker == Speaker::Restaurant && n >= 2 {
@@ -1638,9 +1707,7 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
                 && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
-                && ((transparent(agent)
-                    && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
-                    && !answers_read_back(&toks))
+                && ((transparent(agent) && goes_on && !answers_read_back(&toks))
                     // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
                     || restart_of(host, &toks).is_some())
             {
@@ -2510,5 +2577,31 @@ mod tests {
         assert_eq!(host(&["Confirmation's 7 1 1 6, the second digit is a 1, yes."]).as_deref(), Some("7116"));
         assert_eq!(host(&["Confirmation is 4 4 1 2, the fifth digit is a 7."]), None, "no fifth place in 4412");
         assert_eq!(host(&["Confirmation is 6 2 4 0, the last digit's actually a 9."]).as_deref(), Some("6249"));
+    }
+
+    #[test]
+    fn a_start_taken_back_then_the_whole_code() {
+        assert_eq!(host(&["Confirmation number is 3 8... no, 3 9 1 2."]).as_deref(), Some("3912"));
+        let nato = "Your reservation ID is Bravo 4, uh, wait, Bravo 7 7 1.";
+        assert_eq!(host(&[nato]).as_deref(), Some("B771"), "never B4B771");
+        assert_eq!(host(&["Confirmation is 4 4, hold on, the gate code is 4 4 1 2."]), None);
+        assert_eq!(host(&["Confirmation is 2 7... no, sorry, I'll have to text it to you."]), None);
+        assert_eq!(host(&["Confirmation is 5 1, wait, 5 1 9 0 or 5 1 0 9, let me check."]), None);
+    }
+
+    #[test]
+    fn a_code_split_by_a_trailing_off_a_restart_or_and_then_reads_on() {
+        let trailed = [("r", "Confirmation number is 8 2..."), ("a", "Mm-hm."), ("r", "...4 4 1.")];
+        assert_eq!(convo(&trailed).as_deref(), Some("82441"));
+        let restart =
+            [("r", "Your confirmation is 3 1"), ("a", "Sorry, go on?"), ("r", "Sorry, from the top, 3 1 7 7 0.")];
+        assert_eq!(convo(&restart).as_deref(), Some("31770"));
+        let and_then = [("r", "The confirmation is 9 9 4"), ("a", "Okay, 9 9 4..."), ("r", "and then 1 2. That's it.")];
+        assert_eq!(convo(&and_then).as_deref(), Some("99412"));
+        let gate = [("r", "Confirmation is 4 4..."), ("a", "Mm-hm."), ("r", "...sorry, the gate code is 4 4 1 2.")];
+        assert_eq!(convo(&gate), None);
+        let party =
+            [("r", "Your confirmation is 7 1 4 4"), ("a", "Okay, 7 1 4 4..."), ("r", "and then 4 people at 8, right?")];
+        assert_eq!(convo(&party).as_deref(), Some("7144"));
     }
 }
