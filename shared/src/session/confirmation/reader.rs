@@ -1725,6 +1725,34 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
     out
 }
 
+/// The code in a host turn that says nothing else ("It's P Q 4 4."): four to eight
+/// characters with a digit, whole, no time, nothing after it.
+fn lone_code(toks: &[Tok]) -> Option<String> {
+    let [run] = runs(toks).try_into().ok()?;
+    let before_ok = toks[..run.start].iter().filter_map(Tok::word).all(answer_opening);
+    let nothing_after = toks[run.end..].iter().all(|t| matches!(t, Tok::Stop | Tok::Comma));
+    let digit = run.code.chars().any(|c| c.is_ascii_digit());
+    let fits = (4..=8).contains(&run.code.len()) && digit && takeable(toks, &run) && !explained(toks, &run);
+    (before_ok && nothing_after && fits).then_some(run.code)
+}
+
+/// Whether a host reply accepts what the agent just read back: "yes, that's right",
+/// "Yep, and that's for 2 people at 7". Not "that's the table number", nor a reply that
+/// takes anything back or gives another code.
+pub(super) fn accepts(reply: &[Tok], code: &str) -> bool {
+    // "uh-huh" and "mm-hm" arrive as two words each.
+    let mut said = reply.iter().filter_map(Tok::word).skip_while(|w| matches!(*w, "uh" | "um" | "oh" | "well"));
+    let (first, second) = (said.next(), said.next());
+    let opens_yes = match first {
+        Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        Some(w) => AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
+        None => false,
+    };
+    let takes_back = reply.iter().filter_map(Tok::word).any(|w| DENY.contains(&w) || CORRECTION.contains(&w));
+    let other_code = runs(reply).iter().any(|r| r.code != code);
+    opens_yes && !takes_back && !other_code
+}
+
 /// The code the host gave, after corrections, or `None` when there was none or the
 /// conversation does not settle on one.
 pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
@@ -1732,6 +1760,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut conflict = false;
     let mut strays: Vec<String> = Vec::new();
     let mut agent_before: Option<&[Tok]> = None;
+    // A host turn of nothing but a code, with no trigger: taken only once read back.
+    let mut unclaimed: Option<String> = None;
     // The agent asked for the code and the host only stalled ("One moment."): a reply
     // after the agent's "sure" still answers the question.
     let mut still_asked = false;
@@ -1758,6 +1788,26 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
         });
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        // "It's K Z 7 3." / "K Z 7 3, got it." / "Yep.": a code with no trigger, which the
+        // agent read back and the host accepted (or put right: "No, the last one's a 3").
+        if let (Some(said), Some(agent)) = (unclaimed.take(), agent_before) {
+            let agent_runs = runs(agent);
+            if let [echo] = agent_runs.as_slice() {
+                let accepted = echo.code == said && accepts(toks, &said);
+                let put_right = echo.code != said
+                    && echo.code.len() == said.len()
+                    && toks.iter().filter_map(Tok::word).next().is_some_and(|w| DENY.contains(&w))
+                    && placed_character(toks, 0, &echo.code).is_some_and(|(fixed, _, _)| fixed == said);
+                if (accepted || put_right) && current.is_none() && !conflict {
+                    current = Some(said);
+                }
+            }
+        }
+        let opening_turn = agent_before.is_none_or(|agent| asks_for_code(agent, false));
+        let gave_code = saids.iter().any(|s| matches!(s, Said::Code { .. }));
+        if opening_turn && current.is_none() && !gave_code {
+            unclaimed = lone_code(toks);
+        }
         still_asked = asked && saids.is_empty();
         // "And 7." in a turn of its own: more of the code, or a change to it.
         // "Yes, and then a 7." after a read-back: the yes does not settle it.
@@ -2603,5 +2653,19 @@ mod tests {
         let party =
             [("r", "Your confirmation is 7 1 4 4"), ("a", "Okay, 7 1 4 4..."), ("r", "and then 4 people at 8, right?")];
         assert_eq!(convo(&party).as_deref(), Some("7144"));
+    }
+
+    #[test]
+    fn a_code_with_no_trigger_read_back_and_accepted() {
+        let accepted = [("r", "It's P Q 4 4."), ("a", "P Q 4 4, got it."), ("r", "Yep.")];
+        assert_eq!(convo(&accepted).as_deref(), Some("PQ44"));
+        let put_right = [("r", "It's 7 7 3 0 2."), ("a", "7 7 3 0 8?"), ("r", "No, the last one's a 2.")];
+        assert_eq!(convo(&put_right).as_deref(), Some("77302"));
+        assert_eq!(convo(&[("r", "It's 7 30."), ("a", "7 30, got it."), ("r", "Yep.")]), None);
+        assert_eq!(convo(&[("r", "It's 5 5 1 8."), ("a", "5 5 1 9?"), ("r", "Yes.")]), None);
+        assert_eq!(convo(&[("r", "It's 5 5 1 8."), ("a", "5 5 1 9?"), ("r", "No, the last one's a 7.")]), None);
+        let asked_other =
+            [("a", "What's the street number?"), ("r", "It's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep.")];
+        assert_eq!(convo(&asked_other), None, "an answer to another question");
     }
 }
