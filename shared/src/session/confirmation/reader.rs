@@ -727,7 +727,9 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
     let half = code.len() / 2;
     if code.len() % 2 == 0 && half >= MIN_LEN {
         let (a, b) = (code.get(..half).unwrap_or_default(), code.get(half..).unwrap_or_default());
-        if a == b || (half >= 4 && differ_by_one(a, b)) {
+        // "1 2 7 1 2 7" with no pause: a code of six (a code of three said twice comes
+        // with a pause). "4 4 1 2 4 4 1 2" stays untold.
+        if (a == b && half >= 4) || (half >= 4 && differ_by_one(a, b)) {
             return None;
         }
     }
@@ -2667,5 +2669,12 @@ mod tests {
         let asked_other =
             [("a", "What's the street number?"), ("r", "It's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep.")];
         assert_eq!(convo(&asked_other), None, "an answer to another question");
+    }
+
+    #[test]
+    fn a_group_of_three_said_again_with_no_pause_is_a_code_of_six() {
+        assert_eq!(host(&["Your confirmation is 1 2 7 1 2 7."]).as_deref(), Some("127127"));
+        assert_eq!(host(&["Confirmation is 7 1 9, 7 1 9."]).as_deref(), Some("719"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None);
     }
 }
