@@ -729,7 +729,14 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
         let (a, b) = (code.get(..half).unwrap_or_default(), code.get(half..).unwrap_or_default());
         // "1 2 7 1 2 7" with no pause: a code of six (a code of three said twice comes
         // with a pause). "4 4 1 2 4 4 1 2" stays untold.
-        if (a == b && half >= 4) || (half >= 4 && differ_by_one(a, b)) {
+        let mut offset = 0;
+        let seam = units.iter().position(|u| {
+            let at_half = offset == half;
+            offset += u.chars.len();
+            at_half
+        });
+        let paused_at_half = seam.is_some_and(|k| pauses.contains(&k));
+        if (a == b && (half >= 4 || paused_at_half)) || (half >= 4 && differ_by_one(a, b)) {
             return None;
         }
     }
@@ -2676,5 +2683,6 @@ mod tests {
         assert_eq!(host(&["Your confirmation is 1 2 7 1 2 7."]).as_deref(), Some("127127"));
         assert_eq!(host(&["Confirmation is 7 1 9, 7 1 9."]).as_deref(), Some("719"));
         assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None);
+        assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None, "a pause at its half");
     }
 }
