@@ -53,16 +53,16 @@ fn held_out_set_scores_within_its_measured_bounds() {
 
 #[test]
 fn second_held_out_set_scores_within_its_measured_bounds() {
-    // Written by someone who never read the reader; its per-form counts guided one round.
+    // Written by someone who never read the reader; its per-form counts guided one round
+    // and its failures were read in the next (2026-12-02): a development set now.
     let (t, totals) = held_out("heldout2.jsonl");
     assert!(t.exact >= HELD_OUT_2_EXACT_FLOOR, "{totals}");
-    // The wrong-code ceiling is the measured value: it only ever comes down, to zero.
-    assert!(t.wrong <= HELD_OUT_2_WRONG_CEILING, "{totals}");
+    // The wrong-code ceiling came down to zero; it never goes back up.
+    assert_eq!(t.wrong, 0, "{totals}");
     // False codes came down from 3 to zero; they never go back up.
     assert_eq!(t.false_positives, 0, "{totals}");
 }
 
-const DEV_EXACT_FLOOR: usize = 427;
-const HELD_OUT_EXACT_FLOOR: usize = 220;
-const HELD_OUT_2_EXACT_FLOOR: usize = 196;
-const HELD_OUT_2_WRONG_CEILING: usize = 1;
+const DEV_EXACT_FLOOR: usize = 491;
+const HELD_OUT_EXACT_FLOOR: usize = 224;
+const HELD_OUT_2_EXACT_FLOOR: usize = 230;

@@ -37,19 +37,7 @@ fn transcript_turns(transcript: &[TranscriptLine]) -> Vec<(Speaker, Vec<Tok>)> {
 
 /// Whether a host reply accepts what the agent just read back: "yes, that's right".
 fn affirms(reply: &[Tok], code: &str) -> bool {
-    // "uh-huh" and "mm-hm" arrive as two words each.
-    let mut said = reply.iter().filter_map(Tok::word).skip_while(|w| matches!(*w, "uh" | "um" | "oh" | "well"));
-    let (first, second) = (said.next(), said.next());
-    // "That's right" accepts; "that's the table number" does not.
-    let opens_yes = match first {
-        Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
-        Some(w) => words::AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
-        None => false,
-    };
-    let takes_back =
-        reply.iter().filter_map(Tok::word).any(|w| words::DENY.contains(&w) || words::CORRECTION.contains(&w));
-    let other_code = runs(reply).iter().any(|r| r.code != code);
-    opens_yes && !takes_back && !other_code
+    reader::accepts(reply, code)
 }
 
 /// Whether the host's own words hold a code as long as `code` but different: then a

@@ -99,6 +99,12 @@ fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
         // "treinta y cinco", "vingt et un".
         let joined = matches!(word(toks, i + 1), Some("y" | "et" | "e" | "und"));
         let unit_at = if joined { i + 2 } else { i + 1 };
+        // "soixante dix sept", "soixante et onze": the French seventies, written apart.
+        if w == "soixante" {
+            if let Some((v, next)) = french_teen(toks, unit_at) {
+                return Some((60 + v, next));
+            }
+        }
         if let Some(u) = word(toks, unit_at).and_then(digit).filter(|&u| u > 0) {
             return Some((t + u, unit_at + 1));
         }
@@ -106,12 +112,33 @@ fn small_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
     }
     if w == "quatre" && matches!(word(toks, i + 1), Some("vingt" | "vingts")) {
         let after = i + 2;
-        if let Some(v) = word(toks, after).and_then(|w| teen(w).or_else(|| digit(w).filter(|&d| d > 0))) {
+        if let Some((v, next)) = french_teen(toks, after) {
+            return Some((80 + v, next));
+        }
+        if let Some(v) = word(toks, after).and_then(|w| digit(w).filter(|&d| d > 0)) {
             return Some((80 + v, after + 1));
         }
         return Some((80, after));
     }
+    if let Some(teen_value) = french_teen(toks, i) {
+        return Some(teen_value);
+    }
     teen(w).or_else(|| compound(w)).or_else(|| digit(w).filter(|_| w != "oh")).map(|v| (v, i + 1))
+}
+
+/// A French number from 10 to 19 at `i`, written apart or not: "dix sept" is 17, one
+/// number, not 10 and 7.
+fn french_teen(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
+    let w = word(toks, i)?;
+    if w == "dix" {
+        if let Some(d) = word(toks, i + 1).and_then(digit).filter(|&d| (7..=9).contains(&d)) {
+            let french = matches!(word(toks, i + 1), Some("sept" | "huit" | "neuf"));
+            return french.then_some((10 + d, i + 2));
+        }
+    }
+    let french_teens =
+        ["dix", "onze", "douze", "treize", "quatorze", "quinze", "seize", "dixsept", "dixhuit", "dixneuf"];
+    french_teens.contains(&w).then(|| teen(w).map(|v| (v, i + 1))).flatten()
 }
 
 /// A number said with "hundred" or "thousand": "fifteen hundred forty five",
@@ -216,6 +243,11 @@ fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
         });
     }
     let w = word(toks, i)?;
+    // "capital D capital F 6 1 0", "lowercase x": the letter, marked.
+    if matches!(w, "capital" | "uppercase" | "lowercase") {
+        let letter = word(toks, i + 1).filter(|l| l.len() == 1 && l.chars().all(|c| c.is_ascii_alphabetic()))?;
+        return Some(Unit { chars: letter.to_ascii_uppercase(), next: i + 2, numeric: false });
+    }
     // "7 O 8": a transcribed "oh" between digits.
     let numeric_before =
         i > 0 && word(toks, i - 1).is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()) || digit(p).is_some());
@@ -584,16 +616,28 @@ fn glued_minutes(units: &[Unit], pauses: &[usize]) -> bool {
     singles && is_hour && is_minutes && !pauses.contains(&(n - 1)) && !pauses.contains(&(n - 2))
 }
 
-/// Whether "seven thirty", "eight fifteen", "six o'clock" starts at `j`.
+/// Whether "seven thirty", "eight fifteen", "seven forty-five", "six o'clock" starts at `j`.
 fn is_clock_words(toks: &[Tok], j: usize) -> bool {
+    clock_words_len(toks, j).is_some()
+}
+
+/// How many words the clock time at `j` takes ("seven forty five": 3). "Eleven
+/// forty-six" is no clock time a host books: a number pair, as a code is said.
+fn clock_words_len(toks: &[Tok], j: usize) -> Option<usize> {
     let hour = word(toks, j).and_then(|w| digit(w).or_else(|| teen(w))).filter(|h| (1..=12).contains(h));
     let is_word = word(toks, j).is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()));
-    hour.is_some()
-        && is_word
-        && matches!(
-            word(toks, j + 1),
-            Some("fifteen" | "thirty" | "forty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half")
-        )
+    if hour.is_none() || !is_word {
+        return None;
+    }
+    match word(toks, j + 1)? {
+        "fifteen" | "thirty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half" => Some(2),
+        "forty" => match word(toks, j + 2) {
+            Some("five") => Some(3),
+            Some(w) if digit(w).is_some() => None,
+            _ => Some(2),
+        },
+        _ => None,
+    }
 }
 
 /// Where a phone number starts in a run (groups of 3-3-4 or 3-4 digits, or one group
@@ -683,7 +727,16 @@ fn said_once(units: &[Unit], pauses: &[usize]) -> Option<String> {
     let half = code.len() / 2;
     if code.len() % 2 == 0 && half >= MIN_LEN {
         let (a, b) = (code.get(..half).unwrap_or_default(), code.get(half..).unwrap_or_default());
-        if a == b || (half >= 4 && differ_by_one(a, b)) {
+        // "1 2 7 1 2 7" with no pause: a code of six (a code of three said twice comes
+        // with a pause). "4 4 1 2 4 4 1 2" stays untold.
+        let mut offset = 0;
+        let seam = units.iter().position(|u| {
+            let at_half = offset == half;
+            offset += u.chars.len();
+            at_half
+        });
+        let paused_at_half = seam.is_some_and(|k| pauses.contains(&k));
+        if (a == b && (half >= 4 || paused_at_half)) || (half >= 4 && differ_by_one(a, b)) {
             return None;
         }
     }
@@ -840,6 +893,9 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     if run.ambiguous || run.valid() {
                         return None;
                     }
+                    if let Some(whole) = after_false_start(toks, &run) {
+                        return Some(whole);
+                    }
                 }
                 if let Some(next) = quantity_at(toks, j) {
                     j = next;
@@ -852,6 +908,7 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                 }
                 let skippable = PREAMBLE.contains(&w)
                     || PREAMBLE_MORE.contains(&w)
+                    || CODE_FILLERS.contains(&w)
                     || AMBIGUOUS_LETTERS.contains(&w)
                     || STRONG_TRIGGERS.contains(&w)
                     || WEAK_TRIGGERS.contains(&w)
@@ -862,6 +919,34 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             }
         }
         j += 1;
+    }
+    None
+}
+
+/// "3 8... no, 3 9 1 2", "Bravo 4, uh, wait, Bravo 7 7 1": a start too short to be a
+/// code, taken back ("no", "wait", "hold on", "sorry"), then the whole code. Only when
+/// nothing but words comes between, and none names another code unless the code starts
+/// over from the same characters.
+fn after_false_start(toks: &[Tok], start: &Run) -> Option<Run> {
+    let mut k = start.end;
+    while matches!(toks.get(k), Some(Tok::Comma | Tok::Stop)) || in_list(CODE_FILLERS, word(toks, k)) {
+        k += 1;
+    }
+    if !takes_back(toks, k) {
+        return None;
+    }
+    let from = k;
+    while k < toks.len() && k < from + CORRECTION_WINDOW {
+        if matches!(toks[k], Tok::Time | Tok::Phone) {
+            return None;
+        }
+        if unit_at(toks, k, false).is_some() {
+            let whole = run_at(toks, k).filter(|r| takeable(toks, r) && !explained(toks, r))?;
+            let restarts = whole.code.starts_with(&start.code);
+            let other_code = toks[from..k].iter().filter_map(Tok::word).any(|w| OTHER_CODES.contains(&w));
+            return (restarts || !other_code).then_some(whole);
+        }
+        k += 1;
     }
     None
 }
@@ -881,6 +966,33 @@ fn qualified(toks: &[Tok], i: usize) -> bool {
     let known = TRIGGER_LEADS.contains(&before) || BOOKING.contains(&before) || BOOKED.contains(&before);
     let numeric = before.chars().any(|c| c.is_ascii_digit()) || digit(before).is_some();
     !(known || numeric)
+}
+
+/// After a code ending at `end`, a trigger naming it and ending its sentence: ", that's
+/// your confirmation.", ". That's your confirmation number.", ", that's the confirmation number, see you Friday". The index
+/// after it. Not "that's the confirmation for the other party", nor a code followed by
+/// anything else first.
+fn trigger_after(toks: &[Tok], end: usize, context: bool) -> Option<usize> {
+    if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
+        return None;
+    }
+    let mut k = end + 1;
+    match (word(toks, k), word(toks, k + 1)) {
+        (Some("that's" | "thats"), _) => k += 1,
+        (Some("that"), Some("is")) => k += 2,
+        _ => return None,
+    }
+    if in_list(&["your", "the"], word(toks, k)) {
+        k += 1;
+    }
+    let (mut after, strong) = trigger_at(toks, k, context)?;
+    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) {
+        return None;
+    }
+    while in_list(&["number", "code", "id"], word(toks, after)) {
+        after += 1;
+    }
+    matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None).then_some(after)
 }
 
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
@@ -921,7 +1033,7 @@ fn answer_opening(w: &str) -> bool {
         || DENY.contains(&w)
         || CORRECTION.contains(&w)
         || STALLING.contains(&w)
-        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh")
+        || matches!(w, "i" | "hmm" | "thing" | "mm" | "hm" | "uh-huh" | "do" | "does" | "ready")
         // "claro", "bien sûr", "klar", "ecco": the same openings in the other languages.
         || matches!(w, "claro" | "bueno" | "vale" | "bien" | "sur" | "voila" | "klar" | "naturlich" | "gerne" | "ecco" | "certamente")
 }
@@ -929,15 +1041,30 @@ fn answer_opening(w: &str) -> bool {
 /// "the last digit is 5", "last one's a 2", "the first letter should be B": `code`
 /// with that one character replaced.
 fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
+    placed_character(toks, from, code).map(|(code, after, _)| (code, after))
+}
+
+/// Places in a code said as ordinals: "the second digit".
+const ORDINALS: &[&str] =
+    &["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+
+/// `replaced_character`, with whether the words say it is a change ("actually",
+/// "should be") rather than the character said again or added.
+fn placed_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize, bool)> {
     let to = (from + CORRECTION_WINDOW).min(toks.len());
-    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last" | "first")))?;
-    let first = word(toks, at) == Some("first");
+    let at = (from..to).find(|&k| matches!(word(toks, k), Some("last")) || in_list(ORDINALS, word(toks, k)))?;
+    let place = word(toks, at).and_then(|w| ORDINALS.iter().position(|o| *o == w));
     let mut k = at + 1;
+    let mut changed = false;
     while in_list(
-        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s"],
+        &["digit", "letter", "one", "one's", "number", "character", "is", "should", "be", "a", "an", "'s", "actually"],
         word(toks, k),
     ) || matches!(toks.get(k), Some(Tok::Comma))
+        || word(toks, k).is_some_and(|w| {
+            w.strip_suffix("'s").is_some_and(|n| matches!(n, "digit" | "letter" | "number" | "character"))
+        })
     {
+        changed |= in_list(&["should", "actually"], word(toks, k));
         k += 1;
     }
     let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
@@ -946,9 +1073,13 @@ fn replaced_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, 
         return None;
     }
     let mut chars: Vec<char> = code.chars().collect();
-    let slot = if first { chars.first_mut()? } else { chars.last_mut()? };
+    // "The fifth digit" of a code of four is no place in it.
+    let slot = match place {
+        Some(p) => chars.get_mut(p)?,
+        None => chars.last_mut()?,
+    };
     *slot = unit.chars.chars().next()?;
-    Some((chars.into_iter().collect(), unit.next))
+    Some((chars.into_iter().collect(), unit.next, changed))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -992,6 +1123,19 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
             if first && names_other_code(toks, j, strong) {
                 out.push(Said::Withdraw { code: current });
                 return end;
+            }
+            // "6 3 9 0, the second digit is actually an 8": one character changed by its
+            // place ("the last digit's a 7" may add one instead, unless it says "actually").
+            if first && w == "the" && !correcting {
+                let place_named = in_list(ORDINALS, word(toks, j + 1));
+                if let Some((code, after, changed)) = placed_character(toks, j, &current) {
+                    if word(toks, j + 1).is_some_and(|n| n == "last" || place_named) && (place_named || changed) {
+                        if code != current {
+                            out.push(Said::Code { code, corrects: true });
+                        }
+                        return after;
+                    }
+                }
             }
             if let Some(run) = run_at(toks, j) {
                 if run.valid() && run.code != current && doubtful_edges(toks, &run) {
@@ -1163,6 +1307,19 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             None => i += 1,
         }
     }
+    // "It's 6 6 0 3, that's your confirmation.": the trigger after the code names it.
+    if !out.iter().any(|s| matches!(s, Said::Code { .. })) {
+        for run in runs(toks) {
+            let Some(after) = trigger_after(toks, run.end, context) else {
+                continue;
+            };
+            if takeable(toks, &run) && !explained(toks, &run) {
+                out.push(Said::Code { code: run.code.clone(), corrects: false });
+                read.push((run.start, after));
+                break;
+            }
+        }
+    }
     for run in runs(toks) {
         let outside = read.iter().all(|&(from, to)| run.end <= from || run.start >= to);
         if outside && run.code.chars().any(|c| c.is_ascii_digit()) && !explained(toks, &run) {
@@ -1199,8 +1356,8 @@ fn leftover_in_sentence(toks: &[Tok], from: usize) -> bool {
                 if OTHER_CODES.contains(&w.as_str()) {
                     return false;
                 }
-                if is_clock_words(toks, k) {
-                    k += 2;
+                if let Some(len) = clock_words_len(toks, k) {
+                    k += len;
                     continue;
                 }
                 if let Some(run) = run_at(toks, k).filter(|r| r.end > k) {
@@ -1445,16 +1602,34 @@ fn answers_read_back(toks: &[Tok]) -> bool {
 
 /// Where the code the host left unfinished starts, if `next` opens by saying it again
 /// and going on ("…is 7 1" then "7 1 9 9").
-fn restart_of(host: &[Tok], next: &[Tok]) -> Option<usize> {
+fn restart_of(host: &[Tok], next: &[Tok]) -> Option<(usize, usize)> {
     let mut end = host.len();
-    while end > 0 && host[end - 1] == Tok::Comma {
+    while end > 0 && matches!(host[end - 1], Tok::Comma | Tok::Stop) {
         end -= 1;
     }
     let unfinished = (0..end).find_map(|k| run_at(host, k).filter(|r| r.end == end))?;
-    let first = next.iter().position(|t| t.word().is_some())?;
+    // "Sorry, from the top, 5 0 7 7 3": a few words first, if none names another code.
+    let first = (0..next.len().min(PREAMBLE_BUDGET)).find(|&k| unit_at(next, k, false).is_some())?;
+    if next[..first].iter().filter_map(Tok::word).any(|w| OTHER_CODES.contains(&w)) {
+        return None;
+    }
     let restarted = run_at(next, first)?;
-    (restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
-        .then_some(unfinished.start)
+    let started_over = unfinished.code.len() >= 2 || first == 0;
+    (started_over && restarted.code.len() > unfinished.code.len() && restarted.code.starts_with(&unfinished.code))
+        .then_some((unfinished.start, first))
+}
+
+/// Where the code characters an utterance opens with start, past fillers and "and
+/// then": "then 8 8 1", "and then 0 4".
+fn opening_unit(next: &[Tok]) -> Option<usize> {
+    let mut f = next.iter().position(|t| t.word().is_some())?;
+    while in_list(CODE_FILLERS, word(next, f)) || matches!(next.get(f), Some(Tok::Comma)) {
+        f += 1;
+    }
+    if word(next, f) == Some("and") && word(next, f + 1) == Some("then") {
+        f += 2;
+    }
+    plain_unit_follows(next, f).then_some(f)
 }
 
 /// Whether a host utterance ends on a trigger still waiting for its code:
@@ -1490,10 +1665,10 @@ fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
     }
     if !matches!(host.last(), Some(Tok::Stop)) {
         let first = next.iter().position(|t| t.word().is_some());
-        let opening = first.and_then(|f| run_at(&next, f));
-        if let Some(start) = restart_of(host, &next) {
+        let opening = opening_unit(&next).and_then(|f| run_at(&next, f));
+        if let Some((start, from)) = restart_of(host, &next) {
             host.truncate(start);
-            host.extend(next);
+            host.extend(next.into_iter().skip(from));
             return;
         }
         // Only an utterance that opens with code characters up to a pause goes on with
@@ -1509,9 +1684,29 @@ fn join(host: &mut Vec<Tok>, next: Vec<Tok>) {
 /// cut off mid-code joined across the agent's backchannel.
 pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Vec<(Speaker, Vec<Tok>)> {
     let mut out: Vec<(Speaker, Vec<Tok>)> = Vec::new();
+    // The host's last utterance trailed off ("8 2..."): a pause, not a sentence's end.
+    let mut host_trailed = false;
     for (speaker, text) in lines {
         let toks = tokenize(text);
         let n = out.len();
+        let trailed = host_trailed;
+        if speaker == Speaker::Restaurant {
+            let end = text.trim_end();
+            host_trailed = end.ends_with("...") || end.ends_with('…');
+        }
+        let goes_on = opening_unit(&toks).is_some() || in_list(SPELL_JOINERS, word(&toks, 0));
+        if trailed && goes_on && speaker == Speaker::Restaurant {
+            let host = match out.len() {
+                k if k >= 2 && out[k - 1].0 == Speaker::Agent && transparent(&out[k - 1].1) => out.get_mut(k - 2),
+                k if k >= 1 && out[k - 1].0 == Speaker::Restaurant => out.get_mut(k - 1),
+                _ => None,
+            };
+            if let Some((Speaker::Restaurant, host)) = host {
+                while matches!(host.last(), Some(Tok::Stop)) {
+                    host.pop();
+                }
+            }
+        }
         // Host, backchannel, host: the backchannel drops out when the host had not
         // finished a sentence.
         if speaker == Speaker::Restaurant && n >= 2 {
@@ -1521,9 +1716,7 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
             if *agent_speaker == Speaker::Agent
                 && *host_speaker == Speaker::Restaurant
                 && (!matches!(host.last(), Some(Tok::Stop)) || awaits_code(host))
-                && ((transparent(agent)
-                    && (plain_unit_follows(&toks, 0) || in_list(SPELL_JOINERS, word(&toks, 0)))
-                    && !answers_read_back(&toks))
+                && ((transparent(agent) && goes_on && !answers_read_back(&toks))
                     // "…is 7 1" / "Sorry, 7 1 what?" / "7 1 9 9.": said again from the start.
                     || restart_of(host, &toks).is_some())
             {
@@ -1541,6 +1734,34 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
     out
 }
 
+/// The code in a host turn that says nothing else ("It's P Q 4 4."): four to eight
+/// characters with a digit, whole, no time, nothing after it.
+fn lone_code(toks: &[Tok]) -> Option<String> {
+    let [run] = runs(toks).try_into().ok()?;
+    let before_ok = toks[..run.start].iter().filter_map(Tok::word).all(answer_opening);
+    let nothing_after = toks[run.end..].iter().all(|t| matches!(t, Tok::Stop | Tok::Comma));
+    let digit = run.code.chars().any(|c| c.is_ascii_digit());
+    let fits = (4..=8).contains(&run.code.len()) && digit && takeable(toks, &run) && !explained(toks, &run);
+    (before_ok && nothing_after && fits).then_some(run.code)
+}
+
+/// Whether a host reply accepts what the agent just read back: "yes, that's right",
+/// "Yep, and that's for 2 people at 7". Not "that's the table number", nor a reply that
+/// takes anything back or gives another code.
+pub(super) fn accepts(reply: &[Tok], code: &str) -> bool {
+    // "uh-huh" and "mm-hm" arrive as two words each.
+    let mut said = reply.iter().filter_map(Tok::word).skip_while(|w| matches!(*w, "uh" | "um" | "oh" | "well"));
+    let (first, second) = (said.next(), said.next());
+    let opens_yes = match first {
+        Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        Some(w) => AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
+        None => false,
+    };
+    let takes_back = reply.iter().filter_map(Tok::word).any(|w| DENY.contains(&w) || CORRECTION.contains(&w));
+    let other_code = runs(reply).iter().any(|r| r.code != code);
+    opens_yes && !takes_back && !other_code
+}
+
 /// The code the host gave, after corrections, or `None` when there was none or the
 /// conversation does not settle on one.
 pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
@@ -1548,6 +1769,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut conflict = false;
     let mut strays: Vec<String> = Vec::new();
     let mut agent_before: Option<&[Tok]> = None;
+    // A host turn of nothing but a code, with no trigger: taken only once read back.
+    let mut unclaimed: Option<String> = None;
     // The agent asked for the code and the host only stalled ("One moment."): a reply
     // after the agent's "sure" still answers the question.
     let mut still_asked = false;
@@ -1574,6 +1797,26 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
         });
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        // "It's K Z 7 3." / "K Z 7 3, got it." / "Yep.": a code with no trigger, which the
+        // agent read back and the host accepted (or put right: "No, the last one's a 3").
+        if let (Some(said), Some(agent)) = (unclaimed.take(), agent_before) {
+            let agent_runs = runs(agent);
+            if let [echo] = agent_runs.as_slice() {
+                let accepted = echo.code == said && accepts(toks, &said);
+                let put_right = echo.code != said
+                    && echo.code.len() == said.len()
+                    && toks.iter().filter_map(Tok::word).next().is_some_and(|w| DENY.contains(&w))
+                    && placed_character(toks, 0, &echo.code).is_some_and(|(fixed, _, _)| fixed == said);
+                if (accepted || put_right) && current.is_none() && !conflict {
+                    current = Some(said);
+                }
+            }
+        }
+        let opening_turn = agent_before.is_none_or(|agent| asks_for_code(agent, false));
+        let gave_code = saids.iter().any(|s| matches!(s, Said::Code { .. }));
+        if opening_turn && current.is_none() && !gave_code {
+            unclaimed = lone_code(toks);
+        }
         still_asked = asked && saids.is_empty();
         // "And 7." in a turn of its own: more of the code, or a change to it.
         // "Yes, and then a 7." after a read-back: the yes does not settle it.
@@ -2323,5 +2566,123 @@ mod tests {
         let restated = "It's one thousand, no, one hundred, one hundred ten.";
         assert_eq!(convo(&[ask, ("r", restated)]), None, "never 100110");
         assert_eq!(convo(&[ask, ("r", "It's triple nine two.")]).as_deref(), Some("9992"));
+    }
+
+    #[test]
+    fn french_numbers_written_apart_are_one_number() {
+        let said = "Le numéro de réservation, c'est le soixante dix sept, douze.";
+        assert_eq!(host(&[said]).as_deref(), Some("7712"), "never 6010712");
+        let said = "Votre numéro de réservation est le quatre vingt dix neuf, zéro cinq.";
+        assert_eq!(host(&[said]).as_deref(), Some("9905"), "never 90905");
+        let said = "Le numéro de confirmation, c'est soixante et onze, vingt-huit.";
+        assert_eq!(host(&[said]).as_deref(), Some("7128"));
+        assert_eq!(host(&["Le numéro de confirmation est dix sept, quatre."]).as_deref(), Some("174"));
+    }
+
+    #[test]
+    fn a_number_pair_that_is_no_quarter_hour_is_a_code_and_a_quarter_hour_a_time() {
+        assert_eq!(host(&["Confirmation number is eleven forty-six."]).as_deref(), Some("1146"));
+        let later = "Confirmation is 4 4 1 2, and we'll see you at seven forty-five.";
+        assert_eq!(host(&[later]).as_deref(), Some("4412"), "the five of forty-five is no more code");
+        assert_eq!(host(&["Confirmation is seven forty-five."]), None);
+    }
+
+    #[test]
+    fn a_marked_capital_or_lower_case_letter_is_a_letter() {
+        assert_eq!(host(&["confirmation number is capital D capital F 6 1 0"]).as_deref(), Some("DF610"));
+        assert_eq!(host(&["Confirmation code is lowercase x 9 9 2."]).as_deref(), Some("X992"));
+        assert_eq!(host(&["It's the Capital 7 location, the confirmation comes by text."]), None);
+    }
+
+    #[test]
+    fn a_contraction_on_a_number_sign_is_the_verb_not_the_letter_s() {
+        assert_eq!(host(&["Your confirmation #'s 2 2 5 8."]).as_deref(), Some("2258"), "never S2258");
+        assert_eq!(host(&["The confirmation'd be 8 1 4 6."]).as_deref(), Some("8146"));
+        assert_eq!(host(&["Order #'s 5 5 1 8, that's for the cake."]), None);
+    }
+
+    #[test]
+    fn fillers_stalling_and_openings_before_the_code() {
+        assert_eq!(host(&["Confirmation number is, hmm, 6 0 2 8."]).as_deref(), Some("6028"));
+        assert_eq!(host(&["Confirmation number, got a pen? It's 7 1 9 4."]).as_deref(), Some("7194"));
+        assert_eq!(host(&["Confirmation, got a pen? Party of 6 at 7 30 on Friday."]), None);
+        let ask = ("a", "Do you have a confirmation number for me?");
+        assert_eq!(convo(&[ask, ("r", "Sure do, 8 8 2 1.")]).as_deref(), Some("8821"));
+        assert_eq!(host(&["Record locator's Z 4 4 1 9."]).as_deref(), Some("Z4419"));
+        assert_eq!(host(&["Your res number is 6 6 2 0."]).as_deref(), Some("6620"));
+    }
+
+    #[test]
+    fn a_trigger_after_the_code_names_it() {
+        assert_eq!(host(&["It's 6 6 0 3, that's your confirmation."]).as_deref(), Some("6603"));
+        assert_eq!(host(&["It's 5 5 0 2. That's your confirmation number."]).as_deref(), Some("5502"));
+        assert_eq!(host(&["Table 1 2 5. That's your confirmation."]), None);
+        assert_eq!(
+            host(&["It's double 5 0 9, that's your confirmation number, see you Friday."]).as_deref(),
+            Some("5509")
+        );
+        assert_eq!(host(&["We have you at 7 30 for 4, that's your confirmation."]), None);
+        let other = "It's 3 3 1 9, that's the confirmation for the other party, yours comes by text.";
+        assert_eq!(host(&[other]), None);
+        assert_eq!(host(&["5 5 1 2 or 5 5 2 1, that's the confirmation."]), None);
+    }
+
+    #[test]
+    fn one_character_changed_by_its_place() {
+        let fix = "Confirmation is 5 2 7 1, the third digit is actually a 9, sorry.";
+        assert_eq!(host(&[fix]).as_deref(), Some("5291"), "never 5271");
+        let fix = "Your confirmation number is 8 8 0 4, sorry, the second one should be a 3.";
+        assert_eq!(host(&[fix]).as_deref(), Some("8304"));
+        assert_eq!(host(&["Confirmation's 7 1 1 6, the second digit is a 1, yes."]).as_deref(), Some("7116"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2, the fifth digit is a 7."]), None, "no fifth place in 4412");
+        assert_eq!(host(&["Confirmation is 6 2 4 0, the last digit's actually a 9."]).as_deref(), Some("6249"));
+    }
+
+    #[test]
+    fn a_start_taken_back_then_the_whole_code() {
+        assert_eq!(host(&["Confirmation number is 3 8... no, 3 9 1 2."]).as_deref(), Some("3912"));
+        let nato = "Your reservation ID is Bravo 4, uh, wait, Bravo 7 7 1.";
+        assert_eq!(host(&[nato]).as_deref(), Some("B771"), "never B4B771");
+        assert_eq!(host(&["Confirmation is 4 4, hold on, the gate code is 4 4 1 2."]), None);
+        assert_eq!(host(&["Confirmation is 2 7... no, sorry, I'll have to text it to you."]), None);
+        assert_eq!(host(&["Confirmation is 5 1, wait, 5 1 9 0 or 5 1 0 9, let me check."]), None);
+    }
+
+    #[test]
+    fn a_code_split_by_a_trailing_off_a_restart_or_and_then_reads_on() {
+        let trailed = [("r", "Confirmation number is 8 2..."), ("a", "Mm-hm."), ("r", "...4 4 1.")];
+        assert_eq!(convo(&trailed).as_deref(), Some("82441"));
+        let restart =
+            [("r", "Your confirmation is 3 1"), ("a", "Sorry, go on?"), ("r", "Sorry, from the top, 3 1 7 7 0.")];
+        assert_eq!(convo(&restart).as_deref(), Some("31770"));
+        let and_then = [("r", "The confirmation is 9 9 4"), ("a", "Okay, 9 9 4..."), ("r", "and then 1 2. That's it.")];
+        assert_eq!(convo(&and_then).as_deref(), Some("99412"));
+        let gate = [("r", "Confirmation is 4 4..."), ("a", "Mm-hm."), ("r", "...sorry, the gate code is 4 4 1 2.")];
+        assert_eq!(convo(&gate), None);
+        let party =
+            [("r", "Your confirmation is 7 1 4 4"), ("a", "Okay, 7 1 4 4..."), ("r", "and then 4 people at 8, right?")];
+        assert_eq!(convo(&party).as_deref(), Some("7144"));
+    }
+
+    #[test]
+    fn a_code_with_no_trigger_read_back_and_accepted() {
+        let accepted = [("r", "It's P Q 4 4."), ("a", "P Q 4 4, got it."), ("r", "Yep.")];
+        assert_eq!(convo(&accepted).as_deref(), Some("PQ44"));
+        let put_right = [("r", "It's 7 7 3 0 2."), ("a", "7 7 3 0 8?"), ("r", "No, the last one's a 2.")];
+        assert_eq!(convo(&put_right).as_deref(), Some("77302"));
+        assert_eq!(convo(&[("r", "It's 7 30."), ("a", "7 30, got it."), ("r", "Yep.")]), None);
+        assert_eq!(convo(&[("r", "It's 5 5 1 8."), ("a", "5 5 1 9?"), ("r", "Yes.")]), None);
+        assert_eq!(convo(&[("r", "It's 5 5 1 8."), ("a", "5 5 1 9?"), ("r", "No, the last one's a 7.")]), None);
+        let asked_other =
+            [("a", "What's the street number?"), ("r", "It's 4 4 1 2."), ("a", "4 4 1 2."), ("r", "Yep.")];
+        assert_eq!(convo(&asked_other), None, "an answer to another question");
+    }
+
+    #[test]
+    fn a_group_of_three_said_again_with_no_pause_is_a_code_of_six() {
+        assert_eq!(host(&["Your confirmation is 1 2 7 1 2 7."]).as_deref(), Some("127127"));
+        assert_eq!(host(&["Confirmation is 7 1 9, 7 1 9."]).as_deref(), Some("719"));
+        assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None);
+        assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None, "a pause at its half");
     }
 }

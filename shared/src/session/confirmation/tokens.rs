@@ -95,7 +95,19 @@ const IS_CONTRACTED: &[&str] = &[
     "letter",
     "conf",
     "ref",
+    "locator",
+    "res",
 ];
+
+/// A contraction standing alone after a symbol ("confirmation #'s 4412"): the verb.
+fn contracted_verb(chunk: &str) -> Option<&'static str> {
+    match chunk.trim_end_matches([',', '.', ':', ';', '!', '?']) {
+        "'s" => Some("is"),
+        "'ll" => Some("will"),
+        "'d" => Some("would"),
+        _ => None,
+    }
+}
 
 fn is_time(core: &str) -> bool {
     // "7-30": an hour and a quarter written with a hyphen ("44-12" stays a code).
@@ -158,10 +170,10 @@ fn push_core(core: &str, out: &mut Vec<Tok>) {
             out.push(Tok::Word(if core.ends_with("'s") { "is" } else { "will" }.to_owned()));
             return;
         }
-        // "number'll be".
-        Some((stem, "ll")) if IS_CONTRACTED.contains(&stem) => {
+        // "number'll be", "confirmation'd be".
+        Some((stem, verb @ ("ll" | "d"))) if IS_CONTRACTED.contains(&stem) => {
             out.push(Tok::Word(stem.to_owned()));
-            out.push(Tok::Word("will".to_owned()));
+            out.push(Tok::Word(if verb == "ll" { "will" } else { "would" }.to_owned()));
             return;
         }
         _ => {}
@@ -269,6 +281,21 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
             out.push(Tok::Phone);
             continue;
         }
+        // "#'s", "# 's": the verb of a contraction whose noun is a symbol, never the
+        // letter S.
+        let verb = chunk.strip_prefix('#').and_then(contracted_verb).or_else(|| contracted_verb(chunk));
+        if let Some(verb) = verb {
+            if chunk.starts_with('#') {
+                out.push(Tok::Word("number".to_owned()));
+            }
+            out.push(Tok::Word(verb.to_owned()));
+            match chunk.chars().last() {
+                Some('.' | '?' | '!' | ';') => out.push(Tok::Stop),
+                Some(',' | ':') => out.push(Tok::Comma),
+                _ => {}
+            }
+            continue;
+        }
         let mut chunk = chunk.trim_start_matches(['"', '(', '[', '¿', '¡', '«', '“', '\'']);
         // "n°" / "nº" / "#" are "number".
         let after_noun = out.last().and_then(Tok::word).is_some_and(|w| NUMBERED.contains(&w));
@@ -372,6 +399,9 @@ mod tests {
         assert_eq!(words("9 9 0 4'll be it"), ["9", "9", "0", "4", "will", "be", "it"]);
         assert_eq!(words("Conf's 8 8"), ["conf", "is", "8", "8"]);
         assert_eq!(words("Ref's 3"), ["ref", "is", "3"]);
+        assert_eq!(words("confirmation #'s 2 2"), ["confirmation", "number", "is", "2", "2"]);
+        assert_eq!(words("number 's, it'd"), ["number", "is", ",", "it'd"]);
+        assert_eq!(words("Confirmation'd be"), ["confirmation", "would", "be"]);
     }
 
     #[test]

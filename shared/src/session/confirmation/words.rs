@@ -379,12 +379,13 @@ pub const STRONG_TRIGGERS: &[&str] = &[
     "vorgangsnummer",
     "buchungsreferenz",
     "reservierungsreferenz",
+    // "record locator": an airline's word some booking systems use.
+    "locator",
 ];
 
 /// Nouns that name a code only in a booking's context: "reservation number",
 /// "número de reserva", "the code for your booking".
-pub const WEAK_TRIGGERS: &[&str] =
-    &["number", "code", "id", "numero", "nummer", "codice", "codigo", "identifier", "locator"];
+pub const WEAK_TRIGGERS: &[&str] = &["number", "code", "id", "numero", "nummer", "codice", "codigo", "identifier"];
 
 /// Words that may stand right before a trigger without changing what it names: articles,
 /// possessives, openings ("your confirmation", "so the number", "il numero di conferma").
@@ -415,6 +416,8 @@ pub const BOOKING: &[&str] = &[
     "conferma",
     "reference",
     "bestatigung",
+    // "res number": short for reservation.
+    "res",
 ];
 
 /// Qualifiers that make a "code"/"number" something else: never a booking code.
@@ -804,6 +807,21 @@ pub const STALLING: &[&str] = &[
     "letters",
     "digits",
     "spell",
+    // "got a pen?", "let me read it out", "I'm just scrolling down", "you know what".
+    "pen",
+    "paper",
+    "ready",
+    "read",
+    "out",
+    "say",
+    "twice",
+    "write",
+    "down",
+    "loading",
+    "scrolling",
+    "i'm",
+    "know",
+    "what",
 ];
 
 /// Agent lines that only keep the host talking: "uh-huh", "mm-hm", "okay".
