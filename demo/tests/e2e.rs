@@ -223,6 +223,14 @@ async fn a_recorded_call_says_so_and_its_record_points_at_the_dual_channel_recor
     let instructions = stack.openai.observed().instructions.join("\n");
     assert!(instructions.contains("This call is recorded."), "the agent is told to say so");
     assert_one_webhook(&stack);
+    // Erasing the record deletes the audio at Twilio too.
+    let call_id = record["call_id"].as_str().unwrap_or_default();
+    let http = reqwest::Client::new();
+    let erased =
+        http.delete(format!("{}/v1/calls/{call_id}", stack.edge_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(erased.status(), 200);
+    assert_eq!(erased.json::<Value>().await.unwrap()["recording_deleted"], true);
+    assert_eq!(stack.twilio.ledger().deleted_recordings, [record["recording"]["sid"].as_str().unwrap_or_default()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -499,11 +499,28 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
 
     /// `DELETE /v1/calls/{id}`: erases a final call's record (request, transcript,
     /// outcome) at its keeper at once, and from the read model when the keeper next
-    /// publishes; a live call is a 409.
+    /// publishes; a live call is a 409. A recorded call's audio is deleted at Twilio
+    /// first: if Twilio cannot delete it now, nothing is erased (the record keeps the
+    /// recording's sid) and the DELETE can be sent again.
     async fn delete_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {
-        self.owned(request, call_id).await?;
+        let ledger = self.owned(request, call_id).await?;
+        let recording = ledger.is_final().then_some(ledger.record.recording.as_ref()).flatten();
+        if let Some(recording) = recording {
+            self.delete_recording(&recording.sid).await?;
+        }
         self.change(call_id, Change::Erase).await?;
-        Ok(EdgeResponse::json(200, &json!({"call_id": call_id, "deleted": true})))
+        Ok(EdgeResponse::json(
+            200,
+            &json!({"call_id": call_id, "deleted": true, "recording_deleted": recording.is_some()}),
+        ))
+    }
+
+    /// Deletes a recording's audio at Twilio; one Twilio no longer has is deleted.
+    pub async fn delete_recording(&self, recording_sid: &str) -> Result<(), ApiError> {
+        match self.ports.twilio.delete_recording(recording_sid).await {
+            Err(TwilioError::Api(error)) if error.status == 404 => Ok(()),
+            other => other.map_err(ApiError::from),
+        }
     }
 
     async fn cancel_call(&self, request: &EdgeRequest, call_id: &str) -> Result<EdgeResponse, ApiError> {

@@ -9,13 +9,21 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::allowance::{self, Admission, Admit, Allowance};
+use crate::app::{log_line, Edge};
 use crate::idempotency::{self, Claim, Entry, Write};
 use crate::keeper::{Change, Keeper, Publication, Reply};
 use crate::keys;
 use crate::listing::{CallSummary, IndexPage};
-use crate::ports::{Arbiters, CallKeepers, Clock, IdSource, Records, StoreError};
+use crate::ports::{Arbiters, CallKeepers, Clock, IdSource, Records, StoreError, TwilioApi, WebhookSender};
 
 /// A map in memory, with a switch to simulate an outage.
+/// A call past its retention, as [`MemoryStore::expired`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredCall {
+    pub call_id: String,
+    pub recording_sid: Option<String>,
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<String, String>>,
@@ -159,26 +167,41 @@ impl MemoryStore {
     /// `retention` (`RECORD_RETENTION_DAYS`): its keeper, record and list entry. What
     /// KV's expiry and the keepers' alarms do in a Worker. Returns how many went.
     pub fn forget_older_than(&self, now: DateTime<Utc>, retention: Duration) -> usize {
-        let Ok(mut entries) = self.entries() else { return 0 };
+        self.expired(now, retention).iter().filter(|call| self.forget(&call.call_id)).count()
+    }
+
+    /// The calls [`MemoryStore::forget_older_than`] would forget, with their
+    /// recordings (to be deleted at Twilio first).
+    pub fn expired(&self, now: DateTime<Utc>, retention: Duration) -> Vec<ExpiredCall> {
+        let Ok(entries) = self.entries() else { return Vec::new() };
         let prefix = keys::keeper("");
-        let expired: Vec<[String; 3]> = entries
+        entries
             .range(prefix.clone()..)
             .take_while(|(key, _)| key.starts_with(&prefix))
-            .filter_map(|(key, text)| {
+            .filter_map(|(_, text)| {
                 let keeper = serde_json::from_str::<Keeper>(text).ok()?;
-                let ledger = keeper.ledger.as_ref()?;
-                let record = &ledger.record;
+                let record = &keeper.ledger.as_ref()?.record;
                 let idle = keeper.next_wake().is_none() && record.updated_at + retention <= now;
-                idle.then(|| {
-                    let index = keys::index(&ledger.owner, record.created_at, &record.call_id);
-                    [key.clone(), keys::record(&record.call_id), index]
+                idle.then(|| ExpiredCall {
+                    call_id: record.call_id.clone(),
+                    recording_sid: record.recording.as_ref().map(|r| r.sid.clone()),
                 })
             })
-            .collect();
-        for key in expired.iter().flatten() {
-            entries.remove(key);
+            .collect()
+    }
+
+    /// Forgets one call: its keeper, record and list entry. Whether it was there.
+    pub fn forget(&self, call_id: &str) -> bool {
+        let Ok(mut entries) = self.entries() else { return false };
+        let Some(keeper) = entries.get(&keys::keeper(call_id)).and_then(|t| serde_json::from_str::<Keeper>(t).ok())
+        else {
+            return false;
+        };
+        if let Some(ledger) = &keeper.ledger {
+            entries.remove(&keys::index(&ledger.owner, ledger.record.created_at, call_id));
         }
-        expired.len()
+        entries.remove(&keys::record(call_id));
+        entries.remove(&keys::keeper(call_id)).is_some()
     }
 
     /// Applies one of [`allowance`]'s rules to the allowance at `key` under the lock.
@@ -223,6 +246,29 @@ impl MemoryStore {
 }
 
 /// A clock that moves only when told to.
+impl<T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<MemoryStore, T, W, C, I> {
+    /// Forgets the calls past `RECORD_RETENTION_DAYS` at `now`, as a Worker's keepers do
+    /// on their alarms: a recorded call's audio is deleted at Twilio first, and while
+    /// Twilio cannot delete it the call stays (the next round tries again). Returns how
+    /// many went.
+    pub async fn forget_expired(&self, now: DateTime<Utc>) -> usize {
+        let mut forgotten = 0;
+        for expired in self.ports.store.expired(now, self.config.record_retention()) {
+            if let Some(sid) = &expired.recording_sid {
+                if let Err(error) = self.delete_recording(sid).await {
+                    let call_id = &expired.call_id;
+                    log_line(&serde_json::json!({
+                        "call_id": call_id, "recording_delete": "failed", "error": error.to_string()
+                    }));
+                    continue;
+                }
+            }
+            forgotten += usize::from(self.ports.store.forget(&expired.call_id));
+        }
+        forgotten
+    }
+}
+
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use shared::twilio::rest::{basic_auth, check_response, CallResource, CreateCall, UpdateCall};
+use shared::twilio::rest::{basic_auth, check_response, recording_path, CallResource, CreateCall, UpdateCall};
 use tokio::net::TcpListener;
 
 use crate::app::{log_line, sse_frame, Edge, LivePage, MAX_BODY_BYTES};
@@ -75,6 +75,20 @@ impl TwilioApi for HttpTwilio {
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
         self.post(&UpdateCall::path(&self.account_sid, call_sid), update.to_form()).await.map(|_| ())
+    }
+
+    async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
+        let response = self
+            .http
+            .delete(format!("{}{}", self.api_base, recording_path(&self.account_sid, recording_sid)))
+            .header("Authorization", &self.authorization)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| TwilioError::Network(e.to_string()))?;
+        check_response(status, &body).map(|_| ()).map_err(TwilioError::Api)
     }
 }
 
@@ -330,7 +344,7 @@ pub async fn serve_with(
                         );
                     }
                 }
-                edge.ports.store.forget_older_than(now, edge.config.record_retention());
+                edge.forget_expired(now).await;
             }
         })
     };

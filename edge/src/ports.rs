@@ -76,6 +76,8 @@ impl<T: Records + CallKeepers + Arbiters> Store for T {}
 pub trait TwilioApi {
     async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError>;
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError>;
+    /// Deletes a recording's audio ([`shared::twilio::rest::recording_path`]).
+    async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError>;
 }
 
 /// POSTs the final record to the user's `callback_url` with its `Concierge-Signature`

@@ -4,7 +4,7 @@
 #![deny(warnings)]
 
 use chrono::{DateTime, Utc};
-use shared::twilio::rest::{basic_auth, check_response, CallResource, CreateCall, UpdateCall};
+use shared::twilio::rest::{basic_auth, check_response, recording_path, CallResource, CreateCall, UpdateCall};
 use worker::{
     durable_object, event, Context, DurableObject, Env, Fetch, Headers, KvStore, Method, ObjectNamespace, Request,
     RequestInit, RequestRedirect, Response, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
@@ -434,14 +434,26 @@ impl DurableObject for CallKeeper {
         let keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
         let idle_since = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
         let retention = retention(&self.env);
-        if keeper.next_wake().is_none() && now >= idle_since + retention {
-            storage.delete_all().await?;
-            return Response::empty();
-        }
+        let expired = keeper.next_wake().is_none() && now >= idle_since + retention;
         let edge = match edge(&self.env, Some((call_id.clone(), storage))) {
             Ok(edge) => edge,
             Err(error) => return Response::error(error.to_string(), 500),
         };
+        if expired {
+            // A recorded call's audio goes with its record; while Twilio cannot delete
+            // it, the keeper (and the recording's sid) stays and tries again hourly.
+            if let Some(recording) = keeper.ledger.as_ref().and_then(|l| l.record.recording.as_ref()) {
+                if let Err(error) = edge.delete_recording(&recording.sid).await {
+                    crate::app::log_line(&serde_json::json!({
+                        "call_id": call_id, "recording_delete": "failed", "error": error.to_string()
+                    }));
+                    self.state.storage().set_alarm(now + chrono::Duration::hours(1)).await?;
+                    return Response::empty();
+                }
+            }
+            self.state.storage().delete_all().await?;
+            return Response::empty();
+        }
         // Publishes what is due, then sends the webhook if it is due (only once KV holds
         // the final record).
         let kv = self.env.kv(CALLS_BINDING)?;
@@ -493,6 +505,21 @@ impl TwilioApi for FetchTwilio {
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
         let url = format!("{}{}", self.api_base, UpdateCall::path(&self.account_sid, call_sid));
         post_form(&url, &self.authorization, update.to_form()).await.map(|_| ())
+    }
+
+    async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
+        let url = format!("{}{}", self.api_base, recording_path(&self.account_sid, recording_sid));
+        let send = async {
+            let headers = Headers::new();
+            headers.set("Authorization", &self.authorization)?;
+            headers.set("Accept", "application/json")?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Delete).with_headers(headers);
+            let mut response = Fetch::Request(Request::new_with_init(&url, &init)?).send().await?;
+            Ok::<_, worker::Error>((response.status_code(), response.bytes().await?))
+        };
+        let (status, body) = send.await.map_err(|e| TwilioError::Network(e.to_string()))?;
+        check_response(status, &body).map(|_| ()).map_err(TwilioError::Api)
     }
 }
 

@@ -407,6 +407,9 @@ impl edge::ports::TwilioApi for SlowTwilio {
     ) -> Result<(), edge::ports::TwilioError> {
         self.0.update_call(call_sid, update).await
     }
+    async fn delete_recording(&self, recording_sid: &str) -> Result<(), edge::ports::TwilioError> {
+        self.0.delete_recording(recording_sid).await
+    }
 }
 
 #[test]

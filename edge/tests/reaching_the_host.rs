@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use edge::http::EdgeRequest;
+use edge::ports::TwilioError;
 use serde_json::{json, Value};
-use shared::twilio::rest::UpdateCall;
+use shared::twilio::rest::{TwilioApiError, UpdateCall};
 
 fn amd(edge: &TestEdge, id: &str, sid: &str, answered_by: &str) -> u16 {
     let params =
@@ -15,12 +16,16 @@ fn amd(edge: &TestEdge, id: &str, sid: &str, answered_by: &str) -> u16 {
     send(edge, twilio(&format!("/twilio/amd/{id}"), &params)).status
 }
 
+const RECORDING_SID: &str = "RE0123456789abcdef0123456789abcdef";
+const RECORDING_URL: &str =
+    "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123456789abcdef0123456789abcdef";
+
 fn recording(edge: &TestEdge, id: &str, sid: &str) -> u16 {
     let params = [
         ("CallSid", sid),
         ("AccountSid", "AC1"),
-        ("RecordingSid", "RE1"),
-        ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"),
+        ("RecordingSid", RECORDING_SID),
+        ("RecordingUrl", RECORDING_URL),
         ("RecordingStatus", "completed"),
         ("RecordingDuration", "41"),
         ("RecordingChannels", "2"),
@@ -92,7 +97,7 @@ fn an_amd_or_recording_callback_must_be_signed_and_well_formed() {
     let mut forged = twilio("/twilio/amd/call_0001", &[("CallSid", &sid()), ("AnsweredBy", "machine_start")]);
     forged.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("x-twilio-signature"));
     assert_eq!(send(&edge, forged).status, 403);
-    let tampered = twilio("/twilio/recording/call_0002", &[("CallSid", &sid()), ("RecordingSid", "RE1")]);
+    let tampered = twilio("/twilio/recording/call_0002", &[("CallSid", &sid()), ("RecordingSid", RECORDING_SID)]);
     let replayed = EdgeRequest { path: "/twilio/recording/call_0001".into(), ..tampered };
     assert_eq!(send(&edge, replayed).status, 403, "a signature is for its own URL");
     assert_eq!(amd(&edge, "call_0001", &sid(), "robot"), 400);
@@ -122,12 +127,67 @@ fn a_recorded_call_is_placed_with_dual_channel_recording_and_its_webhook_carries
     let sent = edge.ports.webhooks.sent.borrow();
     assert_eq!(sent.len(), 1);
     let pushed: Value = serde_json::from_str(&sent[0].1).unwrap_or_default();
-    assert_eq!(pushed["recording"]["url"], "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1");
+    assert_eq!(pushed["recording"]["url"], RECORDING_URL);
     assert_eq!(
         (pushed["recording"]["duration_seconds"].as_u64(), pushed["recording"]["channels"].as_u64()),
         (Some(41), Some(2))
     );
-    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["recording"]["sid"], "RE1");
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["recording"]["sid"], RECORDING_SID);
+}
+
+/// A recorded call, ended, with its recording in the record.
+fn recorded_call(edge: &TestEdge) {
+    let mut body = booking();
+    body["record"] = json!(true);
+    assert_eq!(book(edge, KEY_A, &body).status, 201);
+    status(edge, "call_0001", &[("CallSid", &sid()), ("CallStatus", "in-progress"), ("AnsweredBy", "human")]);
+    status(edge, "call_0001", &[("CallSid", &sid()), ("CallStatus", "completed"), ("CallDuration", "41")]);
+    assert_eq!(recording(edge, "call_0001", &sid()), 204);
+}
+
+fn delete(edge: &TestEdge, id: &str) -> edge::http::EdgeResponse {
+    send(edge, EdgeRequest::new("DELETE", &format!("/v1/calls/{id}")).header("Authorization", KEY_A))
+}
+
+#[test]
+fn deleting_a_recorded_call_deletes_its_audio_at_twilio_first_and_keeps_the_record_if_twilio_cannot() {
+    let edge = edge();
+    recorded_call(&edge);
+    let unreachable = TwilioError::Network("connection reset".into());
+    edge.ports.twilio.recording_delete_errors.borrow_mut().push(unreachable);
+    let refused = delete(&edge, "call_0001");
+    assert_eq!(refused.status, 502, "{}", String::from_utf8_lossy(&refused.body));
+    let kept = get(&edge, KEY_A, "call_0001");
+    assert_eq!((kept.status, kept.json_body()["recording"]["sid"].as_str()), (200, Some(RECORDING_SID)));
+
+    let deleted = delete(&edge, "call_0001");
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json_body()["recording_deleted"], true);
+    assert_eq!(*edge.ports.twilio.deleted_recordings.borrow(), [RECORDING_SID]);
+    assert_eq!(get(&edge, KEY_A, "call_0001").status, 404);
+}
+
+#[test]
+fn a_recording_twilio_no_longer_has_counts_as_deleted_and_a_malformed_recording_sid_is_refused() {
+    let edge = edge();
+    recorded_call(&edge);
+    let gone = TwilioApiError { code: 20404, message: "not found".into(), more_info: None, status: 404 };
+    edge.ports.twilio.recording_delete_errors.borrow_mut().push(TwilioError::Api(gone));
+    let deleted = delete(&edge, "call_0001");
+    assert_eq!((deleted.status, deleted.json_body()["recording_deleted"].as_bool()), (200, Some(true)));
+
+    let edge = self::edge();
+    book(&edge, KEY_A, &booking());
+    // The sid goes into a REST path when the audio is deleted: nothing but Twilio's shape.
+    let params =
+        [("CallSid", sid()), ("RecordingSid", "RE1/../../Calls".to_owned()), ("RecordingStatus", "completed".into())];
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(send(&edge, twilio("/twilio/recording/call_0001", &params)).status, 400);
+    // A call without a recording asks Twilio for nothing.
+    status(&edge, "call_0001", &[("CallSid", &sid()), ("CallStatus", "no-answer")]);
+    let deleted = delete(&edge, "call_0001");
+    assert_eq!((deleted.status, deleted.json_body()["recording_deleted"].as_bool()), (200, Some(false)));
+    assert!(edge.ports.twilio.deleted_recordings.borrow().is_empty());
 }
 
 #[test]
@@ -204,4 +264,17 @@ fn a_booking_in_spanish_gets_a_spanish_opening_and_an_unknown_language_is_refuse
     for listed in ["en (English)", "es (Spanish)", "fr (French)", "de (German)", "it (Italian)"] {
         assert!(message.contains(listed), "{message}");
     }
+}
+
+#[test]
+fn a_recorded_call_past_its_retention_goes_with_its_audio_and_stays_while_twilio_cannot_delete_it() {
+    let edge = edge();
+    recorded_call(&edge);
+    let past_retention = start() + edge.config.record_retention() + chrono::Duration::hours(1);
+    edge.ports.twilio.recording_delete_errors.borrow_mut().push(TwilioError::Network("timed out".into()));
+    assert_eq!(pollster::block_on(edge.forget_expired(past_retention)), 0, "kept while its audio is at Twilio");
+    assert_eq!(get(&edge, KEY_A, "call_0001").status, 200);
+    assert_eq!(pollster::block_on(edge.forget_expired(past_retention)), 1);
+    assert_eq!(*edge.ports.twilio.deleted_recordings.borrow(), [RECORDING_SID]);
+    assert_eq!(get(&edge, KEY_A, "call_0001").status, 404);
 }

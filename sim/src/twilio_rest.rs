@@ -1,6 +1,7 @@
 //! A fake of Twilio's Calls REST API (docs/wire-formats.md): Basic auth, the create and update
-//! forms checked as Twilio checks them, the Call resource JSON, and errors in Twilio's
-//! legacy shape. It records every call so tests can assert what was asked.
+//! forms checked as Twilio checks them, the Call resource JSON, deleting a recorded call's
+//! Recording (204, then 404), and errors in Twilio's legacy shape. It records every call so
+//! tests can assert what was asked.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use shared::twilio::form;
@@ -41,6 +42,8 @@ pub struct Ledger {
     pub calls: Vec<FakeCall>,
     /// Requests refused, as (HTTP status, Twilio code).
     pub refusals: Vec<(u16, u32)>,
+    /// Recordings deleted, by sid.
+    pub deleted_recordings: Vec<String>,
 }
 
 struct Shared {
@@ -77,6 +80,7 @@ impl FakeTwilioRest {
         let app = Router::new()
             .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call))
             .route("/2010-04-01/Accounts/{account}/Calls/{call}", post(update_call))
+            .route("/2010-04-01/Accounts/{account}/Recordings/{recording}", delete(delete_recording))
             .with_state(shared.clone());
         let (address, server) = crate::serve_on_loopback(app).await?;
         let base_url = format!("http://{address}");
@@ -265,5 +269,35 @@ async fn update_call(
     match updated {
         Some(call) => (StatusCode::OK, Json(call_json(&account, &call))).into_response(),
         None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    }
+}
+
+/// `DELETE …/Recordings/{RecordingSid}.json`: a recorded call's recording (the fake
+/// carrier names it `RE` + the call sid's digits) is deleted once: 204 with no body, then
+/// 404 as for any recording Twilio does not have
+/// (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource).
+async fn delete_recording(
+    State(shared): State<Arc<Shared>>,
+    Path((account, recording)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorize(&shared, &headers, &account) {
+        return refusal.into_response();
+    }
+    let digits = recording.strip_suffix(".json").and_then(|sid| sid.strip_prefix("RE"));
+    let mut deleted = false;
+    shared.ledger.send_modify(|ledger| {
+        let Some(digits) = digits else { return };
+        let sid = format!("RE{digits}");
+        let recorded = ledger.calls.iter().any(|c| c.sid.get(2..) == Some(digits) && c.param("Record") == Some("true"));
+        if recorded && !ledger.deleted_recordings.contains(&sid) {
+            ledger.deleted_recordings.push(sid);
+            deleted = true;
+        }
+    });
+    if deleted {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found")
     }
 }

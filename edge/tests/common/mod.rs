@@ -29,6 +29,10 @@ pub struct FakeTwilio {
     pub created: RefCell<Vec<CreateCall>>,
     pub updates: RefCell<Vec<(String, UpdateCall)>>,
     pub refuse_with: RefCell<Option<TwilioError>>,
+    /// Recordings deleted, by sid.
+    pub deleted_recordings: RefCell<Vec<String>>,
+    /// What the next recording deletions answer instead (then they succeed).
+    pub recording_delete_errors: RefCell<Vec<TwilioError>>,
 }
 
 impl TwilioApi for FakeTwilio {
@@ -43,6 +47,15 @@ impl TwilioApi for FakeTwilio {
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
         self.updates.borrow_mut().push((call_sid.to_owned(), update.clone()));
+        Ok(())
+    }
+
+    async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
+        let mut errors = self.recording_delete_errors.borrow_mut();
+        if !errors.is_empty() {
+            return Err(errors.remove(0));
+        }
+        self.deleted_recordings.borrow_mut().push(recording_sid.to_owned());
         Ok(())
     }
 }

@@ -103,6 +103,13 @@ impl UpdateCall {
     }
 }
 
+/// `DELETE {base}/2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.json`: the
+/// recording's audio is deleted, Twilio answers 204 with no body, and 404 once it is gone
+/// (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource).
+pub fn recording_path(account_sid: &str, recording_sid: &str) -> String {
+    format!("/2010-04-01/Accounts/{account_sid}/Recordings/{recording_sid}.json")
+}
+
 /// The parts of the Call resource we read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallResource {

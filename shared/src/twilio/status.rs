@@ -123,6 +123,8 @@ pub enum StatusCallbackError {
     UnknownStatus(String),
     #[error("AMD callback has an unknown AnsweredBy '{0}'")]
     UnknownAnsweredBy(String),
+    #[error("recording callback has a malformed RecordingSid")]
+    MalformedRecordingSid,
 }
 
 impl StatusCallback {
@@ -191,12 +193,21 @@ pub struct RecordingReady {
     pub status: String,
 }
 
+/// `RE` and 32 hex digits, as Twilio names recordings: the sid goes into a REST path
+/// when the recording is deleted, so nothing else is kept.
+pub fn is_recording_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("RE") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 impl RecordingReady {
     pub fn from_form(pairs: &FormPairs) -> Result<RecordingReady, StatusCallbackError> {
         let field = |name| form::get(pairs, name).filter(|v| !v.is_empty());
         Ok(RecordingReady {
             call_sid: field("CallSid").ok_or(StatusCallbackError::Missing("CallSid"))?.to_owned(),
-            recording_sid: field("RecordingSid").ok_or(StatusCallbackError::Missing("RecordingSid"))?.to_owned(),
+            recording_sid: field("RecordingSid")
+                .ok_or(StatusCallbackError::Missing("RecordingSid"))
+                .and_then(|sid| is_recording_sid(sid).then_some(sid).ok_or(StatusCallbackError::MalformedRecordingSid))?
+                .to_owned(),
             url: field("RecordingUrl").unwrap_or_default().to_owned(),
             duration_seconds: field("RecordingDuration").and_then(|v| v.parse().ok()),
             channels: field("RecordingChannels").and_then(|v| v.parse().ok()),
