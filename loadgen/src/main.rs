@@ -154,8 +154,8 @@ struct StepReport {
     /// What the bridge added to each turn, as the host hears it.
     turn_us: Percentiles,
     turns: usize,
-    /// The worker's own measure of its share of those turns, from `/metrics`: turns, mean.
-    self_measured: Option<(u64, Duration)>,
+    /// The worker's own measure of its share of those turns, from `/metrics`.
+    self_measured: Option<SelfMeasured>,
     worker_cpu_cores: f64,
     loadgen_cpu_cores: f64,
     rss_idle_kib: u64,
@@ -460,16 +460,47 @@ async fn drive_calls(
     Ok(report)
 }
 
-/// The worker's own measure of its share of each turn, from its `/metrics`: the number
-/// of turns and their mean. `None` if it could not be read.
-async fn worker_added_latency(port: u16) -> Option<(u64, Duration)> {
+/// The worker's own measure of its share of the turns (`concierge_worker_added_latency_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SelfMeasured {
+    turns: u64,
+    mean: Duration,
+    /// The histogram bucket the 99th percentile falls in, by its upper bound; `None`
+    /// past the last bound.
+    p99_at_most: Option<Duration>,
+}
+
+/// The worker's own measure of its share of each turn, from its `/metrics`. `None` if it
+/// could not be read or measured no turn.
+async fn worker_added_latency(port: u16) -> Option<SelfMeasured> {
     let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()?;
-    let value = |name: &str| -> Option<f64> {
-        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    self_measured(&text)
+}
+
+fn self_measured(metrics: &str) -> Option<SelfMeasured> {
+    const NAME: &str = "concierge_worker_added_latency_seconds";
+    let value = |suffix: &str| -> Option<f64> {
+        metrics.lines().find_map(|line| line.strip_prefix(NAME)?.strip_prefix(suffix)?.strip_prefix(' ')?.parse().ok())
     };
-    let count = value("concierge_worker_added_latency_seconds_count")? as u64;
-    let sum = value("concierge_worker_added_latency_seconds_sum")?;
-    (count > 0).then(|| (count, Duration::from_secs_f64(sum / count as f64)))
+    let turns = value("_count")? as u64;
+    let sum = value("_sum")?;
+    if turns == 0 {
+        return None;
+    }
+    // Buckets are cumulative: the first whose count reaches 99% holds the 99th percentile.
+    let wanted = (turns as f64 * 0.99).ceil() as u64;
+    let p99_at_most = metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(NAME)?.strip_prefix("_bucket{le=\"")?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            // `+Inf` is no bound (and no Duration).
+            let bound = bound.parse::<f64>().ok().filter(|b| b.is_finite())?;
+            Some((bound, count.parse::<u64>().ok()?))
+        })
+        .find(|&(_, count)| count >= wanted)
+        .map(|(bound, _)| Duration::from_secs_f64(bound));
+    Some(SelfMeasured { turns, mean: Duration::from_secs_f64(sum / turns as f64), p99_at_most })
 }
 
 /// The CPUs this machine has online, from /sys (not this process's affinity).
@@ -541,6 +572,11 @@ fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
+/// A short duration in ms, with the precision the worker's own figures need.
+fn ms_f(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}
+
 fn print_row(row: &StepReport) {
     println!(
         "| {} | {} | {} | {} / {} | {} / {} | {} / {} / {} ms | {} / {} ms ({}) | {:.2} | {:.3}% | {:.0} KiB | {:.2} | {} |",
@@ -580,11 +616,14 @@ fn print_against_floor(pairs: &[(StepReport, StepReport)]) {
     println!();
     println!("Against the floor (ours ÷ relay, each step run through both):");
     println!();
-    println!("| calls | CPU per call (ours / relay) | latency p50 (ours / relay) | latency p99 (ours / relay) | added to a turn p50 (ours / relay) | added to a turn p99 (ours / relay) | the worker's own figure (mean, turns) |");
+    println!("| calls | CPU per call (ours / relay) | latency p50 (ours / relay) | latency p99 (ours / relay) | added to a turn p50 (ours / relay) | added to a turn p99 (ours / relay) | the worker's own figure (mean / p99, turns) |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for (ours, relay) in pairs {
         let own = match ours.self_measured {
-            Some((turns, mean)) => format!("{} ms ({turns})", ms(mean.as_micros() as u64)),
+            Some(own) => {
+                let p99 = own.p99_at_most.map_or("> 100".to_owned(), |at_most| format!("≤ {}", ms_f(at_most)));
+                format!("{} / {p99} ms ({})", ms_f(own.mean), own.turns)
+            }
             None => "—".to_owned(),
         };
         println!(
@@ -661,4 +700,31 @@ async fn main() -> anyhow::Result<()> {
     }
     print_against_floor(&pairs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_own_figure_is_read_from_its_histogram() {
+        let metrics = "# TYPE concierge_worker_added_latency_seconds histogram\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.00005\"} 10\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.0001\"} 98\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.00025\"} 99\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"+Inf\"} 100\n\
+            concierge_worker_added_latency_seconds_sum 0.0085\n\
+            concierge_worker_added_latency_seconds_count 100\n";
+        let own = self_measured(metrics).unwrap();
+        assert_eq!(own.turns, 100);
+        assert_eq!(own.mean, Duration::from_micros(85));
+        assert_eq!(own.p99_at_most, Some(Duration::from_micros(250)));
+        assert_eq!(self_measured("concierge_worker_added_latency_seconds_count 0\n"), None);
+        // All past the last bound: the 99th percentile is only known to be beyond it.
+        let beyond = "concierge_worker_added_latency_seconds_bucket{le=\"0.1\"} 0\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"+Inf\"} 2\n\
+            concierge_worker_added_latency_seconds_sum 0.3\n\
+            concierge_worker_added_latency_seconds_count 2\n";
+        assert_eq!(self_measured(beyond).unwrap().p99_at_most, None);
+    }
 }
