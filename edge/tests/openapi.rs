@@ -179,7 +179,8 @@ fn every_documented_response_is_real_and_fits_its_schema() {
         internal(&edge, "POST", "/internal/calls/call_0001/events", &event.to_string());
     }
     let stats = json!({
-        "first_agent_audio_ms": 1200, "reply_latencies_ms": [640, 900], "barge_ins": 1,
+        "first_agent_audio_ms": 1200, "reply_latencies_ms": [640, 900],
+        "heard_latencies_ms": [652, 915], "worker_added_latencies_us": [48, 95], "barge_ins": 1,
         "model": "gpt-realtime-2.1", "transcription_model": "gpt-transcribe",
         "usage": {"responses": 2, "text_input_tokens": 900, "audio_input_tokens": 300, "cached_text_tokens": 512,
                   "cached_audio_tokens": 0, "text_output_tokens": 40, "audio_output_tokens": 400},

@@ -1,12 +1,16 @@
 //! One simulated call as Twilio Media Streams places it: `connected`, `start` with the
 //! call's token, a 20 ms mu-law frame every 20 ms (stamped as it leaves), marks echoed
-//! as soon as they arrive, `stop` at the end.
+//! as soon as they arrive, `stop` at the end. The host talks in turns (turns.rs):
+//! silence, then speech; the first agent audio after a turn's last frame of speech is
+//! stamped as that turn's reply.
 
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::turns;
 
 /// After `stop`, how long to wait for the worker to close the socket.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -15,6 +19,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 pub struct CallerReport {
     /// When each media frame was sent, in order.
     pub sent: Vec<Instant>,
+    /// Per turn the host ended: the turn and when its reply's first agent audio arrived.
+    pub replies: Vec<(u64, Instant)>,
     /// Agent audio received, in 8 kHz mu-law bytes (8 a millisecond). Counted by
     /// length, not messages: in `passthrough` the worker forwards each delta whole.
     pub agent_bytes: u64,
@@ -30,8 +36,9 @@ pub struct CallPlan {
     pub token: String,
     pub call_sid: String,
     pub stream_sid: String,
-    /// Base64 of one 20 ms mu-law frame, sent over and over.
-    pub payload: String,
+    /// Base64 of one 20 ms mu-law frame of the host speaking, and one of silence.
+    pub speech: String,
+    pub silence: String,
     pub audio: Duration,
 }
 
@@ -61,12 +68,15 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
     let mut sequence = 1u64;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut stopped_at = None;
+    // The turn whose speech ended last, until its reply is heard.
+    let mut awaiting_reply = None;
     loop {
         let close_by = stopped_at.map(|at: Instant| tokio::time::Instant::from_std(at + CLOSE_WAIT));
         tokio::select! {
             _ = tick.tick(), if stopped_at.is_none() => {
                 sequence += 1;
-                let chunk = report.sent.len() as u64 + 1;
+                let index = report.sent.len() as u64;
+                let chunk = index + 1;
                 if chunk > frames {
                     tx.send(text(json!({"event": "stop", "sequenceNumber": sequence.to_string(), "streamSid": stream_sid,
                         "stop": {"accountSid": "AC00000000000000000000000000000001", "callSid": plan.call_sid}}))).await?;
@@ -76,10 +86,13 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
                 let media = format!(
                     r#"{{"event":"media","sequenceNumber":"{sequence}","streamSid":"{stream_sid}","media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{}","payload":"{}"}}}}"#,
                     (chunk - 1) * 20,
-                    plan.payload
+                    if turns::is_speech(index) { &plan.speech } else { &plan.silence }
                 );
                 report.sent.push(Instant::now());
                 tx.send(Message::Text(media.into())).await?;
+                if let Some(turn) = turns::ends_turn(index) {
+                    awaiting_reply = Some(turn);
+                }
             }
             _ = tokio::time::sleep_until(close_by.unwrap_or_else(tokio::time::Instant::now)), if close_by.is_some() => {
                 anyhow::bail!("the worker did not close the stream after stop");
@@ -92,6 +105,9 @@ async fn talk(plan: &CallPlan, report: &mut CallerReport) -> anyhow::Result<()> 
                     Some(Ok(_)) => continue,
                 };
                 if text.contains(r#""event":"media""#) {
+                    if let Some(turn) = awaiting_reply.take() {
+                        report.replies.push((turn, Instant::now()));
+                    }
                     report.agent_bytes += payload_bytes(&text);
                 } else if text.contains(r#""event":"mark""#) {
                     // Played at once: echo it back, as Twilio does when playback reaches it.

@@ -3,10 +3,14 @@
 //!
 //! Per step: a fresh worker (the release binary, embedded store), the fake edge, the
 //! fake Twilio REST API and a lean Realtime endpoint (realtime.rs), all on loopback.
-//! Each call streams 20 ms frames in real time both ways for the step's length. The
-//! report gives frames sent, received and lost each way, the time from a frame leaving
-//! the Twilio client to arriving at the Realtime endpoint (p50/p99/max), and the
-//! worker's CPU and memory per call, read from /proc.
+//! Each call streams 20 ms frames in real time for the step's length, the host and the
+//! agent taking turns (turns.rs). The report gives frames sent, received and lost each
+//! way, the time from a frame leaving the Twilio client to arriving at the Realtime
+//! endpoint (p50/p99/max), the latency the bridge adds to a turn as the host hears it
+//! (from the host's last frame of speech leaving to the reply's first audio arriving,
+//! less the endpoint's own time; p50/p99), and the worker's CPU and memory per call,
+//! read from /proc. For the worker it also gives its own figure for the same turns, read
+//! from its `/metrics` (`concierge_worker_added_latency_seconds`).
 //!
 //! Every step runs twice, interleaved: through the media worker, then through the floor,
 //! a bare WebSocket relay (relay.rs, this binary run as `--serve-relay`) driven by the
@@ -32,6 +36,7 @@ mod edge_bench;
 mod proc_stats;
 mod realtime;
 mod relay;
+mod turns;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -146,6 +151,11 @@ struct StepReport {
     frames_out_expected: u64,
     frames_out_lost: u64,
     latency_us: Percentiles,
+    /// What the bridge added to each turn, as the host hears it.
+    turn_us: Percentiles,
+    turns: usize,
+    /// The worker's own measure of its share of those turns, from `/metrics`.
+    self_measured: Option<SelfMeasured>,
     worker_cpu_cores: f64,
     loadgen_cpu_cores: f64,
     rss_idle_kib: u64,
@@ -184,6 +194,11 @@ fn percentiles(mut samples: Vec<u64>) -> Percentiles {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Percentiles { p50: at(0.50), p99: at(0.99), max: at(1.0) }
+}
+
+/// 20 ms of mu-law silence: the host between turns.
+fn silence_frame() -> String {
+    STANDARD.encode([0xffu8; 160])
 }
 
 /// 20 ms of a 300 Hz tone, as the restaurant's side sends it.
@@ -339,7 +354,7 @@ async fn drive_calls(
     sessions: realtime::Sessions,
 ) -> anyhow::Result<StepReport> {
     let audio = Duration::from_secs(options.seconds);
-    let payload = restaurant_frame();
+    let (speech, silence) = (restaurant_frame(), silence_frame());
     let started = Instant::now();
     let mut running = Vec::with_capacity(calls);
     for (index, call_id) in call_ids.iter().enumerate() {
@@ -349,7 +364,8 @@ async fn drive_calls(
             token: auth::issue_stream_token(SECRET, call_id, chrono::Utc::now().timestamp() + 600),
             call_sid: format!("CA{step:04}{index:028}"),
             stream_sid: format!("MZ{step:04}{index:028}"),
-            payload: payload.clone(),
+            speech: speech.clone(),
+            silence: silence.clone(),
             audio,
         };
         let start_at = tokio::time::Instant::from_std(started + RAMP.mul_f64(index as f64 / calls as f64));
@@ -381,8 +397,14 @@ async fn drive_calls(
         tokio::time::sleep(Duration::from_millis(100)).await;
         logs.extend(sessions.take());
     }
+    // Ended streams are in the worker's histograms by now: its `stream_ended` came first.
+    let self_measured = match bridge {
+        Bridge::Ours => worker_added_latency(port).await,
+        Bridge::Relay => None,
+    };
 
     let mut latencies = Vec::new();
+    let mut turn_latencies = Vec::new();
     let mut report = StepReport {
         bridge,
         calls,
@@ -392,6 +414,9 @@ async fn drive_calls(
         frames_out_expected: 0,
         frames_out_lost: 0,
         latency_us: Percentiles::default(),
+        turn_us: Percentiles::default(),
+        turns: 0,
+        self_measured,
         worker_cpu_cores,
         loadgen_cpu_cores,
         rss_idle_kib: 0,
@@ -416,13 +441,66 @@ async fn drive_calls(
                 latencies.push(arrived.saturating_duration_since(*sent).as_micros() as u64);
             }
         }
+        for (turn, received) in &caller.replies {
+            let Some(endpoint) = session.turns.iter().find(|t| t.turn == *turn) else { continue };
+            let last_speech = usize::try_from((turn + 1) * turns::TURN_FRAMES - 1).ok();
+            let Some(&sent) = last_speech.and_then(|index| caller.sent.get(index)) else { continue };
+            if sent >= live_from {
+                turn_latencies.push(turns::added(sent, *received, endpoint).as_micros() as u64);
+            }
+        }
         let expected = session.agent_ms / 20;
         report.frames_out_expected += expected;
         // One frame's worth stays in the resampler's delay line when the agent stops.
         report.frames_out_lost += expected.saturating_sub(caller.agent_frames() + 1);
     }
     report.latency_us = percentiles(latencies);
+    report.turns = turn_latencies.len();
+    report.turn_us = percentiles(turn_latencies);
     Ok(report)
+}
+
+/// The worker's own measure of its share of the turns (`concierge_worker_added_latency_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SelfMeasured {
+    turns: u64,
+    mean: Duration,
+    /// The histogram bucket the 99th percentile falls in, by its upper bound; `None`
+    /// past the last bound.
+    p99_at_most: Option<Duration>,
+}
+
+/// The worker's own measure of its share of each turn, from its `/metrics`. `None` if it
+/// could not be read or measured no turn.
+async fn worker_added_latency(port: u16) -> Option<SelfMeasured> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()?;
+    self_measured(&text)
+}
+
+fn self_measured(metrics: &str) -> Option<SelfMeasured> {
+    const NAME: &str = "concierge_worker_added_latency_seconds";
+    let value = |suffix: &str| -> Option<f64> {
+        metrics.lines().find_map(|line| line.strip_prefix(NAME)?.strip_prefix(suffix)?.strip_prefix(' ')?.parse().ok())
+    };
+    let turns = value("_count")? as u64;
+    let sum = value("_sum")?;
+    if turns == 0 {
+        return None;
+    }
+    // Buckets are cumulative: the first whose count reaches 99% holds the 99th percentile.
+    let wanted = (turns as f64 * 0.99).ceil() as u64;
+    let p99_at_most = metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(NAME)?.strip_prefix("_bucket{le=\"")?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            // `+Inf` is no bound (and no Duration).
+            let bound = bound.parse::<f64>().ok().filter(|b| b.is_finite())?;
+            Some((bound, count.parse::<u64>().ok()?))
+        })
+        .find(|&(_, count)| count >= wanted)
+        .map(|(bound, _)| Duration::from_secs_f64(bound));
+    Some(SelfMeasured { turns, mean: Duration::from_secs_f64(sum / turns as f64), p99_at_most })
 }
 
 /// The CPUs this machine has online, from /sys (not this process's affinity).
@@ -486,17 +564,22 @@ fn print_header(options: &Options) {
         options.worker.display()
     );
     println!();
-    println!("| calls | bridge | failed | frames in (sent / lost) | frames out (expected / lost) | frame latency p50 / p99 / max | bridge CPU (cores) | CPU per call | memory per call | loadgen CPU (cores) | holds |");
-    println!("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    println!("| calls | bridge | failed | frames in (sent / lost) | frames out (expected / lost) | frame latency p50 / p99 / max | added to a turn p50 / p99 (turns) | bridge CPU (cores) | CPU per call | memory per call | loadgen CPU (cores) | holds |");
+    println!("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
 }
 
 fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
+/// A short duration in ms, with the precision the worker's own figures need.
+fn ms_f(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}
+
 fn print_row(row: &StepReport) {
     println!(
-        "| {} | {} | {} | {} / {} | {} / {} | {} / {} / {} ms | {:.2} | {:.3}% | {:.0} KiB | {:.2} | {} |",
+        "| {} | {} | {} | {} / {} | {} / {} | {} / {} / {} ms | {} / {} ms ({}) | {:.2} | {:.3}% | {:.0} KiB | {:.2} | {} |",
         row.calls,
         row.bridge.name(),
         row.failed_calls,
@@ -507,6 +590,9 @@ fn print_row(row: &StepReport) {
         ms(row.latency_us.p50),
         ms(row.latency_us.p99),
         ms(row.latency_us.max),
+        ms(row.turn_us.p50),
+        ms(row.turn_us.p99),
+        row.turns,
         row.worker_cpu_cores,
         row.cpu_per_call() * 100.0,
         row.memory_per_call_kib(),
@@ -530,11 +616,18 @@ fn print_against_floor(pairs: &[(StepReport, StepReport)]) {
     println!();
     println!("Against the floor (ours ÷ relay, each step run through both):");
     println!();
-    println!("| calls | CPU per call (ours / relay) | latency p50 (ours / relay) | latency p99 (ours / relay) |");
-    println!("|---:|---:|---:|---:|");
+    println!("| calls | CPU per call (ours / relay) | latency p50 (ours / relay) | latency p99 (ours / relay) | added to a turn p50 (ours / relay) | added to a turn p99 (ours / relay) | the worker's own figure (mean / p99, turns) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for (ours, relay) in pairs {
+        let own = match ours.self_measured {
+            Some(own) => {
+                let p99 = own.p99_at_most.map_or("> 100".to_owned(), |at_most| format!("≤ {}", ms_f(at_most)));
+                format!("{} / {p99} ms ({})", ms_f(own.mean), own.turns)
+            }
+            None => "—".to_owned(),
+        };
         println!(
-            "| {} | {:.3}% / {:.3}% = {} | {} / {} ms = {} | {} / {} ms = {} |",
+            "| {} | {:.3}% / {:.3}% = {} | {} / {} ms = {} | {} / {} ms = {} | {} / {} ms = {} | {} / {} ms = {} | {} |",
             ours.calls,
             ours.cpu_per_call() * 100.0,
             relay.cpu_per_call() * 100.0,
@@ -545,6 +638,13 @@ fn print_against_floor(pairs: &[(StepReport, StepReport)]) {
             ms(ours.latency_us.p99),
             ms(relay.latency_us.p99),
             ratio(ours.latency_us.p99 as f64, relay.latency_us.p99 as f64),
+            ms(ours.turn_us.p50),
+            ms(relay.turn_us.p50),
+            ratio(ours.turn_us.p50 as f64, relay.turn_us.p50 as f64),
+            ms(ours.turn_us.p99),
+            ms(relay.turn_us.p99),
+            ratio(ours.turn_us.p99 as f64, relay.turn_us.p99 as f64),
+            own,
         );
     }
     println!();
@@ -600,4 +700,31 @@ async fn main() -> anyhow::Result<()> {
     }
     print_against_floor(&pairs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_own_figure_is_read_from_its_histogram() {
+        let metrics = "# TYPE concierge_worker_added_latency_seconds histogram\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.00005\"} 10\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.0001\"} 98\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"0.00025\"} 99\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"+Inf\"} 100\n\
+            concierge_worker_added_latency_seconds_sum 0.0085\n\
+            concierge_worker_added_latency_seconds_count 100\n";
+        let own = self_measured(metrics).unwrap();
+        assert_eq!(own.turns, 100);
+        assert_eq!(own.mean, Duration::from_micros(85));
+        assert_eq!(own.p99_at_most, Some(Duration::from_micros(250)));
+        assert_eq!(self_measured("concierge_worker_added_latency_seconds_count 0\n"), None);
+        // All past the last bound: the 99th percentile is only known to be beyond it.
+        let beyond = "concierge_worker_added_latency_seconds_bucket{le=\"0.1\"} 0\n\
+            concierge_worker_added_latency_seconds_bucket{le=\"+Inf\"} 2\n\
+            concierge_worker_added_latency_seconds_sum 0.3\n\
+            concierge_worker_added_latency_seconds_count 2\n";
+        assert_eq!(self_measured(beyond).unwrap().p99_at_most, None);
+    }
 }

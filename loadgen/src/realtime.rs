@@ -1,12 +1,17 @@
 //! A lean OpenAI Realtime endpoint for load: the GA events the media worker needs
-//! (`session.created`, `session.updated`, `response.output_audio.delta`), no VAD and no
-//! script, so the machine's time goes to the worker. It stamps when each appended frame
-//! arrives and speaks continuously as the agent, so both directions carry audio.
+//! (`session.created`, `session.updated`, `input_audio_buffer.speech_stopped`,
+//! `response.output_audio.delta` and `.done`), no VAD, so the machine's time goes to
+//! the worker. It stamps when each appended frame arrives, and takes turns with the
+//! host by the script both ends know (turns.rs): on the frame that ends the host's
+//! speech it says `speech_stopped` (its `audio_end_ms` is that frame's end, counted
+//! over every frame appended) and replies at once, in 100 ms deltas at real-time pace.
+//! It logs when it heard that frame and when its first delta was written: its own time,
+//! which the report takes out of the latency the caller measures.
 //!
 //! Behind the bare relay (relay.rs) it hears Twilio's own messages instead, forwarded
-//! unparsed: it stamps each `media` frame, takes the call from `start`, speaks in
-//! Twilio `media` messages of `passthrough`'s size (100 ms of mu-law each), and closes
-//! on `stop`, as the worker would.
+//! unparsed: it stamps each `media` frame, takes the call from `start`, takes the same
+//! turns, replying in Twilio `media` messages of `passthrough`'s size (100 ms of mu-law
+//! each), and closes on `stop`, as the worker would.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,10 +25,10 @@ use shared::codec::mulaw;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::turns::{self, EndpointTurn};
+
 /// The agent speaks in deltas of this much audio, this often (real time).
 pub const AGENT_DELTA_MS: u64 = 100;
-/// A reply's length before the next one starts (new response and item ids).
-const REPLY_DELTAS: u64 = 20;
 
 /// Who connects to the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,8 @@ pub struct SessionLog {
     pub appends: Vec<Instant>,
     /// Agent audio sent to the worker, in milliseconds.
     pub agent_ms: u64,
+    /// The turns it replied to.
+    pub turns: Vec<EndpointTurn>,
     /// Client events that were not JSON or had no type (protocol errors).
     pub unreadable: u64,
 }
@@ -82,8 +89,8 @@ fn call_index_of_id(call_id: &str) -> Option<usize> {
 }
 
 /// Serves on a loopback port until the runtime stops; returns its `ws://` URL. Each
-/// session speaks for `speak_for` after it is configured, then only listens, so every
-/// reply is through the worker before the call ends.
+/// session replies to turns whose reply is over `speak_for` after it was configured,
+/// then only listens, so every reply is through the worker before the call ends.
 pub async fn start(audio_mode: &str, speak_for: Duration, peer: Peer) -> anyhow::Result<(String, Sessions)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("ws://{}/v1/realtime", listener.local_addr()?);
@@ -146,7 +153,12 @@ async fn session(
     }
     let mut speak = tokio::time::interval(Duration::from_millis(AGENT_DELTA_MS));
     speak.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut deltas_sent = 0u64;
+    // The reply being spoken: its turn and the deltas sent so far.
+    let mut replying: Option<(u64, u64)> = None;
+    let audio = |turn: u64| {
+        json!({"type": "response.output_audio.delta", "response_id": format!("resp_{turn}"),
+            "item_id": format!("item_{turn}"), "output_index": 0, "content_index": 0, "delta": &*delta})
+    };
     loop {
         tokio::select! {
             message = rx.next() => {
@@ -155,9 +167,22 @@ async fn session(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                // The hot path: frames are only stamped, never parsed.
+                // The hot path: frames are only stamped and counted, never parsed.
                 if text.contains("\"input_audio_buffer.append\"") {
-                    log.appends.push(Instant::now());
+                    let heard_at = Instant::now();
+                    let index = log.appends.len() as u64;
+                    log.appends.push(heard_at);
+                    let Some(turn) = turns::ends_turn(index).filter(|_| may_reply(&log, speak_for)) else { continue };
+                    // The host's speech ended with this frame: say so, and reply at once.
+                    let stopped = json!({"type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": turns::audio_end_ms(index), "item_id": format!("item_host_{turn}")});
+                    if tx.feed(event(stopped)).await.is_err() || tx.send(event(audio(turn))).await.is_err() {
+                        break;
+                    }
+                    log.turns.push(EndpointTurn { turn, heard_at, replied_at: Instant::now() });
+                    log.agent_ms += AGENT_DELTA_MS;
+                    replying = Some((turn, 1));
+                    speak.reset();
                     continue;
                 }
                 let Ok(value) = serde_json::from_str::<Value>(&text) else {
@@ -175,21 +200,33 @@ async fn session(
                     log.unreadable += 1;
                 }
             }
-            _ = speak.tick(), if log.configured_at.is_some_and(|at| at.elapsed() < speak_for) => {
-                let reply = deltas_sent / REPLY_DELTAS;
-                let audio = json!({"type": "response.output_audio.delta", "response_id": format!("resp_{reply}"),
-                    "item_id": format!("item_{reply}"), "output_index": 0, "content_index": 0, "delta": &*delta});
-                if tx.send(event(audio)).await.is_err() {
+            _ = speak.tick(), if replying.is_some() => {
+                let Some((turn, sent)) = replying else { continue };
+                if tx.send(event(audio(turn))).await.is_err() {
                     break;
                 }
-                deltas_sent += 1;
                 log.agent_ms += AGENT_DELTA_MS;
+                replying = Some((turn, sent + 1));
+                if sent + 1 == turns::REPLY_DELTAS {
+                    replying = None;
+                    let done = json!({"type": "response.output_audio.done", "response_id": format!("resp_{turn}"),
+                        "item_id": format!("item_{turn}"), "output_index": 0, "content_index": 0});
+                    if tx.send(event(done)).await.is_err() {
+                        break;
+                    }
+                }
             }
         }
     }
     if let Some(call) = call {
         sessions.store(call, log);
     }
+}
+
+/// Whether a reply starting now is over `speak_for` after the session was configured.
+fn may_reply(log: &SessionLog, speak_for: Duration) -> bool {
+    let reply = Duration::from_millis(turns::REPLY_DELTAS * AGENT_DELTA_MS);
+    log.configured_at.is_some_and(|at| at.elapsed() + reply <= speak_for)
 }
 
 /// One call through the bare relay: Twilio's messages in, Twilio's messages out.
@@ -205,6 +242,8 @@ async fn relayed_session(
     let mut stream_sid = String::new();
     let mut speak = tokio::time::interval(Duration::from_millis(AGENT_DELTA_MS));
     speak.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Deltas of the reply being spoken still to send.
+    let mut reply_left = 0u64;
     loop {
         tokio::select! {
             message = rx.next() => {
@@ -213,9 +252,22 @@ async fn relayed_session(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                // The hot path, as for the worker's appends: stamped, never parsed.
+                // The hot path, as for the worker's appends: stamped and counted, never parsed.
                 if text.contains(r#""event":"media""#) {
-                    log.appends.push(Instant::now());
+                    let heard_at = Instant::now();
+                    let index = log.appends.len() as u64;
+                    log.appends.push(heard_at);
+                    let Some(turn) = turns::ends_turn(index).filter(|_| may_reply(&log, speak_for)) else { continue };
+                    // The same turn as the worker's endpoint takes, with nothing to say
+                    // about it: the caller hears the reply.
+                    let audio = json!({"event": "media", "streamSid": &stream_sid, "media": {"payload": &*delta}});
+                    if tx.send(Message::Text(audio.to_string().into())).await.is_err() {
+                        break;
+                    }
+                    log.turns.push(EndpointTurn { turn, heard_at, replied_at: Instant::now() });
+                    log.agent_ms += AGENT_DELTA_MS;
+                    reply_left = turns::REPLY_DELTAS - 1;
+                    speak.reset();
                     continue;
                 }
                 let Ok(value) = serde_json::from_str::<Value>(&text) else {
@@ -237,12 +289,13 @@ async fn relayed_session(
                     None => log.unreadable += 1,
                 }
             }
-            _ = speak.tick(), if log.configured_at.is_some_and(|at| at.elapsed() < speak_for) => {
+            _ = speak.tick(), if reply_left > 0 => {
                 let audio = json!({"event": "media", "streamSid": &stream_sid, "media": {"payload": &*delta}});
                 if tx.send(Message::Text(audio.to_string().into())).await.is_err() {
                     break;
                 }
                 log.agent_ms += AGENT_DELTA_MS;
+                reply_left -= 1;
             }
         }
     }

@@ -13,6 +13,13 @@ const FRAME_BUCKETS: [f64; 10] =
 const FIRST_AUDIO_BUCKETS: [f64; 9] = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0];
 /// From the restaurant going quiet to the agent's reply, in seconds.
 const REPLY_BUCKETS: [f64; 9] = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0];
+/// The latency a host hears per turn, in seconds: the model's time (hundreds of ms) and
+/// the worker's share on top; the low buckets show a fast model (or the load generator's).
+const HEARD_BUCKETS: [f64; 13] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0];
+/// The worker's share of a turn's latency, in seconds: tens of microseconds when idle,
+/// so the buckets step through the millisecond.
+const WORKER_ADDED_BUCKETS: [f64; 12] =
+    [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1];
 
 /// A Prometheus histogram over fixed bounds, in seconds.
 pub struct Histogram {
@@ -88,6 +95,8 @@ pub struct Metrics {
     frames: Histogram,
     first_agent_audio: Histogram,
     reply_latency: Histogram,
+    heard_latency: Histogram,
+    worker_added_latency: Histogram,
     barge_ins: AtomicU64,
     tokens: [AtomicU64; TOKEN_KINDS.len()],
     audio_in_ms: AtomicU64,
@@ -120,6 +129,8 @@ impl Default for Metrics {
             frames: Histogram::new(&FRAME_BUCKETS),
             first_agent_audio: Histogram::new(&FIRST_AUDIO_BUCKETS),
             reply_latency: Histogram::new(&REPLY_BUCKETS),
+            heard_latency: Histogram::new(&HEARD_BUCKETS),
+            worker_added_latency: Histogram::new(&WORKER_ADDED_BUCKETS),
             barge_ins: AtomicU64::new(0),
             tokens: Default::default(),
             audio_in_ms: AtomicU64::new(0),
@@ -149,6 +160,12 @@ impl Metrics {
         }
         for ms in &stats.reply_latencies_ms {
             self.reply_latency.observe(Duration::from_millis(*ms));
+        }
+        for ms in &stats.heard_latencies_ms {
+            self.heard_latency.observe(Duration::from_millis(*ms));
+        }
+        for us in &stats.worker_added_latencies_us {
+            self.worker_added_latency.observe(Duration::from_micros(*us));
         }
         add(&self.barge_ins, u64::from(stats.barge_ins));
         let u = &stats.usage;
@@ -307,6 +324,16 @@ impl Metrics {
             "concierge_reply_latency_seconds",
             "From the restaurant going quiet to the agent's reply starting, per turn.",
         );
+        self.heard_latency.render(
+            &mut out,
+            "concierge_heard_latency_seconds",
+            "Per turn, from reading the frame where the model's VAD ended the host's speech to the reply's first audio written to Twilio.",
+        );
+        self.worker_added_latency.render(
+            &mut out,
+            "concierge_worker_added_latency_seconds",
+            "Per turn, the worker's share of the heard latency: that frame's way to OpenAI plus the reply's first audio's way to Twilio.",
+        );
         out
     }
 }
@@ -322,6 +349,8 @@ mod tests {
         metrics.observe_call(&CallStats {
             first_agent_audio_ms: Some(1_200),
             reply_latencies_ms: vec![400, 900, 2_500],
+            heard_latencies_ms: vec![3, 420],
+            worker_added_latencies_us: vec![40, 800, 1_500],
             barge_ins: 2,
             usage: TokenUsage {
                 responses: 3,
@@ -351,6 +380,19 @@ mod tests {
             "concierge_reply_latency_seconds_bucket{le=\"1\"} 2",
             "concierge_reply_latency_seconds_bucket{le=\"+Inf\"} 3",
             "concierge_reply_latency_seconds_sum 3.8",
+            "# TYPE concierge_heard_latency_seconds histogram",
+            "concierge_heard_latency_seconds_bucket{le=\"0.005\"} 1",
+            "concierge_heard_latency_seconds_bucket{le=\"0.25\"} 1",
+            "concierge_heard_latency_seconds_bucket{le=\"0.5\"} 2",
+            "concierge_heard_latency_seconds_count 2",
+            "concierge_heard_latency_seconds_sum 0.423",
+            "# TYPE concierge_worker_added_latency_seconds histogram",
+            "concierge_worker_added_latency_seconds_bucket{le=\"0.00005\"} 1",
+            "concierge_worker_added_latency_seconds_bucket{le=\"0.0005\"} 1",
+            "concierge_worker_added_latency_seconds_bucket{le=\"0.001\"} 2",
+            "concierge_worker_added_latency_seconds_bucket{le=\"0.002\"} 3",
+            "concierge_worker_added_latency_seconds_count 3",
+            "concierge_worker_added_latency_seconds_sum 0.00234",
             "concierge_barge_ins_total 2",
             "concierge_openai_tokens_total{modality=\"text\",direction=\"input\",cached=\"false\"} 800",
             "concierge_openai_tokens_total{modality=\"text\",direction=\"input\",cached=\"true\"} 200",

@@ -259,6 +259,14 @@ async fn a_booking_call_runs_end_to_end_with_redis() {
     assert_eq!(metrics.model.as_deref(), Some("gpt-realtime-2.1"));
     assert_eq!(metrics.transcription_model.as_deref(), Some("gpt-transcribe"));
     assert!(metrics.first_agent_audio_ms.is_some() && !metrics.reply_latencies_ms.is_empty(), "{metrics:?}");
+    // Every answered turn's end of speech was found among the frames the worker appended
+    // (the fake's VAD counts the same audio): each has the latency the host heard, and
+    // the worker's share of it is a part of that.
+    assert_eq!(metrics.heard_latencies_ms.len(), metrics.reply_latencies_ms.len(), "{metrics:?}");
+    assert_eq!(metrics.worker_added_latencies_us.len(), metrics.heard_latencies_ms.len());
+    for (heard_ms, worker_us) in metrics.heard_latencies_ms.iter().zip(&metrics.worker_added_latencies_us) {
+        assert!(*worker_us <= heard_ms * 1_000 + 999, "{metrics:?}");
+    }
     // Every response.done the fake billed is counted, the one that called end_call too;
     // the fake bills 20 audio tokens a second out: the two spoken replies (2.1 s) are 42.
     let used = metrics.usage;
@@ -275,6 +283,8 @@ async fn a_booking_call_runs_end_to_end_with_redis() {
     let text = world.metrics().await;
     assert_eq!(metric(&text, "concierge_first_agent_audio_seconds_count"), 1, "{text}");
     assert_eq!(metric(&text, "concierge_reply_latency_seconds_count"), metrics.reply_latencies_ms.len() as u64);
+    assert_eq!(metric(&text, "concierge_heard_latency_seconds_count"), metrics.heard_latencies_ms.len() as u64);
+    assert_eq!(metric(&text, "concierge_worker_added_latency_seconds_count"), metrics.heard_latencies_ms.len() as u64);
     let audio_out = r#"concierge_openai_tokens_total{modality="audio",direction="output",cached="false"}"#;
     assert_eq!(metric(&text, audio_out), used.audio_output_tokens, "{text}");
     assert!(text.lines().any(|l| l.starts_with("concierge_estimated_cost_usd_total 0.")), "{text}");

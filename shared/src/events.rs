@@ -156,6 +156,13 @@ pub struct CallStats {
     pub first_agent_audio_ms: Option<u64>,
     /// From the restaurant going quiet to the agent's reply starting, per turn.
     pub reply_latencies_ms: Vec<u64>,
+    /// The latency a host hears, per turn: from the worker reading the frame where the
+    /// model's VAD placed the end of the host's speech to the reply's first audio
+    /// written to Twilio (see `session::latency`).
+    pub heard_latencies_ms: Vec<u64>,
+    /// The worker's share of each of those turns, in microseconds: the end-of-speech
+    /// frame's way to OpenAI plus the reply's first audio's way to Twilio.
+    pub worker_added_latencies_us: Vec<u64>,
     pub barge_ins: u32,
     /// The Realtime model and the input transcription model the stream used.
     pub model: Option<String>,
@@ -184,6 +191,10 @@ impl CallStats {
         };
         self.reply_latencies_ms.extend_from_slice(&other.reply_latencies_ms);
         self.reply_latencies_ms.sort_unstable();
+        self.heard_latencies_ms.extend_from_slice(&other.heard_latencies_ms);
+        self.heard_latencies_ms.sort_unstable();
+        self.worker_added_latencies_us.extend_from_slice(&other.worker_added_latencies_us);
+        self.worker_added_latencies_us.sort_unstable();
         self.barge_ins = self.barge_ins.saturating_add(other.barge_ins);
         self.model = self.model.take().max(other.model.clone());
         self.transcription_model = self.transcription_model.take().max(other.transcription_model.clone());

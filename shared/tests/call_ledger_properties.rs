@@ -56,6 +56,8 @@ fn stats(first_audio: u64, latencies: &[u64], audio_tokens: u64, cost: Option<u6
     CallStats {
         first_agent_audio_ms: Some(first_audio),
         reply_latencies_ms: latencies.to_vec(),
+        heard_latencies_ms: latencies.iter().map(|ms| ms + 20).collect(),
+        worker_added_latencies_us: latencies.iter().map(|ms| ms / 10).collect(),
         barge_ins: 1,
         model: Some("gpt-realtime-2.1".into()),
         transcription_model: Some("gpt-transcribe".into()),
@@ -153,6 +155,8 @@ fn an_answered_call_in_order_ends_complete() {
     let metrics = record.metrics.as_ref().expect("the record keeps the metrics");
     assert_eq!(metrics.first_agent_audio_ms, Some(700));
     assert_eq!(metrics.reply_latencies_ms, [450, 640, 900]);
+    assert_eq!(metrics.heard_latencies_ms, [470, 660, 920]);
+    assert_eq!(metrics.worker_added_latencies_us, [45, 64, 90]);
     assert_eq!(metrics.barge_ins, 2);
     assert_eq!(metrics.model.as_deref(), Some("gpt-realtime-2.1"));
     assert_eq!(metrics.usage.responses, 4);

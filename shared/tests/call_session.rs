@@ -788,3 +788,64 @@ fn keys_that_are_not_keys_are_refused_to_the_model_and_nothing_plays() {
     assert!(!out.iter().any(|o| matches!(o, Output::PlayTones { .. })));
     assert_eq!(openai_types(&out), ["conversation.item.create", "response.create"]);
 }
+
+/// One 20 ms Twilio frame of mu-law silence.
+fn media_frame(chunk: u64) -> serde_json::Value {
+    let payload = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+    json!({"event": "media", "sequenceNumber": "2", "streamSid": STREAM,
+        "media": {"track": "inbound", "chunk": chunk.to_string(), "timestamp": ((chunk - 1) * 20).to_string(), "payload": payload}})
+}
+
+#[test]
+fn each_turn_reports_the_latency_the_host_heard_and_the_workers_share() {
+    let mut call = Call::start(AudioMode::Pcm24k);
+    // 100 ms of audio before OpenAI is configured: the pre-roll, appended first.
+    for chunk in 1..=5 {
+        call.at(1_000 + chunk * 20);
+        call.twilio(media_frame(chunk));
+    }
+    call.at(1_120);
+    call.connect();
+    call.at(1_121);
+    call.input(Input::RestaurantAudioWritten);
+    // Then a frame every 20 ms from 1 200, each written to OpenAI 1 ms after it was read.
+    for chunk in 6..=30 {
+        call.at(1_200 + (chunk - 6) * 20);
+        call.twilio(media_frame(chunk));
+        call.at(1_201 + (chunk - 6) * 20);
+        call.input(Input::RestaurantAudioWritten);
+    }
+    // OpenAI's VAD ends the turn at 300 ms of appended audio: 100 of pre-roll, then the
+    // tenth live frame (280..300 ms), read at 1 380 and written at 1 381.
+    call.at(1_690);
+    call.openai(
+        json!({"type": "input_audio_buffer.speech_stopped", "event_id": "e", "audio_end_ms": 300, "item_id": "in"}),
+    );
+    call.at(1_900);
+    call.agent_audio("resp_1", "item_1", 100);
+    call.at(1_902);
+    call.input(Input::AgentAudioWritten);
+    // A later delta of the same reply, and its write, measure nothing more.
+    call.agent_audio("resp_1", "item_1", 100);
+    call.at(1_905);
+    call.input(Input::AgentAudioWritten);
+
+    // A turn that ended inside the pre-roll waited for the socket: not measured.
+    call.openai(
+        json!({"type": "input_audio_buffer.speech_stopped", "event_id": "e", "audio_end_ms": 60, "item_id": "in2"}),
+    );
+    call.at(2_300);
+    call.agent_audio("resp_2", "item_2", 100);
+    call.input(Input::AgentAudioWritten);
+
+    call.twilio(json!({"event": "stop", "sequenceNumber": "40", "stop": {"accountSid": "AC1", "callSid": "CA1"}, "streamSid": STREAM}));
+    match call.reports().last() {
+        Some(CallEventKind::StreamEnded { stats, .. }) => {
+            assert_eq!(stats.reply_latencies_ms, [210, 395], "from each speech_stopped, as before");
+            // X − T0 = 1 902 − 1 380; the worker: 1 ms to OpenAI, 2 ms to Twilio.
+            assert_eq!(stats.heard_latencies_ms, [522]);
+            assert_eq!(stats.worker_added_latencies_us, [3_000]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -29,7 +29,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use shared::events::CallEventKind;
 use shared::openai::events::ServerEvent;
 use shared::session::ending;
-use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand};
+use shared::session::{CallSession, Input, Output, SessionLimits, SessionParams, TwilioCommand, PRE_ROLL_FRAMES};
 use shared::twilio::stream::StreamMessage;
 use tracing::{info, warn, Instrument};
 
@@ -43,8 +43,6 @@ pub use openai::OPENAI_READ_BUFFER_BYTES;
 use twilio::TwilioPeer;
 pub use twilio::TWILIO_READ_BUFFER_BYTES;
 
-/// Restaurant audio kept while OpenAI is (re)connecting: 10 s of 20 ms frames.
-const PRE_ROLL_FRAMES: usize = 500;
 /// Nothing queues toward a peer beyond its socket's buffers and one write batch
 /// ([`SOCKET_WRITE_BATCH_BYTES`]): each message waits for room (back-pressure) at most
 /// this long, and a peer that cannot take one in that time is treated as gone. A
@@ -162,6 +160,15 @@ async fn flush_within<M, S: futures_util::Sink<M> + Unpin>(sink: &mut S) -> bool
     matches!(tokio::time::timeout(SEND_DEADLINE, sink.flush()).await, Ok(Ok(())))
 }
 
+/// What a flush toward a peer did.
+#[derive(Debug, Clone, Copy)]
+struct Flushed {
+    /// The peer took it (or there was nothing to write); false if it stalled or is gone.
+    open: bool,
+    /// It wrote audio out.
+    audio: bool,
+}
+
 struct Call {
     services: Arc<Services>,
     session: CallSession,
@@ -256,6 +263,8 @@ impl Call {
     }
 
     async fn twilio_text(&mut self, text: &str) {
+        // When the frame was read: a turn's latency counts from here (`shared::session::latency`).
+        let read_at = clock();
         let started = Instant::now();
         let message = match StreamMessage::parse(text) {
             Ok(message) => message,
@@ -275,10 +284,12 @@ impl Call {
                 self.pre_roll.push_back(media.media.payload.to_string());
             }
         }
-        self.input(Input::Twilio(&message)).await;
+        self.input_at(Input::Twilio(&message), read_at).await;
     }
 
     async fn openai_text(&mut self, text: &str) {
+        // When the event was read, before parsing it: the worker's time, not the model's.
+        let read_at = clock();
         let event = match ServerEvent::parse(text) {
             Ok(event) => event,
             Err(error) => {
@@ -293,21 +304,34 @@ impl Call {
             Metrics::inc(&self.services.metrics.openai_error_events);
             warn!(kind = %error.kind, code = ?error.code, message = %error.message, "OpenAI reported an error");
         }
-        self.input(Input::OpenAi(&event)).await;
+        self.input_at(Input::OpenAi(&event), read_at).await;
     }
 
     /// One mutation of the session, then every output it has.
     async fn input(&mut self, input: Input<'_>) {
-        self.session.handle_input(input, clock());
+        self.input_at(input, clock()).await;
+    }
+
+    /// [`Call::input`] for something that happened at `at` (taken after every earlier
+    /// input's time, so the session's clock still never goes backwards).
+    async fn input_at(&mut self, input: Input<'_>, at: Instant) {
+        self.session.handle_input(input, at);
         self.perform().await;
     }
 
-    /// Writes out the messages queued toward each peer.
+    /// Writes out the messages queued toward each peer, and tells the session when
+    /// audio left (the instants a turn's latency is measured between).
     async fn flush_peers(&mut self) {
-        let open = self.twilio.flush().await;
-        self.check_twilio(open);
-        let open = self.openai.flush().await;
-        self.check_openai(open);
+        let flushed = self.twilio.flush().await;
+        self.check_twilio(flushed.open);
+        if flushed.open && flushed.audio {
+            self.input(Input::AgentAudioWritten).await;
+        }
+        let flushed = self.openai.flush().await;
+        self.check_openai(flushed.open);
+        if flushed.open && flushed.audio {
+            self.input(Input::RestaurantAudioWritten).await;
+        }
     }
 
     /// After a send toward Twilio: one that did not get through means the stream is gone.

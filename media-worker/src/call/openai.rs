@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::warn;
 
-use super::{feed_within, flush_within, SEND_DEADLINE, SOCKET_WRITE_BATCH_BYTES};
+use super::{feed_within, flush_within, Flushed, SEND_DEADLINE, SOCKET_WRITE_BATCH_BYTES};
 use crate::audio::Inbound;
 use crate::frames::MessageArena;
 use crate::metrics::Metrics;
@@ -86,11 +86,20 @@ pub(super) struct OpenAiPeer {
     arena: MessageArena,
     /// Messages written to the socket's buffer since it was last flushed.
     unflushed: bool,
+    /// Among them, restaurant audio.
+    unflushed_audio: bool,
 }
 
 impl OpenAiPeer {
     pub(super) fn new(socket: Option<OpenAiSocket>, inbound: Inbound) -> OpenAiPeer {
-        OpenAiPeer { socket, connecting: None, inbound, arena: MessageArena::default(), unflushed: false }
+        OpenAiPeer {
+            socket,
+            connecting: None,
+            inbound,
+            arena: MessageArena::default(),
+            unflushed: false,
+            unflushed_audio: false,
+        }
     }
 
     /// Starts opening a new socket (dropping the old one); [`OpenAiPeer::next`] reports
@@ -134,6 +143,7 @@ impl OpenAiPeer {
             Ok(Some(audio)) => {
                 let message = self.arena.append(audio);
                 let Ok(text) = Utf8Bytes::try_from(message) else { return true };
+                self.unflushed_audio |= self.socket.is_some();
                 self.send(text).await
             }
             Ok(None) => true,
@@ -165,17 +175,19 @@ impl OpenAiPeer {
         }
     }
 
-    /// Writes out what was queued; false if the socket stalled (it is then dropped).
-    pub(super) async fn flush(&mut self) -> bool {
+    /// Writes out what was queued; not open if the socket stalled (it is then dropped).
+    pub(super) async fn flush(&mut self) -> Flushed {
+        let audio = std::mem::take(&mut self.unflushed_audio);
+        let nothing = Flushed { open: true, audio: false };
         if !std::mem::take(&mut self.unflushed) {
-            return true;
+            return nothing;
         }
-        let Some(socket) = self.socket.as_mut() else { return true };
+        let Some(socket) = self.socket.as_mut() else { return nothing };
         if flush_within(socket).await {
-            true
+            Flushed { open: true, audio }
         } else {
             self.socket = None;
-            false
+            Flushed { open: false, audio: false }
         }
     }
 

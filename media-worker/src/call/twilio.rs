@@ -8,7 +8,7 @@ use futures_util::stream::SplitSink;
 use shared::twilio::stream::StreamCommand;
 use tracing::warn;
 
-use super::{feed_within, flush_within, send_within};
+use super::{feed_within, flush_within, send_within, Flushed};
 use crate::audio::Outbound;
 use crate::frames::MessageArena;
 use crate::metrics::Metrics;
@@ -36,6 +36,8 @@ pub(super) struct TwilioPeer {
     gone: bool,
     /// Messages written to the socket's buffer since it was last flushed.
     unflushed: bool,
+    /// Among them, audio frames.
+    unflushed_audio: bool,
 }
 
 impl TwilioPeer {
@@ -49,6 +51,7 @@ impl TwilioPeer {
             arena: MessageArena::default(),
             gone: false,
             unflushed: false,
+            unflushed_audio: false,
         }
     }
 
@@ -111,6 +114,7 @@ impl TwilioPeer {
         for text in outgoing.drain(..) {
             Metrics::inc(&metrics.frames_out);
             open &= self.send(text).await;
+            self.unflushed_audio = true;
         }
         // Handed back empty, keeping its capacity for the next delta.
         self.outgoing = outgoing;
@@ -132,16 +136,17 @@ impl TwilioPeer {
         }
     }
 
-    /// Writes out what was queued; false if Twilio stalled.
-    pub(super) async fn flush(&mut self) -> bool {
+    /// Writes out what was queued.
+    pub(super) async fn flush(&mut self) -> Flushed {
+        let audio = std::mem::take(&mut self.unflushed_audio);
         if !std::mem::take(&mut self.unflushed) || self.gone {
-            return true;
+            return Flushed { open: true, audio: false };
         }
         if flush_within(&mut self.sink).await {
-            true
+            Flushed { open: true, audio }
         } else {
             self.gone = true;
-            false
+            Flushed { open: false, audio: false }
         }
     }
 

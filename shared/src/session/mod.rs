@@ -39,7 +39,14 @@
 //! 4. **Audio bytes never pass through the state.** The session learns how much agent
 //!    audio was sent (to place marks) and what Twilio played (from mark echoes); the
 //!    restaurant's audio goes from Twilio to OpenAI through the driver once
-//!    [`CallSession::accepts_audio`].
+//!    [`CallSession::accepts_audio`], and until then into a pre-roll of the first
+//!    [`PRE_ROLL_FRAMES`] frames.
+//! 5. **The driver says when audio left.** Only it knows when a write reached a socket:
+//!    after a flush that carried restaurant audio to OpenAI it gives
+//!    [`Input::RestaurantAudioWritten`], after one that carried agent audio to Twilio
+//!    [`Input::AgentAudioWritten`]. A Twilio frame's `now` is when it was read, before
+//!    it was forwarded, and an OpenAI event's when it was read, before it was parsed;
+//!    the session turns these into the latency a host hears ([`latency`]).
 //!
 //! # What it owns, and where
 //!
@@ -49,6 +56,7 @@
 //! - `playback`: what the restaurant actually heard — marks, the position played,
 //!   barge-in (Twilio `clear` and `conversation.item.truncate` at that position), the
 //!   agent's lines held until heard or cut where interrupted;
+//! - [`latency`]: the latency a host hears per turn, and the worker's share of it;
 //! - `timer`: time — every deadline of the call (the greeting wait, silence, the
 //!   maximum length and its wrap-up, the goodbye's drain) as data;
 //! - [`ending`]: every way the call ends — the live session's `finish`, the endings
@@ -59,6 +67,7 @@
 pub mod confirmation;
 pub mod ending;
 mod keypad;
+pub mod latency;
 mod playback;
 mod timer;
 
@@ -73,6 +82,8 @@ use crate::openai::events::{ClientEvent, Item, ResponseOverrides, Role, ServerEv
 use crate::twilio::stream::StreamMessage;
 use ending::EventSlot;
 use keypad::{HeldAudio, PressingKeys};
+pub use latency::PRE_ROLL_FRAMES;
+use latency::{TurnFigures, TurnLatency};
 use playback::{base64_decoded_len, HeldLine, ItemPlayback, PendingMark};
 use timer::{Timer, TimerTable};
 
@@ -139,6 +150,12 @@ pub enum Input<'a> {
     Shutdown,
     /// Another stream for this call took over.
     Superseded,
+    /// A flush just wrote restaurant audio (at least one `input_audio_buffer.append`)
+    /// to OpenAI's socket.
+    RestaurantAudioWritten,
+    /// A flush just wrote agent audio (at least one Twilio `media` frame) to Twilio's
+    /// socket.
+    AgentAudioWritten,
 }
 
 /// Something to say to Twilio; the shell adds the `streamSid`.
@@ -167,8 +184,9 @@ pub enum Output {
     /// OpenAI is configured: forward the restaurant audio kept while it was away (the
     /// pre-roll), then forward audio as it comes (see [`CallSession::accepts_audio`]).
     ForwardPreRoll,
-    /// Tell the edge (through the outbox).
-    Report(CallEvent),
+    /// Tell the edge (through the outbox). Boxed: events are rare and large, and every
+    /// audio output would otherwise move their size through the queue.
+    Report(Box<CallEvent>),
     /// Open the OpenAI socket again.
     ReconnectOpenAi,
     /// Hang up through the Twilio REST API, saying `farewell` first if given (in the
@@ -224,6 +242,7 @@ pub struct CallSession {
     // Latency bookkeeping.
     speech_stopped_at: Option<Instant>,
     responses_with_audio: Vec<String>,
+    turns: TurnLatency,
     stats: CallStats,
     // Usage bookkeeping: audio each way in bytes, and the open VAD turn's start.
     audio_in_bytes: u64,
@@ -259,6 +278,7 @@ impl CallSession {
             ending_response: None,
             speech_stopped_at: None,
             responses_with_audio: Vec::new(),
+            turns: TurnLatency::new(),
             stats: CallStats::default(),
             audio_in_bytes: 0,
             audio_out_bytes: 0,
@@ -319,6 +339,12 @@ impl CallSession {
             Input::TwilioLost => self.finish(EndReason::CallerHungUp, now),
             Input::Shutdown => self.finish(EndReason::Shutdown, now),
             Input::Superseded => self.finish(EndReason::Superseded, now),
+            Input::RestaurantAudioWritten => self.turns.audio_written(now),
+            Input::AgentAudioWritten => {
+                if let Some(figures) = self.turns.agent_audio_written(now) {
+                    self.turn_measured(figures);
+                }
+            }
         }
     }
 
@@ -377,7 +403,9 @@ impl CallSession {
     fn handle_twilio(&mut self, message: &StreamMessage<'_>, now: Instant) {
         match message {
             StreamMessage::Media(media) => {
-                self.audio_in_bytes += base64_decoded_len(&media.media.payload);
+                let bytes = base64_decoded_len(&media.media.payload);
+                self.audio_in_bytes += bytes;
+                self.turns.frame_read(bytes, self.accepts_audio(), now);
             }
             StreamMessage::Mark(mark) => {
                 if !self.keys_played(&mark.mark.name, now) {
@@ -405,6 +433,7 @@ impl CallSession {
                 }
                 self.activity(now);
                 self.speech_stopped_at = Some(now);
+                self.turns.speech_stopped(*audio_end_ms);
             }
             ServerEvent::InputTranscriptCompleted { transcript, .. } => {
                 self.add_line(Speaker::Restaurant, transcript, now);
@@ -449,6 +478,7 @@ impl CallSession {
         let session = self.params.settings.session(instructions, self.language());
         self.send_openai(ClientEvent::SessionUpdate { event_id: None, session: Box::new(session) });
         self.outputs.push_back(Output::ForwardPreRoll);
+        self.turns.connected();
         self.openai_ready = true;
         self.activity(now);
         // Back after a drop with the restaurant waiting for an answer: give it now.
@@ -467,6 +497,7 @@ impl CallSession {
         self.timers.stop(Timer::Silence);
         // A new socket counts audio from zero again.
         self.speech_started_ms = None;
+        self.turns.lost();
         if self.reconnects_left > 0 {
             self.reconnects_left -= 1;
             self.outputs.push_back(Output::ReconnectOpenAi);
@@ -541,6 +572,12 @@ impl CallSession {
         }
     }
 
+    /// One turn's latency, kept for the stream's figures.
+    fn turn_measured(&mut self, figures: TurnFigures) {
+        self.stats.heard_latencies_ms.push(millis(figures.heard));
+        self.stats.worker_added_latencies_us.push(u64::try_from(figures.worker.as_micros()).unwrap_or(u64::MAX));
+    }
+
     /// `now` as the transcript and events count time: ms since the stream started.
     fn at_ms(&self, now: Instant) -> u64 {
         millis(now.saturating_duration_since(self.started_at))
@@ -553,7 +590,7 @@ impl CallSession {
     fn report(&mut self, kind: CallEventKind) {
         self.event_seq += 1;
         let event = ending::event(&self.params.stream_sid, EventSlot::Live(self.event_seq), kind);
-        self.outputs.push_back(Output::Report(event));
+        self.outputs.push_back(Output::Report(Box::new(event)));
     }
 }
 

@@ -58,6 +58,7 @@ impl CallSession {
             self.responses_with_audio.push(response_id.to_owned());
             if let Some(stopped) = self.speech_stopped_at.take() {
                 self.stats.reply_latencies_ms.push(millis(now.saturating_duration_since(stopped)));
+                self.turns.reply_started(now);
             }
         }
         self.timers.stop(Timer::Greeting);
