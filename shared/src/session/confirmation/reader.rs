@@ -41,7 +41,9 @@
 //!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
 //!   counts letters ("Q Q 4, two Qs"), or an article, a street's letter or a group of
 //!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800",
-//!   "4412 2").
+//!   "4412 2");
+//! - what the code opens follows it ("…, punch it in at the side door", "…, that's for
+//!   the gate", "…, márquelo en la puerta").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -1104,6 +1106,11 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
         let mut limit = end + 10;
         // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
         let mut next_to_code = true;
+        // "The code is 5 5 2 1, punch it in at the side door": a door's code.
+        if opens_something(toks, end) {
+            out.push(Said::Withdraw { code: current });
+            return end;
+        }
         while j < toks.len() && j < limit {
             let w = match &toks[j] {
                 Tok::Comma => {
@@ -1224,6 +1231,51 @@ fn names_other_code(toks: &[Tok], j: usize, strong: bool) -> bool {
     }
     false
 }
+
+/// Whether the words after a code ending at `end` say what it opens: its sentence names
+/// a door, a gate or the wifi, with nothing else's digits after it, and keys the code in
+/// or takes it up ("…, punch it in at the side door", "…, you'll need it for the garage",
+/// "…, márquelo en la puerta") or names it right after the code ("…, that's for the
+/// gate", "… for the side entrance"); or the next sentence keys it in there ("Punch it
+/// in at the side door."). "…, and the side door is on Elm Street" or "ask for Mike at
+/// the door" name a place, not what the code opens.
+fn opens_something(toks: &[Tok], end: usize) -> bool {
+    let sentence_end = |from: usize| (from..toks.len()).find(|&k| toks[k] == Tok::Stop).unwrap_or(toks.len());
+    // Whether `from..to` names an access with no other code's characters after it, and
+    // whether it keys something in.
+    let names_access = |from: usize, to: usize| {
+        let access = (from..to).find(|&k| in_list(ACCESS, word(toks, k)));
+        let access = access.filter(|&a| runs(&toks[a..to]).is_empty() && !near(toks, from, a, OTHER_CODES));
+        // "punch it in", "you'll need it for", "lo digiti": keyed in, or the code itself
+        // taken up by a pronoun ("ask for Mike at the door" is neither).
+        let keyed = access.is_some_and(|a| near(toks, from, a, KEY_IN) || near(toks, from, a, CODE_PRONOUNS));
+        (access, keyed)
+    };
+    let to = sentence_end(end);
+    let (access, keyed) = names_access(end, to);
+    if let Some(a) = access {
+        let mut k = end;
+        while matches!(toks.get(k), Some(Tok::Comma)) {
+            k += 1;
+        }
+        // "…, that's for the gate", "… for the side entrance", "…, c'est pour le portail".
+        let lead =
+            ["that's", "thats", "for", "at", "para", "pour", "fur", "per", "al", "a", "an", "it's", "its", "c'est"];
+        let named_right_after = in_list(&lead, word(toks, k)) && a <= k + 4;
+        if keyed || named_right_after {
+            return true;
+        }
+    }
+    if to >= toks.len() || runs(&toks[end..to]).iter().any(|r| r.start < to) {
+        return false;
+    }
+    let next_to = sentence_end(to + 1);
+    let (access, keyed) = names_access(to + 1, next_to);
+    access.is_some() && keyed
+}
+
+/// Pronouns that take up a code just said: "use it at the buzzer", "den tippen Sie ein".
+const CODE_PRONOUNS: &[&str] = &["it", "that", "this", "lo", "ihn", "den"];
 
 /// Everything one host turn (consecutive utterances joined) says about the code.
 pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
@@ -1473,7 +1525,9 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
     // is an article that may bring one more character ("there's a 5 at the end").
     let hour_word = in_list(&["heures", "heure", "h", "horas", "hora", "ore", "uhr", "pm", "am", "oclock"], after);
     let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
-    at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+    // "7 3 1 4 for the side entrance": what it opens, named.
+    let opens = in_list(&["for", "para", "pour", "fur", "per"], after) && near(toks, run.end + 1, run.end + 4, ACCESS);
+    at_time || opens || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
 }
 
 /// Whether a run goes straight on, with no pause, into a word the reader has no use
@@ -2684,5 +2738,26 @@ mod tests {
         assert_eq!(host(&["Confirmation is 7 1 9, 7 1 9."]).as_deref(), Some("719"));
         assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None);
         assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None, "a pause at its half");
+    }
+
+    #[test]
+    fn a_code_followed_by_what_it_opens_is_that_things_code() {
+        let booked = "You're booked for Friday.";
+        for said in [
+            "The code is 5 5 2 1, punch it in at the side door.",
+            "The code's 6 6 1 9, you'll need it for the garage.",
+            "The code is 3 7 0 2. Punch it in at the side door when you get here.",
+            "El código es 4 4 8 1, márquelo en la puerta lateral.",
+            "Il codice è 3 0 6 1, lo digiti al cancello.",
+            "Der Code ist 6 0 4 8, den tippen Sie an der Seitentür ein.",
+        ] {
+            assert_eq!(host(&[booked, said]), None, "{said}");
+        }
+        let both = "The code is 7 3 1 4 for the side entrance, and your confirmation number is 5 5 0 9.";
+        assert_eq!(host(&[both]).as_deref(), Some("5509"));
+        let place = "Your confirmation number is 4 7 7 1, and the side door is on Elm Street.";
+        assert_eq!(host(&[place]).as_deref(), Some("4771"));
+        let meet = [("a", "Is there a confirmation number?"), ("r", "It's Mike 2 2, ask for Mike at the door.")];
+        assert_eq!(convo(&meet).as_deref(), Some("M22"));
     }
 }
