@@ -43,7 +43,9 @@
 //!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800",
 //!   "4412 2");
 //! - what the code opens follows it ("…, punch it in at the side door", "…, that's for
-//!   the gate", "…, márquelo en la puerta").
+//!   the gate", "…, márquelo en la puerta");
+//! - the digits have a phone number's national shape ("91 555 01 83", "612 345 678",
+//!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -539,6 +541,10 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
         ambiguous = true;
     }
+    // "91 555 01 83", "612 345 678", "030 8824 19": a phone number's national shape.
+    if national_phone(&units) {
+        ambiguous = true;
+    }
     match phone_in(&units, &group_starts) {
         // "815, 555, 0142": the whole run is a phone number.
         Some(0) => ambiguous = true,
@@ -675,6 +681,23 @@ fn phone_in(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether a run is a phone number by its shape in the five languages' countries,
+/// groups of numerals: nine digits in groups of two and three (Spain: "91 555 01 83",
+/// "612 34 56 78", "612 345 678"), or a trunk prefix of a zero and two to four more
+/// digits and eight digits or more in all (Germany, Italy, France: "030 8824 19",
+/// "06 4821 339"). A code said in pairs ("44 12 88 91") or digit by digit is neither.
+fn national_phone(units: &[Unit]) -> bool {
+    let numerals = units.iter().all(|u| u.numeric && u.chars.len() >= 2 && u.chars.chars().all(|c| c.is_ascii_digit()));
+    if !numerals || units.len() < 2 {
+        return false;
+    }
+    let lens: Vec<usize> = units.iter().map(|u| u.chars.len()).collect();
+    let total: usize = lens.iter().sum();
+    let spanish = total == 9 && lens.len() >= 3 && lens.iter().all(|&l| l == 2 || l == 3) && lens.contains(&3);
+    let trunk = units[0].chars.starts_with('0') && total >= 8 && (lens[0] >= 3 || lens[1] >= 3);
+    spanish || trunk
 }
 
 /// The code in a run that may hold it more than once, judged at its seams (a pause, or
@@ -1107,7 +1130,7 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
         // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
         let mut next_to_code = true;
         // "The code is 5 5 2 1, punch it in at the side door": a door's code.
-        if opens_something(toks, end) {
+        if opens_something(toks, end) || phone_named_after(toks, end) {
             out.push(Said::Withdraw { code: current });
             return end;
         }
@@ -1272,6 +1295,29 @@ fn opens_something(toks: &[Tok], end: usize) -> bool {
     let next_to = sentence_end(to + 1);
     let (access, keyed) = names_access(to + 1, next_to);
     access.is_some() && keyed
+}
+
+/// Whether a phone word names the number ending at `end`, in apposition and with no
+/// other digits after it in the sentence: "91 555 01 83, el teléfono del restaurante",
+/// "555 0144, the restaurant's phone", "030 8824 19, das ist unsere Telefonnummer".
+fn phone_named_after(toks: &[Tok], end: usize) -> bool {
+    let mut k = end;
+    while k < toks.len() && k < end + 8 {
+        match &toks[k] {
+            Tok::Comma => {}
+            Tok::Word(w) if PHONE.contains(&w.as_str()) => {
+                let to = (k..toks.len()).find(|&s| toks[s] == Tok::Stop).unwrap_or(toks.len());
+                // "…, the phone number on file is 415 555 0199": the phone's digits follow.
+                let digits_after =
+                    (k..to).any(|s| toks[s] == Tok::Phone || unit_at(toks, s, false).is_some_and(|u| u.numeric));
+                return !digits_after;
+            }
+            Tok::Word(w) if PHONE_APPOSITION.contains(&w.as_str()) => {}
+            _ => return false,
+        }
+        k += 1;
+    }
+    false
 }
 
 /// Pronouns that take up a code just said: "use it at the buzzer", "den tippen Sie ein".
@@ -1510,6 +1556,8 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
         match word(toks, k) {
             Some(w)
                 if OTHER_CODES.contains(&w)
+                    || PHONE.contains(&w)
+                    || CALL.contains(&w)
                     || matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro") =>
             {
                 return true;
@@ -1527,7 +1575,12 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
     let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
     // "7 3 1 4 for the side entrance": what it opens, named.
     let opens = in_list(&["for", "para", "pour", "fur", "per"], after) && near(toks, run.end + 1, run.end + 4, ACCESS);
-    at_time || opens || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+    at_time
+        || opens
+        || phone_named_after(toks, run.end)
+        || clock_like(toks, run)
+        || in_list(&["per", "percent", "off"], after)
+        || in_list(COPULA, after)
 }
 
 /// Whether a run goes straight on, with no pause, into a word the reader has no use
@@ -2759,5 +2812,23 @@ mod tests {
         assert_eq!(host(&[place]).as_deref(), Some("4771"));
         let meet = [("a", "Is there a confirmation number?"), ("r", "It's Mike 2 2, ask for Mike at the door.")];
         assert_eq!(convo(&meet).as_deref(), Some("M22"));
+    }
+
+    #[test]
+    fn a_phone_number_in_a_national_shape_or_named_as_a_phone_is_no_code() {
+        for (ask, said) in [
+            ("¿Tiene un número de confirmación?", "Sí, es el 93 412 77 05, el teléfono del local."),
+            ("¿Me da un número de confirmación?", "Apunte el 612 34 56 78, es mi móvil."),
+            ("Haben Sie eine Bestätigungsnummer?", "Ja, 030 8824 19, das ist unsere Telefonnummer."),
+            ("Ha un numero di conferma?", "Sì, 06 4821 339, è il telefono del ristorante."),
+            ("Is there a confirmation number?", "Sure, 555 0144, the restaurant's phone, call if anything changes."),
+        ] {
+            assert_eq!(convo(&[("a", ask), ("r", said)]), None, "{said}");
+        }
+        assert_eq!(host(&["Your confirmation number is 44 12 88 91."]).as_deref(), Some("44128891"), "pairs");
+        let phone_after = "Su número de confirmación es 4 8 1 2, y nuestro teléfono es el 91 555 32 10.";
+        assert_eq!(host(&[phone_after]).as_deref(), Some("4812"));
+        let on_file = "your confirmation is 2 9 4 6 the phone number on file is 415 555 0199";
+        assert_eq!(host(&[on_file]).as_deref(), Some("2946"));
     }
 }

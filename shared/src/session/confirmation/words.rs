@@ -525,6 +525,98 @@ pub const OTHER_CODES: &[&str] = &[
     "wlan",
 ];
 
+/// Words for a telephone, in the five languages: digits they name, before or after, are
+/// a phone number ("91 555 01 83, el teléfono del restaurante").
+pub const PHONE: &[&str] = &[
+    "phone",
+    "telephone",
+    "cell",
+    "mobile",
+    "landline",
+    "telefono",
+    "movil",
+    "celular",
+    "fijo",
+    "portable",
+    "fixe",
+    "telefon",
+    "telefonnummer",
+    "rufnummer",
+    "handy",
+    "handynummer",
+    "festnetz",
+    "cellulare",
+    "fisso",
+];
+
+/// Verbs that ask to call a number: "llame al 91 555 01 83", "rufen Sie … an".
+pub const CALL: &[&str] = &[
+    "call",
+    "ring",
+    "dial",
+    "llame",
+    "llamar",
+    "llamenos",
+    "marque",
+    "appelez",
+    "appeler",
+    "rappeler",
+    "rufen",
+    "anrufen",
+    "chiami",
+    "chiamare",
+    "chiamateci",
+    "telefoni",
+    "telefonare",
+];
+
+/// Words that may stand between a number and the phone word that names it, in
+/// apposition: "…, the restaurant's phone", "…, el teléfono del local", "…, das ist
+/// unsere Telefonnummer", "…, è il telefono".
+pub const PHONE_APPOSITION: &[&str] = &[
+    "the",
+    "our",
+    "my",
+    "its",
+    "it's",
+    "that's",
+    "thats",
+    "that",
+    "is",
+    "this",
+    "restaurant's",
+    "main",
+    "direct",
+    "number",
+    "el",
+    "la",
+    "es",
+    "mi",
+    "nuestro",
+    "su",
+    "numero",
+    "de",
+    "c'est",
+    "le",
+    "notre",
+    "mon",
+    "ma",
+    "das",
+    "ist",
+    "unsere",
+    "unser",
+    "die",
+    "der",
+    "mein",
+    "meine",
+    "e",
+    "il",
+    "nostro",
+    "mio",
+    "di",
+    "del",
+];
+
 /// What a code opens, besides a booking: doors, gates, networks, lifts. A code followed
 /// by one of these in its sentence ("…, punch it in at the side door", "…, that's for
 /// the gate", "…, márquelo en la puerta") is that thing's code.
