@@ -45,7 +45,9 @@
 //! - what the code opens follows it ("…, punch it in at the side door", "…, that's for
 //!   the gate", "…, márquelo en la puerta");
 //! - the digits have a phone number's national shape ("91 555 01 83", "612 345 678",
-//!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante").
+//!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante");
+//! - the host disowns the code in any language, with no code after ("ese no es", "c'est
+//!   pas le bon", "das ist die falsche", "è sbagliato", "that's not the right one").
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -1499,9 +1501,46 @@ fn taken_back_later(toks: &[Tok], from: usize) -> bool {
 fn retracts(toks: &[Tok], from: usize, to: usize) -> bool {
     let denial = (from..to).find(|&k| {
         let retracting = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
-        retracting && takes_back(toks, k)
+        (retracting && takes_back(toks, k)) || disowns(toks, k)
     });
     denial.is_some_and(|k| runs(&toks[k..to]).is_empty())
+}
+
+/// Whether the words at `k` say "that is not it", in any of the five languages: a
+/// negation of being the one ("that's not the right one", "ese no es", "no es ese", "ce
+/// n'est pas ça", "c'est pas le bon", "das stimmt nicht", "nicht die richtige", "non è
+/// quello"). A negation of anything else ("not too hard to remember", "ce n'est pas
+/// compliqué", "das ist nicht schwer", "non lo perda") takes nothing back.
+fn disowns(toks: &[Tok], k: usize) -> bool {
+    let at = |d: usize| word(toks, k + d);
+    let clause_ends = |d: usize| matches!(toks.get(k + d), Some(Tok::Stop | Tok::Comma) | None);
+    let before = k.checked_sub(1).and_then(|b| word(toks, b));
+    let right_one = |d: usize| {
+        in_list(RIGHT_ONE, at(d))
+            // "not the right one", "pas le bon", "non è il numero giusto".
+            || (in_list(&["the", "a", "el", "la", "le", "il", "die", "der", "das"], at(d))
+                && (in_list(RIGHT_ONE, at(d + 1)) || in_list(RIGHT_ONE, at(d + 2))))
+    };
+    match word(toks, k) {
+        // "that's not it", "that's not the right one", "that isn't it".
+        Some("not") | Some("isn't") | Some("wasn't") => right_one(1) && !in_list(&["that", "this"], at(1)),
+        // "ese no es", "ese no", "no es ese", "no era el bueno".
+        Some("no") => {
+            let demonstrative = in_list(&["ese", "esa", "eso", "este", "esta"], before);
+            let copula = in_list(&["es", "era"], at(1));
+            (demonstrative && (copula || clause_ends(1))) || (copula && (clause_ends(2) || right_one(2)))
+        }
+        // "ce n'est pas ça", "c'est pas le bon".
+        Some("pas") => in_list(&["n'est", "c'est", "est", "etait", "n'etait"], before) && right_one(1),
+        // "das stimmt nicht", "das ist nicht die richtige".
+        Some("nicht") => {
+            let stimmt = in_list(&["stimmt", "passt"], before) && clause_ends(1);
+            stimmt || (in_list(&["ist", "war"], before) && right_one(1) && !in_list(&["das"], at(1)))
+        }
+        // "non è quello", "non è giusto".
+        Some("non") => in_list(&["e", "era"], at(1)) && (clause_ends(2) || right_one(2)),
+        _ => false,
+    }
 }
 
 /// Whether the sentence from `k` holds nothing but a character or two of code and
@@ -1936,10 +1975,10 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         // later turn taking the code back with no code of its own leaves none. ("No, B as
         // in boy" answers a read-back; "Thursday, actually." ends on its "actually".)
         let retracted = (0..toks.len()).any(|k| {
-            in_list(RETRACT, word(toks, k))
+            let retracting = in_list(RETRACT, word(toks, k))
                 && takes_back(toks, k)
-                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None)
-                && runs(&toks[k..]).is_empty()
+                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None);
+            (retracting || disowns(toks, k)) && runs(&toks[k..]).is_empty()
         });
         if no_code && retracted {
             current = None;
@@ -2830,5 +2869,22 @@ mod tests {
         assert_eq!(host(&[phone_after]).as_deref(), Some("4812"));
         let on_file = "your confirmation is 2 9 4 6 the phone number on file is 415 555 0199";
         assert_eq!(host(&[on_file]).as_deref(), Some("2946"));
+    }
+
+    #[test]
+    fn a_code_disowned_in_any_language_gives_no_code() {
+        for said in [
+            "Su número de confirmación es 3 3 8 1... uy, perdón, ese no es. Se lo mando por mensaje.",
+            "Ihre Bestätigungsnummer ist 6 4 1 0. Ach, das ist die falsche, ich schicke sie Ihnen per SMS.",
+            "Il numero di conferma è 4 0 8 8. Ah, è sbagliato, le mando un SMS.",
+            "Your confirmation number is 5 1 8 3, hmm, that's not the right one, I'll text it to you.",
+            "Le numéro de confirmation est 9 0 3 2... pardon, c'est pas le bon. Je vous rappelle.",
+        ] {
+            assert_eq!(host(&[said]), None, "{said}");
+        }
+        let not_hard = "Votre numéro de réservation est le 4 1 5 5, ce n'est pas compliqué.";
+        assert_eq!(host(&[not_hard]).as_deref(), Some("4155"));
+        let nicht_schwer = "Ihre Bestätigungsnummer ist 8 2 2 7, das ist nicht schwer zu merken.";
+        assert_eq!(host(&[nicht_schwer]).as_deref(), Some("8227"));
     }
 }

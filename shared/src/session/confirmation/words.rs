@@ -884,7 +884,71 @@ pub const AFFIRM: &[&str] = &[
 ];
 
 /// Replies that refuse a read-back or take back what was just said.
-pub const DENY: &[&str] = &["no", "nope", "incorrect", "wrong", "nein", "non", "not", "negative", "falsch"];
+pub const DENY: &[&str] = &[
+    "no",
+    "nope",
+    "incorrect",
+    "wrong",
+    "nein",
+    "non",
+    "not",
+    "negative",
+    "falsch",
+    // "wrong" in the other languages: "das ist die falsche", "è sbagliato", "está mal".
+    "falsche",
+    "falschen",
+    "equivocado",
+    "equivocada",
+    "incorrecto",
+    "incorrecta",
+    "sbagliato",
+    "sbagliata",
+    "errato",
+    "errata",
+    "faux",
+    "erreur",
+];
+
+/// Words saying a code is the right one, which a negation makes the wrong one ("not the
+/// right one", "c'est pas le bon", "nicht die richtige", "non è giusto").
+pub const RIGHT_ONE: &[&str] = &[
+    "it",
+    "right",
+    "correct",
+    "one",
+    "that",
+    "this",
+    "ese",
+    "esa",
+    "eso",
+    "este",
+    "esta",
+    "bueno",
+    "buena",
+    "correcto",
+    "correcta",
+    "ca",
+    "cela",
+    "celui",
+    "celle",
+    "bon",
+    "bonne",
+    "richtig",
+    "richtige",
+    "richtigen",
+    "korrekt",
+    "die",
+    "der",
+    "das",
+    "quello",
+    "quella",
+    "questo",
+    "questa",
+    "giusto",
+    "giusta",
+    "corretto",
+    "corretta",
+];
 
 /// Words that take back the code just said: "5 5 8 2, no sorry, 5 5 8 3".
 pub const CORRECTION: &[&str] = &[
