@@ -47,7 +47,10 @@
 //! - the digits have a phone number's national shape ("91 555 01 83", "612 345 678",
 //!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante");
 //! - the host disowns the code in any language, with no code after ("ese no es", "c'est
-//!   pas le bon", "das ist die falsche", "è sbagliato", "that's not the right one").
+//!   pas le bon", "das ist die falsche", "è sbagliato", "that's not the right one");
+//! - a host utterance stops on code characters with no full stop, the agent only says
+//!   "go ahead" or "mm-hm", and the host's next turn goes on with characters that cannot
+//!   be joined ("Sorry, and then a 5 at the end."): the code read may be cut short.
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -1717,7 +1720,7 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
 /// characters so far ("Alpha, bravo."), so a code split around it reads on.
 fn transparent(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
-    let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    let backchannel = backchannel(agent);
     // "Alpha, bravo.", "3 3, okay.": the characters so far, perhaps with a backchannel.
     let echo = !words.is_empty() && {
         let mut i = 0;
@@ -1738,6 +1741,12 @@ fn transparent(agent: &[Tok]) -> bool {
         all_code
     };
     backchannel || echo
+}
+
+/// An agent line of nothing but "mm-hm", "okay", "go ahead": no echo, no read-back.
+fn backchannel(agent: &[Tok]) -> bool {
+    let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
+    !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w))
 }
 
 /// Whether a host line says yes or no ("Q as in queen, yes."): it answers the agent's
@@ -1880,6 +1889,26 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
     out
 }
 
+/// Whether a host turn stops on code characters with no full stop after them: "…is
+/// W as in whiskey 4 oh oh", "…4 4 0 9 1,".
+fn ends_open(toks: &[Tok]) -> bool {
+    let mut end = toks.len();
+    while end > 0 && toks[end - 1] == Tok::Comma {
+        end -= 1;
+    }
+    end > 0 && toks[end - 1] != Tok::Stop && (0..end).any(|k| run_at(toks, k).is_some_and(|r| r.end == end))
+}
+
+/// Whether a host turn's first sentence holds a code character that no word names as
+/// something else ("and then a 5 at the end", "the next bit is 2 2"; not "for 4 people").
+fn goes_on_with_code(toks: &[Tok]) -> bool {
+    let to = toks.iter().position(|t| *t == Tok::Stop).unwrap_or(toks.len());
+    (0..to).any(|k| {
+        let named = k.checked_sub(1).is_some_and(|b| in_list(NUMBER_NAMERS, word(toks, b)));
+        unit_at(toks, k, false).is_some_and(|u| !named && !in_list(QUANTITY, word(toks, u.next)))
+    })
+}
+
 /// The code in a host turn that says nothing else ("It's P Q 4 4."): four to eight
 /// characters with a digit, whole, no time, nothing after it.
 fn lone_code(toks: &[Tok]) -> Option<String> {
@@ -1920,12 +1949,19 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     // The agent asked for the code and the host only stalled ("One moment."): a reply
     // after the agent's "sure" still answers the question.
     let mut still_asked = false;
+    // The host's last utterance stopped on code characters with no full stop ("…W as in
+    // whiskey 4 oh oh"), and the agent only kept it talking since.
+    let mut left_open = false;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
             still_asked &= transparent(toks);
+            left_open &= backchannel(toks);
             agent_before = Some(toks);
             continue;
         }
+        // The next turn goes on with code characters that could not be joined ("Sorry,
+        // and then a 5 at the end."): the code read so far may be cut short.
+        let cut_short = std::mem::replace(&mut left_open, ends_open(toks)) && goes_on_with_code(toks);
         let code_in_play = current.is_some() || conflict;
         let read_back = agent_before.map(runs).unwrap_or_default();
         // The agent asked about the code, or read one back, or the host comes back to
@@ -1986,6 +2022,9 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
         if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
             conflict = true;
+        }
+        if cut_short && !gave_code {
+            current = None;
         }
         for said in saids {
             match said {
@@ -2886,5 +2925,19 @@ mod tests {
         assert_eq!(host(&[not_hard]).as_deref(), Some("4155"));
         let nicht_schwer = "Ihre Bestätigungsnummer ist 8 2 2 7, das ist nicht schwer zu merken.";
         assert_eq!(host(&[nicht_schwer]).as_deref(), Some("8227"));
+    }
+
+    #[test]
+    fn a_code_left_open_before_a_backchannel_is_joined_or_given_up() {
+        let whiskey =
+            [("r", "Reference number's W as in whiskey 4 oh oh"), ("a", "Go ahead."), ("r", "9 1, that's it.")];
+        assert_eq!(convo(&whiskey).as_deref(), Some("W40091"));
+        let weiter = [("r", "Ihre Buchungsnummer ist 7 1 6"), ("a", "Ja, weiter."), ("r", "8 2, das war's.")];
+        assert_eq!(convo(&weiter).as_deref(), Some("71682"));
+        let in_words =
+            [("r", "Your confirmation number is 6 0 2 8"), ("a", "Okay."), ("r", "Sorry, and then a 5 at the end.")];
+        assert_eq!(convo(&in_words), None);
+        let done = [("r", "Your confirmation number is 4 4 7 1 9"), ("a", "Okay."), ("r", "We'll see you Saturday.")];
+        assert_eq!(convo(&done).as_deref(), Some("44719"));
     }
 }
