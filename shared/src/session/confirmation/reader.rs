@@ -467,7 +467,9 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         // "D, D as in dog": the letter said, then spelled, is one letter (a double one
         // is said "double D" or spelled twice).
         // "Q Q 4, two Qs": a number counting letters is no character of the code.
+        // ("es" is the Spanish "is": "El 4 8 2 0 es su número".)
         let counts_letters = unit.numeric
+            && word(toks, unit.next).is_some_and(|n| n != "es")
             && word(toks, unit.next).is_some_and(|n| {
                 let letter = n.strip_suffix("'s").or_else(|| n.strip_suffix('s'));
                 letter.is_some_and(|l| l.len() == 1 && l != "a" && l != "i" && l != "u")
@@ -1003,26 +1005,46 @@ fn qualified(toks: &[Tok], i: usize) -> bool {
 /// after it. Not "that's the confirmation for the other party", nor a code followed by
 /// anything else first.
 fn trigger_after(toks: &[Tok], end: usize, context: bool) -> Option<usize> {
-    if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
-        return None;
+    let mut k = end;
+    if copula_trigger_after(toks, end) {
+        // "6 6 3 1 9 is your confirmation number.", "El 4 8 2 0 es su número de …".
+        k += 1;
+    } else {
+        if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
+            return None;
+        }
+        k += 1;
+        match (word(toks, k), word(toks, k + 1)) {
+            (Some("that's" | "thats" | "c'est"), _) => k += 1,
+            (Some("that"), Some("is")) => k += 2,
+            _ => return None,
+        }
     }
-    let mut k = end + 1;
-    match (word(toks, k), word(toks, k + 1)) {
-        (Some("that's" | "thats"), _) => k += 1,
-        (Some("that"), Some("is")) => k += 2,
-        _ => return None,
+    if in_list(&["your", "the", "su", "votre", "le", "ihre", "die", "il", "suo", "vostro"], word(toks, k)) {
+        k += 1;
     }
-    if in_list(&["your", "the"], word(toks, k)) {
+    if in_list(&["suo", "vostro"], word(toks, k)) {
         k += 1;
     }
     let (mut after, strong) = trigger_at(toks, k, context)?;
-    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) {
+    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) && !near(toks, after, after + 3, BOOKING) {
         return None;
     }
-    while in_list(&["number", "code", "id"], word(toks, after)) {
+    // "number", "de confirmación", "di conferma", "de réservation".
+    while in_list(&["number", "code", "id", "de", "di", "del"], word(toks, after))
+        || in_list(STRONG_TRIGGERS, word(toks, after))
+        || in_list(BOOKING, word(toks, after))
+    {
         after += 1;
     }
     matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None).then_some(after)
+}
+
+/// Whether a copula right after a run starts "is your confirmation number": the run is
+/// then its subject, named by the trigger, and the copula no longer makes it another thing.
+fn copula_trigger_after(toks: &[Tok], end: usize) -> bool {
+    in_list(&["is", "es", "est", "ist", "e"], word(toks, end))
+        && (near(toks, end + 1, end + 4, STRONG_TRIGGERS) || near(toks, end + 1, end + 5, BOOKING))
 }
 
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
@@ -1416,7 +1438,15 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             let Some(after) = trigger_after(toks, run.end, context) else {
                 continue;
             };
-            if takeable(toks, &run) && !explained(toks, &run) {
+            // Before "is your confirmation number" the copula names the run, it does not
+            // make it something else: only the words before it may.
+            let named = if copula_trigger_after(toks, run.end) {
+                let homophone_before = run.start.checked_sub(1).is_some_and(|k| in_list(HOMOPHONES, word(toks, k)));
+                !run.valid() || homophone_before || named_before(toks, &run)
+            } else {
+                !takeable(toks, &run) || explained(toks, &run)
+            };
+            if !named {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
                 read.push((run.start, after));
                 break;
@@ -1592,6 +1622,20 @@ fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
 /// rate after them ("125 per person"), or a verb making them a subject ("… is our
 /// number").
 fn explained(toks: &[Tok], run: &Run) -> bool {
+    let after = word(toks, run.end);
+    // "7 3 1 4 for the side entrance": what it opens, named.
+    let opens = in_list(&["for", "para", "pour", "fur", "per"], after) && near(toks, run.end + 1, run.end + 4, ACCESS);
+    named_before(toks, run)
+        || opens
+        || phone_named_after(toks, run.end)
+        || in_list(&["per", "percent", "off"], after)
+        || in_list(COPULA, after)
+}
+
+/// Whether the words before a run, or the run itself, say what it is: another code or
+/// a possession before it ("gate code is", "table", "our"), a clock time ("7 30", "at
+/// 730").
+fn named_before(toks: &[Tok], run: &Run) -> bool {
     let mut k = run.start;
     while k > 0 && k + 4 > run.start {
         k -= 1;
@@ -1615,14 +1659,7 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
     // is an article that may bring one more character ("there's a 5 at the end").
     let hour_word = in_list(&["heures", "heure", "h", "horas", "hora", "ore", "uhr", "pm", "am", "oclock"], after);
     let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
-    // "7 3 1 4 for the side entrance": what it opens, named.
-    let opens = in_list(&["for", "para", "pour", "fur", "per"], after) && near(toks, run.end + 1, run.end + 4, ACCESS);
-    at_time
-        || opens
-        || phone_named_after(toks, run.end)
-        || clock_like(toks, run)
-        || in_list(&["per", "percent", "off"], after)
-        || in_list(COPULA, after)
+    at_time || clock_like(toks, run)
 }
 
 /// Whether a run goes straight on, with no pause, into a word the reader has no use
@@ -2939,5 +2976,16 @@ mod tests {
         assert_eq!(convo(&in_words), None);
         let done = [("r", "Your confirmation number is 4 4 7 1 9"), ("a", "Okay."), ("r", "We'll see you Saturday.")];
         assert_eq!(convo(&done).as_deref(), Some("44719"));
+    }
+
+    #[test]
+    fn a_run_before_is_your_confirmation_number_is_the_code() {
+        let it = [("a", "Is there a confirmation number?"), ("r", "Yeah. 6 6 3 1 9 is your confirmation number.")];
+        assert_eq!(convo(&it).as_deref(), Some("66319"));
+        assert_eq!(host(&["El 4 8 2 0 es su número de confirmación."]).as_deref(), Some("4820"));
+        assert_eq!(host(&["Le 7 7 1 3, c'est votre numéro de confirmation."]).as_deref(), Some("7713"));
+        assert_eq!(host(&["Table 1 2 5 is your confirmation."]), None);
+        let other = "5 5 0 1 is your confirmation number for the other booking, yours is coming by text.";
+        assert_eq!(host(&[other]), None);
     }
 }
