@@ -907,7 +907,10 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
     let mut j = after;
     let mut stops = 0;
     let max_stops = if strong { 3 } else { 1 };
-    while j < toks.len() && j < after + PREAMBLE_BUDGET {
+    let mut limit = after + PREAMBLE_BUDGET;
+    // After an aside, the code must end its sentence.
+    let mut aside = false;
+    while j < toks.len() && j < limit {
         match &toks[j] {
             Tok::Comma | Tok::Time => {}
             Tok::Stop => {
@@ -920,7 +923,8 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
                     if takeable(toks, &run) {
-                        return Some(run);
+                        let ends = matches!(toks.get(run.end), Some(Tok::Stop) | None);
+                        return (!aside || ends).then_some(run);
                     }
                     if run.ambiguous || run.valid() {
                         return None;
@@ -946,11 +950,77 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     || WEAK_TRIGGERS.contains(&w)
                     || (strong && STALLING.contains(&w));
                 if !skippable {
-                    return None;
+                    // "Your confirmation number, if you've got a pen, is …".
+                    match aside_end(toks, j).filter(|_| strong) {
+                        Some(end) => {
+                            aside = true;
+                            limit = end + PREAMBLE_BUDGET;
+                            j = end;
+                            continue;
+                        }
+                        None => return None,
+                    }
                 }
             }
         }
         j += 1;
+    }
+    None
+}
+
+/// Negations that make an aside say there is no code: "we don't really do those".
+const NEGATIONS: &[&str] = &[
+    "don't", "dont", "doesn't", "didn't", "never", "can't", "cannot", "nunca", "tampoco", "pas", "jamais", "nicht",
+    "kein", "keine", "keinen", "mai",
+];
+
+/// Where an aside starting at `j` ends, if it is one: words set off by commas after a
+/// strong trigger ("Your confirmation number, if you've got a pen, is …", "è, ehm,
+/// aspetti un attimo, …", "Ihre Bestätigungsnummer, Moment, ich hab sie gleich, ist …"),
+/// ended by a comma before the code or before "is" and the code. Not one with code
+/// characters, another code, a phone, a negation or a correction in it ("…, we don't
+/// really do those, but the table is 1 2"; "…, my cell is …").
+fn aside_end(toks: &[Tok], j: usize) -> Option<usize> {
+    let mut open = j;
+    // "…number, and I'll text it": openings and stalling words come first.
+    while open > 0 && [PREAMBLE, CODE_FILLERS, STALLING].iter().any(|list| in_list(list, word(toks, open - 1))) {
+        open -= 1;
+    }
+    if open == 0 || toks[open - 1] != Tok::Comma {
+        return None;
+    }
+    let mut k = j;
+    while k < toks.len() && k < j + 14 {
+        match &toks[k] {
+            Tok::Stop | Tok::Time | Tok::Phone => return None,
+            Tok::Comma => {
+                let mut m = k + 1;
+                while m < k + 4
+                    && (in_list(PREAMBLE, word(toks, m))
+                        || in_list(CODE_FILLERS, word(toks, m))
+                        || toks.get(m) == Some(&Tok::Comma))
+                {
+                    m += 1;
+                }
+                if unit_at(toks, m, false).is_some() {
+                    return Some(k + 1);
+                }
+            }
+            Tok::Word(w) | Tok::Letters(w) => {
+                let w = w.as_str();
+                let says_something_else = OTHER_CODES.contains(&w)
+                    || PHONE.contains(&w)
+                    || DENY.contains(&w)
+                    || RETRACT.contains(&w)
+                    || NEGATIONS.contains(&w)
+                    || STRONG_TRIGGERS.contains(&w)
+                    || WEAK_TRIGGERS.contains(&w);
+                if says_something_else || unit_at(toks, k, false).is_some() {
+                    return None;
+                }
+            }
+        }
+        k += 1;
     }
     None
 }
@@ -2987,5 +3057,21 @@ mod tests {
         assert_eq!(host(&["Table 1 2 5 is your confirmation."]), None);
         let other = "5 5 0 1 is your confirmation number for the other booking, yours is coming by text.";
         assert_eq!(host(&[other]), None);
+    }
+
+    #[test]
+    fn an_aside_between_the_trigger_and_the_code_is_skipped() {
+        let pen = "Your confirmation number, if you've got something to write with, is 5 8 2 0 3.";
+        assert_eq!(host(&[pen]).as_deref(), Some("58203"));
+        let attimo = "Il suo numero di conferma è, ehm, aspetti un attimo, 4 4 1 9 0.";
+        assert_eq!(host(&[attimo]).as_deref(), Some("44190"));
+        let gleich = "Ihre Bestätigungsnummer, Moment, ich hab sie gleich, ist 5 5 1 3.";
+        assert_eq!(host(&[gleich]).as_deref(), Some("5513"));
+        let table = "Your confirmation number, we don't really do those, but the table is 1 2.";
+        assert_eq!(host(&[table]), None);
+        let cell = "The confirmation number, I'll have to call you back with it, my cell is 5 5 5 0 1 9 9.";
+        assert_eq!(host(&[cell]), None);
+        let party = "Your confirmation number, for the party of 6 on Friday, is 3 3 0 8.";
+        assert_eq!(host(&[party]), None, "code characters in the aside");
     }
 }
