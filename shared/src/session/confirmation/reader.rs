@@ -948,7 +948,9 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     || AMBIGUOUS_LETTERS.contains(&w)
                     || STRONG_TRIGGERS.contains(&w)
                     || WEAK_TRIGGERS.contains(&w)
-                    || (strong && STALLING.contains(&w));
+                    || (strong && STALLING.contains(&w))
+                    // "for Friday, 4 4 2 0"; "for Friday 4 4 2 0" may be a date.
+                    || (DAYS.contains(&w) && unit_at(toks, j + 1, false).is_none());
                 if !skippable {
                     // "Your confirmation number, if you've got a pen, is …".
                     match aside_end(toks, j).filter(|_| strong) {
@@ -983,7 +985,9 @@ const NEGATIONS: &[&str] = &[
 fn aside_end(toks: &[Tok], j: usize) -> Option<usize> {
     let mut open = j;
     // "…number, and I'll text it": openings and stalling words come first.
-    while open > 0 && [PREAMBLE, CODE_FILLERS, STALLING].iter().any(|list| in_list(list, word(toks, open - 1))) {
+    while open > 0
+        && [PREAMBLE, PREAMBLE_MORE, CODE_FILLERS, STALLING].iter().any(|list| in_list(list, word(toks, open - 1)))
+    {
         open -= 1;
     }
     if open == 0 || toks[open - 1] != Tok::Comma {
@@ -1256,7 +1260,10 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
             if first && w == "the" && !correcting {
                 let place_named = in_list(ORDINALS, word(toks, j + 1));
                 if let Some((code, after, changed)) = placed_character(toks, j, &current) {
-                    if word(toks, j + 1).is_some_and(|n| n == "last" || place_named) && (place_named || changed) {
+                    // "…it's 2 1 8 8 9, the last one's a 9": the place said again, as it is.
+                    let restates = code == current;
+                    let placed = word(toks, j + 1).is_some_and(|n| n == "last" || place_named);
+                    if placed && (place_named || changed || restates) {
                         if code != current {
                             out.push(Said::Code { code, corrects: true });
                         }
@@ -2036,6 +2043,11 @@ pub(super) fn accepts(reply: &[Tok], code: &str) -> bool {
     let (first, second) = (said.next(), said.next());
     let opens_yes = match first {
         Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        // "Eso es.", "C'est ça.", "Das stimmt.", "È giusto.": "that's it" in the others.
+        Some("eso" | "es") => second.is_some_and(|w| matches!(w, "es" | "correcto" | "exacto")),
+        Some("c'est") => second.is_some_and(|w| matches!(w, "ca" | "bon" | "juste" | "exact" | "correct")),
+        Some("das") => second.is_some_and(|w| matches!(w, "stimmt" | "ist" | "passt")),
+        Some("e") => second.is_some_and(|w| matches!(w, "giusto" | "corretto" | "esatto")),
         Some(w) => AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
         None => false,
     };
@@ -2106,7 +2118,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         if opening_turn && current.is_none() && !gave_code {
             unclaimed = lone_code(toks);
         }
-        still_asked = asked && saids.is_empty();
+        // "Yeah, hold on.", "Sí, un momento.": a yes and a stall still leave it asked.
+        still_asked = asked && saids.iter().all(|s| *s == Said::Affirm);
         // "And 7." in a turn of its own: more of the code, or a change to it.
         // "Yes, and then a 7." after a read-back: the yes does not settle it.
         let only_yes = saids.iter().all(|s| *s == Said::Affirm);
@@ -3073,5 +3086,47 @@ mod tests {
         assert_eq!(host(&[cell]), None);
         let party = "Your confirmation number, for the party of 6 on Friday, is 3 3 0 8.";
         assert_eq!(host(&[party]), None, "code characters in the aside");
+    }
+
+    #[test]
+    fn an_answer_after_a_stalling_yes_and_read_backs_accepted_in_each_language() {
+        let stalled = [
+            ("a", "Is there a confirmation number?"),
+            ("r", "Yeah, one sec."),
+            ("a", "Sure."),
+            ("r", "It's 8 8 2 0 4."),
+        ];
+        assert_eq!(convo(&stalled).as_deref(), Some("88204"));
+        let eso = [
+            ("a", "¿Tiene número de confirmación?"),
+            ("r", "Sí, un segundo."),
+            ("a", "Claro."),
+            ("r", "Es el 6 6 0 2 9."),
+            ("a", "¿6 6 0 2 9?"),
+            ("r", "Eso es."),
+        ];
+        assert_eq!(convo(&eso).as_deref(), Some("66029"));
+        let other_question = [
+            ("a", "Is there a confirmation number?"),
+            ("r", "Yes, we've got you down for Friday."),
+            ("a", "Great, and what time was that for?"),
+            ("r", "It's 7 30."),
+        ];
+        assert_eq!(convo(&other_question), None);
+        let restated = [
+            ("r", "Confirmation number is 4 4 7 2."),
+            ("a", "4 4 7 3?"),
+            ("r", "No, it's 4 4 7 2, the last one's a 2."),
+        ];
+        assert_eq!(convo(&restated).as_deref(), Some("4472"));
+        let contradicted = [
+            ("r", "Confirmation number is 5 5 1 8."),
+            ("a", "5 5 1 8?"),
+            ("r", "Sorry, it's 5 5 1 9, the last one's an 8."),
+        ];
+        assert_eq!(convo(&contradicted), None);
+        let tonight = "So the confirmation number for tonight, it's actually a short one, is 7 2 4.";
+        assert_eq!(host(&[tonight]).as_deref(), Some("724"));
+        assert_eq!(host(&["The confirmation's for Friday 4 4 2 0."]), None, "Friday the 4th?");
     }
 }

@@ -537,6 +537,59 @@ pub const OTHER_CODES: &[&str] = &[
     "wlan",
 ];
 
+/// Days a trigger may be said for ("the confirmation number for tonight, …", "for
+/// Friday is …"): skipped before the code, like the preamble.
+pub const DAYS: &[&str] = &[
+    "tonight",
+    "today",
+    "tomorrow",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "hoy",
+    "manana",
+    "lunes",
+    "martes",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "sabado",
+    "domingo",
+    "soir",
+    "demain",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "heute",
+    "morgen",
+    "abend",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonntag",
+    "stasera",
+    "oggi",
+    "domani",
+    "lunedi",
+    "martedi",
+    "mercoledi",
+    "giovedi",
+    "venerdi",
+    "sabato",
+    "domenica",
+];
+
 /// Words for a telephone, in the five languages: digits they name, before or after, are
 /// a phone number ("91 555 01 83, el teléfono del restaurante").
 pub const PHONE: &[&str] = &[
@@ -1157,6 +1210,15 @@ pub const BACKCHANNEL: &[&str] = &[
     "avanti",
     "dica",
     "continui",
+    // "Gerne.", "Por supuesto.", "Volontiers.", "Va bene.": of course, take your time.
+    "gerne",
+    "gern",
+    "naturlich",
+    "volontiers",
+    "por",
+    "supuesto",
+    "certamente",
+    "va",
 ];
 
 /// After a number, these make it an address, not part of a code.
