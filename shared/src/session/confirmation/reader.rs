@@ -158,14 +158,24 @@ fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
         (h, i + 1)
     } else if w == "a" && matches!(word(toks, i + 1), Some("hundred")) {
         (100, i + 2)
+    } else if matches!(w, "mil" | "mille") {
+        // "mil doscientos cuarenta": a thousand, in Spanish and French.
+        (1000, i + 1)
     } else {
         let (v, next) = small_number(toks, i)?;
         match word(toks, next) {
             Some("hundred") => (v * 100, next + 1),
-            Some("thousand") => (v * 1000, next + 1),
+            Some("thousand" | "mil" | "mille" | "mila") => (v * 1000, next + 1),
             _ => return None,
         }
     };
+    // "dos mil trescientos diez": the hundreds after the thousands, as one word.
+    if value >= 1000 && value % 1000 == 0 {
+        if let Some(h) = word(toks, next).and_then(hundreds_word) {
+            value += h;
+            next += 1;
+        }
+    }
     if value >= 1000 && value % 1000 == 0 {
         // "two thousand [and] nineteen", "one thousand one hundred".
         let at = if word(toks, next) == Some("and") { next + 1 } else { next };
@@ -645,6 +655,8 @@ fn clock_words_len(toks: &[Tok], j: usize) -> Option<usize> {
         return None;
     }
     match word(toks, j + 1)? {
+        // "eleven thirty-two forty-one": a number pair, not half past.
+        "thirty" if word(toks, j + 2).and_then(digit).is_some_and(|d| d > 0) && word(toks, j + 2) != Some("oh") => None,
         "fifteen" | "thirty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half" => Some(2),
         "forty" => match word(toks, j + 2) {
             Some("five") => Some(3),
@@ -880,7 +892,14 @@ fn cut_short(toks: &[Tok], end: usize, code: &str) -> bool {
         let Some(w) = toks.get(k).and_then(Tok::word) else {
             return false;
         };
-        if matches!(w, "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under") {
+        // A possessive starts something else: "8 2 0 6 1 our number is 212 555 0144".
+        let possessive = matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro");
+        if possessive
+            || matches!(
+                w,
+                "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under"
+            )
+        {
             return false;
         }
         if k > end {
@@ -1194,18 +1213,49 @@ fn placed_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, us
         k += 1;
     }
     let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
-    // The sentence must end there: "the last digit is 5 and…" is not this.
-    if !matches!(toks.get(unit.next), Some(Tok::Stop | Tok::Comma) | None) {
-        return None;
-    }
     let mut chars: Vec<char> = code.chars().collect();
     // "The fifth digit" of a code of four is no place in it.
     let slot = match place {
         Some(p) => chars.get_mut(p)?,
         None => chars.last_mut()?,
     };
+    // "the last digit is 7 not 1": the character it was, named; a change.
+    let mut after = unit.next;
+    if word(toks, after) == Some("not") {
+        let was = unit_at(toks, after + 1, true).filter(|u| u.chars.len() == 1)?;
+        if was.chars.chars().next() != Some(*slot) {
+            return None;
+        }
+        after = was.next;
+        changed = true;
+    }
+    // The sentence must end there: "the last digit is 5 and…" is not this.
+    if !matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None) {
+        return None;
+    }
     *slot = unit.chars.chars().next()?;
-    Some((chars.into_iter().collect(), unit.next, changed))
+    Some((chars.into_iter().collect(), after, changed))
+}
+
+/// "that's a G not a K", "it's an 8, not a 3": `code` with the character named second
+/// (there once in it) changed to the one named first.
+fn swapped_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
+    let to = (from + CORRECTION_WINDOW).min(toks.len());
+    let not = (from..to).find(|&k| word(toks, k) == Some("not"))?;
+    let single = |k: usize| unit_at(toks, k, true).filter(|u| u.chars.len() == 1 && u.next == k + 1);
+    let article = |k: usize| in_list(&["a", "an"], word(toks, k));
+    let mut k = not.checked_sub(1)?;
+    if toks[k] == Tok::Comma {
+        k = k.checked_sub(1)?;
+    }
+    let new = single(k)?;
+    let at = if article(not + 1) { not + 2 } else { not + 1 };
+    let old = single(at)?;
+    let (new, old) = (new.chars.chars().next()?, old.chars.chars().next()?);
+    if new == old || code.matches(old).count() != 1 {
+        return None;
+    }
+    Some((code.replace(old, &new.to_string()), at + 1))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -1283,8 +1333,11 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                     // is 9 9 0 1", "sorry, 3 0 1 6 is your old one", "sorry, the party of 6
                     // was 9 1 1 6" take the code back without replacing it. After "last
                     // one's a 2", only the code with that 2 in place follows it.
-                    let agrees_with_fix =
-                        || replaced_character(toks, end, &current).is_some_and(|(fixed, _)| fixed == run.code);
+                    let agrees_with_fix = || {
+                        replaced_character(toks, end, &current)
+                            .or_else(|| swapped_character(toks, end, &current))
+                            .is_some_and(|(fixed, _)| fixed == run.code)
+                    };
                     let unexplained_numbers = numbers_since_correction && !agrees_with_fix();
                     if correcting && (unexplained_numbers || explained(toks, &run)) {
                         out.push(Said::Doubt);
@@ -3128,5 +3181,22 @@ mod tests {
         let tonight = "So the confirmation number for tonight, it's actually a short one, is 7 2 4.";
         assert_eq!(host(&[tonight]).as_deref(), Some("724"));
         assert_eq!(host(&["The confirmation's for Friday 4 4 2 0."]), None, "Friday the 4th?");
+    }
+
+    #[test]
+    fn a_character_swapped_by_name_number_pairs_our_and_spanish_thousands() {
+        let place = "Confirmation number is 6 6 1 4, the last digit is 9 not 4, so 6 6 1 9.";
+        assert_eq!(host(&[place]).as_deref(), Some("6619"));
+        let contradicted = "Confirmation number is 4 4 1 8, the last digit is 3 not 8, so 4 4 1 8.";
+        assert_eq!(host(&[contradicted]), None);
+        let swap = "Your confirmation number is P 7 2 2, sorry, that's a B not a P. B 7 2 2.";
+        assert_eq!(host(&[swap]).as_deref(), Some("B722"));
+        let pairs = "Confirmation number is eleven thirty-two forty-one.";
+        assert_eq!(host(&[pairs]).as_deref(), Some("113241"));
+        let ours = "Confirmation number 5 5 3 1 9 our phone is 555 0101 if anything changes";
+        assert_eq!(host(&[ours]).as_deref(), Some("55319"));
+        let mil = "Su número de confirmación es mil doscientos cuarenta y cinco.";
+        assert_eq!(host(&[mil]).as_deref(), Some("1245"));
+        assert_eq!(host(&["Su número de reserva es dos mil trescientos diez."]).as_deref(), Some("2310"));
     }
 }
