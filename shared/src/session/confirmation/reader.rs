@@ -1223,7 +1223,7 @@ fn placed_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, us
     let mut after = unit.next;
     if word(toks, after) == Some("not") {
         let was = unit_at(toks, after + 1, true).filter(|u| u.chars.len() == 1)?;
-        if was.chars.chars().next() != Some(*slot) {
+        if !was.chars.starts_with(*slot) {
             return None;
         }
         after = was.next;
