@@ -41,7 +41,16 @@
 //!   tens word comes before a numeral ("twenty 4 1 9": 2419 or 20419?), or a number
 //!   counts letters ("Q Q 4, two Qs"), or an article, a street's letter or a group of
 //!   digits is glued onto its end ("5 5 2 A table", "6 0 1 9 B Street", "1 2 8 8 1 800",
-//!   "4412 2").
+//!   "4412 2");
+//! - what the code opens follows it ("…, punch it in at the side door", "…, that's for
+//!   the gate", "…, márquelo en la puerta");
+//! - the digits have a phone number's national shape ("91 555 01 83", "612 345 678",
+//!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante");
+//! - the host disowns the code in any language, with no code after ("ese no es", "c'est
+//!   pas le bon", "das ist die falsche", "è sbagliato", "that's not the right one");
+//! - a host utterance stops on code characters with no full stop, the agent only says
+//!   "go ahead" or "mm-hm", and the host's next turn goes on with characters that cannot
+//!   be joined ("Sorry, and then a 5 at the end."): the code read may be cut short.
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -149,14 +158,24 @@ fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
         (h, i + 1)
     } else if w == "a" && matches!(word(toks, i + 1), Some("hundred")) {
         (100, i + 2)
+    } else if matches!(w, "mil" | "mille") {
+        // "mil doscientos cuarenta": a thousand, in Spanish and French.
+        (1000, i + 1)
     } else {
         let (v, next) = small_number(toks, i)?;
         match word(toks, next) {
             Some("hundred") => (v * 100, next + 1),
-            Some("thousand") => (v * 1000, next + 1),
+            Some("thousand" | "mil" | "mille" | "mila") => (v * 1000, next + 1),
             _ => return None,
         }
     };
+    // "dos mil trescientos diez": the hundreds after the thousands, as one word.
+    if value >= 1000 && value % 1000 == 0 {
+        if let Some(h) = word(toks, next).and_then(hundreds_word) {
+            value += h;
+            next += 1;
+        }
+    }
     if value >= 1000 && value % 1000 == 0 {
         // "two thousand [and] nineteen", "one thousand one hundred".
         let at = if word(toks, next) == Some("and") { next + 1 } else { next };
@@ -458,7 +477,9 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
         // "D, D as in dog": the letter said, then spelled, is one letter (a double one
         // is said "double D" or spelled twice).
         // "Q Q 4, two Qs": a number counting letters is no character of the code.
+        // ("es" is the Spanish "is": "El 4 8 2 0 es su número".)
         let counts_letters = unit.numeric
+            && word(toks, unit.next).is_some_and(|n| n != "es")
             && word(toks, unit.next).is_some_and(|n| {
                 let letter = n.strip_suffix("'s").or_else(|| n.strip_suffix('s'));
                 letter.is_some_and(|l| l.len() == 1 && l != "a" && l != "i" && l != "u")
@@ -535,6 +556,10 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     }
     // "is, oh, 4 4 1 2": a hesitation or a zero, which cannot be told.
     if word(toks, start) == Some("oh") && toks.get(start + 1) == Some(&Tok::Comma) {
+        ambiguous = true;
+    }
+    // "91 555 01 83", "612 345 678", "030 8824 19": a phone number's national shape.
+    if national_phone(&units) {
         ambiguous = true;
     }
     match phone_in(&units, &group_starts) {
@@ -630,6 +655,8 @@ fn clock_words_len(toks: &[Tok], j: usize) -> Option<usize> {
         return None;
     }
     match word(toks, j + 1)? {
+        // "eleven thirty-two forty-one": a number pair, not half past.
+        "thirty" if word(toks, j + 2).and_then(digit).is_some_and(|d| d > 0) && word(toks, j + 2) != Some("oh") => None,
         "fifteen" | "thirty" | "fortyfive" | "oclock" | "o'clock" | "quarter" | "half" => Some(2),
         "forty" => match word(toks, j + 2) {
             Some("five") => Some(3),
@@ -673,6 +700,23 @@ fn phone_in(units: &[Unit], group_starts: &[usize]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether a run is a phone number by its shape in the five languages' countries,
+/// groups of numerals: nine digits in groups of two and three (Spain: "91 555 01 83",
+/// "612 34 56 78", "612 345 678"), or a trunk prefix of a zero and two to four more
+/// digits and eight digits or more in all (Germany, Italy, France: "030 8824 19",
+/// "06 4821 339"). A code said in pairs ("44 12 88 91") or digit by digit is neither.
+fn national_phone(units: &[Unit]) -> bool {
+    let numerals = units.iter().all(|u| u.numeric && u.chars.len() >= 2 && u.chars.chars().all(|c| c.is_ascii_digit()));
+    if !numerals || units.len() < 2 {
+        return false;
+    }
+    let lens: Vec<usize> = units.iter().map(|u| u.chars.len()).collect();
+    let total: usize = lens.iter().sum();
+    let spanish = total == 9 && lens.len() >= 3 && lens.iter().all(|&l| l == 2 || l == 3) && lens.contains(&3);
+    let trunk = units[0].chars.starts_with('0') && total >= 8 && (lens[0] >= 3 || lens[1] >= 3);
+    spanish || trunk
 }
 
 /// The code in a run that may hold it more than once, judged at its seams (a pause, or
@@ -848,7 +892,14 @@ fn cut_short(toks: &[Tok], end: usize, code: &str) -> bool {
         let Some(w) = toks.get(k).and_then(Tok::word) else {
             return false;
         };
-        if matches!(w, "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under") {
+        // A possessive starts something else: "8 2 0 6 1 our number is 212 555 0144".
+        let possessive = matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro");
+        if possessive
+            || matches!(
+                w,
+                "at" | "for" | "on" | "around" | "by" | "until" | "from" | "party" | "table" | "of" | "under"
+            )
+        {
             return false;
         }
         if k > end {
@@ -875,7 +926,10 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
     let mut j = after;
     let mut stops = 0;
     let max_stops = if strong { 3 } else { 1 };
-    while j < toks.len() && j < after + PREAMBLE_BUDGET {
+    let mut limit = after + PREAMBLE_BUDGET;
+    // After an aside, the code must end its sentence.
+    let mut aside = false;
+    while j < toks.len() && j < limit {
         match &toks[j] {
             Tok::Comma | Tok::Time => {}
             Tok::Stop => {
@@ -888,7 +942,8 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
             Tok::Word(w) | Tok::Letters(w) => {
                 if let Some(run) = run_at(toks, j) {
                     if takeable(toks, &run) {
-                        return Some(run);
+                        let ends = matches!(toks.get(run.end), Some(Tok::Stop) | None);
+                        return (!aside || ends).then_some(run);
                     }
                     if run.ambiguous || run.valid() {
                         return None;
@@ -912,13 +967,83 @@ fn read_after_trigger(toks: &[Tok], after: usize, strong: bool) -> Option<Run> {
                     || AMBIGUOUS_LETTERS.contains(&w)
                     || STRONG_TRIGGERS.contains(&w)
                     || WEAK_TRIGGERS.contains(&w)
-                    || (strong && STALLING.contains(&w));
+                    || (strong && STALLING.contains(&w))
+                    // "for Friday, 4 4 2 0"; "for Friday 4 4 2 0" may be a date.
+                    || (DAYS.contains(&w) && unit_at(toks, j + 1, false).is_none());
                 if !skippable {
-                    return None;
+                    // "Your confirmation number, if you've got a pen, is …".
+                    match aside_end(toks, j).filter(|_| strong) {
+                        Some(end) => {
+                            aside = true;
+                            limit = end + PREAMBLE_BUDGET;
+                            j = end;
+                            continue;
+                        }
+                        None => return None,
+                    }
                 }
             }
         }
         j += 1;
+    }
+    None
+}
+
+/// Negations that make an aside say there is no code: "we don't really do those".
+const NEGATIONS: &[&str] = &[
+    "don't", "dont", "doesn't", "didn't", "never", "can't", "cannot", "nunca", "tampoco", "pas", "jamais", "nicht",
+    "kein", "keine", "keinen", "mai",
+];
+
+/// Where an aside starting at `j` ends, if it is one: words set off by commas after a
+/// strong trigger ("Your confirmation number, if you've got a pen, is …", "è, ehm,
+/// aspetti un attimo, …", "Ihre Bestätigungsnummer, Moment, ich hab sie gleich, ist …"),
+/// ended by a comma before the code or before "is" and the code. Not one with code
+/// characters, another code, a phone, a negation or a correction in it ("…, we don't
+/// really do those, but the table is 1 2"; "…, my cell is …").
+fn aside_end(toks: &[Tok], j: usize) -> Option<usize> {
+    let mut open = j;
+    // "…number, and I'll text it": openings and stalling words come first.
+    while open > 0
+        && [PREAMBLE, PREAMBLE_MORE, CODE_FILLERS, STALLING].iter().any(|list| in_list(list, word(toks, open - 1)))
+    {
+        open -= 1;
+    }
+    if open == 0 || toks[open - 1] != Tok::Comma {
+        return None;
+    }
+    let mut k = j;
+    while k < toks.len() && k < j + 14 {
+        match &toks[k] {
+            Tok::Stop | Tok::Time | Tok::Phone => return None,
+            Tok::Comma => {
+                let mut m = k + 1;
+                while m < k + 4
+                    && (in_list(PREAMBLE, word(toks, m))
+                        || in_list(CODE_FILLERS, word(toks, m))
+                        || toks.get(m) == Some(&Tok::Comma))
+                {
+                    m += 1;
+                }
+                if unit_at(toks, m, false).is_some() {
+                    return Some(k + 1);
+                }
+            }
+            Tok::Word(w) | Tok::Letters(w) => {
+                let w = w.as_str();
+                let says_something_else = OTHER_CODES.contains(&w)
+                    || PHONE.contains(&w)
+                    || DENY.contains(&w)
+                    || RETRACT.contains(&w)
+                    || NEGATIONS.contains(&w)
+                    || STRONG_TRIGGERS.contains(&w)
+                    || WEAK_TRIGGERS.contains(&w);
+                if says_something_else || unit_at(toks, k, false).is_some() {
+                    return None;
+                }
+            }
+        }
+        k += 1;
     }
     None
 }
@@ -973,26 +1098,46 @@ fn qualified(toks: &[Tok], i: usize) -> bool {
 /// after it. Not "that's the confirmation for the other party", nor a code followed by
 /// anything else first.
 fn trigger_after(toks: &[Tok], end: usize, context: bool) -> Option<usize> {
-    if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
-        return None;
+    let mut k = end;
+    if copula_trigger_after(toks, end) {
+        // "6 6 3 1 9 is your confirmation number.", "El 4 8 2 0 es su número de …".
+        k += 1;
+    } else {
+        if !matches!(toks.get(end), Some(Tok::Comma | Tok::Stop)) {
+            return None;
+        }
+        k += 1;
+        match (word(toks, k), word(toks, k + 1)) {
+            (Some("that's" | "thats" | "c'est"), _) => k += 1,
+            (Some("that"), Some("is")) => k += 2,
+            _ => return None,
+        }
     }
-    let mut k = end + 1;
-    match (word(toks, k), word(toks, k + 1)) {
-        (Some("that's" | "thats"), _) => k += 1,
-        (Some("that"), Some("is")) => k += 2,
-        _ => return None,
+    if in_list(&["your", "the", "su", "votre", "le", "ihre", "die", "il", "suo", "vostro"], word(toks, k)) {
+        k += 1;
     }
-    if in_list(&["your", "the"], word(toks, k)) {
+    if in_list(&["suo", "vostro"], word(toks, k)) {
         k += 1;
     }
     let (mut after, strong) = trigger_at(toks, k, context)?;
-    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) {
+    if !strong && !near(toks, k.saturating_sub(2), k, BOOKING) && !near(toks, after, after + 3, BOOKING) {
         return None;
     }
-    while in_list(&["number", "code", "id"], word(toks, after)) {
+    // "number", "de confirmación", "di conferma", "de réservation".
+    while in_list(&["number", "code", "id", "de", "di", "del"], word(toks, after))
+        || in_list(STRONG_TRIGGERS, word(toks, after))
+        || in_list(BOOKING, word(toks, after))
+    {
         after += 1;
     }
     matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None).then_some(after)
+}
+
+/// Whether a copula right after a run starts "is your confirmation number": the run is
+/// then its subject, named by the trigger, and the copula no longer makes it another thing.
+fn copula_trigger_after(toks: &[Tok], end: usize) -> bool {
+    in_list(&["is", "es", "est", "ist", "e"], word(toks, end))
+        && (near(toks, end + 1, end + 4, STRONG_TRIGGERS) || near(toks, end + 1, end + 5, BOOKING))
 }
 
 /// The index after the trigger at `i`, and whether it is a strong one, if `i` is one.
@@ -1068,18 +1213,49 @@ fn placed_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, us
         k += 1;
     }
     let unit = unit_at(toks, k, true).filter(|u| u.chars.len() == 1)?;
-    // The sentence must end there: "the last digit is 5 and…" is not this.
-    if !matches!(toks.get(unit.next), Some(Tok::Stop | Tok::Comma) | None) {
-        return None;
-    }
     let mut chars: Vec<char> = code.chars().collect();
     // "The fifth digit" of a code of four is no place in it.
     let slot = match place {
         Some(p) => chars.get_mut(p)?,
         None => chars.last_mut()?,
     };
+    // "the last digit is 7 not 1": the character it was, named; a change.
+    let mut after = unit.next;
+    if word(toks, after) == Some("not") {
+        let was = unit_at(toks, after + 1, true).filter(|u| u.chars.len() == 1)?;
+        if !was.chars.starts_with(*slot) {
+            return None;
+        }
+        after = was.next;
+        changed = true;
+    }
+    // The sentence must end there: "the last digit is 5 and…" is not this.
+    if !matches!(toks.get(after), Some(Tok::Stop | Tok::Comma) | None) {
+        return None;
+    }
     *slot = unit.chars.chars().next()?;
-    Some((chars.into_iter().collect(), unit.next, changed))
+    Some((chars.into_iter().collect(), after, changed))
+}
+
+/// "that's a G not a K", "it's an 8, not a 3": `code` with the character named second
+/// (there once in it) changed to the one named first.
+fn swapped_character(toks: &[Tok], from: usize, code: &str) -> Option<(String, usize)> {
+    let to = (from + CORRECTION_WINDOW).min(toks.len());
+    let not = (from..to).find(|&k| word(toks, k) == Some("not"))?;
+    let single = |k: usize| unit_at(toks, k, true).filter(|u| u.chars.len() == 1 && u.next == k + 1);
+    let article = |k: usize| in_list(&["a", "an"], word(toks, k));
+    let mut k = not.checked_sub(1)?;
+    if toks[k] == Tok::Comma {
+        k = k.checked_sub(1)?;
+    }
+    let new = single(k)?;
+    let at = if article(not + 1) { not + 2 } else { not + 1 };
+    let old = single(at)?;
+    let (new, old) = (new.chars.chars().next()?, old.chars.chars().next()?);
+    if new == old || code.matches(old).count() != 1 {
+        return None;
+    }
+    Some((code.replace(old, &new.to_string()), at + 1))
 }
 
 fn takes_back(toks: &[Tok], j: usize) -> bool {
@@ -1104,6 +1280,11 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
         let mut limit = end + 10;
         // The first word after the code, in its own sentence: "4 4 1 7, nein Moment".
         let mut next_to_code = true;
+        // "The code is 5 5 2 1, punch it in at the side door": a door's code.
+        if opens_something(toks, end) || phone_named_after(toks, end) {
+            out.push(Said::Withdraw { code: current });
+            return end;
+        }
         while j < toks.len() && j < limit {
             let w = match &toks[j] {
                 Tok::Comma => {
@@ -1129,7 +1310,10 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
             if first && w == "the" && !correcting {
                 let place_named = in_list(ORDINALS, word(toks, j + 1));
                 if let Some((code, after, changed)) = placed_character(toks, j, &current) {
-                    if word(toks, j + 1).is_some_and(|n| n == "last" || place_named) && (place_named || changed) {
+                    // "…it's 2 1 8 8 9, the last one's a 9": the place said again, as it is.
+                    let restates = code == current;
+                    let placed = word(toks, j + 1).is_some_and(|n| n == "last" || place_named);
+                    if placed && (place_named || changed || restates) {
                         if code != current {
                             out.push(Said::Code { code, corrects: true });
                         }
@@ -1149,8 +1333,11 @@ fn follow_ups(toks: &[Tok], mut end: usize, mut current: String, strong: bool, o
                     // is 9 9 0 1", "sorry, 3 0 1 6 is your old one", "sorry, the party of 6
                     // was 9 1 1 6" take the code back without replacing it. After "last
                     // one's a 2", only the code with that 2 in place follows it.
-                    let agrees_with_fix =
-                        || replaced_character(toks, end, &current).is_some_and(|(fixed, _)| fixed == run.code);
+                    let agrees_with_fix = || {
+                        replaced_character(toks, end, &current)
+                            .or_else(|| swapped_character(toks, end, &current))
+                            .is_some_and(|(fixed, _)| fixed == run.code)
+                    };
                     let unexplained_numbers = numbers_since_correction && !agrees_with_fix();
                     if correcting && (unexplained_numbers || explained(toks, &run)) {
                         out.push(Said::Doubt);
@@ -1224,6 +1411,74 @@ fn names_other_code(toks: &[Tok], j: usize, strong: bool) -> bool {
     }
     false
 }
+
+/// Whether the words after a code ending at `end` say what it opens: its sentence names
+/// a door, a gate or the wifi, with nothing else's digits after it, and keys the code in
+/// or takes it up ("…, punch it in at the side door", "…, you'll need it for the garage",
+/// "…, márquelo en la puerta") or names it right after the code ("…, that's for the
+/// gate", "… for the side entrance"); or the next sentence keys it in there ("Punch it
+/// in at the side door."). "…, and the side door is on Elm Street" or "ask for Mike at
+/// the door" name a place, not what the code opens.
+fn opens_something(toks: &[Tok], end: usize) -> bool {
+    let sentence_end = |from: usize| (from..toks.len()).find(|&k| toks[k] == Tok::Stop).unwrap_or(toks.len());
+    // Whether `from..to` names an access with no other code's characters after it, and
+    // whether it keys something in.
+    let names_access = |from: usize, to: usize| {
+        let access = (from..to).find(|&k| in_list(ACCESS, word(toks, k)));
+        let access = access.filter(|&a| runs(&toks[a..to]).is_empty() && !near(toks, from, a, OTHER_CODES));
+        // "punch it in", "you'll need it for", "lo digiti": keyed in, or the code itself
+        // taken up by a pronoun ("ask for Mike at the door" is neither).
+        let keyed = access.is_some_and(|a| near(toks, from, a, KEY_IN) || near(toks, from, a, CODE_PRONOUNS));
+        (access, keyed)
+    };
+    let to = sentence_end(end);
+    let (access, keyed) = names_access(end, to);
+    if let Some(a) = access {
+        let mut k = end;
+        while matches!(toks.get(k), Some(Tok::Comma)) {
+            k += 1;
+        }
+        // "…, that's for the gate", "… for the side entrance", "…, c'est pour le portail".
+        let lead =
+            ["that's", "thats", "for", "at", "para", "pour", "fur", "per", "al", "a", "an", "it's", "its", "c'est"];
+        let named_right_after = in_list(&lead, word(toks, k)) && a <= k + 4;
+        if keyed || named_right_after {
+            return true;
+        }
+    }
+    if to >= toks.len() || runs(&toks[end..to]).iter().any(|r| r.start < to) {
+        return false;
+    }
+    let next_to = sentence_end(to + 1);
+    let (access, keyed) = names_access(to + 1, next_to);
+    access.is_some() && keyed
+}
+
+/// Whether a phone word names the number ending at `end`, in apposition and with no
+/// other digits after it in the sentence: "91 555 01 83, el teléfono del restaurante",
+/// "555 0144, the restaurant's phone", "030 8824 19, das ist unsere Telefonnummer".
+fn phone_named_after(toks: &[Tok], end: usize) -> bool {
+    let mut k = end;
+    while k < toks.len() && k < end + 8 {
+        match &toks[k] {
+            Tok::Comma => {}
+            Tok::Word(w) if PHONE.contains(&w.as_str()) => {
+                let to = (k..toks.len()).find(|&s| toks[s] == Tok::Stop).unwrap_or(toks.len());
+                // "…, the phone number on file is 415 555 0199": the phone's digits follow.
+                let digits_after =
+                    (k..to).any(|s| toks[s] == Tok::Phone || unit_at(toks, s, false).is_some_and(|u| u.numeric));
+                return !digits_after;
+            }
+            Tok::Word(w) if PHONE_APPOSITION.contains(&w.as_str()) => {}
+            _ => return false,
+        }
+        k += 1;
+    }
+    false
+}
+
+/// Pronouns that take up a code just said: "use it at the buzzer", "den tippen Sie ein".
+const CODE_PRONOUNS: &[&str] = &["it", "that", "this", "lo", "ihn", "den"];
 
 /// Everything one host turn (consecutive utterances joined) says about the code.
 pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: bool) -> Vec<Said> {
@@ -1313,7 +1568,15 @@ pub(super) fn read_host_turn(toks: &[Tok], answering: bool, after_read_back: boo
             let Some(after) = trigger_after(toks, run.end, context) else {
                 continue;
             };
-            if takeable(toks, &run) && !explained(toks, &run) {
+            // Before "is your confirmation number" the copula names the run, it does not
+            // make it something else: only the words before it may.
+            let named = if copula_trigger_after(toks, run.end) {
+                let homophone_before = run.start.checked_sub(1).is_some_and(|k| in_list(HOMOPHONES, word(toks, k)));
+                !run.valid() || homophone_before || named_before(toks, &run)
+            } else {
+                !takeable(toks, &run) || explained(toks, &run)
+            };
+            if !named {
                 out.push(Said::Code { code: run.code.clone(), corrects: false });
                 read.push((run.start, after));
                 break;
@@ -1401,9 +1664,46 @@ fn taken_back_later(toks: &[Tok], from: usize) -> bool {
 fn retracts(toks: &[Tok], from: usize, to: usize) -> bool {
     let denial = (from..to).find(|&k| {
         let retracting = in_list(DENY, word(toks, k)) || in_list(RETRACT, word(toks, k));
-        retracting && takes_back(toks, k)
+        (retracting && takes_back(toks, k)) || disowns(toks, k)
     });
     denial.is_some_and(|k| runs(&toks[k..to]).is_empty())
+}
+
+/// Whether the words at `k` say "that is not it", in any of the five languages: a
+/// negation of being the one ("that's not the right one", "ese no es", "no es ese", "ce
+/// n'est pas ça", "c'est pas le bon", "das stimmt nicht", "nicht die richtige", "non è
+/// quello"). A negation of anything else ("not too hard to remember", "ce n'est pas
+/// compliqué", "das ist nicht schwer", "non lo perda") takes nothing back.
+fn disowns(toks: &[Tok], k: usize) -> bool {
+    let at = |d: usize| word(toks, k + d);
+    let clause_ends = |d: usize| matches!(toks.get(k + d), Some(Tok::Stop | Tok::Comma) | None);
+    let before = k.checked_sub(1).and_then(|b| word(toks, b));
+    let right_one = |d: usize| {
+        in_list(RIGHT_ONE, at(d))
+            // "not the right one", "pas le bon", "non è il numero giusto".
+            || (in_list(&["the", "a", "el", "la", "le", "il", "die", "der", "das"], at(d))
+                && (in_list(RIGHT_ONE, at(d + 1)) || in_list(RIGHT_ONE, at(d + 2))))
+    };
+    match word(toks, k) {
+        // "that's not it", "that's not the right one", "that isn't it".
+        Some("not") | Some("isn't") | Some("wasn't") => right_one(1) && !in_list(&["that", "this"], at(1)),
+        // "ese no es", "ese no", "no es ese", "no era el bueno".
+        Some("no") => {
+            let demonstrative = in_list(&["ese", "esa", "eso", "este", "esta"], before);
+            let copula = in_list(&["es", "era"], at(1));
+            (demonstrative && (copula || clause_ends(1))) || (copula && (clause_ends(2) || right_one(2)))
+        }
+        // "ce n'est pas ça", "c'est pas le bon".
+        Some("pas") => in_list(&["n'est", "c'est", "est", "etait", "n'etait"], before) && right_one(1),
+        // "das stimmt nicht", "das ist nicht die richtige".
+        Some("nicht") => {
+            let stimmt = in_list(&["stimmt", "passt"], before) && clause_ends(1);
+            stimmt || (in_list(&["ist", "war"], before) && right_one(1) && !in_list(&["das"], at(1)))
+        }
+        // "non è quello", "non è giusto".
+        Some("non") => in_list(&["e", "era"], at(1)) && (clause_ends(2) || right_one(2)),
+        _ => false,
+    }
 }
 
 /// Whether the sentence from `k` holds nothing but a character or two of code and
@@ -1452,12 +1752,28 @@ fn fragment_sentence(toks: &[Tok], mut k: usize) -> bool {
 /// rate after them ("125 per person"), or a verb making them a subject ("… is our
 /// number").
 fn explained(toks: &[Tok], run: &Run) -> bool {
+    let after = word(toks, run.end);
+    // "7 3 1 4 for the side entrance": what it opens, named.
+    let opens = in_list(&["for", "para", "pour", "fur", "per"], after) && near(toks, run.end + 1, run.end + 4, ACCESS);
+    named_before(toks, run)
+        || opens
+        || phone_named_after(toks, run.end)
+        || in_list(&["per", "percent", "off"], after)
+        || in_list(COPULA, after)
+}
+
+/// Whether the words before a run, or the run itself, say what it is: another code or
+/// a possession before it ("gate code is", "table", "our"), a clock time ("7 30", "at
+/// 730").
+fn named_before(toks: &[Tok], run: &Run) -> bool {
     let mut k = run.start;
     while k > 0 && k + 4 > run.start {
         k -= 1;
         match word(toks, k) {
             Some(w)
                 if OTHER_CODES.contains(&w)
+                    || PHONE.contains(&w)
+                    || CALL.contains(&w)
                     || matches!(w, "our" | "my" | "nuestro" | "notre" | "unsere" | "nostro") =>
             {
                 return true;
@@ -1473,7 +1789,7 @@ fn explained(toks: &[Tok], run: &Run) -> bool {
     // is an article that may bring one more character ("there's a 5 at the end").
     let hour_word = in_list(&["heures", "heure", "h", "horas", "hora", "ore", "uhr", "pm", "am", "oclock"], after);
     let at_time = in_list(&["at", "um", "alle", "vers", "las"], before) || (before == Some("a") && hour_word);
-    at_time || clock_like(toks, run) || in_list(&["per", "percent", "off"], after) || in_list(COPULA, after)
+    at_time || clock_like(toks, run)
 }
 
 /// Whether a run goes straight on, with no pause, into a word the reader has no use
@@ -1571,7 +1887,7 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
 /// characters so far ("Alpha, bravo."), so a code split around it reads on.
 fn transparent(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
-    let backchannel = !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w));
+    let backchannel = backchannel(agent);
     // "Alpha, bravo.", "3 3, okay.": the characters so far, perhaps with a backchannel.
     let echo = !words.is_empty() && {
         let mut i = 0;
@@ -1592,6 +1908,12 @@ fn transparent(agent: &[Tok]) -> bool {
         all_code
     };
     backchannel || echo
+}
+
+/// An agent line of nothing but "mm-hm", "okay", "go ahead": no echo, no read-back.
+fn backchannel(agent: &[Tok]) -> bool {
+    let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
+    !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w))
 }
 
 /// Whether a host line says yes or no ("Q as in queen, yes."): it answers the agent's
@@ -1734,6 +2056,26 @@ pub(super) fn turns<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> 
     out
 }
 
+/// Whether a host turn stops on code characters with no full stop after them: "…is
+/// W as in whiskey 4 oh oh", "…4 4 0 9 1,".
+fn ends_open(toks: &[Tok]) -> bool {
+    let mut end = toks.len();
+    while end > 0 && toks[end - 1] == Tok::Comma {
+        end -= 1;
+    }
+    end > 0 && toks[end - 1] != Tok::Stop && (0..end).any(|k| run_at(toks, k).is_some_and(|r| r.end == end))
+}
+
+/// Whether a host turn's first sentence holds a code character that no word names as
+/// something else ("and then a 5 at the end", "the next bit is 2 2"; not "for 4 people").
+fn goes_on_with_code(toks: &[Tok]) -> bool {
+    let to = toks.iter().position(|t| *t == Tok::Stop).unwrap_or(toks.len());
+    (0..to).any(|k| {
+        let named = k.checked_sub(1).is_some_and(|b| in_list(NUMBER_NAMERS, word(toks, b)));
+        unit_at(toks, k, false).is_some_and(|u| !named && !in_list(QUANTITY, word(toks, u.next)))
+    })
+}
+
 /// The code in a host turn that says nothing else ("It's P Q 4 4."): four to eight
 /// characters with a digit, whole, no time, nothing after it.
 fn lone_code(toks: &[Tok]) -> Option<String> {
@@ -1754,6 +2096,11 @@ pub(super) fn accepts(reply: &[Tok], code: &str) -> bool {
     let (first, second) = (said.next(), said.next());
     let opens_yes = match first {
         Some("that's" | "thats") => second.is_some_and(|w| matches!(w, "right" | "correct" | "it")),
+        // "Eso es.", "C'est ça.", "Das stimmt.", "È giusto.": "that's it" in the others.
+        Some("eso" | "es") => second.is_some_and(|w| matches!(w, "es" | "correcto" | "exacto")),
+        Some("c'est") => second.is_some_and(|w| matches!(w, "ca" | "bon" | "juste" | "exact" | "correct")),
+        Some("das") => second.is_some_and(|w| matches!(w, "stimmt" | "ist" | "passt")),
+        Some("e") => second.is_some_and(|w| matches!(w, "giusto" | "corretto" | "esatto")),
         Some(w) => AFFIRM.contains(&w) || matches!(w, "huh" | "mm" | "hm"),
         None => false,
     };
@@ -1774,12 +2121,19 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     // The agent asked for the code and the host only stalled ("One moment."): a reply
     // after the agent's "sure" still answers the question.
     let mut still_asked = false;
+    // The host's last utterance stopped on code characters with no full stop ("…W as in
+    // whiskey 4 oh oh"), and the agent only kept it talking since.
+    let mut left_open = false;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
             still_asked &= transparent(toks);
+            left_open &= backchannel(toks);
             agent_before = Some(toks);
             continue;
         }
+        // The next turn goes on with code characters that could not be joined ("Sorry,
+        // and then a 5 at the end."): the code read so far may be cut short.
+        let cut_short = std::mem::replace(&mut left_open, ends_open(toks)) && goes_on_with_code(toks);
         let code_in_play = current.is_some() || conflict;
         let read_back = agent_before.map(runs).unwrap_or_default();
         // The agent asked about the code, or read one back, or the host comes back to
@@ -1817,7 +2171,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         if opening_turn && current.is_none() && !gave_code {
             unclaimed = lone_code(toks);
         }
-        still_asked = asked && saids.is_empty();
+        // "Yeah, hold on.", "Sí, un momento.": a yes and a stall still leave it asked.
+        still_asked = asked && saids.iter().all(|s| *s == Said::Affirm);
         // "And 7." in a turn of its own: more of the code, or a change to it.
         // "Yes, and then a 7." after a read-back: the yes does not settle it.
         let only_yes = saids.iter().all(|s| *s == Said::Affirm);
@@ -1829,10 +2184,10 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         // later turn taking the code back with no code of its own leaves none. ("No, B as
         // in boy" answers a read-back; "Thursday, actually." ends on its "actually".)
         let retracted = (0..toks.len()).any(|k| {
-            in_list(RETRACT, word(toks, k))
+            let retracting = in_list(RETRACT, word(toks, k))
                 && takes_back(toks, k)
-                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None)
-                && runs(&toks[k..]).is_empty()
+                && !matches!(toks.get(k + 1), Some(Tok::Stop) | None);
+            (retracting || disowns(toks, k)) && runs(&toks[k..]).is_empty()
         });
         if no_code && retracted {
             current = None;
@@ -1840,6 +2195,9 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
         let restates = !saids.contains(&Said::Affirm) && (0..toks.len()).any(|k| unit_at(toks, k, false).is_some());
         if contested && !saids.iter().any(|s| matches!(s, Said::Code { .. } | Said::Deny)) && !restates {
             conflict = true;
+        }
+        if cut_short && !gave_code {
+            current = None;
         }
         for said in saids {
             match said {
@@ -2684,5 +3042,161 @@ mod tests {
         assert_eq!(host(&["Confirmation is 7 1 9, 7 1 9."]).as_deref(), Some("719"));
         assert_eq!(host(&["Confirmation is 4 4 1 2 4 4 1 2."]), None);
         assert_eq!(host(&["Your confirmation number is 1, 2, 3, 1, 2, 3."]), None, "a pause at its half");
+    }
+
+    #[test]
+    fn a_code_followed_by_what_it_opens_is_that_things_code() {
+        let booked = "You're booked for Friday.";
+        for said in [
+            "The code is 5 5 2 1, punch it in at the side door.",
+            "The code's 6 6 1 9, you'll need it for the garage.",
+            "The code is 3 7 0 2. Punch it in at the side door when you get here.",
+            "El código es 4 4 8 1, márquelo en la puerta lateral.",
+            "Il codice è 3 0 6 1, lo digiti al cancello.",
+            "Der Code ist 6 0 4 8, den tippen Sie an der Seitentür ein.",
+        ] {
+            assert_eq!(host(&[booked, said]), None, "{said}");
+        }
+        let both = "The code is 7 3 1 4 for the side entrance, and your confirmation number is 5 5 0 9.";
+        assert_eq!(host(&[both]).as_deref(), Some("5509"));
+        let place = "Your confirmation number is 4 7 7 1, and the side door is on Elm Street.";
+        assert_eq!(host(&[place]).as_deref(), Some("4771"));
+        let meet = [("a", "Is there a confirmation number?"), ("r", "It's Mike 2 2, ask for Mike at the door.")];
+        assert_eq!(convo(&meet).as_deref(), Some("M22"));
+    }
+
+    #[test]
+    fn a_phone_number_in_a_national_shape_or_named_as_a_phone_is_no_code() {
+        for (ask, said) in [
+            ("¿Tiene un número de confirmación?", "Sí, es el 93 412 77 05, el teléfono del local."),
+            ("¿Me da un número de confirmación?", "Apunte el 612 34 56 78, es mi móvil."),
+            ("Haben Sie eine Bestätigungsnummer?", "Ja, 030 8824 19, das ist unsere Telefonnummer."),
+            ("Ha un numero di conferma?", "Sì, 06 4821 339, è il telefono del ristorante."),
+            ("Is there a confirmation number?", "Sure, 555 0144, the restaurant's phone, call if anything changes."),
+        ] {
+            assert_eq!(convo(&[("a", ask), ("r", said)]), None, "{said}");
+        }
+        assert_eq!(host(&["Your confirmation number is 44 12 88 91."]).as_deref(), Some("44128891"), "pairs");
+        let phone_after = "Su número de confirmación es 4 8 1 2, y nuestro teléfono es el 91 555 32 10.";
+        assert_eq!(host(&[phone_after]).as_deref(), Some("4812"));
+        let on_file = "your confirmation is 2 9 4 6 the phone number on file is 415 555 0199";
+        assert_eq!(host(&[on_file]).as_deref(), Some("2946"));
+    }
+
+    #[test]
+    fn a_code_disowned_in_any_language_gives_no_code() {
+        for said in [
+            "Su número de confirmación es 3 3 8 1... uy, perdón, ese no es. Se lo mando por mensaje.",
+            "Ihre Bestätigungsnummer ist 6 4 1 0. Ach, das ist die falsche, ich schicke sie Ihnen per SMS.",
+            "Il numero di conferma è 4 0 8 8. Ah, è sbagliato, le mando un SMS.",
+            "Your confirmation number is 5 1 8 3, hmm, that's not the right one, I'll text it to you.",
+            "Le numéro de confirmation est 9 0 3 2... pardon, c'est pas le bon. Je vous rappelle.",
+        ] {
+            assert_eq!(host(&[said]), None, "{said}");
+        }
+        let not_hard = "Votre numéro de réservation est le 4 1 5 5, ce n'est pas compliqué.";
+        assert_eq!(host(&[not_hard]).as_deref(), Some("4155"));
+        let nicht_schwer = "Ihre Bestätigungsnummer ist 8 2 2 7, das ist nicht schwer zu merken.";
+        assert_eq!(host(&[nicht_schwer]).as_deref(), Some("8227"));
+    }
+
+    #[test]
+    fn a_code_left_open_before_a_backchannel_is_joined_or_given_up() {
+        let whiskey =
+            [("r", "Reference number's W as in whiskey 4 oh oh"), ("a", "Go ahead."), ("r", "9 1, that's it.")];
+        assert_eq!(convo(&whiskey).as_deref(), Some("W40091"));
+        let weiter = [("r", "Ihre Buchungsnummer ist 7 1 6"), ("a", "Ja, weiter."), ("r", "8 2, das war's.")];
+        assert_eq!(convo(&weiter).as_deref(), Some("71682"));
+        let in_words =
+            [("r", "Your confirmation number is 6 0 2 8"), ("a", "Okay."), ("r", "Sorry, and then a 5 at the end.")];
+        assert_eq!(convo(&in_words), None);
+        let done = [("r", "Your confirmation number is 4 4 7 1 9"), ("a", "Okay."), ("r", "We'll see you Saturday.")];
+        assert_eq!(convo(&done).as_deref(), Some("44719"));
+    }
+
+    #[test]
+    fn a_run_before_is_your_confirmation_number_is_the_code() {
+        let it = [("a", "Is there a confirmation number?"), ("r", "Yeah. 6 6 3 1 9 is your confirmation number.")];
+        assert_eq!(convo(&it).as_deref(), Some("66319"));
+        assert_eq!(host(&["El 4 8 2 0 es su número de confirmación."]).as_deref(), Some("4820"));
+        assert_eq!(host(&["Le 7 7 1 3, c'est votre numéro de confirmation."]).as_deref(), Some("7713"));
+        assert_eq!(host(&["Table 1 2 5 is your confirmation."]), None);
+        let other = "5 5 0 1 is your confirmation number for the other booking, yours is coming by text.";
+        assert_eq!(host(&[other]), None);
+    }
+
+    #[test]
+    fn an_aside_between_the_trigger_and_the_code_is_skipped() {
+        let pen = "Your confirmation number, if you've got something to write with, is 5 8 2 0 3.";
+        assert_eq!(host(&[pen]).as_deref(), Some("58203"));
+        let attimo = "Il suo numero di conferma è, ehm, aspetti un attimo, 4 4 1 9 0.";
+        assert_eq!(host(&[attimo]).as_deref(), Some("44190"));
+        let gleich = "Ihre Bestätigungsnummer, Moment, ich hab sie gleich, ist 5 5 1 3.";
+        assert_eq!(host(&[gleich]).as_deref(), Some("5513"));
+        let table = "Your confirmation number, we don't really do those, but the table is 1 2.";
+        assert_eq!(host(&[table]), None);
+        let cell = "The confirmation number, I'll have to call you back with it, my cell is 5 5 5 0 1 9 9.";
+        assert_eq!(host(&[cell]), None);
+        let party = "Your confirmation number, for the party of 6 on Friday, is 3 3 0 8.";
+        assert_eq!(host(&[party]), None, "code characters in the aside");
+    }
+
+    #[test]
+    fn an_answer_after_a_stalling_yes_and_read_backs_accepted_in_each_language() {
+        let stalled = [
+            ("a", "Is there a confirmation number?"),
+            ("r", "Yeah, one sec."),
+            ("a", "Sure."),
+            ("r", "It's 8 8 2 0 4."),
+        ];
+        assert_eq!(convo(&stalled).as_deref(), Some("88204"));
+        let eso = [
+            ("a", "¿Tiene número de confirmación?"),
+            ("r", "Sí, un segundo."),
+            ("a", "Claro."),
+            ("r", "Es el 6 6 0 2 9."),
+            ("a", "¿6 6 0 2 9?"),
+            ("r", "Eso es."),
+        ];
+        assert_eq!(convo(&eso).as_deref(), Some("66029"));
+        let other_question = [
+            ("a", "Is there a confirmation number?"),
+            ("r", "Yes, we've got you down for Friday."),
+            ("a", "Great, and what time was that for?"),
+            ("r", "It's 7 30."),
+        ];
+        assert_eq!(convo(&other_question), None);
+        let restated = [
+            ("r", "Confirmation number is 4 4 7 2."),
+            ("a", "4 4 7 3?"),
+            ("r", "No, it's 4 4 7 2, the last one's a 2."),
+        ];
+        assert_eq!(convo(&restated).as_deref(), Some("4472"));
+        let contradicted = [
+            ("r", "Confirmation number is 5 5 1 8."),
+            ("a", "5 5 1 8?"),
+            ("r", "Sorry, it's 5 5 1 9, the last one's an 8."),
+        ];
+        assert_eq!(convo(&contradicted), None);
+        let tonight = "So the confirmation number for tonight, it's actually a short one, is 7 2 4.";
+        assert_eq!(host(&[tonight]).as_deref(), Some("724"));
+        assert_eq!(host(&["The confirmation's for Friday 4 4 2 0."]), None, "Friday the 4th?");
+    }
+
+    #[test]
+    fn a_character_swapped_by_name_number_pairs_our_and_spanish_thousands() {
+        let place = "Confirmation number is 6 6 1 4, the last digit is 9 not 4, so 6 6 1 9.";
+        assert_eq!(host(&[place]).as_deref(), Some("6619"));
+        let contradicted = "Confirmation number is 4 4 1 8, the last digit is 3 not 8, so 4 4 1 8.";
+        assert_eq!(host(&[contradicted]), None);
+        let swap = "Your confirmation number is P 7 2 2, sorry, that's a B not a P. B 7 2 2.";
+        assert_eq!(host(&[swap]).as_deref(), Some("B722"));
+        let pairs = "Confirmation number is eleven thirty-two forty-one.";
+        assert_eq!(host(&[pairs]).as_deref(), Some("113241"));
+        let ours = "Confirmation number 5 5 3 1 9 our phone is 555 0101 if anything changes";
+        assert_eq!(host(&[ours]).as_deref(), Some("55319"));
+        let mil = "Su número de confirmación es mil doscientos cuarenta y cinco.";
+        assert_eq!(host(&[mil]).as_deref(), Some("1245"));
+        assert_eq!(host(&["Su número de reserva es dos mil trescientos diez."]).as_deref(), Some("2310"));
     }
 }
