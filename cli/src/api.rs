@@ -77,7 +77,7 @@ impl Client {
         json_body(&url, self.http.get(&url).query(query).bearer_auth(&self.key).send().await).await
     }
 
-    /// `DELETE /v1/calls/{id}`: `{"call_id", "deleted": true}`.
+    /// `DELETE /v1/calls/{id}`: `{"call_id", "deleted": true, "recording_deleted"}`.
     pub async fn delete(&self, call_id: &str) -> Result<Value, ClientError> {
         let url = self.url(&format!("/v1/calls/{call_id}"));
         json_body(&url, self.http.delete(&url).bearer_auth(&self.key).send().await).await

@@ -246,7 +246,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if json {
                 println!("{deleted}");
             } else {
-                println!("{call_id}  deleted");
+                let recording =
+                    if deleted["recording_deleted"] == true { " (and its recording at Twilio)" } else { "" };
+                println!("{call_id}  deleted{recording}");
             }
             Ok(EXIT_CONFIRMED)
         }

@@ -365,7 +365,7 @@ async fn list_pages_newest_first_and_filters_and_delete_erases_only_final_calls(
     assert!(stderr(&again).starts_with("error: 404 "), "{}", stderr(&again));
     let json = concierge(&stack, &["delete", &second, "--json"]).await;
     let answer: Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(answer, serde_json::json!({"call_id": second, "deleted": true}));
+    assert_eq!(answer, serde_json::json!({"call_id": second, "deleted": true, "recording_deleted": false}));
 
     // Bad input is refused before anything is sent.
     for args in [&["list", "--limit", "0"][..], &["list", "--since", "last tuesday"], &["list", "--status", "done"]] {
