@@ -141,6 +141,21 @@ fn code_word() -> impl Strategy<Value = String> {
             "eso",
             "es",
             "G",
+            // heldout4's round: a code continued later, a final "oh", "there's no
+            // confirmation number", a local phone asked for, a read-back corrected.
+            "got",
+            "wasn't",
+            "done",
+            "whole",
+            "thing",
+            "o",
+            "don't",
+            "keine",
+            "phone",
+            "address",
+            "2100",
+            "trente-trois",
+            "22",
         ])
         .prop_map(str::to_owned),
         "[0-9]{1,4}",

@@ -7,11 +7,13 @@
 //! | `tokens` | transcript text → words, stops, commas, times, phone numbers |
 //! | `words` | number words, NATO letters, triggers, fillers, corrections (en, es, fr, de, it) |
 //! | `reader` | runs of code characters, triggers and answers, corrections, the host's code |
+//! | `safety` | last checks line by line: a code cut short, a final "oh", "there's no confirmation number", a read-back corrected by part and whole |
 //!
 //! [`verify`] gives every reported code a [`CodeVerification`]; [`fallback_outcome`] is
 //! the outcome when the agent reported none.
 
 mod reader;
+mod safety;
 mod tokens;
 mod words;
 
@@ -23,7 +25,16 @@ use tokens::Tok;
 /// The code the host gave in this conversation, or `None` if it gave none or the
 /// conversation does not settle on one.
 pub fn host_code<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Option<String> {
-    reader::host_code(&turns(lines))
+    let lines: Vec<(Speaker, &str)> = lines.into_iter().collect();
+    heard_code(&lines)
+}
+
+/// The reader's code over the joined turns, then the line-by-line safety checks.
+fn heard_code(lines: &[(Speaker, &str)]) -> Option<String> {
+    let code = reader::host_code(&turns(lines.iter().copied()))?;
+    let line_toks: Vec<(Speaker, Vec<Tok>)> =
+        lines.iter().map(|(speaker, text)| (*speaker, tokens::tokenize(text))).collect();
+    safety::settle(&line_toks, code)
 }
 
 /// The code in one host utterance read on its own.
@@ -83,7 +94,8 @@ fn read_back_confirmed(turns: &[(Speaker, Vec<Tok>)], only: Option<&str>) -> Opt
 /// reported, the code the host gave (or confirmed) is taken, with its state.
 pub fn verify(mut outcome: Outcome, transcript: &[TranscriptLine]) -> Outcome {
     let turns = transcript_turns(transcript);
-    let heard = reader::host_code(&turns);
+    let lines: Vec<(Speaker, &str)> = transcript.iter().map(|l| (l.speaker, l.text.as_str())).collect();
+    let heard = heard_code(&lines);
     outcome.heard_code = None;
     outcome.code_verification = None;
     match outcome.confirmation_number.clone() {

@@ -51,6 +51,8 @@
 //! - a host utterance stops on code characters with no full stop, the agent only says
 //!   "go ahead" or "mm-hm", and the host's next turn goes on with characters that cannot
 //!   be joined ("Sorry, and then a 5 at the end."): the code read may be cut short.
+//!
+//! The code it gives then passes the line-by-line checks in `safety`.
 
 use super::tokens::{tokenize, Tok};
 use super::words::*;
@@ -1885,7 +1887,7 @@ pub(super) fn asks_for_code(toks: &[Tok], code_in_play: bool) -> bool {
 
 /// An agent line that only keeps the host talking ("mm-hm", "okay") or echoes the
 /// characters so far ("Alpha, bravo."), so a code split around it reads on.
-fn transparent(agent: &[Tok]) -> bool {
+pub(super) fn transparent(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
     let backchannel = backchannel(agent);
     // "Alpha, bravo.", "3 3, okay.": the characters so far, perhaps with a backchannel.
@@ -1911,7 +1913,7 @@ fn transparent(agent: &[Tok]) -> bool {
 }
 
 /// An agent line of nothing but "mm-hm", "okay", "go ahead": no echo, no read-back.
-fn backchannel(agent: &[Tok]) -> bool {
+pub(super) fn backchannel(agent: &[Tok]) -> bool {
     let words: Vec<&str> = agent.iter().filter_map(Tok::word).collect();
     !words.is_empty() && words.len() <= 4 && words.iter().all(|w| BACKCHANNEL.contains(w))
 }
@@ -1943,7 +1945,7 @@ fn restart_of(host: &[Tok], next: &[Tok]) -> Option<(usize, usize)> {
 
 /// Where the code characters an utterance opens with start, past fillers and "and
 /// then": "then 8 8 1", "and then 0 4".
-fn opening_unit(next: &[Tok]) -> Option<usize> {
+pub(super) fn opening_unit(next: &[Tok]) -> Option<usize> {
     let mut f = next.iter().position(|t| t.word().is_some())?;
     while in_list(CODE_FILLERS, word(next, f)) || matches!(next.get(f), Some(Tok::Comma)) {
         f += 1;

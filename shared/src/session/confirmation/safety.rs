@@ -1,0 +1,429 @@
+//! Last checks on the code the reader settled on, line by line as the transcript gave
+//! them (before turns are joined). Each rule guards against one way a code comes out
+//! wrong; each either gives no code or, where the words settle it, the code they settle.
+//!
+//! - A later host line after only the agent's "got it", "mm-hm", "go ahead" or echo
+//!   opens with code characters, and the code ends where the host's earlier line did:
+//!   joined when the host says it is done ("9 9, sorry I wasn't done", "c'est tout"),
+//!   otherwise no code ("7 0 3" / "got it" / "9 9 …" is never 703).
+//! - An "oh" right after the code's last character that was not read as a zero ("one
+//!   oh one oh easy to remember"), or an "o" ("or") inside a Spanish or Italian digit
+//!   run ("cuatro cuatro uno o dos"): no code.
+//! - The host says in the same line that there is no code ("there's no confirmation
+//!   number", "no damos número de confirmación", "il n'y a pas de numéro", "keine
+//!   Bestätigungsnummer", "non diamo numeri di conferma"), or gives a local phone number
+//!   ("555 2100") after the agent asked for a phone number or an address: no code.
+//! - The host corrects a read-back with the corrected part and then the whole code ("non
+//!   trente-trois 22 33" after "22 23"): the whole code when the corrected part covers
+//!   every character that changed, otherwise no code.
+
+use super::reader::{backchannel, opening_unit, run_at, runs, transparent, Run};
+use super::tokens::Tok;
+use super::words::DENY;
+use crate::events::Speaker;
+
+/// The code after the checks: `code` itself, the code the words settle on, or `None`.
+pub(super) fn settle(lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
+    let code = corrected_read_back(lines, code)?;
+    let code = oh_after_code(lines, code)?;
+    if said_no_code(lines, &code) || local_phone_asked_for(lines, &code) {
+        return None;
+    }
+    continued_later(lines, code)
+}
+
+fn word(toks: &[Tok], i: usize) -> Option<&str> {
+    toks.get(i).and_then(Tok::word)
+}
+
+fn words(toks: &[Tok]) -> impl Iterator<Item = &str> {
+    toks.iter().filter_map(Tok::word)
+}
+
+/// The run of code characters a line ends on, past its closing punctuation.
+fn closing_run(toks: &[Tok]) -> Option<Run> {
+    let mut end = toks.len();
+    while end > 0 && matches!(toks[end - 1], Tok::Stop | Tok::Comma) {
+        end -= 1;
+    }
+    (0..end).find_map(|k| run_at(toks, k).filter(|r| r.end == end && !r.code.is_empty()))
+}
+
+/// What a host says after the last characters to close the code: "that's the whole
+/// thing", "sorry I wasn't done", "eso es todo", "c'est tout", "das ist alles", "ecco
+/// tutto". Only then does a continuation join the code.
+const CLOSINGS: &[&[&str]] = &[
+    &["that's", "the", "whole"],
+    &["that's", "all"],
+    &["that's", "it"],
+    &["wasn't", "done"],
+    &["wasn't", "finished"],
+    &["eso", "es", "todo"],
+    &["no", "habia", "terminado"],
+    &["c'est", "tout"],
+    &["das", "ist", "alles"],
+    &["ecco", "tutto"],
+    &["e", "tutto"],
+];
+
+const AFFIRM_WORDS: &[&str] = &["yes", "yeah", "yep", "yup", "correct", "si", "oui", "ja", "esatto", "exacto"];
+
+fn closes_code(toks: &[Tok], from: usize) -> bool {
+    let rest: Vec<&str> = toks[from.min(toks.len())..].iter().filter_map(Tok::word).collect();
+    CLOSINGS.iter().any(|phrase| rest.windows(phrase.len()).any(|w| w == *phrase))
+}
+
+/// Rule 1: a host line ending on code characters, then only the agent's backchannel or
+/// echo, then a host line opening with code characters. If the code ends with the first
+/// line's characters and neither holds the second line's nor is the second line's whole
+/// code, it may be cut short: joined when the host closes the code, otherwise none.
+fn continued_later(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<String> {
+    for (i, (speaker, first)) in lines.iter().enumerate() {
+        if *speaker != Speaker::Restaurant {
+            continue;
+        }
+        let Some(mut tail) = closing_run(first) else { continue };
+        let mut j = i + 1;
+        let mut between = 0;
+        while let Some((speaker, toks)) = lines.get(j) {
+            let next_host = *speaker == Speaker::Restaurant;
+            if !(next_host || transparent(toks) || backchannel(toks)) {
+                break;
+            }
+            if next_host {
+                if between == 0 {
+                    break;
+                }
+                let Some(open) = opening_unit(toks).and_then(|f| run_at(toks, f)) else { break };
+                let joined = format!("{}{}", tail.code, open.code);
+                let closes = closes_code(toks, open.end);
+                // "Q as in queen, yes." / "2, yeah, at the end.": the code's own characters
+                // said again, not more of it.
+                let said_again = !closes
+                    && (code.starts_with(&open.code)
+                        || (code.contains(&open.code) && words(toks).any(|w| AFFIRM_WORDS.contains(&w))));
+                let cut_short =
+                    code.ends_with(&tail.code) && !code.contains(&joined) && open.code != code && !said_again;
+                if cut_short {
+                    if !closes {
+                        return None;
+                    }
+                    code.push_str(&open.code);
+                }
+                // The next host line may itself be continued after another backchannel.
+                match closing_run(toks).filter(|r| r.start == open.start) {
+                    Some(run) => {
+                        tail = Run { code: joined, ..run };
+                        between = 0;
+                    }
+                    None => break,
+                }
+            } else {
+                between += 1;
+            }
+            j += 1;
+        }
+    }
+    Some(code)
+}
+
+/// Whether this run of a host line gave (part of) the code.
+fn gave(run: &Run, code: &str) -> bool {
+    run.code.len() >= 3 && code.contains(run.code.as_str())
+}
+
+/// Spanish and Italian words that mark a line as spoken in a language where "o" is
+/// "or", not a zero.
+const O_IS_OR: &[&str] = &[
+    "el",
+    "su",
+    "es",
+    "numero",
+    "confirmacion",
+    "reserva",
+    "il",
+    "di",
+    "conferma",
+    "prenotazione",
+    "uno",
+    "dos",
+    "tres",
+    "cuatro",
+    "cinco",
+    "seis",
+    "siete",
+    "ocho",
+    "nueve",
+    "cero",
+    "due",
+    "tre",
+    "quattro",
+    "cinque",
+    "sei",
+    "sette",
+    "otto",
+    "nove",
+    "zero",
+];
+
+/// Rule 2: "oh" (or "o") right after the run that ends the code: a zero when the run
+/// already read an "oh" as a zero ("one oh one oh"), otherwise no code; and no code for
+/// an "o" inside a run that gave the code in a Spanish or Italian line.
+fn oh_after_code(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<String> {
+    let mut zero_after = false;
+    for (_, toks) in lines.iter().filter(|(speaker, _)| *speaker == Speaker::Restaurant) {
+        let o_is_or = words(toks).any(|w| O_IS_OR.contains(&w));
+        for run in runs(toks).iter().filter(|r| gave(r, &code)) {
+            let oh_inside = |oh: &str| (run.start..run.end).any(|k| word(toks, k) == Some(oh));
+            if o_is_or && oh_inside("o") {
+                return None;
+            }
+            if code.ends_with(run.code.as_str()) && matches!(word(toks, run.end), Some("oh" | "o")) {
+                if !oh_inside("oh") {
+                    return None;
+                }
+                zero_after = true;
+            }
+        }
+    }
+    if zero_after {
+        code.push('0');
+    }
+    Some(code)
+}
+
+/// Words that say "no" before what there is none of.
+const NONE_OF: &[&str] = &[
+    "no", "not", "don't", "dont", "doesn't", "never", "pas", "keine", "kein", "keinen", "nessun", "nessuno", "non",
+    "sin", "sans", "ohne", "senza",
+];
+
+/// Words that may stand between that "no" and the code's name: "don't give any
+/// confirmation numbers", "no damos número de", "pas de numéro", "non diamo numeri di".
+const NONE_OF_BETWEEN: &[&str] = &[
+    "give", "do", "have", "use", "any", "a", "hay", "damos", "tenemos", "dan", "de", "d'", "di", "diamo", "abbiamo",
+    "c'e", "haben", "geben", "gibt", "es", "un", "una", "number", "numbers", "numero", "numeros", "numeri",
+];
+
+/// The code's name in every language.
+const CODE_NAMES: &[&str] = &[
+    "confirmation",
+    "conf",
+    "confirmacion",
+    "conferma",
+    "bestatigungsnummer",
+    "bestatigung",
+    "reference",
+    "referencia",
+    "number",
+    "numbers",
+    "numero",
+    "numeros",
+    "numeri",
+    "nummer",
+    "code",
+    "codes",
+    "codigo",
+    "codice",
+];
+
+/// Rule 3a: the line that gave the code says there is none: "there's no confirmation
+/// number", "we don't give confirmation numbers", "il n'y a pas de numéro".
+fn said_no_code(lines: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
+    lines.iter().filter(|(speaker, _)| *speaker == Speaker::Restaurant).any(|(_, toks)| {
+        let w: Vec<&str> = words(toks).collect();
+        let says_none = w.iter().enumerate().any(|(k, none)| {
+            NONE_OF.contains(none) && {
+                let mut j = k + 1;
+                while j < w.len() && j <= k + 3 && NONE_OF_BETWEEN.contains(&w[j]) && !CODE_NAMES.contains(&w[j]) {
+                    j += 1;
+                }
+                w.get(j).is_some_and(|name| CODE_NAMES.contains(name))
+            }
+        });
+        says_none && runs(toks).iter().any(|r| gave(r, code))
+    })
+}
+
+/// What the agent asks for when it asks for a phone number or an address.
+const PHONE_OR_ADDRESS: &[&str] = &[
+    "phone",
+    "telephone",
+    "address",
+    "reach",
+    "telefono",
+    "direccion",
+    "adresse",
+    "telefon",
+    "telefonnummer",
+    "indirizzo",
+];
+
+/// Rule 3b: seven digits said as a group of three and a group of four ("555 2100"),
+/// the whole code, in a line after the agent asked for a phone number or an address.
+fn local_phone_asked_for(lines: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
+    let mut asked = false;
+    for (speaker, toks) in lines {
+        if *speaker == Speaker::Agent {
+            asked |= words(toks).any(|w| PHONE_OR_ADDRESS.contains(&w));
+            continue;
+        }
+        let local_shape = toks.windows(2).any(|pair| match pair {
+            [Tok::Word(a), Tok::Word(b)] => {
+                let numeral = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_digit());
+                numeral(a, 3) && numeral(b, 4) && format!("{a}{b}") == code
+            }
+            _ => false,
+        });
+        if asked && local_shape {
+            return true;
+        }
+    }
+    false
+}
+
+/// Rule 4: the host answers a read-back with "no", the corrected part and the whole code
+/// ("non trente-trois 22 33" after "22 23"), read as one run: the whole code when it is
+/// as long as the read-back and the corrected part covers every character that changed;
+/// otherwise no code.
+fn corrected_read_back(lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
+    for pair in lines.windows(2) {
+        let [(Speaker::Agent, agent), (Speaker::Restaurant, host)] = pair else { continue };
+        let Ok([read_back]) = <[Run; 1]>::try_from(runs(agent)) else { continue };
+        let read_back = read_back.code;
+        let opens_no = words(host).next().is_some_and(|w| DENY.contains(&w));
+        let n = read_back.len();
+        // "No, there's more, 9 1 1 3 8 2" goes on from the read-back; "No, 6 double-oh 3"
+        // says again the code the host gave before.
+        let said_before = lines
+            .iter()
+            .take_while(|(_, toks)| !std::ptr::eq(toks, host))
+            .any(|(speaker, toks)| *speaker == Speaker::Restaurant && runs(toks).iter().any(|r| r.code == code));
+        if !opens_no
+            || code.len() <= n
+            || code.starts_with(&read_back)
+            || said_before
+            || !runs(host).iter().any(|r| r.code == code)
+        {
+            continue;
+        }
+        let (part, whole) = code.split_at(code.len() - n);
+        let changed: Vec<usize> =
+            whole.bytes().zip(read_back.bytes()).enumerate().filter(|(_, (a, b))| a != b).map(|(k, _)| k).collect();
+        let covers = |at: usize| changed.iter().all(|k| (at..at + part.len()).contains(k));
+        let agrees = part.len() < n
+            && !changed.is_empty()
+            && (0..=n - part.len()).any(|at| whole.get(at..at + part.len()) == Some(part) && covers(at));
+        return agrees.then(|| whole.to_string());
+    }
+    Some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::host_code;
+    use crate::events::Speaker;
+
+    fn convo(lines: &[(&str, &str)]) -> Option<String> {
+        host_code(
+            lines.iter().map(|(who, text)| (if *who == "A" { Speaker::Agent } else { Speaker::Restaurant }, *text)),
+        )
+    }
+
+    #[test]
+    fn a_code_continued_after_a_backchannel_is_joined_or_none() {
+        let ask = ("A", "What's the confirmation number?");
+        // Before this rule: 703 and QW771028, cut short.
+        assert_eq!(
+            convo(&[ask, ("R", "it's 7 0 3"), ("A", "got it"), ("R", "9 9 sorry I wasn't done")]),
+            Some("70399".into())
+        );
+        let long = [
+            ask,
+            ("R", "okay ready it's Q W 7 7"),
+            ("A", "mm-hm"),
+            ("R", "1 0 2 8"),
+            ("A", "go ahead"),
+            ("R", "5 5 that's the whole thing"),
+        ];
+        assert_eq!(convo(&long), Some("QW77102855".into()));
+        assert_eq!(
+            convo(&[ask, ("R", "it's 4 1 8"), ("A", "got it"), ("R", "2 2 and the table's by the window")]),
+            None
+        );
+        // The whole code, or its own characters, said again are no continuation.
+        assert_eq!(
+            convo(&[ask, ("R", "It's 6 6 1 9."), ("A", "Got it, thanks."), ("R", "Yes, 6 6 1 9.")]),
+            Some("6619".into())
+        );
+        assert_eq!(
+            convo(&[("R", "Confirmation number is M 5 7 2."), ("A", "N 5 7 2?"), ("R", "M as in Mary.")]),
+            Some("M572".into())
+        );
+    }
+
+    #[test]
+    fn a_final_oh_is_a_zero_only_beside_other_ohs_and_o_is_or_in_spanish_and_italian() {
+        let ask = ("A", "What's the confirmation code?");
+        assert_eq!(convo(&[ask, ("R", "one oh one oh easy to remember")]), Some("1010".into()));
+        assert_eq!(convo(&[ask, ("R", "Number's 6 6 2 oh, I mean 6 6 2 0.")]), Some("6620".into()));
+        assert_eq!(
+            convo(&[
+                ("A", "¿Tiene un número de confirmación?"),
+                ("R", "su número de confirmación es cuatro cuatro uno o dos")
+            ]),
+            None
+        );
+        assert_eq!(convo(&[("A", "Ha un numero di conferma?"), ("R", "il numero di conferma è 5 5 3 o 8")]), None);
+    }
+
+    #[test]
+    fn no_code_said_or_a_local_phone_asked_for_gives_no_code() {
+        let mixed = [
+            ("A", "could you give me the address and a number"),
+            ("R", "sure we're at 1400 Main Street and the number is 555 2100 um the booking's under your name there's no confirmation number"),
+        ];
+        assert_eq!(convo(&mixed), None);
+        assert_eq!(
+            convo(&[("A", "Could I get your address and phone number?"), ("R", "the number is 555 2100")]),
+            None
+        );
+        assert_eq!(
+            convo(&[
+                ("A", "¿Me da un número?"),
+                ("R", "Reservado para 4 a las 9, mesa 14, no damos número de confirmación")
+            ]),
+            None
+        );
+        assert_eq!(
+            convo(&[("A", "Haben Sie eine Nummer?"), ("R", "Tisch 12, wir haben keine Bestätigungsnummer")]),
+            None
+        );
+        // A "no" that corrects the code, not one that says there is none.
+        assert_eq!(
+            convo(&[("A", "And the confirmation?"), ("R", "5 5 8 2 no sorry confirmation is 5 5 8 3")]),
+            Some("5583".into())
+        );
+    }
+
+    #[test]
+    fn a_read_back_corrected_by_a_part_and_the_whole_code_is_the_whole_code() {
+        let said =
+            [("A", "le numéro de confirmation s'il vous plaît"), ("R", "vingt-deux trente-trois"), ("A", "22 23")];
+        let with = |reply: &'static str| {
+            let mut lines = said.to_vec();
+            lines.push(("R", reply));
+            convo(&lines)
+        };
+        // Before this rule: 332233 and 342233.
+        assert_eq!(with("non trente-trois 22 33"), Some("2233".into()));
+        assert_eq!(with("non trente-quatre 22 33"), None);
+        let added = [
+            ("A", "And the confirmation number?"),
+            ("R", "Confirmation is 4 4 1 2"),
+            ("A", "4 4 2 1?"),
+            ("R", "No 4 4 1 2 3"),
+        ];
+        assert_eq!(convo(&added), None);
+    }
+}
