@@ -626,24 +626,20 @@ fn print_against_floor(pairs: &[(StepReport, StepReport)]) {
             }
             None => "—".to_owned(),
         };
+        // One latency cell: ours / relay in ms, and the multiple.
+        let versus = |ours_us: u64, relay_us: u64| {
+            format!("{} / {} ms = {}", ms(ours_us), ms(relay_us), ratio(ours_us as f64, relay_us as f64))
+        };
         println!(
-            "| {} | {:.3}% / {:.3}% = {} | {} / {} ms = {} | {} / {} ms = {} | {} / {} ms = {} | {} / {} ms = {} | {} |",
+            "| {} | {:.3}% / {:.3}% = {} | {} | {} | {} | {} | {} |",
             ours.calls,
             ours.cpu_per_call() * 100.0,
             relay.cpu_per_call() * 100.0,
             ratio(ours.cpu_per_call(), relay.cpu_per_call()),
-            ms(ours.latency_us.p50),
-            ms(relay.latency_us.p50),
-            ratio(ours.latency_us.p50 as f64, relay.latency_us.p50 as f64),
-            ms(ours.latency_us.p99),
-            ms(relay.latency_us.p99),
-            ratio(ours.latency_us.p99 as f64, relay.latency_us.p99 as f64),
-            ms(ours.turn_us.p50),
-            ms(relay.turn_us.p50),
-            ratio(ours.turn_us.p50 as f64, relay.turn_us.p50 as f64),
-            ms(ours.turn_us.p99),
-            ms(relay.turn_us.p99),
-            ratio(ours.turn_us.p99 as f64, relay.turn_us.p99 as f64),
+            versus(ours.latency_us.p50, relay.latency_us.p50),
+            versus(ours.latency_us.p99, relay.latency_us.p99),
+            versus(ours.turn_us.p50, relay.turn_us.p50),
+            versus(ours.turn_us.p99, relay.turn_us.p99),
             own,
         );
     }
