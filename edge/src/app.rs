@@ -626,6 +626,12 @@ impl<S: Store, T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<S, T,
         let recording = RecordingReady::from_form(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let reply = self.change(call_id, Change::Recorded { recording }).await?;
         self.after_change(call_id, &reply).await;
+        if let Some(sid) = &reply.unkept_recording {
+            // Nothing refers to this audio (the call was erased, or it is an earlier
+            // attempt's): it goes now, or it would stay at Twilio for good. A failure is
+            // Twilio's to see (a 502 in its debugger), not ours to swallow.
+            self.delete_recording(sid).await?;
+        }
         if reply.changed && !reply.final_now {
             // The webhook may have been waiting for this (see the keeper's RECORDING_GRACE).
             if let Err(error) = self.deliver_webhook(call_id).await {

@@ -137,6 +137,10 @@ pub struct Reply {
     /// A machine answered and nothing is decided: hang the call up (no message is left).
     #[serde(default)]
     pub hang_up: bool,
+    /// A finished recording this call keeps no reference to (the call was erased, or it
+    /// is a past attempt's): delete its audio at Twilio, since nothing else will.
+    #[serde(default)]
+    pub unkept_recording: Option<String>,
     pub webhook: Option<WebhookJob>,
     /// The live events this answer carries: for [`Change::Read`], those after the asked
     /// id; for any other change, those it added (what the call's listeners are sent).
@@ -193,12 +197,22 @@ pub struct Keeper {
     pub erased: Option<Erased>,
 }
 
+/// The sid of the finished recording a [`Change::Recorded`] reports.
+fn finished_recording(change: &Change) -> Option<String> {
+    match change {
+        Change::Recorded { recording } if recording.status == "completed" => Some(recording.recording_sid.clone()),
+        _ => None,
+    }
+}
+
 impl Keeper {
     /// Applies one change at `now`.
     pub fn apply(&mut self, change: Change, now: DateTime<Utc>) -> Result<Reply, Refused> {
         let mut reply = Reply::default();
         if self.erased.is_some() {
-            // Erased: the call is as gone as one that never existed.
+            // Erased: the call is as gone as one that never existed, and so is the audio of
+            // a recording Twilio finishes only now.
+            reply.unkept_recording = finished_recording(&change);
             return Ok(reply);
         }
         if let Change::Erase = change {
@@ -212,7 +226,12 @@ impl Keeper {
             self.changed(None, now, &mut reply);
             return Ok(self.answer(reply));
         }
-        let Some(ledger) = self.ledger.as_mut() else { return Ok(reply) };
+        let Some(ledger) = self.ledger.as_mut() else {
+            // No such call (any more: an erased call's keeper goes once the read model has
+            // dropped it): nothing refers to a recording of it either.
+            reply.unkept_recording = finished_recording(&change);
+            return Ok(reply);
+        };
         let before = ledger.clone();
         let sealed = before.is_final();
         // A booking Twilio refused is answered at once (a 502); no webhook follows it.
@@ -226,6 +245,10 @@ impl Keeper {
             Change::Recorded { recording } => before.is_past_call_sid(&recording.call_sid),
             _ => false,
         };
+        // The record keeps the current attempt's recording only.
+        if past_attempt {
+            reply.unkept_recording = finished_recording(&change);
+        }
         let applied = match change {
             Change::Create { .. } | Change::Erase => Applied::Unchanged,
             Change::Read { after } => {

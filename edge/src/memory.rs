@@ -16,7 +16,6 @@ use crate::keys;
 use crate::listing::{CallSummary, IndexPage};
 use crate::ports::{Arbiters, CallKeepers, Clock, IdSource, Records, StoreError, TwilioApi, WebhookSender};
 
-/// A map in memory, with a switch to simulate an outage.
 /// A call past its retention, as [`MemoryStore::expired`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredCall {
@@ -24,6 +23,7 @@ pub struct ExpiredCall {
     pub recording_sid: Option<String>,
 }
 
+/// A map in memory, with a switch to simulate an outage.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<String, String>>,
@@ -163,15 +163,9 @@ impl MemoryStore {
             .collect()
     }
 
-    /// Forgets every call with nothing left to do whose last change is older than
-    /// `retention` (`RECORD_RETENTION_DAYS`): its keeper, record and list entry. What
-    /// KV's expiry and the keepers' alarms do in a Worker. Returns how many went.
-    pub fn forget_older_than(&self, now: DateTime<Utc>, retention: Duration) -> usize {
-        self.expired(now, retention).iter().filter(|call| self.forget(&call.call_id)).count()
-    }
-
-    /// The calls [`MemoryStore::forget_older_than`] would forget, with their
-    /// recordings (to be deleted at Twilio first).
+    /// The calls with nothing left to do whose last change is older than `retention`
+    /// (`RECORD_RETENTION_DAYS`), with their recordings: what
+    /// [`Edge::forget_expired`] forgets, each recording deleted at Twilio first.
     pub fn expired(&self, now: DateTime<Utc>, retention: Duration) -> Vec<ExpiredCall> {
         let Ok(entries) = self.entries() else { return Vec::new() };
         let prefix = keys::keeper("");
@@ -245,7 +239,6 @@ impl MemoryStore {
     }
 }
 
-/// A clock that moves only when told to.
 impl<T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<MemoryStore, T, W, C, I> {
     /// Forgets the calls past `RECORD_RETENTION_DAYS` at `now`, as a Worker's keepers do
     /// on their alarms: a recorded call's audio is deleted at Twilio first, and while
@@ -269,6 +262,7 @@ impl<T: TwilioApi, W: WebhookSender, C: Clock, I: IdSource> Edge<MemoryStore, T,
     }
 }
 
+/// A clock that moves only when told to.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 

@@ -434,26 +434,29 @@ impl DurableObject for CallKeeper {
         let keeper = storage.get::<Keeper>(KEEPER).await?.unwrap_or_default();
         let idle_since = keeper.ledger.as_ref().map_or(now, |l| l.record.updated_at);
         let retention = retention(&self.env);
-        let expired = keeper.next_wake().is_none() && now >= idle_since + retention;
+        if keeper.next_wake().is_none() && now >= idle_since + retention {
+            // A recorded call's audio goes with its record; while Twilio cannot delete
+            // it, the keeper (and the recording's sid) stays and tries again hourly.
+            if let Some(recording) = keeper.ledger.as_ref().and_then(|l| l.record.recording.as_ref()) {
+                let deleted = match edge(&self.env, None) {
+                    Ok(edge) => edge.delete_recording(&recording.sid).await.map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                if let Err(error) = deleted {
+                    crate::app::log_line(&serde_json::json!({
+                        "call_id": call_id, "recording_delete": "failed", "error": error
+                    }));
+                    storage.set_alarm(now + chrono::Duration::hours(1)).await?;
+                    return Response::empty();
+                }
+            }
+            storage.delete_all().await?;
+            return Response::empty();
+        }
         let edge = match edge(&self.env, Some((call_id.clone(), storage))) {
             Ok(edge) => edge,
             Err(error) => return Response::error(error.to_string(), 500),
         };
-        if expired {
-            // A recorded call's audio goes with its record; while Twilio cannot delete
-            // it, the keeper (and the recording's sid) stays and tries again hourly.
-            if let Some(recording) = keeper.ledger.as_ref().and_then(|l| l.record.recording.as_ref()) {
-                if let Err(error) = edge.delete_recording(&recording.sid).await {
-                    crate::app::log_line(&serde_json::json!({
-                        "call_id": call_id, "recording_delete": "failed", "error": error.to_string()
-                    }));
-                    self.state.storage().set_alarm(now + chrono::Duration::hours(1)).await?;
-                    return Response::empty();
-                }
-            }
-            self.state.storage().delete_all().await?;
-            return Response::empty();
-        }
         // Publishes what is due, then sends the webhook if it is due (only once KV holds
         // the final record).
         let kv = self.env.kv(CALLS_BINDING)?;

@@ -141,9 +141,10 @@ fn records_are_forgotten_after_the_retention_period() {
     assert_eq!(retention, Duration::days(30), "RECORD_RETENTION_DAYS defaults to 30");
     let store = &edge.ports.store;
     let now = start() + retention;
-    assert_eq!(store.forget_older_than(now - Duration::minutes(1), retention), 0, "not yet");
+    let forget = |at| pollster::block_on(edge.forget_expired(at));
+    assert_eq!(forget(now - Duration::minutes(1)), 0, "not yet");
     // The ended call goes; the one still dialing (which would be stuck) goes too once idle that long.
-    assert_eq!(store.forget_older_than(now + Duration::minutes(5), retention), 2);
+    assert_eq!(forget(now + Duration::minutes(5)), 2);
     assert!(
         store.list_now("call:").is_empty()
             && store.list_now("calls:").is_empty()

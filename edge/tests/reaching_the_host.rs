@@ -264,6 +264,12 @@ fn a_booking_in_spanish_gets_a_spanish_opening_and_an_unknown_language_is_refuse
     for listed in ["en (English)", "es (Spanish)", "fr (French)", "de (German)", "it (Italian)"] {
         assert!(message.contains(listed), "{message}");
     }
+    // Only a tag's shape goes into the TwiML: not a Spanish prefix with anything after it.
+    for junk in [format!("es-{}", "x".repeat(600)), "es-MX\"/><Hangup/>".to_owned(), "es--MX".to_owned()] {
+        body["language"] = json!(junk);
+        let refused = book(&edge, KEY_A, &body);
+        assert_eq!((refused.status, refused.json_body()["error"]["field"].as_str()), (422, Some("language")), "{junk}");
+    }
 }
 
 #[test]
@@ -275,6 +281,25 @@ fn a_recorded_call_past_its_retention_goes_with_its_audio_and_stays_while_twilio
     assert_eq!(pollster::block_on(edge.forget_expired(past_retention)), 0, "kept while its audio is at Twilio");
     assert_eq!(get(&edge, KEY_A, "call_0001").status, 200);
     assert_eq!(pollster::block_on(edge.forget_expired(past_retention)), 1);
+    assert_eq!(*edge.ports.twilio.deleted_recordings.borrow(), [RECORDING_SID]);
+    assert_eq!(get(&edge, KEY_A, "call_0001").status, 404);
+}
+
+#[test]
+fn a_recording_finished_after_its_call_was_erased_is_deleted_when_it_arrives() {
+    let edge = edge();
+    let mut body = booking();
+    body["record"] = json!(true);
+    assert_eq!(book(&edge, KEY_A, &body).status, 201);
+    status(&edge, "call_0001", &[("CallSid", &sid()), ("CallStatus", "in-progress"), ("AnsweredBy", "human")]);
+    status(&edge, "call_0001", &[("CallSid", &sid()), ("CallStatus", "completed")]);
+    edge.ports.clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(wake_due(&edge), 1, "the webhook went without the recording");
+    let erased = delete(&edge, "call_0001");
+    assert_eq!((erased.status, erased.json_body()["recording_deleted"].as_bool()), (200, Some(false)));
+    assert!(edge.ports.twilio.deleted_recordings.borrow().is_empty());
+    // Twilio finishes the recording only now: nothing refers to it, so it goes at once.
+    assert_eq!(recording(&edge, "call_0001", &sid()), 204);
     assert_eq!(*edge.ports.twilio.deleted_recordings.borrow(), [RECORDING_SID]);
     assert_eq!(get(&edge, KEY_A, "call_0001").status, 404);
 }

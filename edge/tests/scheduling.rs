@@ -225,3 +225,28 @@ fn a_booking_that_finds_no_free_slot_before_its_last_moment_ends_failed_with_the
     let webhooks = edge.ports.webhooks.sent.borrow();
     assert_eq!(webhooks.iter().filter(|(_, body, _)| body.contains("call_0001")).count(), 1);
 }
+
+#[test]
+fn a_past_attempts_recording_is_deleted_at_twilio_since_the_record_keeps_only_the_answered_ones() {
+    let edge = edge_with(&[("CALLING_WINDOW", "00:00-24:00")]);
+    let mut body = booking();
+    body["record"] = json!(true);
+    assert_eq!(book(&edge, KEY_A, &body).status, 201);
+    // A machine answered the first attempt (recorded from the answer) and was hung up on.
+    status(&edge, "call_0001", &[("CallSid", &sid(1)), ("CallStatus", "in-progress"), ("AnsweredBy", "machine_start")]);
+    status(&edge, "call_0001", &[("CallSid", &sid(1)), ("CallStatus", "completed"), ("CallDuration", "4")]);
+    edge.ports.clock.advance(Duration::minutes(10));
+    wake_due(&edge);
+    assert_eq!(dialed(&edge), 2, "voicemail is tried again");
+    let voicemail_recording = "RE11111111111111111111111111111111";
+    let recorded = [
+        ("CallSid", sid(1)),
+        ("RecordingSid", voicemail_recording.to_owned()),
+        ("RecordingStatus", "completed".to_owned()),
+        ("RecordingUrl", format!("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{voicemail_recording}")),
+    ];
+    let recorded: Vec<(&str, &str)> = recorded.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(send(&edge, twilio("/twilio/recording/call_0001", &recorded)).status, 204);
+    assert_eq!(*edge.ports.twilio.deleted_recordings.borrow(), [voicemail_recording]);
+    assert_eq!(get(&edge, KEY_A, "call_0001").json_body()["recording"], Value::Null);
+}

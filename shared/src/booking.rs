@@ -21,6 +21,8 @@ pub const CALLBACK_URL_MAX_CHARS: usize = 2048;
 pub const EXTENSION_MAX_CHARS: usize = 32;
 /// Restaurants rarely take bookings further out than this.
 pub const BOOKING_HORIZON_DAYS: i64 = 366;
+/// The longest `language` tag accepted (BCP-47 tags in use are far shorter).
+pub const MAX_LANGUAGE_TAG_LEN: usize = 35;
 
 /// A booking as the user sent it, trimmed and checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +248,15 @@ impl BookingRequest {
             return Err(invalid("reservation.date", format!("must be within {BOOKING_HORIZON_DAYS} days from today")));
         }
         if let Some(tag) = &self.language {
+            // A BCP-47 tag's shape, kept short: it rides into the TwiML as a stream
+            // parameter, where Twilio allows 500 characters for a name and its value.
+            let shaped = tag.len() <= MAX_LANGUAGE_TAG_LEN
+                && tag
+                    .split('-')
+                    .all(|part| (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric()));
+            if !shaped {
+                return Err(invalid("language", "must be a BCP-47 tag such as es or es-MX"));
+            }
             Language::parse(tag).map_err(|e| invalid("language", e.to_string()))?;
         }
         if let Some(call_at) = self.call_at {
