@@ -10,7 +10,9 @@
 //! end, a time, a phone number, a quantity ("2 people", "30 pm") or any other word.
 //! Consecutive host utterances are read as one (also across the agent's "mm-hm" or
 //! echo, or when the host starts the code over); a correction ("no, sorry, …", and a
-//! later "oh wait, it's …") replaces the code and a repeat collapses.
+//! later "oh wait, it's …") replaces the code and a repeat collapses. A letter the agent
+//! echoed wrongly and the host put right ("B as in boy?" / "no, V as in Victor, V, 3 3 1")
+//! replaces only that letter; a letter spelled and then said again is one letter.
 //!
 //! It gives no code when:
 //! - two different codes are given and neither takes the other back ("4 4 0 9, or is it
@@ -48,6 +50,9 @@
 //!   "030 8824 19") or a phone word names them ("…, el teléfono del restaurante");
 //! - the host disowns the code in any language, with no code after ("ese no es", "c'est
 //!   pas le bon", "das ist die falsche", "è sbagliato", "that's not the right one");
+//! - the host puts right a letter the agent echoed, and which of the code's letters it
+//!   replaces cannot be told ("D as in David, T as in Tom, 4" / "P?" / "no, B as in boy"),
+//!   or a letter is said once more after being spelled and said ("V as in Victor, V V");
 //! - a host utterance stops on code characters with no full stop, the agent only says
 //!   "go ahead" or "mm-hm", and the host's next turn goes on with characters that cannot
 //!   be joined ("Sorry, and then a 5 at the end."): the code read may be cut short.
@@ -385,6 +390,7 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
     let mut ambiguous = false;
     let mut last_spelled = false;
     let mut respelled = false;
+    let mut said_after_spelling = false;
     loop {
         let mut j = i;
         let mut separated = false;
@@ -515,6 +521,20 @@ pub(super) fn run_at(toks: &[Tok], start: usize) -> Option<Run> {
             && word(toks, unit.next).is_some_and(|n| n.len() == 1 && matches!(n.as_bytes()[0], b'1'..=b'9'));
         ambiguous |= tens_then_numeral;
         let spelled = !unit.numeric && unit.chars.len() == 1 && unit.next > j + 1;
+        let same_letter = units.last().is_some_and(|u| !u.numeric && u.chars == unit.chars);
+        // "V as in Victor V": the letter spelled, then said again, is one letter; one
+        // more "V" after that may be a double or the same letter once more.
+        if said_after_spelling && same_letter {
+            ambiguous = true;
+            break;
+        }
+        said_after_spelling = false;
+        if last_spelled && !spelled && unit.chars.len() == 1 && same_letter {
+            said_after_spelling = true;
+            last_spelled = false;
+            i = unit.next;
+            continue;
+        }
         if spelled && !last_spelled && units.last().is_some_and(|u| u.chars == unit.chars) {
             units.pop();
             pauses.retain(|&p| p < units.len());
@@ -2113,6 +2133,128 @@ pub(super) fn accepts(reply: &[Tok], code: &str) -> bool {
 
 /// The code the host gave, after corrections, or `None` when there was none or the
 /// conversation does not settle on one.
+/// Words that say what the code is, opening a host's answer to an echo: "it's V",
+/// "es la V", "c'est T", "das ist F".
+const IT_IS: &[&str] = &["it's", "its", "it", "is", "that's", "thats", "es", "la", "el", "c'est", "cest", "das", "ist"];
+
+/// Where the letter starts in a host turn that opens by putting a letter right: "no V
+/// as in Victor", "no no, T as in Tom", "not N, M as in Mary", "it's F as in Frank".
+fn letter_correction_start(toks: &[Tok]) -> Option<usize> {
+    let mut k = 0;
+    let mut opened = false;
+    while let Some(tok) = toks.get(k) {
+        let w = match tok {
+            Tok::Comma | Tok::Stop => {
+                k += 1;
+                continue;
+            }
+            Tok::Word(w) | Tok::Letters(w) => w.as_str(),
+            Tok::Time | Tok::Phone => return None,
+        };
+        if w == "not" {
+            // "not B": the letter the agent said, named to be set aside.
+            k = unit_at(toks, k + 1, true).filter(|u| !u.numeric && u.chars.len() == 1)?.next;
+        } else if DENY.contains(&w) || IT_IS.contains(&w) {
+            k += 1;
+        } else {
+            break;
+        }
+        opened = true;
+    }
+    let letter = unit_at(toks, k, true).filter(|u| !u.numeric && u.chars.len() == 1);
+    (opened && letter.is_some()).then_some(k)
+}
+
+/// The host's `code` with the character the agent's `echo` got wrong replaced by
+/// `fix`, a letter and perhaps the rest of the code said on from it. `None` when this
+/// is not such a correction; `Some(None)` when which character it replaces cannot be
+/// told ("D T 4" / "P?" / "no, B as in boy").
+fn echoed_letter_replaced(code: &str, echo: &str, fix: &str) -> Option<Option<String>> {
+    let code: Vec<char> = code.chars().collect();
+    let echo: Vec<char> = echo.chars().collect();
+    let fix: Vec<char> = fix.chars().collect();
+    let letter = |c: &char| c.is_ascii_alphabetic();
+    let place = match echo.as_slice() {
+        // One letter echoed: the one the host had just said, if the code so far ends on
+        // a letter, or else its only letter.
+        [said] if letter(said) => {
+            let letters: Vec<usize> = (0..code.len()).filter(|&p| letter(&code[p])).collect();
+            let place = match letters.as_slice() {
+                _ if code.last().is_some_and(letter) => code.len() - 1,
+                [only] => *only,
+                _ => return Some(None),
+            };
+            // The agent had that one right: the "no" is about something else.
+            if code[place] == *said {
+                return None;
+            }
+            place
+        }
+        // The whole code read back with one letter wrong.
+        _ if echo.len() == code.len() => {
+            let differ: Vec<usize> = (0..code.len()).filter(|&p| code[p] != echo[p]).collect();
+            match differ.as_slice() {
+                [p] if letter(&code[*p]) || letter(&echo[*p]) => *p,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let rest = &code[place + 1..];
+    let mut fixed: Vec<char> = code[..place].to_vec();
+    if rest.is_empty() || fix.get(1..) == Some(rest) {
+        // The last character put right, and the code going on; or the rest said again.
+        fixed.extend(&fix);
+    } else if fix.len() == 1 {
+        fixed.extend(&fix);
+        fixed.extend(rest);
+    } else {
+        // "D T 4" read back "D P 4", then "no, T, 4 1": the T and then 4 1, or the 4 again?
+        return Some(None);
+    }
+    Some(Some(fixed.into_iter().collect()))
+}
+
+/// The code characters a turn ends on, whole or not: "…is D as in David, T as in
+/// Tom", "B as in boy?".
+fn closing_run(toks: &[Tok]) -> Option<Run> {
+    let mut end = toks.len();
+    while end > 0 && matches!(toks[end - 1], Tok::Comma | Tok::Stop) {
+        end -= 1;
+    }
+    (0..end).find_map(|k| run_at(toks, k).filter(|r| r.end == end && !r.ambiguous))
+}
+
+/// A host turn after the agent echoed a letter wrongly ("B as in boy?" for a V): the
+/// host's letter ("no, V as in Victor, V, 3 3 1") replaces the one the agent got wrong,
+/// not all that `host` said before; when which one cannot be told, the code is taken back.
+fn put_right_echoed_letter(toks: &[Tok], agent: &[Tok], host: &[Tok], mut saids: Vec<Said>) -> Vec<Said> {
+    let (Some(echo), Some(said), Some(k)) =
+        (closing_run(agent).filter(|_| transparent(agent)), closing_run(host), letter_correction_start(toks))
+    else {
+        return saids;
+    };
+    let Some(fix) = run_at(toks, k) else {
+        return saids;
+    };
+    // The host's letter and what follows it, read as a code or as characters left
+    // unexplained ("Not N. M as in Mary, M, then 7 7 2.").
+    let Some(first) = saids.iter().position(|s| matches!(s, Said::Code { .. } | Said::Stray { .. })) else {
+        return saids;
+    };
+    if !matches!(&saids[first], Said::Code { code, .. } | Said::Stray { code } if *code == fix.code) {
+        return saids;
+    }
+    if let Some(fixed) = echoed_letter_replaced(&said.code, &echo.code, &fix.code) {
+        let whole = fixed.filter(|code| (MIN_LEN..=MAX_LEN).contains(&code.chars().count()));
+        saids[first] = match whole {
+            Some(code) => Said::Code { code, corrects: true },
+            None => Said::Doubt,
+        };
+    }
+    saids
+}
+
 pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     let mut current: Option<String> = None;
     let mut conflict = false;
@@ -2126,6 +2268,8 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
     // The host's last utterance stopped on code characters with no full stop ("…W as in
     // whiskey 4 oh oh"), and the agent only kept it talking since.
     let mut left_open = false;
+    // The host's turn before the agent's last one: what an echo of the agent's echoed.
+    let mut host_before: Option<&[Tok]> = None;
     for (speaker, toks) in turns {
         if *speaker == Speaker::Agent {
             still_asked &= transparent(toks);
@@ -2153,6 +2297,10 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
                 .any(|r| current.as_ref().is_some_and(|c| c.len() == r.code.len() && *c != r.code))
         });
         let saids = read_host_turn(toks, answering, !read_back.is_empty());
+        let saids = match (agent_before, host_before) {
+            (Some(agent), Some(host)) if !conflict => put_right_echoed_letter(toks, agent, host, saids),
+            _ => saids,
+        };
         // "It's K Z 7 3." / "K Z 7 3, got it." / "Yep.": a code with no trigger, which the
         // agent read back and the host accepted (or put right: "No, the last one's a 3").
         if let (Some(said), Some(agent)) = (unclaimed.take(), agent_before) {
@@ -2232,6 +2380,7 @@ pub(super) fn host_code(turns: &[(Speaker, Vec<Tok>)]) -> Option<String> {
             }
         }
         agent_before = None;
+        host_before = Some(toks);
     }
     // Other code characters nobody explained: the code may be those instead. The
     // agent's own digits (its phone number, the party, the time) said back are not.
@@ -2513,6 +2662,57 @@ mod tests {
         let text = "Confirmation number is B 4 1, actually make that D, D as in dog, 4 1.";
         assert_eq!(host(&[text]).as_deref(), Some("D41"));
         assert_eq!(host(&["Confirmation is G as in George, G as in George, 5 1."]).as_deref(), Some("GG51"));
+    }
+
+    #[test]
+    fn a_letter_the_agent_echoed_wrongly_is_replaced_by_the_hosts() {
+        let v = [
+            ("a", "and the reference"),
+            ("r", "your reference is V"),
+            ("a", "B as in boy"),
+            ("r", "no V as in Victor V 3 3 1"),
+        ];
+        assert_eq!(convo(&v).as_deref(), Some("V331"));
+        let dt = [
+            ("a", "and the confirmation code please"),
+            ("r", "it's D as in David T as in Tom"),
+            ("a", "P as in Peter"),
+            ("r", "no no T as in Tom T"),
+            ("a", "okay D T"),
+            ("r", "then 9 0 2"),
+        ];
+        assert_eq!(convo(&dt).as_deref(), Some("DT902"));
+        let not_n = [
+            ("a", "Is there a confirmation number?"),
+            ("r", "Sure, the code is M as in Mary"),
+            ("a", "N as in Nancy?"),
+            ("r", "Not N. M as in Mary, M, then 7 7 2."),
+        ];
+        assert_eq!(convo(&not_n).as_deref(), Some("M772"));
+        // The echo could stand for the D or the T.
+        let unclear = [
+            ("a", "And the reference?"),
+            ("r", "It's D as in David, T as in Tom, 4"),
+            ("a", "P as in Peter?"),
+            ("r", "No, B as in boy, 4 1."),
+        ];
+        assert_eq!(convo(&unclear), None);
+        // The P put right, and then "4 1": the code going on, or its 4 said again?
+        let read_back = [
+            ("a", "And the reference?"),
+            ("r", "your reference is D T 4"),
+            ("a", "D P 4?"),
+            ("r", "no, T as in Tom, 4 1"),
+        ];
+        assert_eq!(convo(&read_back), None);
+    }
+
+    #[test]
+    fn a_letter_spelled_then_said_again_is_one_letter() {
+        assert_eq!(host(&["Confirmation is R as in Robert R, 4 4 2."]).as_deref(), Some("R442"));
+        assert_eq!(host(&["Confirmation is R as in Robert, R, 4 4 2."]).as_deref(), Some("R442"));
+        // One more R after that: a double, or the same letter once more?
+        assert_eq!(host(&["Confirmation is R as in Robert, R R, 4 4 2."]), None);
     }
 
     #[test]
