@@ -26,10 +26,16 @@ use crate::events::Speaker;
 pub(super) fn settle(lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
     let code = corrected_read_back(lines, code)?;
     let code = oh_after_code(lines, code)?;
-    if said_no_code(lines, &code) || local_phone_asked_for(lines, &code) {
+    if no_code_or_local_phone(lines, &code) {
         return None;
     }
     continued_later(lines, code)
+}
+
+/// Whether the host said there is no code or gave `code` as a local phone number asked
+/// for: a read-back the host accepts does not make either a code.
+pub(super) fn no_code_or_local_phone(lines: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
+    said_no_code(lines, code) || local_phone_asked_for(lines, code)
 }
 
 fn word(toks: &[Tok], i: usize) -> Option<&str> {
