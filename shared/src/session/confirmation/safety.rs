@@ -19,7 +19,7 @@
 
 use super::reader::{backchannel, opening_unit, run_at, runs, transparent, Run};
 use super::tokens::Tok;
-use super::words::DENY;
+use super::words::{CODE_FILLERS, DENY};
 use crate::events::Speaker;
 
 /// The code after the checks: `code` itself, the code the words settle on, or `None`.
@@ -74,21 +74,36 @@ const CLOSINGS: &[&[&str]] = &[
 
 const AFFIRM_WORDS: &[&str] = &["yes", "yeah", "yep", "yup", "correct", "si", "oui", "ja", "esatto", "exacto"];
 
+/// Words that may lead into the closing phrase: "9 9, sorry, I wasn't done".
+const CLOSING_LEADS: &[&str] = &["sorry", "i", "perdon", "pardon", "scusi", "scusa"];
+
+/// Whether a closing phrase comes straight after the run ending at `from`: commas,
+/// fillers and an apology at most between ("4 at 8, that's it" does not close "4").
 fn closes_code(toks: &[Tok], from: usize) -> bool {
-    let rest: Vec<&str> = toks[from.min(toks.len())..].iter().filter_map(Tok::word).collect();
-    CLOSINGS.iter().any(|phrase| rest.windows(phrase.len()).any(|w| w == *phrase))
+    let mut at = from;
+    while matches!(toks.get(at), Some(Tok::Comma))
+        || word(toks, at).is_some_and(|w| CODE_FILLERS.contains(&w) || CLOSING_LEADS.contains(&w))
+    {
+        at += 1;
+    }
+    let rest: Vec<&str> = toks[at.min(toks.len())..].iter().map_while(Tok::word).collect();
+    CLOSINGS.iter().any(|phrase| rest.starts_with(phrase))
 }
 
 /// Rule 1: a host line ending on code characters, then only the agent's backchannel or
 /// echo, then a host line opening with code characters. If the code ends with the first
 /// line's characters and neither holds the second line's nor is the second line's whole
-/// code, it may be cut short: joined when the host closes the code, otherwise none.
+/// code, it may be cut short: joined when the first line gave the code and stopped
+/// without a full stop and the host closes the code straight after the new characters,
+/// otherwise none. ("It's 5 5 3 1." / "Okay." / "4 at 8, that's it." is never 55314.)
 fn continued_later(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<String> {
     for (i, (speaker, first)) in lines.iter().enumerate() {
         if *speaker != Speaker::Restaurant {
             continue;
         }
-        let Some(mut tail) = closing_run(first) else { continue };
+        // Only a line that gave (part of) the code can have left it cut short.
+        let Some(mut tail) = closing_run(first).filter(|r| gave(r, &code)) else { continue };
+        let mut stopped = matches!(first.last(), Some(Tok::Stop));
         let mut j = i + 1;
         let mut between = 0;
         while let Some((speaker, toks)) = lines.get(j) {
@@ -100,7 +115,11 @@ fn continued_later(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<St
                 if between == 0 {
                     break;
                 }
-                let Some(open) = opening_unit(toks).and_then(|f| run_at(toks, f)) else { break };
+                // "3 9 2 0 1 2 people": where the run ends cannot be told, so it goes on
+                // with nothing.
+                let Some(open) = opening_unit(toks).and_then(|f| run_at(toks, f)).filter(|r| !r.ambiguous) else {
+                    break;
+                };
                 let joined = format!("{}{}", tail.code, open.code);
                 let closes = closes_code(toks, open.end);
                 // "Q as in queen, yes." / "2, yeah, at the end.": the code's own characters
@@ -111,7 +130,9 @@ fn continued_later(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<St
                 let cut_short =
                     code.ends_with(&tail.code) && !code.contains(&joined) && open.code != code && !said_again;
                 if cut_short {
-                    if !closes {
+                    // After a full stop the host had finished a sentence: more characters
+                    // later are too unsure to join.
+                    if stopped || !closes {
                         return None;
                     }
                     code.push_str(&open.code);
@@ -120,6 +141,7 @@ fn continued_later(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<St
                 match closing_run(toks).filter(|r| r.start == open.start) {
                     Some(run) => {
                         tail = Run { code: joined, ..run };
+                        stopped = matches!(toks.last(), Some(Tok::Stop));
                         between = 0;
                     }
                     None => break,
@@ -431,5 +453,29 @@ mod tests {
             ("R", "No 4 4 1 2 3"),
         ];
         assert_eq!(convo(&added), None);
+    }
+
+    // Issue 16: inputs a reviewer traced by hand to a code the host never said.
+
+    #[test]
+    fn a_closed_line_or_a_time_after_it_is_no_continuation() {
+        let ask = ("A", "What's the confirmation number?");
+        // Before the fix: 55314 and 55312. After a full stop, more characters later are
+        // never joined; whether they were more of the code is not told, so no code.
+        assert_eq!(convo(&[ask, ("R", "It's 5 5 3 1."), ("A", "Okay."), ("R", "4 at 8, that's it.")]), None);
+        assert_eq!(
+            convo(&[
+                ("A", "¿Cuál es el número de confirmación?"),
+                ("R", "Es 5 5 3 1."),
+                ("A", "Vale."),
+                ("R", "2 a las 9, eso es todo.")
+            ]),
+            None
+        );
+        let table =
+            [ask, ("R", "Confirmation is 7 7 1 9."), ("R", "Table 12"), ("A", "Okay."), ("R", "4 at 8, that's all")];
+        assert_eq!(convo(&table), Some("7719".into()));
+        // Open line, then a run with something else before the closing phrase.
+        assert_eq!(convo(&[ask, ("R", "it's 5 5 3 1"), ("A", "okay"), ("R", "4 at 8, that's it")]), None);
     }
 }
