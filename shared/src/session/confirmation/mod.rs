@@ -32,7 +32,7 @@ pub fn host_code<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Opt
 /// The reader's code over the joined turns, then the line-by-line safety checks.
 fn heard_code(lines: &[(Speaker, &str)]) -> Option<String> {
     let code = reader::host_code(&turns(lines.iter().copied()))?;
-    safety::settle(&line_tokens(lines), code)
+    safety::settle(lines, &line_tokens(lines), code)
 }
 
 /// Each line's tokens, before turns are joined: what the safety checks read.

@@ -258,6 +258,12 @@ fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
     (starts_alike && alphabetic).then_some(at + 1)
 }
 
+/// The characters one spoken unit at `i` gives ("trente-trois" is "33", "3" is "3") and
+/// where the unit ends.
+pub(super) fn spoken_unit(toks: &[Tok], i: usize) -> Option<(String, usize)> {
+    unit_at(toks, i, false).map(|u| (u.chars, u.next))
+}
+
 fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
     if let Some(Tok::Letters(letters)) = toks.get(i) {
         // A capital "A as in apple".

@@ -17,14 +17,15 @@
 //!   trente-trois 22 33" after "22 23"): the whole code when the corrected part covers
 //!   every character that changed, otherwise no code.
 
-use super::reader::{backchannel, opening_unit, run_at, runs, transparent, Run};
+use super::reader::{backchannel, opening_unit, run_at, runs, spoken_unit, transparent, turns, Run};
 use super::tokens::Tok;
 use super::words::{CODE_FILLERS, DENY};
 use crate::events::Speaker;
 
 /// The code after the checks: `code` itself, the code the words settle on, or `None`.
-pub(super) fn settle(lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
-    let code = corrected_read_back(lines, code)?;
+/// `text` is the transcript's lines, `lines` their tokens.
+pub(super) fn settle(text: &[(Speaker, &str)], lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
+    let code = corrected_read_back(text, lines, code)?;
     let code = oh_after_code(lines, code)?;
     if no_code_or_local_phone(lines, &code) {
         return None;
@@ -310,38 +311,70 @@ fn local_phone_asked_for(lines: &[(Speaker, Vec<Tok>)], code: &str) -> bool {
     false
 }
 
+/// The spoken units over `start..end` with the offset in the code where each starts:
+/// "44 18" is ("44" at 0, "18" at 2).
+fn units_of(toks: &[Tok], start: usize, end: usize) -> Vec<(usize, String)> {
+    let mut units = Vec::new();
+    let (mut i, mut offset) = (start, 0);
+    while i < end {
+        if matches!(toks.get(i), Some(Tok::Comma)) {
+            i += 1;
+            continue;
+        }
+        let Some((chars, next)) = spoken_unit(toks, i).filter(|(_, next)| *next > i) else { break };
+        let len = chars.len();
+        units.push((offset, chars));
+        offset += len;
+        i = next;
+    }
+    units
+}
+
 /// Rule 4: the host answers a read-back with "no", the corrected part and the whole code
 /// ("non trente-trois 22 33" after "22 23"), read as one run: the whole code when it is
-/// as long as the read-back and the corrected part covers every character that changed;
-/// otherwise no code.
-fn corrected_read_back(lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
-    for pair in lines.windows(2) {
+/// as long as the read-back, the corrected part is one spoken unit of two or more
+/// characters followed by the whole code as a group of its own, and the part is the
+/// whole code's unit holding the first character that changed and every other one that
+/// did; otherwise no code.
+fn corrected_read_back(text: &[(Speaker, &str)], lines: &[(Speaker, Vec<Tok>)], code: String) -> Option<String> {
+    for (k, pair) in lines.windows(2).enumerate() {
         let [(Speaker::Agent, agent), (Speaker::Restaurant, host)] = pair else { continue };
         let Ok([read_back]) = <[Run; 1]>::try_from(runs(agent)) else { continue };
         let read_back = read_back.code;
         let opens_no = words(host).next().is_some_and(|w| DENY.contains(&w));
         let n = read_back.len();
         // "No, there's more, 9 1 1 3 8 2" goes on from the read-back; "No, 6 double-oh 3"
-        // says again the code the host gave before.
-        let said_before = lines
+        // says again the code the host gave before. Read over the turns the reader joins
+        // from the lines before this reply: "It's 2 4 1..." / "Mm-hm." / "2 2." gave 24122
+        // across two lines.
+        let before = turns(text.iter().take(k + 1).copied());
+        let said_before = before
             .iter()
-            .take_while(|(_, toks)| !std::ptr::eq(toks, host))
             .any(|(speaker, toks)| *speaker == Speaker::Restaurant && runs(toks).iter().any(|r| r.code == code));
-        if !opens_no
-            || code.len() <= n
-            || code.starts_with(&read_back)
-            || said_before
-            || !runs(host).iter().any(|r| r.code == code)
-        {
+        let Some(corrected) = runs(host).into_iter().find(|r| r.code == code) else { continue };
+        if !opens_no || code.len() <= n || code.starts_with(&read_back) || said_before {
             continue;
         }
         let (part, whole) = code.split_at(code.len() - n);
+        // "trente-trois" then "22 33": the part said as one unit, then the whole code as
+        // a group of its own, whose units say where the part belongs.
+        let whole_units = spoken_unit(host, corrected.start)
+            .filter(|(chars, _)| chars == part)
+            .and_then(|(_, next)| run_at(host, next).filter(|r| r.code == whole && r.end == corrected.end))
+            .map(|r| units_of(host, r.start, r.end));
         let changed: Vec<usize> =
             whole.bytes().zip(read_back.bytes()).enumerate().filter(|(_, (a, b))| a != b).map(|(k, _)| k).collect();
-        let covers = |at: usize| changed.iter().all(|k| (at..at + part.len()).contains(k));
-        let agrees = part.len() < n
-            && !changed.is_empty()
-            && (0..=n - part.len()).any(|at| whole.get(at..at + part.len()) == Some(part) && covers(at));
+        // The part is the unit of the whole holding the first change, and holds every
+        // change: "dix-huit" for "44 17" → "44 18".
+        let agrees = part.len() >= 2
+            && part.len() < n
+            && changed.first().is_some_and(|&first| {
+                whole_units.unwrap_or_default().iter().any(|(at, unit)| {
+                    unit == part
+                        && (*at..at + unit.len()).contains(&first)
+                        && changed.iter().all(|k| (*at..at + unit.len()).contains(k))
+                })
+            });
         return agrees.then(|| whole.to_string());
     }
     Some(code)
@@ -477,5 +510,25 @@ mod tests {
         assert_eq!(convo(&table), Some("7719".into()));
         // Open line, then a run with something else before the closing phrase.
         assert_eq!(convo(&[ask, ("R", "it's 5 5 3 1"), ("A", "okay"), ("R", "4 at 8, that's it")]), None);
+    }
+
+    #[test]
+    fn a_read_back_corrected_across_joined_lines_keeps_the_whole_code() {
+        let lines = [
+            ("A", "What's the confirmation number?"),
+            ("R", "It's 2 4 1..."),
+            ("A", "Mm-hm."),
+            ("R", "2 2."),
+            ("A", "4 1 2 3?"),
+            ("R", "No, 2 4 1 2 2."),
+        ];
+        // Before the fix: 4122, a code the host never said.
+        assert_eq!(convo(&lines), Some("24122".into()));
+        // The corrected part spelled digit by digit is no corrected part: "No, 3 3 2 2 3 3".
+        let said =
+            [("A", "le numéro de confirmation s'il vous plaît"), ("R", "vingt-deux trente-trois"), ("A", "22 23")];
+        let mut digits = said.to_vec();
+        digits.push(("R", "non 3 3 22 33"));
+        assert_ne!(convo(&digits), Some("2233".into()));
     }
 }
