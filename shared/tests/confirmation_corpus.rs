@@ -86,8 +86,11 @@ fn fourth_held_out_set_scores_within_its_measured_bounds() {
     assert_held_out("heldout4.jsonl", HELD_OUT_4_EXACT_FLOOR);
 }
 
-const DEV_EXACT_FLOOR: usize = 565;
+// Lowered from 565 and 200 (2026-12-02, issue 16.4): a final "oh" followed by more words
+// ("two oh two oh nice and easy") is no longer read as a zero, since "oh by the way…" may
+// be an aside; 3 dev cases and 1 of the fourth set now give no code.
+const DEV_EXACT_FLOOR: usize = 562;
 const HELD_OUT_EXACT_FLOOR: usize = 229;
 const HELD_OUT_2_EXACT_FLOOR: usize = 230;
 const HELD_OUT_3_EXACT_FLOOR: usize = 245;
-const HELD_OUT_4_EXACT_FLOOR: usize = 200;
+const HELD_OUT_4_EXACT_FLOOR: usize = 199;

@@ -6,9 +6,11 @@
 //!   opens with code characters, and the code ends where the host's earlier line did:
 //!   joined when the host says it is done ("9 9, sorry I wasn't done", "c'est tout"),
 //!   otherwise no code ("7 0 3" / "got it" / "9 9 …" is never 703).
-//! - An "oh" right after the code's last character that was not read as a zero ("one
-//!   oh one oh easy to remember"), or an "o" ("or") inside a Spanish or Italian digit
-//!   run ("cuatro cuatro uno o dos"): no code.
+//! - An "oh" right after the code's last character that was not read as a zero: a zero
+//!   only beside other ohs and before a pause, the line's end or a closing phrase ("one
+//!   oh one oh." is 1010; "one oh one five oh by the way we close at ten" gives no code);
+//!   an "o" ("or") inside a Spanish or Italian digit run ("cuatro cuatro uno o dos"):
+//!   no code.
 //! - The host says in the same line that there is no code ("there's no confirmation
 //!   number", "no damos número de confirmación", "il n'y a pas de numéro", "keine
 //!   Bestätigungsnummer", "non diamo numeri di conferma"), or gives a local phone number
@@ -196,7 +198,8 @@ const O_IS_OR: &[&str] = &[
 ];
 
 /// Rule 2: "oh" (or "o") right after the run that ends the code: a zero when the run
-/// already read an "oh" as a zero ("one oh one oh"), otherwise no code; and no code for
+/// already read an "oh" as a zero ("one oh one oh") and the "oh" is followed by a full
+/// stop, a comma, the line's end or a closing phrase, otherwise no code; and no code for
 /// an "o" inside a run that gave the code in a Spanish or Italian line.
 fn oh_after_code(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<String> {
     let mut zero_after = false;
@@ -208,7 +211,11 @@ fn oh_after_code(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<Stri
                 return None;
             }
             if code.ends_with(run.code.as_str()) && matches!(word(toks, run.end), Some("oh" | "o")) {
-                if !oh_inside("oh") {
+                // "one oh one five oh by the way…": a zero only where the code plainly
+                // ends with it, at a pause, the line's end or a closing phrase.
+                let ends_there = matches!(toks.get(run.end + 1), None | Some(Tok::Stop | Tok::Comma))
+                    || closes_code(toks, run.end + 1);
+                if !oh_inside("oh") || !ends_there {
                     return None;
                 }
                 zero_after = true;
@@ -426,7 +433,9 @@ mod tests {
     #[test]
     fn a_final_oh_is_a_zero_only_beside_other_ohs_and_o_is_or_in_spanish_and_italian() {
         let ask = ("A", "What's the confirmation code?");
-        assert_eq!(convo(&[ask, ("R", "one oh one oh easy to remember")]), Some("1010".into()));
+        assert_eq!(convo(&[ask, ("R", "one oh one oh, easy to remember")]), Some("1010".into()));
+        // Words straight after the final "oh" leave it unsure: "oh by the way" opens an aside.
+        assert_eq!(convo(&[ask, ("R", "one oh one oh easy to remember")]), None);
         assert_eq!(convo(&[ask, ("R", "Number's 6 6 2 oh, I mean 6 6 2 0.")]), Some("6620".into()));
         assert_eq!(
             convo(&[
@@ -530,5 +539,14 @@ mod tests {
         let mut digits = said.to_vec();
         digits.push(("R", "non 3 3 22 33"));
         assert_ne!(convo(&digits), Some("2233".into()));
+    }
+
+    #[test]
+    fn an_oh_followed_by_more_words_is_no_zero() {
+        let ask = ("A", "What's the confirmation code?");
+        // Before the fix: 10150.
+        assert_eq!(convo(&[ask, ("R", "one oh one five oh by the way we close at ten")]), None);
+        assert_eq!(convo(&[ask, ("R", "one oh one five oh.")]), Some("10150".into()));
+        assert_eq!(convo(&[ask, ("R", "one oh one five oh, that's it")]), Some("10150".into()));
     }
 }
