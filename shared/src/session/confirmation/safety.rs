@@ -9,8 +9,8 @@
 //! - An "oh" right after the code's last character that was not read as a zero: a zero
 //!   only beside other ohs and before a pause, the line's end or a closing phrase ("one
 //!   oh one oh." is 1010; "one oh one five oh by the way we close at ten" gives no code);
-//!   an "o" ("or") inside a Spanish or Italian digit run ("cuatro cuatro uno o dos"):
-//!   no code.
+//!   an "o" ("or") inside a digit run in a Spanish or Italian conversation ("cuatro
+//!   cuatro uno o dos", "Sí, 5 5 3 o 8."): no code.
 //! - The host says in the same line that there is no code ("there's no confirmation
 //!   number", "no damos número de confirmación", "il n'y a pas de numéro", "keine
 //!   Bestätigungsnummer", "non diamo numeri di conferma"), or gives a local phone number
@@ -163,9 +163,18 @@ fn gave(run: &Run, code: &str) -> bool {
     run.code.len() >= 3 && code.contains(run.code.as_str())
 }
 
-/// Spanish and Italian words that mark a line as spoken in a language where "o" is
-/// "or", not a zero.
+/// Spanish and Italian words that mark a conversation as spoken in a language where "o"
+/// is "or", not a zero.
 const O_IS_OR: &[&str] = &[
+    "si",
+    "gracias",
+    "grazie",
+    "hola",
+    "ciao",
+    "buongiorno",
+    "vale",
+    "claro",
+    "certo",
     "el",
     "su",
     "es",
@@ -200,11 +209,12 @@ const O_IS_OR: &[&str] = &[
 /// Rule 2: "oh" (or "o") right after the run that ends the code: a zero when the run
 /// already read an "oh" as a zero ("one oh one oh") and the "oh" is followed by a full
 /// stop, a comma, the line's end or a closing phrase, otherwise no code; and no code for
-/// an "o" inside a run that gave the code in a Spanish or Italian line.
+/// an "o" inside a run that gave the code anywhere in a Spanish or Italian conversation
+/// ("¿Me da el número?" / "Sí, 5 5 3 o 8.").
 fn oh_after_code(lines: &[(Speaker, Vec<Tok>)], mut code: String) -> Option<String> {
     let mut zero_after = false;
+    let o_is_or = lines.iter().any(|(_, toks)| words(toks).any(|w| O_IS_OR.contains(&w)));
     for (_, toks) in lines.iter().filter(|(speaker, _)| *speaker == Speaker::Restaurant) {
-        let o_is_or = words(toks).any(|w| O_IS_OR.contains(&w));
         for run in runs(toks).iter().filter(|r| gave(r, &code)) {
             let oh_inside = |oh: &str| (run.start..run.end).any(|k| word(toks, k) == Some(oh));
             if o_is_or && oh_inside("o") {
@@ -548,5 +558,13 @@ mod tests {
         assert_eq!(convo(&[ask, ("R", "one oh one five oh by the way we close at ten")]), None);
         assert_eq!(convo(&[ask, ("R", "one oh one five oh.")]), Some("10150".into()));
         assert_eq!(convo(&[ask, ("R", "one oh one five oh, that's it")]), Some("10150".into()));
+    }
+
+    #[test]
+    fn a_lone_o_between_digits_in_a_spanish_or_italian_call_is_or() {
+        // Before the fix: 55308.
+        assert_eq!(convo(&[("A", "¿Me da el número de confirmación?"), ("R", "Sí, 5 5 3 o 8.")]), None);
+        assert_eq!(convo(&[("A", "Mi dà il numero di conferma?"), ("R", "Sì, 5 5 3 o 8.")]), None);
+        assert_eq!(convo(&[("A", "What's the confirmation number?"), ("R", "Yes, 5 5 3 o 8.")]), Some("55308".into()));
     }
 }
