@@ -94,9 +94,11 @@ fn fifth_held_out_set_scores_within_its_measured_bounds() {
     assert_held_out("heldout5.jsonl", HELD_OUT_5_EXACT_FLOOR);
 }
 
-const DEV_EXACT_FLOOR: usize = 575;
+// Lowered (2026-12-02, issue 16.4): a final "oh" followed by more words ("two oh two oh
+// nice and easy") is no longer read as a zero, since "oh by the way…" may be an aside.
+const DEV_EXACT_FLOOR: usize = 572;
 const HELD_OUT_EXACT_FLOOR: usize = 229;
 const HELD_OUT_2_EXACT_FLOOR: usize = 230;
 const HELD_OUT_3_EXACT_FLOOR: usize = 245;
-const HELD_OUT_4_EXACT_FLOOR: usize = 200;
+const HELD_OUT_4_EXACT_FLOOR: usize = 199;
 const HELD_OUT_5_EXACT_FLOOR: usize = 185;

@@ -32,9 +32,12 @@ pub fn host_code<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Opt
 /// The reader's code over the joined turns, then the line-by-line safety checks.
 fn heard_code(lines: &[(Speaker, &str)]) -> Option<String> {
     let code = reader::host_code(&turns(lines.iter().copied()))?;
-    let line_toks: Vec<(Speaker, Vec<Tok>)> =
-        lines.iter().map(|(speaker, text)| (*speaker, tokens::tokenize(text))).collect();
-    safety::settle(&line_toks, code)
+    safety::settle(lines, &line_tokens(lines), code)
+}
+
+/// Each line's tokens, before turns are joined: what the safety checks read.
+fn line_tokens(lines: &[(Speaker, &str)]) -> Vec<(Speaker, Vec<Tok>)> {
+    lines.iter().map(|(speaker, text)| (*speaker, tokens::tokenize(text))).collect()
 }
 
 /// The code in one host utterance read on its own.
@@ -96,6 +99,12 @@ pub fn verify(mut outcome: Outcome, transcript: &[TranscriptLine]) -> Outcome {
     let turns = transcript_turns(transcript);
     let lines: Vec<(Speaker, &str)> = transcript.iter().map(|l| (l.speaker, l.text.as_str())).collect();
     let heard = heard_code(&lines);
+    // A read-back the host accepted goes through the same no-code and local-phone checks
+    // as the host's own words.
+    let line_toks = line_tokens(&lines);
+    let read_back = |only: Option<&str>| {
+        read_back_confirmed(&turns, only).filter(|code| !safety::no_code_or_local_phone(&line_toks, code))
+    };
     outcome.heard_code = None;
     outcome.code_verification = None;
     match outcome.confirmation_number.clone() {
@@ -106,7 +115,7 @@ pub fn verify(mut outcome: Outcome, transcript: &[TranscriptLine]) -> Outcome {
                     outcome.heard_code = Some(heard);
                     CodeVerification::Mismatch
                 }
-                None if read_back_confirmed(&turns, Some(&code)).is_some() => CodeVerification::ReadBackConfirmed,
+                None if read_back(Some(&code)).is_some() => CodeVerification::ReadBackConfirmed,
                 None => CodeVerification::Unverifiable,
             };
             outcome.code_verification = Some(state);
@@ -117,7 +126,7 @@ pub fn verify(mut outcome: Outcome, transcript: &[TranscriptLine]) -> Outcome {
             if let Some(code) = heard {
                 outcome.confirmation_number = Some(code);
                 outcome.code_verification = Some(CodeVerification::Heard);
-            } else if let Some(code) = read_back_confirmed(&turns, None) {
+            } else if let Some(code) = read_back(None) {
                 outcome.confirmation_number = Some(code);
                 outcome.code_verification = Some(CodeVerification::ReadBackConfirmed);
             }
@@ -319,5 +328,25 @@ mod tests {
         let outcome: Outcome = serde_json::from_str(old).unwrap();
         assert_eq!(outcome.code_verification, None);
         assert_eq!(outcome.heard_code, None);
+    }
+
+    #[test]
+    fn a_read_back_never_gives_a_code_the_host_said_is_none_or_a_local_phone() {
+        // Before the fix: 4412 and 5552100 as ReadBackConfirmed.
+        let none = [
+            line(Speaker::Restaurant, "Table 4 4 1 2, we don't give confirmation numbers.", 0),
+            line(Speaker::Agent, "So the confirmation is 4 4 1 2?", 1000),
+            line(Speaker::Restaurant, "Yes.", 2000),
+        ];
+        assert_eq!(verify(reported(None), &none).confirmation_number, None);
+        assert_eq!(verify(reported(Some("4412")), &none).code_verification, Some(CodeVerification::Unverifiable));
+        let phone = [
+            line(Speaker::Agent, "Could I get your phone number?", 0),
+            line(Speaker::Restaurant, "It's 555 2100.", 1000),
+            line(Speaker::Agent, "So the confirmation number is 555 2100?", 2000),
+            line(Speaker::Restaurant, "Yes.", 3000),
+        ];
+        assert_eq!(verify(reported(None), &phone).confirmation_number, None);
+        assert_eq!(verify(reported(Some("5552100")), &phone).code_verification, Some(CodeVerification::Unverifiable));
     }
 }

@@ -157,6 +157,16 @@ fn french_teen(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
     french_teens.contains(&w).then(|| teen(w).map(|v| (v, i + 1))).flatten()
 }
 
+/// Whether a bare "mil"/"mille" at `i` is a number: a hundreds word or a small number
+/// follows it ("mil doscientos", "mille trois") or a number comes before it. Alone it
+/// is the "thousand" of "mil gracias", "mille grazie", "mille mercis".
+fn number_beside_thousand(toks: &[Tok], i: usize) -> bool {
+    let number_before = i.checked_sub(1).and_then(|k| word(toks, k)).is_some_and(|p| {
+        (!p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) || digit(p).is_some() || below_hundred(p).is_some()
+    });
+    number_before || word(toks, i + 1).and_then(hundreds_word).is_some() || small_number(toks, i + 1).is_some()
+}
+
 /// A number said with "hundred" or "thousand": "fifteen hundred forty five",
 /// "two thousand and nineteen", "5 hundred 30", "cuatrocientos quince".
 fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
@@ -165,7 +175,7 @@ fn large_number(toks: &[Tok], i: usize) -> Option<(u32, usize)> {
         (h, i + 1)
     } else if w == "a" && matches!(word(toks, i + 1), Some("hundred")) {
         (100, i + 2)
-    } else if matches!(w, "mil" | "mille") {
+    } else if matches!(w, "mil" | "mille") && number_beside_thousand(toks, i) {
         // "mil doscientos cuarenta": a thousand, in Spanish and French.
         (1000, i + 1)
     } else {
@@ -251,6 +261,12 @@ fn spelled_example(toks: &[Tok], mut i: usize, letter: char) -> Option<usize> {
     let starts_alike = example.starts_with(letter) && example.len() > 1;
     let alphabetic = example.chars().all(char::is_alphabetic);
     (starts_alike && alphabetic).then_some(at + 1)
+}
+
+/// The characters one spoken unit at `i` gives ("trente-trois" is "33", "3" is "3") and
+/// where the unit ends.
+pub(super) fn spoken_unit(toks: &[Tok], i: usize) -> Option<(String, usize)> {
+    unit_at(toks, i, false).map(|u| (u.chars, u.next))
 }
 
 fn unit_at(toks: &[Tok], i: usize, in_run: bool) -> Option<Unit> {
@@ -3400,5 +3416,23 @@ mod tests {
         let mil = "Su número de confirmación es mil doscientos cuarenta y cinco.";
         assert_eq!(host(&[mil]).as_deref(), Some("1245"));
         assert_eq!(host(&["Su número de reserva es dos mil trescientos diez."]).as_deref(), Some("2310"));
+    }
+
+    #[test]
+    fn bare_mil_or_mille_is_a_thousand_only_beside_a_number() {
+        // Before the fix: thanks read as 1000, and "…confirmación, mil gracias." gave 1000.
+        for thanks in ["Mil gracias", "mille grazie", "mille mercis"] {
+            assert_eq!(runs(&tokenize(thanks)), vec![], "{thanks}");
+        }
+        for thanks in [
+            "El número de confirmación, mil gracias.",
+            "Il numero di conferma, mille grazie.",
+            "Le numéro de confirmation, mille mercis.",
+        ] {
+            assert_eq!(host(&[thanks]), None, "{thanks}");
+        }
+        assert_eq!(host(&["su número de confirmación es mil doscientos cuarenta"]), Some("1240".into()));
+        assert_eq!(host(&["le numéro de confirmation est mille trois"]), Some("1003".into()));
+        assert_eq!(host(&["el número de confirmación es dos mil quince"]), Some("2015".into()));
     }
 }
