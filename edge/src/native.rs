@@ -47,16 +47,17 @@ impl HttpTwilio {
         }
     }
 
-    /// POSTs a form to the Calls API: the body of a 2xx, or Twilio's error
-    /// ([`check_response`], as every caller of the REST API does).
-    async fn post(&self, path: &str, form: String) -> Result<Bytes, TwilioError> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.api_base))
+    /// POSTs a form to the REST API (`form` given) or DELETEs (`None`): the body of a 2xx,
+    /// or Twilio's error ([`check_response`], as every caller of the REST API does).
+    async fn request(&self, path: &str, form: Option<String>) -> Result<Bytes, TwilioError> {
+        let url = format!("{}{path}", self.api_base);
+        let request = match form {
+            Some(form) => self.http.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(form),
+            None => self.http.delete(url),
+        };
+        let response = request
             .header("Authorization", &self.authorization)
-            .header("Content-Type", "application/x-www-form-urlencoded")
             .header("Accept", "application/json")
-            .body(form)
             .send()
             .await
             .map_err(|e| TwilioError::Network(e.to_string()))?;
@@ -69,26 +70,16 @@ impl HttpTwilio {
 
 impl TwilioApi for HttpTwilio {
     async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError> {
-        let body = self.post(&CreateCall::path(&self.account_sid), call.to_form()).await?;
+        let body = self.request(&CreateCall::path(&self.account_sid), Some(call.to_form())).await?;
         serde_json::from_slice(&body).map_err(|e| TwilioError::Network(format!("unreadable Call resource: {e}")))
     }
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
-        self.post(&UpdateCall::path(&self.account_sid, call_sid), update.to_form()).await.map(|_| ())
+        self.request(&UpdateCall::path(&self.account_sid, call_sid), Some(update.to_form())).await.map(|_| ())
     }
 
     async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
-        let response = self
-            .http
-            .delete(format!("{}{}", self.api_base, recording_path(&self.account_sid, recording_sid)))
-            .header("Authorization", &self.authorization)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| TwilioError::Network(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| TwilioError::Network(e.to_string()))?;
-        check_response(status, &body).map(|_| ()).map_err(TwilioError::Api)
+        self.request(&recording_path(&self.account_sid, recording_sid), None).await.map(|_| ())
     }
 }
 

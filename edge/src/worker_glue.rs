@@ -474,16 +474,25 @@ impl DurableObject for CallKeeper {
     }
 }
 
-/// POSTs a form to the Calls API and reads the answer: the body of a 2xx, or Twilio's
-/// error ([`check_response`], as every caller of the REST API does).
-async fn post_form(url: &str, authorization: &str, form: String) -> Result<Vec<u8>, TwilioError> {
+/// POSTs a form to the REST API (`form` given) or DELETEs (`None`), and reads the answer:
+/// the body of a 2xx, or Twilio's error ([`check_response`], as every caller of the REST
+/// API does).
+async fn twilio_request(url: &str, authorization: &str, form: Option<String>) -> Result<Vec<u8>, TwilioError> {
     let send = async {
         let headers = Headers::new();
         headers.set("Authorization", authorization)?;
-        headers.set("Content-Type", "application/x-www-form-urlencoded")?;
         headers.set("Accept", "application/json")?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(form.into()));
+        match form {
+            Some(form) => {
+                headers.set("Content-Type", "application/x-www-form-urlencoded")?;
+                init.with_method(Method::Post).with_body(Some(form.into()));
+            }
+            None => {
+                init.with_method(Method::Delete);
+            }
+        }
+        init.with_headers(headers);
         let mut response = Fetch::Request(Request::new_with_init(url, &init)?).send().await?;
         Ok::<_, worker::Error>((response.status_code(), response.bytes().await?))
     };
@@ -501,28 +510,18 @@ struct FetchTwilio {
 impl TwilioApi for FetchTwilio {
     async fn create_call(&self, call: &CreateCall) -> Result<CallResource, TwilioError> {
         let url = format!("{}{}", self.api_base, CreateCall::path(&self.account_sid));
-        let body = post_form(&url, &self.authorization, call.to_form()).await?;
+        let body = twilio_request(&url, &self.authorization, Some(call.to_form())).await?;
         serde_json::from_slice(&body).map_err(|e| TwilioError::Network(format!("unreadable Call resource: {e}")))
     }
 
     async fn update_call(&self, call_sid: &str, update: &UpdateCall) -> Result<(), TwilioError> {
         let url = format!("{}{}", self.api_base, UpdateCall::path(&self.account_sid, call_sid));
-        post_form(&url, &self.authorization, update.to_form()).await.map(|_| ())
+        twilio_request(&url, &self.authorization, Some(update.to_form())).await.map(|_| ())
     }
 
     async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
         let url = format!("{}{}", self.api_base, recording_path(&self.account_sid, recording_sid));
-        let send = async {
-            let headers = Headers::new();
-            headers.set("Authorization", &self.authorization)?;
-            headers.set("Accept", "application/json")?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Delete).with_headers(headers);
-            let mut response = Fetch::Request(Request::new_with_init(&url, &init)?).send().await?;
-            Ok::<_, worker::Error>((response.status_code(), response.bytes().await?))
-        };
-        let (status, body) = send.await.map_err(|e| TwilioError::Network(e.to_string()))?;
-        check_response(status, &body).map(|_| ()).map_err(TwilioError::Api)
+        twilio_request(&url, &self.authorization, None).await.map(|_| ())
     }
 }
 
